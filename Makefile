@@ -1,0 +1,40 @@
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# One-machine defaults; anything already in the environment (or in .env) wins.
+-include .env
+export DAGSTER_HOME ?= $(CURDIR)/dagster_home
+export RAG_DATA_DIR ?= $(CURDIR)/data
+
+.PHONY: setup run test lint bench clean
+
+setup: $(STAMP)
+
+# torch is installed first and pinned, so pip takes the CPU build on local disk and never
+# resolves a CUDA build; the project's own pin keeps it there.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: setup
+	bash scripts/run-stack.sh
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff format --check rag_pipeline rag_api tests bench
+	$(BIN)/ruff check rag_pipeline rag_api tests bench
+	$(BIN)/mypy
+
+bench: setup
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,169 @@
+"""The rag-pipeline command line: add documents, read their status, search, query the catalog."""
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from rag_pipeline.resources import apply_env_defaults
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+def _instance() -> Any:
+    from dagster import DagsterInstance
+
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path("dagster_home").resolve())))
+    home.mkdir(parents=True, exist_ok=True)
+    return DagsterInstance.get()
+
+
+def _store() -> Any:
+    from rag_pipeline.core.store import DocumentStore
+
+    return DocumentStore(os.environ["RAG_DATA_DIR"])
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(obj, ensure_ascii=False, default=str))
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    from rag_pipeline.core.extract import ExtractionError, sniff_media_type
+    from rag_pipeline.partitions import documents
+
+    store = _store()
+    instance = _instance()
+    status = EXIT_OK
+    for name in args.files:
+        path = Path(name)
+        try:
+            data = path.read_bytes()
+            sniff_media_type(data, path.name)
+        except OSError as exc:
+            print(f"{name}: cannot read: {exc.strerror}", file=sys.stderr)
+            status = EXIT_ERROR
+            continue
+        except ExtractionError as exc:
+            print(f"{name}: rejected [{exc.code}] {exc.message}", file=sys.stderr)
+            status = EXIT_ERROR
+            continue
+        record = store.register(
+            data, path.name, chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap
+        )
+        if not instance.has_dynamic_partition(documents.name, record.document_id):
+            instance.add_dynamic_partitions(documents.name, [record.document_id])
+        print(record.document_id)
+    return status
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from rag_pipeline.status import document_reports
+
+    reports = document_reports(_instance(), _store(), [args.id] if args.id else None)
+    if args.id and not reports:
+        print(f"no document with id {args.id!r}", file=sys.stderr)
+        return EXIT_ERROR
+    for report in reports:
+        if args.json:
+            _print_json(report.to_dict())
+            continue
+        stages = " ".join(f"{name}={stage.state}" for name, stage in report.stages.items())
+        line = f"{report.id}\t{report.status}\tchunks={report.chunks}\t{stages}"
+        if report.error:
+            line += f"\terror={report.error.stage}[{report.error.code}] {report.error.message}"
+        print(line)
+    return EXIT_OK
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from rag_pipeline.core.catalog import Catalog
+    from rag_pipeline.core.embedding import get_embedder
+    from rag_pipeline.core.index import VectorIndex, connect
+    from rag_pipeline.core.search import search
+
+    embedder = get_embedder(
+        os.environ["RAG_EMBEDDING_MODEL"], int(os.environ["RAG_EMBEDDING_BATCH_SIZE"])
+    )
+    index = VectorIndex(connect(os.environ["RAG_CHROMA_URL"]), os.environ["RAG_CHROMA_COLLECTION"])
+    results = search(args.query, k=args.k, embedder=embedder, index=index, catalog=Catalog(_store()))
+    for rank, result in enumerate(results, 1):
+        if args.json:
+            _print_json(asdict(result))
+        else:
+            snippet = " ".join(result.text.split())[:160]
+            print(
+                f"{rank}. {result.score:.3f} {result.document_id} p.{result.page} "
+                f"({result.filename})\n   {snippet}"
+            )
+    return EXIT_OK
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from rag_pipeline.core.catalog import Catalog
+
+    try:
+        columns, rows = Catalog(_store()).query(args.query)
+    except duckdb.Error as exc:
+        print(f"query failed: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    if args.json:
+        for row in rows:
+            _print_json(dict(zip(columns, row, strict=True)))
+    else:
+        print("\t".join(columns))
+        for row in rows:
+            print("\t".join("" if v is None else str(v) for v in row))
+    return EXIT_OK
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rag-pipeline", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    add = sub.add_parser("add", help="register documents as partitions; prints one id per line")
+    add.add_argument("files", nargs="+", metavar="FILE")
+    add.add_argument("--chunk-size", type=int, help="tokens per chunk for these documents")
+    add.add_argument("--chunk-overlap", type=int, help="tokens of overlap for these documents")
+    add.set_defaults(func=cmd_add)
+
+    status = sub.add_parser("status", help="state per stage, read from the Dagster instance")
+    status.add_argument("id", nargs="?", help="a document id; all documents when left out")
+    status.add_argument("--json", action="store_true", help="one JSON object per line")
+    status.set_defaults(func=cmd_status)
+
+    search = sub.add_parser("search", help="the top chunks for a query, best first")
+    search.add_argument("query")
+    search.add_argument("--k", type=int, default=5, help="how many results (default 5)")
+    search.add_argument("--json", action="store_true", help="one JSON object per line")
+    search.set_defaults(func=cmd_search)
+
+    sql = sub.add_parser("sql", help="run DuckDB SQL over the catalog (views documents, chunks)")
+    sql.add_argument("query")
+    sql.add_argument("--json", action="store_true", help="one JSON object per row")
+    sql.set_defaults(func=cmd_sql)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    apply_env_defaults()
+    try:
+        code: int = args.func(args)
+    except Exception as exc:
+        # One readable line instead of a traceback for failures the user can act on.
+        if type(exc).__name__ in ("IndexUnavailable", "ModelUnavailable", "ValueError"):
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+        raise
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,196 @@
+"""The five ingestion assets, computed together in one step over a range of documents.
+
+One step, because per-document outcomes only work within a step: the step logs a
+materialization per document and stage as each finishes, records why a document stopped, and
+raises `Failure` at the end naming the documents that failed. Their batch-mates are unaffected.
+"""
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetMaterialization,
+    AssetObservation,
+    AssetSpec,
+    BackfillPolicy,
+    Backoff,
+    Failure,
+    MetadataValue,
+    RetryPolicy,
+    multi_asset,
+)
+
+from rag_pipeline import checks
+from rag_pipeline.core import ingest
+from rag_pipeline.core.index import VectorIndex
+from rag_pipeline.core.ingest import StageError, StageResult
+from rag_pipeline.core.store import DocumentStore
+from rag_pipeline.partitions import documents
+from rag_pipeline.resources import (
+    ChunkingResource,
+    DocumentStoreResource,
+    EmbedderResource,
+    VectorIndexResource,
+    index_write_slot,
+)
+
+STAGES = ("raw_document", "document_text", "document_chunks", "chunk_embeddings", "vector_index")
+
+_DESCRIPTIONS = {
+    "raw_document": "The document's bytes, checked against their sha256, with the sniffed type.",
+    "document_text": "Text per page: pypdf for PDF, detected encoding for text, NFKC-normalised.",
+    "document_chunks": "Token-aware chunks at paragraph and sentence boundaries, with pages "
+    "and character offsets.",
+    "chunk_embeddings": "One normalised vector per chunk from the configured sentence model.",
+    "vector_index": "The document's vectors in the Chroma collection, ids <document id>:<n>.",
+}
+_KINDS = {
+    "raw_document": {"file"},
+    "document_text": {"parquet"},
+    "document_chunks": {"parquet", "duckdb"},
+    "chunk_embeddings": {"parquet", "pytorch"},
+    "vector_index": {"chroma"},
+}
+
+MAX_DOCS_PER_RUN = int(os.environ.get("RAG_MAX_DOCS_PER_RUN", "16"))
+
+
+def _specs() -> list[AssetSpec]:
+    specs = []
+    for upstream, stage in zip((None, *STAGES), STAGES, strict=False):
+        specs.append(
+            AssetSpec(
+                stage,
+                deps=[upstream] if upstream else [],
+                partitions_def=documents,
+                group_name="ingestion",
+                description=_DESCRIPTIONS[stage],
+                kinds=_KINDS[stage],
+                skippable=True,
+            )
+        )
+    return specs
+
+
+@multi_asset(
+    name="ingest_documents",
+    specs=_specs(),
+    check_specs=checks.CHECK_SPECS,
+    can_subset=True,
+    backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=MAX_DOCS_PER_RUN),
+    # Only transient errors reach Dagster's retry: document failures raise Failure without it.
+    retry_policy=RetryPolicy(max_retries=3, delay=5, backoff=Backoff.EXPONENTIAL),
+)
+def ingest_documents(
+    context: AssetExecutionContext,
+    documents: DocumentStoreResource,
+    embedder: EmbedderResource,
+    vector_index: VectorIndexResource,
+    chunking: ChunkingResource,
+) -> Iterator[Any]:
+    store = documents.store
+    keys = list(context.partition_keys)
+    selected = [stage for stage in STAGES if AssetKey(stage) in context.selected_asset_keys]
+    context.log.info(f"{len(keys)} document(s), stages: {', '.join(selected)}")
+    failed: dict[str, tuple[str, StageError]] = {}
+
+    for stage in selected:
+        live = [key for key in keys if key not in failed]
+        if not live:
+            break
+        if stage == "chunk_embeddings":
+            outcomes = ingest.chunk_embeddings(store, live, embedder.get())
+        elif stage == "vector_index":
+            index = vector_index.get()
+            with index_write_slot(context.instance, context.run_id, "ingest_documents"):
+                outcomes = {
+                    key: _run_stage(stage, store, key, embedder, chunking, index) for key in live
+                }
+        else:
+            outcomes = {key: _run_stage(stage, store, key, embedder, chunking) for key in live}
+        for key, outcome in outcomes.items():
+            if isinstance(outcome, StageError):
+                failed[key] = (stage, outcome)
+                context.log.error(f"{key}: {stage} failed [{outcome.code}] {outcome.message}")
+                yield AssetObservation(
+                    asset_key=stage,
+                    partition=key,
+                    description=f"[{outcome.code}] {outcome.message}",
+                    metadata={"error_code": outcome.code, "error_message": outcome.message},
+                )
+                continue
+            yield AssetMaterialization(asset_key=stage, partition=key, metadata=_metadata(outcome))
+            yield from _checks(stage, key, outcome, embedder, vector_index)
+
+    if failed:
+        lines = [
+            f"{key}: {stage} [{err.code}] {err.message}" for key, (stage, err) in failed.items()
+        ]
+        raise Failure(
+            description=f"{len(failed)} of {len(keys)} document(s) failed:\n" + "\n".join(lines),
+            metadata={
+                "failed": MetadataValue.json(
+                    {
+                        k: {"stage": s, "code": e.code, "message": e.message}
+                        for k, (s, e) in failed.items()
+                    }
+                )
+            },
+            allow_retries=False,
+        )
+
+
+def _run_stage(
+    stage: str,
+    store: DocumentStore,
+    key: str,
+    embedder: EmbedderResource,
+    chunking: ChunkingResource,
+    index: VectorIndex | None = None,
+) -> StageResult | StageError:
+    try:
+        if stage == "raw_document":
+            return ingest.raw_document(store, key)
+        if stage == "document_text":
+            return ingest.document_text(store, key, chunking.extraction_timeout_seconds)
+        if stage == "vector_index" and index is not None:
+            return ingest.vector_index(store, key, index)
+        model = embedder.get()
+        return ingest.document_chunks(
+            store,
+            key,
+            tokenizer_path=model.tokenizer_path,
+            max_tokens=model.max_tokens,
+            chunk_size=chunking.chunk_size,
+            chunk_overlap=chunking.chunk_overlap,
+        )
+    except StageError as err:
+        return err
+
+
+def _metadata(outcome: StageResult) -> dict[str, Any]:
+    meta: dict[str, Any] = {}
+    for name, value in outcome.metadata.items():
+        meta[name] = MetadataValue.path(value) if name == "path" else value
+    return meta
+
+
+def _checks(
+    stage: str,
+    key: str,
+    outcome: StageResult,
+    embedder: EmbedderResource,
+    vector_index: VectorIndexResource,
+) -> Iterator[Any]:
+    meta = outcome.metadata
+    if stage == "document_text":
+        yield checks.text_is_readable(key, meta["chars"], meta["garbled_share"])
+    elif stage == "chunk_embeddings":
+        yield checks.embedding_dimension(
+            key, meta["dimension"], embedder.get().dimension, meta["min_norm"]
+        )
+    elif stage == "vector_index":
+        yield checks.vectors_match_chunks(key, vector_index.get().count(key), meta["chunks"])

@@ -1,0 +1,191 @@
+"""Per-document Parquet artifacts, and an in-memory DuckDB over them for catalog queries.
+
+No process ever holds a DuckDB database file open: DuckDB locks its file against every other
+process, even readers. Each artifact is an immutable per-document Parquet file written
+atomically, and each query opens a fresh in-memory connection over the current files.
+"""
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from rag_pipeline.core.chunking import Chunk
+from rag_pipeline.core.embedding import Vectors
+from rag_pipeline.core.store import DocumentStore, atomic_path
+
+DOCUMENTS_SCHEMA = pa.schema(
+    [
+        ("document_id", pa.string()),
+        ("filename", pa.string()),
+        ("media_type", pa.string()),
+        ("sha256", pa.string()),
+        ("bytes", pa.int64()),
+        ("encoding", pa.string()),
+        ("pages", pa.int32()),
+        ("chars", pa.int64()),
+    ]
+)
+TEXT_SCHEMA = pa.schema(
+    [
+        ("document_id", pa.string()),
+        ("page", pa.int32()),
+        ("char_start", pa.int64()),
+        ("text", pa.string()),
+    ]
+)
+CHUNKS_SCHEMA = pa.schema(
+    [
+        ("document_id", pa.string()),
+        ("chunk_no", pa.int32()),
+        ("page", pa.int32()),
+        ("page_end", pa.int32()),
+        ("char_start", pa.int64()),
+        ("char_end", pa.int64()),
+        ("tokens", pa.int32()),
+        ("text", pa.string()),
+    ]
+)
+SCHEMAS = {
+    "documents": DOCUMENTS_SCHEMA,
+    "text": TEXT_SCHEMA,
+    "chunks": CHUNKS_SCHEMA,
+}
+
+
+def _write(store: DocumentStore, kind: str, doc_id: str, table: pa.Table) -> str:
+    path = store.artifact_path(kind, doc_id)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+    return str(path)
+
+
+def write_document(store: DocumentStore, row: dict[str, Any]) -> str:
+    return _write(
+        store, "documents", row["document_id"], pa.Table.from_pylist([row], DOCUMENTS_SCHEMA)
+    )
+
+
+def write_text(store: DocumentStore, doc_id: str, pages: Sequence[tuple[int, int, str]]) -> str:
+    """Pages as (page number, offset of the page in the document text, text)."""
+    rows = [
+        {"document_id": doc_id, "page": number, "char_start": start, "text": text}
+        for number, start, text in pages
+    ]
+    return _write(store, "text", doc_id, pa.Table.from_pylist(rows, TEXT_SCHEMA))
+
+
+def read_text_pages(store: DocumentStore, doc_id: str) -> list[tuple[int, str]]:
+    table = pq.read_table(store.artifact_path("text", doc_id), columns=["page", "text"])
+    return list(zip(table["page"].to_pylist(), table["text"].to_pylist(), strict=True))
+
+
+def write_chunks(store: DocumentStore, doc_id: str, chunks: Sequence[Chunk]) -> str:
+    rows = [asdict(chunk) for chunk in chunks]
+    return _write(store, "chunks", doc_id, pa.Table.from_pylist(rows, CHUNKS_SCHEMA))
+
+
+def read_chunks(store: DocumentStore, doc_id: str) -> list[Chunk]:
+    table = pq.read_table(store.artifact_path("chunks", doc_id))
+    return [Chunk(**row) for row in table.to_pylist()]
+
+
+def write_embeddings(
+    store: DocumentStore, doc_id: str, chunk_nos: Sequence[int], vectors: Vectors, model: str
+) -> str:
+    dim = int(vectors.shape[1]) if len(vectors) else 0
+    flat = pa.array(np.asarray(vectors, dtype=np.float32).reshape(-1), pa.float32())
+    table = pa.table(
+        {
+            "document_id": pa.array([doc_id] * len(chunk_nos), pa.string()),
+            "chunk_no": pa.array(chunk_nos, pa.int32()),
+            "model": pa.array([model] * len(chunk_nos), pa.string()),
+            "vector": pa.FixedSizeListArray.from_arrays(flat, dim)
+            if dim
+            else pa.array([], pa.list_(pa.float32())),
+        }
+    )
+    return _write(store, "embeddings", doc_id, table)
+
+
+def read_embeddings(store: DocumentStore, doc_id: str) -> tuple[list[int], Vectors, str | None]:
+    table = pq.read_table(store.artifact_path("embeddings", doc_id))
+    chunk_nos = table["chunk_no"].to_pylist()
+    if not chunk_nos:
+        return [], np.zeros((0, 0), dtype=np.float32), None
+    column = table["vector"].combine_chunks()
+    dim = column.type.list_size
+    vectors = column.flatten().to_numpy(zero_copy_only=False).reshape(-1, dim)
+    return chunk_nos, vectors.astype(np.float32), str(table["model"][0].as_py())
+
+
+class Catalog:
+    """`documents` and `chunks` views over the Parquet artifacts, in an in-memory DuckDB."""
+
+    def __init__(self, store: DocumentStore) -> None:
+        self.store = store
+
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        con = duckdb.connect(":memory:")
+        for kind, schema in SCHEMAS.items():
+            folder = self.store.catalog_dir / kind
+            if any(folder.glob("*.parquet")):
+                source = f"read_parquet('{folder}/*.parquet', union_by_name = true)"
+            else:
+                cols = ", ".join(f"CAST(NULL AS {_duck_type(f.type)}) AS {f.name}" for f in schema)
+                source = f"(SELECT {cols} WHERE false)"
+            con.execute(f"CREATE VIEW {kind}_raw AS SELECT * FROM {source}")
+        con.execute(
+            """
+            CREATE VIEW chunks AS
+            SELECT c.document_id, c.chunk_no, c.page, c.page_end, c.char_start, c.char_end,
+                   c.tokens, c.text
+            FROM chunks_raw c JOIN documents_raw d USING (document_id)
+            """
+        )
+        con.execute(
+            """
+            CREATE VIEW documents AS
+            SELECT d.document_id, d.filename, d.media_type, d.sha256, d.bytes, d.encoding,
+                   d.pages, d.chars, CAST(coalesce(n.chunks, 0) AS BIGINT) AS chunks
+            FROM documents_raw d
+            LEFT JOIN (SELECT document_id, count(*) AS chunks FROM chunks_raw GROUP BY 1) n
+            USING (document_id)
+            """
+        )
+        con.execute("CREATE VIEW pages AS SELECT * FROM text_raw")
+        return con
+
+    def query(
+        self, sql: str, params: Sequence[Any] = ()
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        with self.connect() as con:
+            cursor = con.execute(sql, list(params))
+            columns = [d[0] for d in cursor.description or []]
+            return columns, cursor.fetchall()
+
+    def chunk_texts(self, ids: Sequence[tuple[str, int]]) -> dict[tuple[str, int], str]:
+        """Chunk text by (document id, chunk number), read only from those documents' files."""
+        doc_ids = sorted({doc for doc, _ in ids})
+        paths = [self.store.artifact_path("chunks", d) for d in doc_ids]
+        paths = [p for p in paths if p.exists()]
+        if not paths:
+            return {}
+        with duckdb.connect(":memory:") as con:
+            rows = con.execute(
+                "SELECT document_id, chunk_no, text FROM read_parquet(?)", [[str(p) for p in paths]]
+            ).fetchall()
+        wanted = set(ids)
+        return {(d, n): t for d, n, t in rows if (d, n) in wanted}
+
+
+def _duck_type(arrow_type: pa.DataType) -> str:
+    if pa.types.is_string(arrow_type):
+        return "VARCHAR"
+    if pa.types.is_int32(arrow_type):
+        return "INTEGER"
+    return "BIGINT"

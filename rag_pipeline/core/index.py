@@ -1,0 +1,156 @@
+"""The vector index: one Chroma collection on a Chroma server.
+
+Chroma holds vectors, ids `<document id>:<chunk number>` and only the metadata that search
+and citations need; chunk text lives in the Parquet catalog and is joined by id at query time.
+Exactly one writer per collection at a time: callers hold the index-write pool around writes.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+from rag_pipeline.core.embedding import Vectors
+
+# Chroma refuses larger upserts (max batch 5,461 on this version).
+UPSERT_BATCH = 5000
+
+
+class IndexUnavailable(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class VectorRecord:
+    chunk_no: int
+    page: int
+    char_start: int
+    char_end: int
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: str
+    document_id: str
+    chunk_no: int
+    filename: str
+    page: int
+    char_start: int
+    char_end: int
+    score: float
+
+
+def vector_id(document_id: str, chunk_no: int) -> str:
+    return f"{document_id}:{chunk_no}"
+
+
+def connect(url: str) -> Any:
+    import chromadb
+    from chromadb.config import Settings
+
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise IndexUnavailable(f"RAG_CHROMA_URL must look like http://host:port, got {url!r}")
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        return chromadb.HttpClient(
+            host=parsed.hostname,
+            port=port,
+            ssl=parsed.scheme == "https",
+            settings=Settings(anonymized_telemetry=False),
+        )
+    except Exception as exc:
+        raise IndexUnavailable(f"cannot reach the Chroma server at {url}: {exc}") from exc
+
+
+class VectorIndex:
+    def __init__(self, client: Any, collection: str) -> None:
+        self._collection = client.get_or_create_collection(
+            collection,
+            configuration={"hnsw": {"space": "cosine"}},
+            embedding_function=None,
+        )
+
+    def count(self, document_id: str | None = None) -> int:
+        if document_id is None:
+            return int(self._collection.count())
+        return len(self.ids_for(document_id))
+
+    def ids_for(self, document_id: str) -> set[str]:
+        found = self._collection.get(where={"document_id": document_id}, include=[])
+        return set(found["ids"])
+
+    def replace_document(
+        self,
+        document_id: str,
+        filename: str,
+        records: Sequence[VectorRecord],
+        vectors: Vectors,
+    ) -> tuple[int, int]:
+        """Make the index hold exactly these vectors for the document; returns (upserted, deleted).
+
+        Upsert first, then delete the stale ids, so the document is searchable throughout.
+        """
+        if len(records) != len(vectors):
+            raise ValueError(f"{len(records)} records but {len(vectors)} vectors")
+        stale = self.ids_for(document_id)
+        ids = [vector_id(document_id, r.chunk_no) for r in records]
+        metadatas = [
+            {
+                "document_id": document_id,
+                "filename": filename,
+                "chunk_no": r.chunk_no,
+                "page": r.page,
+                "char_start": r.char_start,
+                "char_end": r.char_end,
+            }
+            for r in records
+        ]
+        for start in range(0, len(ids), UPSERT_BATCH):
+            end = start + UPSERT_BATCH
+            self._collection.upsert(
+                ids=ids[start:end],
+                embeddings=np.asarray(vectors[start:end], dtype=np.float32),
+                metadatas=metadatas[start:end],
+            )
+        stale -= set(ids)
+        self._delete_ids(sorted(stale))
+        return len(ids), len(stale)
+
+    def delete_document(self, document_id: str) -> int:
+        ids = sorted(self.ids_for(document_id))
+        self._delete_ids(ids)
+        return len(ids)
+
+    def _delete_ids(self, ids: list[str]) -> None:
+        for start in range(0, len(ids), UPSERT_BATCH):
+            self._collection.delete(ids=ids[start : start + UPSERT_BATCH])
+
+    def query(self, vector: Vectors, k: int) -> list[Hit]:
+        total = self._collection.count()
+        if total == 0:
+            return []
+        result = self._collection.query(
+            query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1),
+            n_results=min(k, total),
+            include=["metadatas", "distances"],
+        )
+        hits = []
+        for id_, meta, distance in zip(
+            result["ids"][0], result["metadatas"][0], result["distances"][0], strict=True
+        ):
+            hits.append(
+                Hit(
+                    id=id_,
+                    document_id=str(meta["document_id"]),
+                    chunk_no=int(meta["chunk_no"]),
+                    filename=str(meta["filename"]),
+                    page=int(meta["page"]),
+                    char_start=int(meta["char_start"]),
+                    char_end=int(meta["char_end"]),
+                    score=1.0 - float(distance),
+                )
+            )
+        return hits

@@ -1,0 +1,237 @@
+"""The five stages of ingestion as plain functions, one document (or one batch) at a time.
+
+Each stage reads the previous stage's artifact from the store, so any subset of stages can be
+re-run. A document that cannot go on raises `StageError` with a machine-readable code.
+"""
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rag_pipeline.core import catalog
+from rag_pipeline.core.chunking import (
+    PAGE_SEPARATOR,
+    Chunk,
+    ChunkingError,
+    chunk_pages,
+    load_tokenizer,
+)
+from rag_pipeline.core.embedding import Embedder
+from rag_pipeline.core.extract import (
+    ExtractionError,
+    extract_document,
+    garbled_share,
+    sniff_media_type,
+)
+from rag_pipeline.core.index import VectorIndex, VectorRecord
+from rag_pipeline.core.store import DocumentStore, sha256_bytes
+
+
+class StageError(Exception):
+    """A document that cannot go on: `code` is machine-readable, the message one readable line."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class StageResult:
+    """What a stage did for one document, as metadata for its materialization."""
+
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def _timed(started: float) -> float:
+    return round(time.perf_counter() - started, 3)
+
+
+def raw_document(store: DocumentStore, doc_id: str) -> StageResult:
+    started = time.perf_counter()
+    record = store.read_source(doc_id)
+    if record is None:
+        raise StageError(
+            "source_missing",
+            f"no registered source for {doc_id}: add it with `rag-pipeline add` or the API",
+        )
+    try:
+        data, path = store.keep_raw(record)
+    except FileNotFoundError as exc:
+        raise StageError("source_missing", f"the source file is gone: {exc.filename}") from exc
+    digest = sha256_bytes(data)
+    if digest != record.sha256:
+        raise StageError("checksum_mismatch", "stored bytes do not match the registered sha256")
+    try:
+        media_type = sniff_media_type(data, record.filename)
+    except ExtractionError as exc:
+        raise StageError(exc.code, exc.message) from exc
+    return StageResult(
+        {
+            "filename": record.filename,
+            "bytes": len(data),
+            "sha256": digest,
+            "media_type": media_type,
+            "path": str(path),
+            "seconds": _timed(started),
+        }
+    )
+
+
+def document_text(store: DocumentStore, doc_id: str, timeout_s: float) -> StageResult:
+    started = time.perf_counter()
+    record = store.read_source(doc_id)
+    raw = store.raw_path(doc_id)
+    if record is None or not raw.exists():
+        raise StageError("missing_upstream", "raw_document has not been materialized")
+    data = raw.read_bytes()
+    try:
+        extracted = extract_document(data, record.filename, timeout_s=timeout_s)
+    except ExtractionError as exc:
+        raise StageError(exc.code, exc.message) from exc
+    pages = []
+    offset = 0
+    for page in extracted.pages:
+        pages.append((page.number, offset, page.text))
+        offset += len(page.text) + len(PAGE_SEPARATOR)
+    catalog.write_document(
+        store,
+        {
+            "document_id": doc_id,
+            "filename": record.filename,
+            "media_type": extracted.media_type,
+            "sha256": record.sha256,
+            "bytes": len(data),
+            "encoding": extracted.encoding,
+            "pages": extracted.page_count,
+            "chars": extracted.chars,
+        },
+    )
+    path = catalog.write_text(store, doc_id, pages)
+    return StageResult(
+        {
+            "media_type": extracted.media_type,
+            "encoding": extracted.encoding or "",
+            "pages": extracted.page_count,
+            "pages_with_text": sum(1 for p in extracted.pages if p.text.strip()),
+            "chars": extracted.chars,
+            "garbled_share": round(garbled_share(extracted.text), 4),
+            "path": path,
+            "seconds": _timed(started),
+        }
+    )
+
+
+def document_chunks(
+    store: DocumentStore,
+    doc_id: str,
+    *,
+    tokenizer_path: str,
+    max_tokens: int,
+    chunk_size: int,
+    chunk_overlap: int,
+) -> StageResult:
+    started = time.perf_counter()
+    record = store.read_source(doc_id)
+    if record is None or not store.artifact_path("text", doc_id).exists():
+        raise StageError("missing_upstream", "document_text has not been materialized")
+    size = record.chunk_size or chunk_size
+    overlap = record.chunk_overlap if record.chunk_overlap is not None else chunk_overlap
+    pages = catalog.read_text_pages(store, doc_id)
+    try:
+        chunks = chunk_pages(
+            doc_id,
+            pages,
+            load_tokenizer(tokenizer_path),
+            chunk_size=size,
+            chunk_overlap=overlap,
+            max_tokens=max_tokens,
+        )
+    except ChunkingError as exc:
+        raise StageError("invalid_options", str(exc)) from exc
+    if not chunks:
+        raise StageError("empty_text", "the document has no text to chunk")
+    path = catalog.write_chunks(store, doc_id, chunks)
+    tokens = [c.tokens for c in chunks]
+    return StageResult(
+        {
+            "chunks": len(chunks),
+            "chunk_size": size,
+            "chunk_overlap": overlap,
+            "tokens_max": max(tokens),
+            "tokens_mean": round(sum(tokens) / len(tokens), 1),
+            "path": path,
+            "seconds": _timed(started),
+        }
+    )
+
+
+def chunk_embeddings(
+    store: DocumentStore, doc_ids: Sequence[str], embedder: Embedder
+) -> dict[str, StageResult | StageError]:
+    """Embed several documents in shared batches: the model sees chunks, not documents."""
+    started = time.perf_counter()
+    outcomes: dict[str, StageResult | StageError] = {}
+    loaded: dict[str, list[Chunk]] = {}
+    for doc_id in doc_ids:
+        if not store.artifact_path("chunks", doc_id).exists():
+            outcomes[doc_id] = StageError(
+                "missing_upstream", "document_chunks has not been materialized"
+            )
+            continue
+        loaded[doc_id] = catalog.read_chunks(store, doc_id)
+    texts = [chunk.text for chunks in loaded.values() for chunk in chunks]
+    vectors = embedder.embed(texts)
+    seconds = _timed(started)
+    total = max(len(texts), 1)
+    offset = 0
+    for doc_id, chunks in loaded.items():
+        own = vectors[offset : offset + len(chunks)]
+        offset += len(chunks)
+        path = catalog.write_embeddings(
+            store, doc_id, [c.chunk_no for c in chunks], own, embedder.model_name
+        )
+        norms = np.linalg.norm(own, axis=1) if len(own) else np.ones(1)
+        outcomes[doc_id] = StageResult(
+            {
+                "chunks": len(chunks),
+                "model": embedder.model_name,
+                "dimension": int(own.shape[1]) if len(own) else embedder.dimension,
+                "min_norm": round(float(norms.min()), 4),
+                "path": path,
+                # The batch is shared, so each document is charged its share of the time.
+                "seconds": round(seconds * len(chunks) / total, 3),
+                "batch_documents": len(loaded),
+                "batch_seconds": seconds,
+            }
+        )
+    return outcomes
+
+
+def vector_index(store: DocumentStore, doc_id: str, index: VectorIndex) -> StageResult:
+    started = time.perf_counter()
+    record = store.read_source(doc_id)
+    if record is None or not store.artifact_path("embeddings", doc_id).exists():
+        raise StageError("missing_upstream", "chunk_embeddings has not been materialized")
+    chunks = {c.chunk_no: c for c in catalog.read_chunks(store, doc_id)}
+    chunk_nos, vectors, model = catalog.read_embeddings(store, doc_id)
+    if set(chunk_nos) != set(chunks):
+        raise StageError(
+            "stale_embeddings", "embeddings do not match the current chunks: re-run embedding"
+        )
+    records = [
+        VectorRecord(n, chunks[n].page, chunks[n].char_start, chunks[n].char_end) for n in chunk_nos
+    ]
+    upserted, deleted = index.replace_document(doc_id, record.filename, records, vectors)
+    return StageResult(
+        {
+            "vectors": upserted,
+            "chunks": len(chunks),
+            "stale_deleted": deleted,
+            "model": model or "",
+            "seconds": _timed(started),
+        }
+    )

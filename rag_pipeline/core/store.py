@@ -1,0 +1,209 @@
+"""The document store on disk: where each document's bytes and artifacts live, keyed by id.
+
+Everything here is immutable per document and written atomically (temporary file, then
+rename), so readers in other processes see the old file or the new one, never half of one.
+"""
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+# Parquet artifacts, one file per document in each folder; the catalog globs over them.
+ARTIFACT_KINDS = ("documents", "text", "chunks", "embeddings")
+
+_MAX_SLUG = 60
+_HASH_CHARS = 12
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def slugify(filename: str) -> str:
+    """A readable, URL- and shell-safe stem: `Annual Report (v2).pdf` -> `annual-report-v2`."""
+    stem = Path(filename).stem if "." in filename.strip(".") else filename
+    ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_stem.lower()).strip("-")
+    return slug[:_MAX_SLUG].rstrip("-") or "document"
+
+
+def document_id(filename: str, sha256: str) -> str:
+    """The partition key: readable from the name, and never reused for different content."""
+    return f"{slugify(filename)}-{sha256[:_HASH_CHARS]}"
+
+
+def safe_filename(filename: str) -> str:
+    """The last path component of a client-supplied name, without control characters."""
+    name = filename.replace("\\", "/").split("/")[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+    name = name.strip().strip(".")
+    if len(name.encode()) > 200:
+        suffix = Path(name).suffix[:16]
+        name = name.encode()[: 200 - len(suffix.encode())].decode(errors="ignore") + suffix
+    return name or "document"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it into place only if the block succeeds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    """What registering a document knows before any asset runs: where its bytes are, and options."""
+
+    document_id: str
+    filename: str
+    sha256: str
+    size: int
+    source_path: str
+    registered_at: float = field(default_factory=time.time)
+    chunk_size: int | None = None
+    chunk_overlap: int | None = None
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), ensure_ascii=False, indent=2).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> "SourceRecord":
+        return cls(**json.loads(data))
+
+
+class DocumentStore:
+    """Paths under RAG_DATA_DIR. Only this class knows the layout."""
+
+    def __init__(self, data_dir: Path | str) -> None:
+        self.root = Path(data_dir).resolve()
+
+    @property
+    def incoming_dir(self) -> Path:
+        return self.root / "incoming"
+
+    @property
+    def sources_dir(self) -> Path:
+        return self.root / "sources"
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.root / "raw"
+
+    @property
+    def catalog_dir(self) -> Path:
+        return self.root / "catalog"
+
+    @property
+    def landing_dir(self) -> Path:
+        return self.root / "landing"
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.root / "chroma"
+
+    def source_path(self, doc_id: str) -> Path:
+        return self.sources_dir / f"{doc_id}.json"
+
+    def raw_path(self, doc_id: str) -> Path:
+        return self.raw_dir / doc_id
+
+    def artifact_path(self, kind: str, doc_id: str) -> Path:
+        if kind not in ARTIFACT_KINDS:
+            raise ValueError(f"unknown artifact kind {kind!r}")
+        return self.catalog_dir / kind / f"{doc_id}.parquet"
+
+    def register(
+        self,
+        data: bytes,
+        filename: str,
+        *,
+        chunk_size: int | None = None,
+        chunk_overlap: int | None = None,
+    ) -> SourceRecord:
+        """Keep a copy of the bytes and a source record, so `raw_document` can read them later.
+
+        The same bytes under the same name give the same id; registering them again keeps the
+        original record (and its registration time) untouched.
+        """
+        name = safe_filename(filename)
+        digest = sha256_bytes(data)
+        doc_id = document_id(name, digest)
+        existing = self.read_source(doc_id)
+        if existing is not None and Path(existing.source_path).exists():
+            return existing
+        copy = self.incoming_dir / doc_id / name
+        atomic_write_bytes(copy, data)
+        record = SourceRecord(
+            document_id=doc_id,
+            filename=name,
+            sha256=digest,
+            size=len(data),
+            source_path=str(copy),
+            chunk_size=chunk_size,
+            chunk_overlap=chunk_overlap,
+        )
+        atomic_write_bytes(self.source_path(doc_id), record.to_json())
+        return record
+
+    def read_source(self, doc_id: str) -> SourceRecord | None:
+        try:
+            return SourceRecord.from_json(self.source_path(doc_id).read_bytes())
+        except FileNotFoundError:
+            return None
+
+    def list_sources(self) -> list[SourceRecord]:
+        if not self.sources_dir.exists():
+            return []
+        return [
+            SourceRecord.from_json(p.read_bytes()) for p in sorted(self.sources_dir.glob("*.json"))
+        ]
+
+    def keep_raw(self, record: SourceRecord) -> tuple[bytes, Path]:
+        """Move the registered bytes into the raw store (idempotent) and return them."""
+        target = self.raw_path(record.document_id)
+        if target.exists():
+            return target.read_bytes(), target
+        data = Path(record.source_path).read_bytes()
+        atomic_write_bytes(target, data)
+        incoming = Path(record.source_path)
+        if incoming.is_relative_to(self.incoming_dir):
+            shutil.rmtree(incoming.parent, ignore_errors=True)
+        return data, target
+
+    def delete_document(self, doc_id: str) -> None:
+        """Remove every file the store holds for a document (vectors are the index's job)."""
+        for kind in ARTIFACT_KINDS:
+            self.artifact_path(kind, doc_id).unlink(missing_ok=True)
+        self.raw_path(doc_id).unlink(missing_ok=True)
+        shutil.rmtree(self.incoming_dir / doc_id, ignore_errors=True)
+        self.source_path(doc_id).unlink(missing_ok=True)

@@ -1,0 +1,132 @@
+"""Resources: adapters from Dagster to `core`, configured only from the environment.
+
+`apply_env_defaults()` fills every unset variable with its one-machine default, so `EnvVar`
+fields always resolve and the defaults live in exactly one place.
+"""
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from dagster import ConfigurableResource, DagsterInstance, EnvVar
+from pydantic import PrivateAttr
+
+from rag_pipeline.core.catalog import Catalog
+from rag_pipeline.core.embedding import DEFAULT_MODEL, Embedder, get_embedder
+from rag_pipeline.core.index import VectorIndex, connect
+from rag_pipeline.core.store import DocumentStore
+
+INDEX_WRITE_POOL = "vector_index_writes"
+
+ENV_DEFAULTS = {
+    "RAG_DATA_DIR": "data",
+    "RAG_CHROMA_URL": "http://127.0.0.1:8001",
+    "RAG_CHROMA_COLLECTION": "rag_chunks",
+    "RAG_EMBEDDING_MODEL": DEFAULT_MODEL,
+    "RAG_EMBEDDING_BATCH_SIZE": "32",
+    "RAG_TORCH_THREADS": "0",
+    "RAG_CHUNK_SIZE": "200",
+    "RAG_CHUNK_OVERLAP": "30",
+    "RAG_EXTRACTION_TIMEOUT_SECONDS": "60",
+}
+
+
+def apply_env_defaults() -> None:
+    for name, value in ENV_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+    # Relative paths resolve against the directory the stack was started from, once, so that
+    # run workers started elsewhere see the same folder.
+    os.environ["RAG_DATA_DIR"] = str(Path(os.environ["RAG_DATA_DIR"]).expanduser().resolve())
+
+
+class DocumentStoreResource(ConfigurableResource):  # type: ignore[type-arg]
+    """Raw bytes and per-document Parquet artifacts under RAG_DATA_DIR."""
+
+    data_dir: str
+
+    @property
+    def store(self) -> DocumentStore:
+        return DocumentStore(self.data_dir)
+
+    @property
+    def catalog(self) -> Catalog:
+        return Catalog(self.store)
+
+
+class EmbedderResource(ConfigurableResource):  # type: ignore[type-arg]
+    """The embedding model, loaded on first use and then kept for the life of the process."""
+
+    model_name: str
+    batch_size: int
+    torch_threads: int
+
+    def get(self) -> Embedder:
+        return get_embedder(self.model_name, self.batch_size, self.torch_threads)
+
+
+class VectorIndexResource(ConfigurableResource):  # type: ignore[type-arg]
+    """A collection on the Chroma server; connected on first use, not when a run starts."""
+
+    chroma_url: str
+    collection: str
+    _index: VectorIndex | None = PrivateAttr(default=None)
+
+    def get(self) -> VectorIndex:
+        if self._index is None:
+            self._index = VectorIndex(connect(self.chroma_url), self.collection)
+        return self._index
+
+
+class ChunkingResource(ConfigurableResource):  # type: ignore[type-arg]
+    """Global chunking and extraction settings; a document's own options override them."""
+
+    chunk_size: int
+    chunk_overlap: int
+    extraction_timeout_seconds: int
+
+
+@contextmanager
+def index_write_slot(
+    instance: DagsterInstance, run_id: str, holder: str, poll_seconds: float = 0.2
+) -> Iterator[None]:
+    """Hold a slot of the index-write pool, so that exactly one process writes the collection.
+
+    Two processes writing one Chroma collection corrupt it silently, so this is a hard rule.
+    The pool is Dagster's own: it shows in the UI, and Dagster frees the slot if the run dies.
+    """
+    storage: Any = instance.event_log_storage
+    if INDEX_WRITE_POOL not in storage.get_concurrency_keys():
+        storage.initialize_concurrency_limit_to_default(INDEX_WRITE_POOL)
+    if INDEX_WRITE_POOL not in storage.get_concurrency_keys():
+        storage.set_concurrency_slots(INDEX_WRITE_POOL, 1)
+    status = storage.claim_concurrency_slot(INDEX_WRITE_POOL, run_id, holder)
+    while not status.is_claimed:
+        time.sleep(status.sleep_interval or poll_seconds)
+        status = storage.claim_concurrency_slot(INDEX_WRITE_POOL, run_id, holder)
+    try:
+        yield
+    finally:
+        storage.free_concurrency_slot_for_step(run_id, holder)
+
+
+def build_resources() -> dict[str, Any]:
+    apply_env_defaults()
+    return {
+        "documents": DocumentStoreResource(data_dir=EnvVar("RAG_DATA_DIR")),
+        "embedder": EmbedderResource(
+            model_name=EnvVar("RAG_EMBEDDING_MODEL"),
+            batch_size=EnvVar.int("RAG_EMBEDDING_BATCH_SIZE"),
+            torch_threads=EnvVar.int("RAG_TORCH_THREADS"),
+        ),
+        "vector_index": VectorIndexResource(
+            chroma_url=EnvVar("RAG_CHROMA_URL"), collection=EnvVar("RAG_CHROMA_COLLECTION")
+        ),
+        "chunking": ChunkingResource(
+            chunk_size=EnvVar.int("RAG_CHUNK_SIZE"),
+            chunk_overlap=EnvVar.int("RAG_CHUNK_OVERLAP"),
+            extraction_timeout_seconds=EnvVar.int("RAG_EXTRACTION_TIMEOUT_SECONDS"),
+        ),
+    }

@@ -1,0 +1,193 @@
+"""Document status, read from the Dagster instance: the one source of truth.
+
+A stage is `materialized` by its latest materialization, `failed` by the error observation the
+ingestion step records, `in_progress` while a run holds it. Events older than the document's
+registration are ignored: Dagster keeps the history of a deleted partition key, and a document
+added again must not look indexed before it really is.
+"""
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from dagster import (
+    AssetKey,
+    AssetPartitionStatus,
+    AssetRecordsFilter,
+    DagsterInstance,
+    DynamicPartitionsDefinition,
+)
+
+from rag_pipeline.core.store import DocumentStore
+from rag_pipeline.partitions import documents
+
+STAGES = ("raw_document", "document_text", "document_chunks", "chunk_embeddings", "vector_index")
+_FETCH_LIMIT = 10_000
+
+
+class DocumentStatus(StrEnum):
+    queued = "queued"
+    processing = "processing"
+    indexed = "indexed"
+    failed = "failed"
+    rejected = "rejected"
+    deleted = "deleted"
+
+
+class StageState(StrEnum):
+    pending = "pending"
+    in_progress = "in_progress"
+    materialized = "materialized"
+    failed = "failed"
+
+
+@dataclass
+class StageReport:
+    state: StageState = StageState.pending
+    materialized_at: str | None = None
+    failed_at: str | None = None
+    run_id: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ErrorReport:
+    stage: str
+    code: str
+    message: str
+
+
+@dataclass
+class DocumentReport:
+    id: str
+    filename: str | None
+    status: DocumentStatus
+    stages: dict[str, StageReport]
+    error: ErrorReport | None
+    chunks: int | None
+    created_at: str | None
+    indexed_at: str | None
+    run_ids: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _iso(ts: float | None) -> str | None:
+    return datetime.fromtimestamp(ts, UTC).isoformat() if ts is not None else None
+
+
+def _metadata_values(metadata: Any) -> dict[str, Any]:
+    out = {}
+    for name, value in metadata.items():
+        raw = getattr(value, "value", value)
+        out[name] = str(raw) if not isinstance(raw, int | float | str | bool) else raw
+    return out
+
+
+def _latest_by_partition(records: Sequence[Any], keys: set[str]) -> dict[str, Any]:
+    latest: dict[str, Any] = {}
+    for record in records:
+        key = record.partition_key
+        if key in keys and key not in latest:
+            latest[key] = record
+    return latest
+
+
+def document_reports(
+    instance: DagsterInstance,
+    store: DocumentStore,
+    keys: Sequence[str] | None = None,
+    partitions_def: DynamicPartitionsDefinition = documents,
+) -> list[DocumentReport]:
+    """One report per document, in partition order; unknown ids are left out."""
+    partition_keys = list(instance.get_dynamic_partitions(partitions_def.name))
+    if keys is not None:
+        wanted = set(keys)
+        partition_keys = [k for k in partition_keys if k in wanted]
+    if not partition_keys:
+        return []
+    key_set = set(partition_keys)
+    sources = {k: store.read_source(k) for k in partition_keys}
+    since = min((s.registered_at for s in sources.values() if s), default=0.0)
+    reports = {k: {stage: StageReport() for stage in STAGES} for k in partition_keys}
+    errors: dict[str, dict[str, tuple[float, ErrorReport]]] = {k: {} for k in partition_keys}
+    materialized_ts: dict[tuple[str, str], float] = {}
+
+    for stage in STAGES:
+        asset_key = AssetKey(stage)
+        records_filter = AssetRecordsFilter(
+            asset_key=asset_key, asset_partitions=partition_keys, after_timestamp=since
+        )
+        mats = instance.fetch_materializations(records_filter, limit=_FETCH_LIMIT).records
+        obs = instance.fetch_observations(records_filter, limit=_FETCH_LIMIT).records
+        for key, record in _latest_by_partition(mats, key_set).items():
+            if record.timestamp < _registered(sources, key):
+                continue
+            materialized_ts[key, stage] = record.timestamp
+            report = reports[key][stage]
+            report.state = StageState.materialized
+            report.materialized_at = _iso(record.timestamp)
+            report.run_id = record.run_id
+            report.metadata = _metadata_values(record.asset_materialization.metadata)
+        failures = [r for r in obs if "error_code" in r.asset_observation.metadata]
+        for key, record in _latest_by_partition(failures, key_set).items():
+            if record.timestamp < _registered(sources, key):
+                continue
+            if materialized_ts.get((key, stage), 0.0) > record.timestamp:
+                continue
+            meta = _metadata_values(record.asset_observation.metadata)
+            report = reports[key][stage]
+            report.state = StageState.failed
+            report.failed_at = _iso(record.timestamp)
+            report.run_id = record.run_id
+            errors[key][stage] = (
+                record.timestamp,
+                ErrorReport(stage, str(meta["error_code"]), str(meta.get("error_message", ""))),
+            )
+        statuses = instance.get_status_by_partition(asset_key, partition_keys, partitions_def)
+        for key, status in (statuses or {}).items():
+            report = reports[key][stage]
+            if status == AssetPartitionStatus.IN_PROGRESS and report.state != StageState.failed:
+                report.state = StageState.in_progress
+
+    return [_summarise(key, sources[key], reports[key], errors[key]) for key in partition_keys]
+
+
+def _registered(sources: dict[str, Any], key: str) -> float:
+    source = sources.get(key)
+    return float(source.registered_at) if source else 0.0
+
+
+def _summarise(
+    key: str,
+    source: Any,
+    stages: dict[str, StageReport],
+    errors: dict[str, tuple[float, ErrorReport]],
+) -> DocumentReport:
+    states = [stages[s].state for s in STAGES]
+    error = max(errors.values(), key=lambda item: item[0])[1] if errors else None
+    index = stages["vector_index"]
+    if error is not None:
+        status = DocumentStatus.failed
+    elif index.state == StageState.materialized:
+        status = DocumentStatus.indexed
+    elif StageState.in_progress in states or StageState.materialized in states:
+        status = DocumentStatus.processing
+    else:
+        status = DocumentStatus.queued
+    chunk_meta = stages["document_chunks"].metadata
+    run_ids = sorted({s.run_id for s in stages.values() if s.run_id})
+    return DocumentReport(
+        id=key,
+        filename=source.filename if source else None,
+        status=status,
+        stages=stages,
+        error=error,
+        chunks=int(chunk_meta["chunks"]) if "chunks" in chunk_meta else None,
+        created_at=_iso(source.registered_at) if source else None,
+        indexed_at=index.materialized_at if status == DocumentStatus.indexed else None,
+        run_ids=run_ids,
+    )
