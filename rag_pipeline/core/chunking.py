@@ -23,8 +23,9 @@ MIN_CHUNK_TOKENS = 24
 PAGE_SEPARATOR = "\n\n"
 
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
-# A sentence ends at . ! ? (or their CJK forms) followed by space, or right after a CJK stop.
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+|(?<=[。！？])\s*")
+# A sentence ends at . ! ? (optionally closed by a quote or bracket) followed by space, or right
+# after a CJK full stop. Splits happen only on whitespace, so every character stays in a piece.
+_SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"'”’)\]]))\s+|(?<=[。！？])\s*")
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class TokenCounter:
 
     def __init__(self, tokenizer: Tokenizer, text: str) -> None:
         encoding = tokenizer.encode(text, add_special_tokens=False)
+        self.text = text
         self.starts = [start for start, _ in encoding.offsets]
         self.ends = [end for _, end in encoding.offsets]
         self.word_start = [not tok.startswith("##") for tok in encoding.tokens]
@@ -163,7 +165,8 @@ def chunk_pages(
     base = 0
     for number, text in pages:
         page_counter = _OffsetCounter(counter, base)
-        pieces.extend(_pieces(text, number, base, page_counter, chunk_size))
+        # Pieces leave room for the overlap, so every chunk can carry it.
+        pieces.extend(_pieces(text, number, base, page_counter, chunk_size - chunk_overlap))
         base += len(text) + len(PAGE_SEPARATOR)
     groups = _pack(pieces, counter, chunk_size, chunk_overlap, max_tokens)
     chunks = []
@@ -228,7 +231,9 @@ def _overlap_start(counter: TokenCounter, start: int, end: int, overlap: int) ->
     first = bisect.bisect_left(counter.starts, start)
     last = bisect.bisect_left(counter.starts, end)
     i = max(first, last - overlap)
-    while i < last and not counter.word_start[i]:
+    while i < last and not (
+        counter.word_start[i] and counter.text[counter.starts[i] - 1 : counter.starts[i]].isspace()
+    ):
         i += 1
     return counter.starts[i] if i < last else end
 

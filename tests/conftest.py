@@ -1,0 +1,179 @@
+"""Shared fixtures: real components at test scale.
+
+A Chroma server on a free loopback port (one per session, a fresh collection per test), a
+temporary Dagster instance that enforces pools, a temporary data dir, and corpus files.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = Path(os.environ.get("RAG_CORPUS_DIR", REPO.parent / "shared" / "corpus"))
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_http(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer within {timeout} s")
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    if not CORPUS.is_dir():
+        pytest.fail(f"the test corpus is missing: {CORPUS} (set RAG_CORPUS_DIR)")
+    return CORPUS
+
+
+@pytest.fixture(scope="session")
+def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    data = tmp_path_factory.mktemp("chroma")
+    log = open(data / "chroma.log", "wb")  # noqa: SIM115 - open for the server's lifetime
+    proc = subprocess.Popen(
+        [
+            str(BIN / "chroma"),
+            "run",
+            "--path",
+            str(data),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{url}/api/v2/heartbeat")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+@pytest.fixture()
+def rag_env(tmp_path: Path, chroma_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Environment for the pipeline: a temp data dir and a fresh Chroma collection."""
+    env = {
+        "RAG_DATA_DIR": str(tmp_path / "data"),
+        "RAG_CHROMA_URL": chroma_url,
+        "RAG_CHROMA_COLLECTION": f"test-{uuid.uuid4().hex[:12]}",
+        "RAG_EMBEDDING_MODEL": "hash-384",
+        "RAG_EXTRACTION_TIMEOUT_SECONDS": "20",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+@pytest.fixture()
+def real_model(monkeypatch: pytest.MonkeyPatch, rag_env: dict[str, str]) -> dict[str, str]:
+    monkeypatch.setenv("RAG_EMBEDDING_MODEL", "sentence-transformers/all-MiniLM-L6-v2")
+    rag_env["RAG_EMBEDDING_MODEL"] = "sentence-transformers/all-MiniLM-L6-v2"
+    return rag_env
+
+
+@pytest.fixture()
+def instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    """A real on-disk instance under a temporary DAGSTER_HOME, with the project's dagster.yaml.
+
+    The ephemeral instance does not enforce pools; this one does, and the CLI sees it too.
+    """
+    from dagster import DagsterInstance
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copyfile(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with DagsterInstance.from_config(str(home)) as inst:
+        yield inst
+
+
+def copy_corpus(corpus: Path, rel: str, dest: Path) -> Path:
+    target = dest / Path(rel).name
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(corpus / rel, target)
+    return target
+
+
+def add_files(instance: object, paths: list[Path], **options: int) -> list[str]:
+    """Register files the way `rag-pipeline add` does, returning their document ids."""
+    from rag_pipeline.__main__ import main
+
+    ids = []
+    for path in paths:
+        code, out = _capture(main, ["add", str(path), *_options(options)])
+        assert code == 0, f"add {path.name} failed"
+        ids.append(out.strip())
+    return ids
+
+
+def _options(options: dict[str, int]) -> list[str]:
+    return [
+        arg
+        for name, value in options.items()
+        for arg in (f"--{name.replace('_', '-')}", str(value))
+    ]
+
+
+def _capture(fn, argv):  # type: ignore[no-untyped-def]
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        code = fn(argv)
+    return code, buf.getvalue()
+
+
+def run_cli(argv: list[str]) -> tuple[int, str]:
+    from rag_pipeline.__main__ import main
+
+    return _capture(main, argv)
+
+
+def materialize(instance: object, keys: list[str], stages: list[str] | None = None):  # type: ignore[no-untyped-def]
+    """Run ingest_job over the keys as one range run, as the sensor and backfills do."""
+    from dagster import AssetKey
+
+    from rag_pipeline.definitions import defs
+
+    job = defs.resolve_job_def("ingest_job")
+    tags = (
+        {
+            "dagster/asset_partition_range_start": keys[0],
+            "dagster/asset_partition_range_end": keys[-1],
+        }
+        if len(keys) > 1
+        else {"dagster/partition": keys[0]}
+    )
+    return job.execute_in_process(
+        instance=instance,  # type: ignore[arg-type]
+        tags=tags,
+        asset_selection=[AssetKey(s) for s in stages] if stages else None,
+        raise_on_error=False,
+    )

@@ -1,0 +1,191 @@
+"""The ingestion chain on a real Dagster instance, real Chroma and real corpus files.
+
+These use the deterministic hash embedder for speed; test_e2e_real_model.py uses the real one.
+"""
+
+import json
+import threading
+import time
+from pathlib import Path
+
+from conftest import add_files, copy_corpus, materialize, run_cli
+
+from rag_pipeline.core.catalog import Catalog
+from rag_pipeline.core.index import VectorIndex, connect
+from rag_pipeline.core.store import DocumentStore
+from rag_pipeline.resources import INDEX_WRITE_POOL, index_write_slot
+from rag_pipeline.status import document_reports
+
+
+def _reports(instance, env) -> dict[str, dict]:
+    store = DocumentStore(env["RAG_DATA_DIR"])
+    return {r.id: r.to_dict() for r in document_reports(instance, store)}
+
+
+def _index(env) -> VectorIndex:
+    return VectorIndex(connect(env["RAG_CHROMA_URL"]), env["RAG_CHROMA_COLLECTION"])
+
+
+def test_a_batch_is_indexed_and_cataloged(instance, rag_env, corpus: Path, tmp_path: Path) -> None:
+    files = [
+        copy_corpus(corpus, "text/uns_norwich-city.txt", tmp_path / "in"),
+        copy_corpus(corpus, "markdown/haystack_sample.md", tmp_path / "in"),
+        copy_corpus(corpus, "pdf/sf_pdflatex-4-pages.pdf", tmp_path / "in"),
+    ]
+    ids = add_files(instance, files)
+    assert len(set(ids)) == 3 and ids[0].startswith("uns-norwich-city-")
+
+    result = materialize(instance, ids)
+
+    assert result.success
+    reports = _reports(instance, rag_env)
+    index = _index(rag_env)
+    for doc_id in ids:
+        report = reports[doc_id]
+        assert report["status"] == "indexed", report
+        assert all(s["state"] == "materialized" for s in report["stages"].values())
+        assert report["chunks"] > 0
+        assert index.count(doc_id) == report["chunks"]
+    pdf = reports[ids[2]]["stages"]
+    assert pdf["raw_document"]["metadata"]["media_type"] == "application/pdf"
+    assert pdf["document_text"]["metadata"]["pages"] == 4
+    assert pdf["chunk_embeddings"]["metadata"]["dimension"] == 384
+
+    columns, rows = Catalog(DocumentStore(rag_env["RAG_DATA_DIR"])).query(
+        "SELECT document_id, pages, chunks FROM documents ORDER BY document_id"
+    )
+    assert columns == ["document_id", "pages", "chunks"]
+    assert {r[0]: r[2] for r in rows} == {i: reports[i]["chunks"] for i in ids}
+
+
+def test_rematerializing_leaves_exactly_one_set_of_vectors(
+    instance, rag_env, corpus: Path, tmp_path: Path, monkeypatch
+) -> None:
+    [doc] = add_files(instance, [copy_corpus(corpus, "text/uns_norwich-city.txt", tmp_path)])
+    other = add_files(instance, [copy_corpus(corpus, "markdown/plumber_README.md", tmp_path)])[0]
+    assert materialize(instance, [doc, other]).success
+    index = _index(rag_env)
+    before = index.count(doc)
+    other_ids = index.ids_for(other)
+
+    monkeypatch.setenv("RAG_CHUNK_SIZE", "100")
+    monkeypatch.setenv("RAG_CHUNK_OVERLAP", "10")
+    assert materialize(instance, [doc]).success
+
+    after = _reports(instance, rag_env)[doc]["chunks"]
+    assert after > before, "smaller chunks, more of them"
+    assert index.count(doc) == after, "stale vectors from the first run are gone"
+    assert index.ids_for(doc) == {f"{doc}:{n}" for n in range(after)}
+    assert index.ids_for(other) == other_ids, "another document's vectors are untouched"
+
+
+def test_a_broken_document_does_not_fail_its_batch_mates(
+    instance, rag_env, corpus: Path, tmp_path: Path
+) -> None:
+    files = [
+        copy_corpus(corpus, "text/uns_norwich-city.txt", tmp_path),
+        copy_corpus(corpus, "pdf_problem/uns_password.pdf", tmp_path),
+        copy_corpus(corpus, "markdown/uns_codeblock.md", tmp_path),
+    ]
+    ids = add_files(instance, files)
+
+    result = materialize(instance, ids)
+
+    assert not result.success, "the run reports that a document failed"
+    reports = _reports(instance, rag_env)
+    assert reports[ids[0]]["status"] == "indexed"
+    assert reports[ids[2]]["status"] == "indexed"
+    broken = reports[ids[1]]
+    assert broken["status"] == "failed"
+    assert broken["error"]["stage"] == "document_text"
+    assert broken["error"]["code"] == "password_required"
+    assert broken["stages"]["raw_document"]["state"] == "materialized"
+    assert _index(rag_env).count(ids[1]) == 0
+
+
+def test_one_stage_can_be_rerun_for_a_subset(
+    instance, rag_env, corpus: Path, tmp_path: Path
+) -> None:
+    ids = add_files(
+        instance,
+        [
+            copy_corpus(corpus, "text/uns_norwich-city.txt", tmp_path),
+            copy_corpus(corpus, "markdown/haystack_sample.md", tmp_path),
+        ],
+    )
+    assert materialize(instance, ids).success
+    first = _reports(instance, rag_env)[ids[0]]["stages"]
+
+    result = materialize(instance, [ids[0]], stages=["chunk_embeddings", "vector_index"])
+
+    assert result.success
+    again = _reports(instance, rag_env)
+    stages = again[ids[0]]["stages"]
+    assert stages["document_text"]["materialized_at"] == first["document_text"]["materialized_at"]
+    assert (
+        stages["chunk_embeddings"]["materialized_at"] > first["chunk_embeddings"]["materialized_at"]
+    )
+    assert again[ids[0]]["status"] == "indexed"
+
+
+def test_index_writes_wait_for_the_pool(instance, rag_env, corpus: Path, tmp_path: Path) -> None:
+    [doc] = add_files(instance, [copy_corpus(corpus, "markdown/haystack_sample.md", tmp_path)])
+    finished = threading.Event()
+
+    with index_write_slot(instance, "another-writer", "test"):
+        worker = threading.Thread(target=lambda: (materialize(instance, [doc]), finished.set()))
+        worker.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            stages = _reports(instance, rag_env)[doc]["stages"]
+            if stages["chunk_embeddings"]["state"] == "materialized":
+                break
+            time.sleep(0.2)
+        time.sleep(2)
+        assert not finished.is_set(), "the run wrote the index while another writer held the pool"
+        assert _index(rag_env).count(doc) == 0
+        info = instance.event_log_storage.get_concurrency_info(INDEX_WRITE_POOL)
+        assert info.slot_count == 1
+    worker.join(timeout=60)
+    assert finished.is_set()
+    assert _reports(instance, rag_env)[doc]["status"] == "indexed"
+
+
+def test_cli_status_and_sql_print_json_lines(
+    instance, rag_env, corpus: Path, tmp_path: Path
+) -> None:
+    ids = add_files(instance, [copy_corpus(corpus, "markdown/haystack_sample.md", tmp_path)])
+    code, out = run_cli(["status", "--json"])
+    assert code == 0
+    [queued] = [json.loads(line) for line in out.splitlines()]
+    assert queued["id"] == ids[0] and queued["status"] == "queued"
+    assert queued["filename"] == "haystack_sample.md"
+
+    assert materialize(instance, ids).success
+    code, out = run_cli(["status", ids[0], "--json"])
+    record = json.loads(out)
+    assert record["status"] == "indexed" and record["error"] is None
+    assert set(record["stages"]) == {
+        "raw_document",
+        "document_text",
+        "document_chunks",
+        "chunk_embeddings",
+        "vector_index",
+    }
+    code, out = run_cli(
+        ["sql", "SELECT document_id, chunk_no FROM chunks ORDER BY chunk_no", "--json"]
+    )
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert rows[0] == {"document_id": ids[0], "chunk_no": 0}
+    assert len(rows) == record["chunks"]
+
+
+def test_adding_the_same_bytes_twice_gives_the_same_id(
+    instance, rag_env, corpus: Path, tmp_path: Path
+) -> None:
+    path = copy_corpus(corpus, "markdown/haystack_sample.md", tmp_path)
+    assert add_files(instance, [path]) == add_files(instance, [path])
+    assert len(instance.get_dynamic_partitions("documents")) == 1
+    code, _ = run_cli(["add", str(copy_corpus(corpus, "text/uns_empty.txt", tmp_path))])
+    assert code == 1, "an empty file is refused"
+    assert len(instance.get_dynamic_partitions("documents")) == 1
