@@ -6,8 +6,10 @@ STAMP := $(VENV)/.installed
 
 # One-machine defaults; anything already in the environment (or in .env) wins.
 -include .env
-export DAGSTER_HOME ?= $(CURDIR)/dagster_home
-export RAG_DATA_DIR ?= $(CURDIR)/data
+export $(shell sed -n 's/^\([A-Z_][A-Z0-9_]*\)=.*/\1/p' .env 2>/dev/null)
+# Dagster insists on an absolute DAGSTER_HOME.
+export DAGSTER_HOME := $(abspath $(or $(DAGSTER_HOME),dagster_home))
+export RAG_DATA_DIR := $(abspath $(or $(RAG_DATA_DIR),data))
 
 .PHONY: setup run test lint bench clean
 

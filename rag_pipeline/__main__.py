@@ -17,7 +17,9 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 def _instance() -> Any:
     from dagster import DagsterInstance
 
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path("dagster_home").resolve())))
+    # Dagster insists on an absolute DAGSTER_HOME; the default is the checkout's own.
+    home = Path(os.environ.get("DAGSTER_HOME") or "dagster_home").resolve()
+    os.environ["DAGSTER_HOME"] = str(home)
     home.mkdir(parents=True, exist_ok=True)
     return DagsterInstance.get()
 

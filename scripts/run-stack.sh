@@ -8,8 +8,8 @@ BIN=.venv/bin
 export DAGSTER_HOME="${DAGSTER_HOME:-$PWD/dagster_home}"
 export RAG_DATA_DIR="${RAG_DATA_DIR:-$PWD/data}"
 export RAG_CHROMA_URL="${RAG_CHROMA_URL:-http://127.0.0.1:8001}"
-DAGSTER_HOST="${DAGSTER_WEBSERVER_HOST:-127.0.0.1}"
-DAGSTER_PORT="${DAGSTER_WEBSERVER_PORT:-3000}"
+dagster_host="${DAGSTER_WEBSERVER_HOST:-127.0.0.1}"
+dagster_port="${DAGSTER_WEBSERVER_PORT:-3000}"
 
 mkdir -p "$DAGSTER_HOME" "$RAG_DATA_DIR/chroma" "$RAG_DATA_DIR/landing"
 [ -f "$DAGSTER_HOME/dagster.yaml" ] || cp dagster_home/dagster.yaml "$DAGSTER_HOME/dagster.yaml"
@@ -18,18 +18,27 @@ chroma_host=$(python3 -c 'import sys, urllib.parse as u; print(u.urlparse(sys.ar
 chroma_port=$(python3 -c 'import sys, urllib.parse as u; print(u.urlparse(sys.argv[1]).port or 80)' "$RAG_CHROMA_URL")
 
 pids=()
+# Each service runs in its own process group, so stopping it also stops what it started
+# (the webserver and the daemon each start a code server).
+start() { setsid "$@" & pids+=($!); }
 stop() {
   trap - INT TERM EXIT
   echo "stopping the stack..."
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
+  for _ in $(seq 1 50); do
+    alive=0
+    for pid in "${pids[@]}"; do kill -0 -- "-$pid" 2>/dev/null && alive=1; done
+    [ $alive = 0 ] && break
+    sleep 0.2
+  done
+  for pid in "${pids[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
 trap stop INT TERM EXIT
 
 if [ "$chroma_host" = "127.0.0.1" ] || [ "$chroma_host" = "localhost" ]; then
-  "$BIN/chroma" run --path "$RAG_DATA_DIR/chroma" --host "$chroma_host" --port "$chroma_port" \
-    > "$RAG_DATA_DIR/chroma.log" 2>&1 &
-  pids+=($!)
+  start "$BIN/chroma" run --path "$RAG_DATA_DIR/chroma" --host "$chroma_host" \
+    --port "$chroma_port" > "$RAG_DATA_DIR/chroma.log" 2>&1
   for _ in $(seq 1 100); do
     curl -fsS "$RAG_CHROMA_URL/api/v2/heartbeat" > /dev/null 2>&1 && break
     sleep 0.2
@@ -39,9 +48,9 @@ if [ "$chroma_host" = "127.0.0.1" ] || [ "$chroma_host" = "localhost" ]; then
   echo "Chroma server on $RAG_CHROMA_URL (data in $RAG_DATA_DIR/chroma)"
 fi
 
-"$BIN/dagster" dev -w workspace.yaml -h "$DAGSTER_HOST" -p "$DAGSTER_PORT" &
-pids+=($!)
-echo "Dagster UI on http://$DAGSTER_HOST:$DAGSTER_PORT (DAGSTER_HOME=$DAGSTER_HOME)"
+start "$BIN/dagster-daemon" run -w workspace.yaml
+start "$BIN/dagster-webserver" -w workspace.yaml -h "$dagster_host" -p "$dagster_port"
+echo "Dagster UI on http://$dagster_host:$dagster_port (DAGSTER_HOME=$DAGSTER_HOME)"
 
 # Whichever process exits first brings the rest down.
 wait -n

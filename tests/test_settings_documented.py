@@ -1,0 +1,47 @@
+"""Every environment variable the code reads is documented in the README and .env.example."""
+
+import re
+
+from conftest import REPO
+
+from rag_pipeline.resources import ENV_DEFAULTS
+
+_VAR = re.compile(r"\b((?:RAG|DAGSTER|BACKUP|CLEANUP|RUN)_[A-Z0-9_]+)\b")
+_SOURCES = ["rag_pipeline", "rag_api", "scripts", "bench", "tests"]
+
+
+def _used() -> set[str]:
+    names: set[str] = set()
+    for folder in _SOURCES:
+        for path in (REPO / folder).rglob("*"):
+            if path.suffix in {".py", ".sh", ".yaml"}:
+                names |= set(_VAR.findall(path.read_text()))
+    names |= set(_VAR.findall((REPO / "Makefile").read_text()))
+    return names
+
+
+def _documented_in_readme() -> set[str]:
+    readme = (REPO / "README.md").read_text()
+    return set(re.findall(r"^\| `([A-Z0-9_]+)` \|", readme, flags=re.M))
+
+
+def _in_env_example() -> dict[str, str]:
+    lines = (REPO / ".env.example").read_text().splitlines()
+    pairs = (line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+    return {name: value for name, value in pairs}
+
+
+def test_every_variable_is_in_the_readme_table_and_env_example() -> None:
+    used = _used()
+    assert "RAG_DATA_DIR" in used
+    assert used - _documented_in_readme() == set()
+    assert used - set(_in_env_example()) == set()
+
+
+def test_env_example_shows_the_code_defaults() -> None:
+    example = _in_env_example()
+    for name, default in ENV_DEFAULTS.items():
+        if name == "RAG_DATA_DIR":
+            assert example[name] == "./data"
+        else:
+            assert example[name] == default, name
