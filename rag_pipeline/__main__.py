@@ -92,7 +92,9 @@ def cmd_search(args: argparse.Namespace) -> int:
         os.environ["RAG_EMBEDDING_MODEL"], int(os.environ["RAG_EMBEDDING_BATCH_SIZE"])
     )
     index = VectorIndex(connect(os.environ["RAG_CHROMA_URL"]), os.environ["RAG_CHROMA_COLLECTION"])
-    results = search(args.query, k=args.k, embedder=embedder, index=index, catalog=Catalog(_store()))
+    results = search(
+        args.query, k=args.k, embedder=embedder, index=index, catalog=Catalog(_store())
+    )
     for rank, result in enumerate(results, 1):
         if args.json:
             _print_json(asdict(result))

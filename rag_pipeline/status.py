@@ -103,7 +103,7 @@ def document_reports(
     partitions_def: DynamicPartitionsDefinition = documents,
 ) -> list[DocumentReport]:
     """One report per document, in partition order; unknown ids are left out."""
-    partition_keys = list(instance.get_dynamic_partitions(partitions_def.name))
+    partition_keys = list(instance.get_dynamic_partitions(str(partitions_def.name)))
     if keys is not None:
         wanted = set(keys)
         partition_keys = [k for k in partition_keys if k in wanted]
@@ -132,13 +132,16 @@ def document_reports(
             report.materialized_at = _iso(record.timestamp)
             report.run_id = record.run_id
             report.metadata = _metadata_values(record.asset_materialization.metadata)
-        failures = [r for r in obs if "error_code" in r.asset_observation.metadata]
+        failures = [
+            r for r in obs if r.asset_observation and "error_code" in r.asset_observation.metadata
+        ]
         for key, record in _latest_by_partition(failures, key_set).items():
             if record.timestamp < _registered(sources, key):
                 continue
             if materialized_ts.get((key, stage), 0.0) > record.timestamp:
                 continue
-            meta = _metadata_values(record.asset_observation.metadata)
+            observation = record.asset_observation
+            meta = _metadata_values(observation.metadata if observation else {})
             report = reports[key][stage]
             report.state = StageState.failed
             report.failed_at = _iso(record.timestamp)

@@ -31,9 +31,11 @@ class ModelUnavailable(RuntimeError):
 
 class Embedder(Protocol):
     model_name: str
-    dimension: int
     max_tokens: int
     tokenizer_path: str
+
+    @property
+    def dimension(self) -> int: ...
 
     def embed(self, texts: list[str]) -> Vectors: ...
 
@@ -116,10 +118,14 @@ class HashEmbedder:
 
     def __init__(self, dimension: int = 384) -> None:
         self.model_name = HASH_MODEL
-        self.dimension = dimension
+        self._dimension = dimension
         model_dir = bundled_model_dir()
         self.tokenizer_path = str(model_dir / "tokenizer.json")
         self.max_tokens = _max_tokens(model_dir)
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
 
     def embed(self, texts: list[str]) -> Vectors:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
@@ -130,7 +136,8 @@ class HashEmbedder:
                 out[row, index] += 1.0 if digest[4] & 1 else -1.0
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         norms[norms == 0] = 1.0
-        return out / norms
+        normalised: Vectors = out / norms
+        return normalised
 
 
 @lru_cache(maxsize=4)

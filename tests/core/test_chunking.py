@@ -1,3 +1,4 @@
+import itertools
 from pathlib import Path
 
 import pytest
@@ -40,7 +41,7 @@ def test_chunks_overlap_by_about_the_configured_tokens(tokenizer, corpus: Path) 
     chunks = chunk_pages(
         "n", [(1, text)], tokenizer, chunk_size=120, chunk_overlap=30, max_tokens=MAX_TOKENS
     )
-    for prev, nxt in zip(chunks, chunks[1:], strict=False):
+    for prev, nxt in itertools.pairwise(chunks):
         assert nxt.char_start < prev.char_end, "consecutive chunks share their boundary text"
         shared = _model_tokens(tokenizer, text[nxt.char_start : prev.char_end])
         assert shared <= 30
