@@ -109,6 +109,9 @@ def ingest_documents(
                 outcomes = {
                     key: _run_stage(stage, store, key, embedder, chunking, index) for key in live
                 }
+                for key, outcome in outcomes.items():
+                    if isinstance(outcome, StageResult):
+                        _supersede(context, store, index, key, outcome)
         else:
             outcomes = {key: _run_stage(stage, store, key, embedder, chunking) for key in live}
         for key, outcome in outcomes.items():
@@ -169,6 +172,24 @@ def _run_stage(
         )
     except StageError as err:
         return err
+
+
+def _supersede(
+    context: AssetExecutionContext,
+    store: DocumentStore,
+    index: VectorIndex,
+    key: str,
+    outcome: StageResult,
+) -> None:
+    """A new version at the same landing path replaces the old one, now that it is indexed."""
+    record = store.read_source(key)
+    old = record.supersedes if record else None
+    if not old or store.read_source(old) is None:
+        return
+    removed = ingest.retire_document(store, index, old, "superseded", by=key)
+    context.instance.delete_dynamic_partition(documents.name or "documents", old)
+    context.log.info(f"{key} supersedes {old}: removed its {removed} vectors and partition")
+    outcome.metadata["superseded"] = old
 
 
 def _metadata(outcome: StageResult) -> dict[str, Any]:

@@ -3,6 +3,7 @@ from dagster import AssetSelection, Definitions, define_asset_job, in_process_ex
 from rag_pipeline.assets import ingest_documents
 from rag_pipeline.partitions import documents
 from rag_pipeline.resources import build_resources
+from rag_pipeline.sensors import landing_zone_sensor
 
 # In process: the model loads once per run and embedding batches span the run's documents.
 ingest_job = define_asset_job(
@@ -16,6 +17,7 @@ ingest_job = define_asset_job(
 defs = Definitions(
     assets=[ingest_documents],
     jobs=[ingest_job],
+    sensors=[landing_zone_sensor],
     resources=build_resources(),
     executor=in_process_executor,
 )

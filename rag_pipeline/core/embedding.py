@@ -90,6 +90,8 @@ class SentenceTransformerEmbedder:
             if self._model is None:
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")
                 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                # A progress bar per model load is noise in run logs and CLI output.
+                os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
                 import torch
                 from sentence_transformers import SentenceTransformer
 

@@ -67,6 +67,7 @@ def connect(url: str) -> Any:
 
 class VectorIndex:
     def __init__(self, client: Any, collection: str) -> None:
+        self.name = collection
         self._collection = client.get_or_create_collection(
             collection,
             configuration={"hnsw": {"space": "cosine"}},

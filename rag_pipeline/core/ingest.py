@@ -7,11 +7,12 @@ re-run. A document that cannot go on raises `StageError` with a machine-readable
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rag_pipeline.core import catalog
+from rag_pipeline.core import catalog, landing
 from rag_pipeline.core.chunking import (
     PAGE_SEPARATOR,
     Chunk,
@@ -69,6 +70,8 @@ def raw_document(store: DocumentStore, doc_id: str) -> StageResult:
         media_type = sniff_media_type(data, record.filename)
     except ExtractionError as exc:
         raise StageError(exc.code, exc.message) from exc
+    if record.landing_path:
+        _retire_landing_copy(store, record.landing_path, Path(record.source_path), digest)
     return StageResult(
         {
             "filename": record.filename,
@@ -79,6 +82,26 @@ def raw_document(store: DocumentStore, doc_id: str) -> StageResult:
             "seconds": _timed(started),
         }
     )
+
+
+def _retire_landing_copy(store: DocumentStore, relpath: str, source: Path, digest: str) -> None:
+    """The raw store holds the bytes now: move the landing file on to processed/."""
+    landed = store.landing_dir / relpath
+    try:
+        if landed != source or sha256_bytes(landed.read_bytes()) != digest:
+            return  # replaced at the same path since: that file is a new version
+    except FileNotFoundError:
+        return
+    landing.move_to(store, relpath, landing.PROCESSED)
+
+
+def retire_document(
+    store: DocumentStore, index: VectorIndex, doc_id: str, reason: str, by: str | None = None
+) -> int:
+    """Remove a document's vectors and files; the caller removes its partition."""
+    removed = index.delete_document(doc_id)
+    store.delete_document(doc_id, reason, superseded_by=by)
+    return removed
 
 
 def document_text(store: DocumentStore, doc_id: str, timeout_s: float) -> StageResult:
@@ -231,6 +254,7 @@ def vector_index(store: DocumentStore, doc_id: str, index: VectorIndex) -> Stage
             "vectors": upserted,
             "chunks": len(chunks),
             "stale_deleted": deleted,
+            "collection": index.name,
             "model": model or "",
             "seconds": _timed(started),
         }

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 # Parquet artifacts, one file per document in each folder; the catalog globs over them.
 ARTIFACT_KINDS = ("documents", "text", "chunks", "embeddings")
@@ -92,6 +93,10 @@ class SourceRecord:
     registered_at: float = field(default_factory=time.time)
     chunk_size: int | None = None
     chunk_overlap: int | None = None
+    # Set for files taken from the landing zone: where they landed, and the document that the
+    # previous file at that path became (this one replaces it once indexed).
+    landing_path: str | None = None
+    supersedes: str | None = None
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), ensure_ascii=False, indent=2).encode()
@@ -173,20 +178,49 @@ class DocumentStore:
             chunk_overlap=chunk_overlap,
         )
         atomic_write_bytes(self.source_path(doc_id), record.to_json())
+        self.tombstone_path(doc_id).unlink(missing_ok=True)
         return record
+
+    def register_landing(self, data: bytes, relpath: str) -> SourceRecord:
+        """Register a landing-zone file in place; raw_document copies it and moves it on."""
+        name = safe_filename(Path(relpath).name)
+        digest = sha256_bytes(data)
+        doc_id = document_id(name, digest)
+        pointer = self._path_pointer(relpath)
+        previous = self.read_source_for_landing(relpath)
+        supersedes = previous if previous and previous != doc_id else None
+        if supersedes and self.read_source(supersedes) is None:
+            supersedes = None
+        record = SourceRecord(
+            document_id=doc_id,
+            filename=name,
+            sha256=digest,
+            size=len(data),
+            source_path=str(self.landing_dir / relpath),
+            landing_path=relpath,
+            supersedes=supersedes,
+        )
+        atomic_write_bytes(self.source_path(doc_id), record.to_json())
+        atomic_write_bytes(pointer, doc_id.encode())
+        self.tombstone_path(doc_id).unlink(missing_ok=True)
+        return record
+
+    def read_source_for_landing(self, relpath: str) -> str | None:
+        """The document id the file last registered at this landing path became."""
+        try:
+            return self._path_pointer(relpath).read_text().strip()
+        except FileNotFoundError:
+            return None
+
+    def _path_pointer(self, relpath: str) -> Path:
+        key = hashlib.sha1(relpath.encode(), usedforsecurity=False).hexdigest()
+        return self.sources_dir / "by-landing-path" / key
 
     def read_source(self, doc_id: str) -> SourceRecord | None:
         try:
             return SourceRecord.from_json(self.source_path(doc_id).read_bytes())
         except FileNotFoundError:
             return None
-
-    def list_sources(self) -> list[SourceRecord]:
-        if not self.sources_dir.exists():
-            return []
-        return [
-            SourceRecord.from_json(p.read_bytes()) for p in sorted(self.sources_dir.glob("*.json"))
-        ]
 
     def keep_raw(self, record: SourceRecord) -> tuple[bytes, Path]:
         """Move the registered bytes into the raw store (idempotent) and return them."""
@@ -195,15 +229,37 @@ class DocumentStore:
             return target.read_bytes(), target
         data = Path(record.source_path).read_bytes()
         atomic_write_bytes(target, data)
-        incoming = Path(record.source_path)
-        if incoming.is_relative_to(self.incoming_dir):
-            shutil.rmtree(incoming.parent, ignore_errors=True)
+        source = Path(record.source_path)
+        if source.is_relative_to(self.incoming_dir):
+            shutil.rmtree(source.parent, ignore_errors=True)
         return data, target
 
-    def delete_document(self, doc_id: str) -> None:
-        """Remove every file the store holds for a document (vectors are the index's job)."""
+    def tombstone_path(self, doc_id: str) -> Path:
+        return self.root / "tombstones" / f"{doc_id}.json"
+
+    def delete_document(self, doc_id: str, reason: str, superseded_by: str | None = None) -> None:
+        """Remove every file the store holds for a document (vectors are the index's job).
+
+        A tombstone remembers that the document existed, so its status can say `deleted`.
+        """
+        record = self.read_source(doc_id)
+        tombstone = {
+            "document_id": doc_id,
+            "filename": record.filename if record else None,
+            "deleted_at": time.time(),
+            "reason": reason,
+            "superseded_by": superseded_by,
+        }
+        atomic_write_bytes(self.tombstone_path(doc_id), json.dumps(tombstone).encode())
         for kind in ARTIFACT_KINDS:
             self.artifact_path(kind, doc_id).unlink(missing_ok=True)
         self.raw_path(doc_id).unlink(missing_ok=True)
         shutil.rmtree(self.incoming_dir / doc_id, ignore_errors=True)
         self.source_path(doc_id).unlink(missing_ok=True)
+
+    def read_tombstone(self, doc_id: str) -> dict[str, Any] | None:
+        try:
+            loaded: dict[str, Any] = json.loads(self.tombstone_path(doc_id).read_bytes())
+        except FileNotFoundError:
+            return None
+        return loaded

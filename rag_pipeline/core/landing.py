@@ -1,0 +1,183 @@
+"""The landing zone: files dropped by people or programs, picked up once they are complete.
+
+A file is taken only when it is complete: names of files still being written (`.x`, `*.part`,
+`*.tmp`, `*.crdownload`) are skipped, and so is a file whose size or mtime changed since the
+last look. What cannot become a document moves to `rejected/` with a JSON record beside it;
+what has been taken moves to `processed/` once `raw_document` holds its bytes.
+"""
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from rag_pipeline.core.extract import ExtractionError, sniff_media_type
+from rag_pipeline.core.store import (
+    DocumentStore,
+    SourceRecord,
+    atomic_write_bytes,
+    document_id,
+    safe_filename,
+    sha256_bytes,
+)
+
+IN_PROGRESS_SUFFIXES = (".part", ".tmp", ".crdownload")
+PROCESSED, REJECTED = "processed", "rejected"
+# A file first seen with an mtime at least this old is complete: writers that are still
+# writing touch mtime continuously.
+SETTLE_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class FileState:
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class Rejection:
+    filename: str
+    landing_path: str
+    code: str
+    message: str
+    rejected_at: float
+    document_id: str | None = None
+
+
+def scan(landing: Path) -> dict[str, FileState]:
+    """Candidate files under the landing zone, by path relative to it."""
+    found: dict[str, FileState] = {}
+    if not landing.is_dir():
+        return found
+    for dirpath, dirnames, filenames in os.walk(landing):
+        rel_dir = Path(dirpath).relative_to(landing)
+        # Hidden folders are somebody's work in progress; processed/ and rejected/ are ours.
+        dirnames[:] = sorted(
+            d
+            for d in dirnames
+            if not d.startswith(".") and not (rel_dir == Path(".") and d in (PROCESSED, REJECTED))
+        )
+        for name in sorted(filenames):
+            if name.startswith(".") or name.lower().endswith(IN_PROGRESS_SUFFIXES):
+                continue
+            path = Path(dirpath) / name
+            try:
+                stat = path.lstat()
+            except FileNotFoundError:
+                continue
+            if not path.is_file() or path.is_symlink():
+                continue
+            found[str(rel_dir / name)] = FileState(stat.st_size, stat.st_mtime_ns)
+    return found
+
+
+def ready(
+    current: dict[str, FileState],
+    previous: dict[str, FileState],
+    now: float | None = None,
+    settle_seconds: float = SETTLE_SECONDS,
+) -> list[str]:
+    """Files that stood still since the last look, or that were already old at the first one."""
+    now = time.time() if now is None else now
+    out = []
+    for rel, state in current.items():
+        before = previous.get(rel)
+        if before is not None:
+            if before == state:
+                out.append(rel)
+        elif now - state.mtime_ns / 1e9 >= settle_seconds:
+            out.append(rel)
+    return out
+
+
+def _unique(target: Path) -> Path:
+    if not target.exists():
+        return target
+    stem, suffix = target.stem, target.suffix
+    for n in range(1, 10_000):
+        candidate = target.with_name(f"{stem}.{n}{suffix}")
+        if not candidate.exists():
+            return candidate
+    raise FileExistsError(target)
+
+
+def move_to(store: DocumentStore, relpath: str, folder: str) -> Path | None:
+    """Move a landing file under processed/ or rejected/, keeping its relative path."""
+    source = store.landing_dir / relpath
+    target = _unique(store.landing_dir / folder / relpath)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        shutil.move(source, target)
+    except FileNotFoundError:
+        return None
+    return target
+
+
+def reject(store: DocumentStore, relpath: str, code: str, message: str) -> Rejection:
+    record = Rejection(
+        filename=Path(relpath).name,
+        landing_path=relpath,
+        code=code,
+        message=message,
+        rejected_at=time.time(),
+    )
+    target = move_to(store, relpath, REJECTED)
+    if target is not None:
+        atomic_write_bytes(
+            target.with_name(target.name + ".json"), json.dumps(asdict(record), indent=2).encode()
+        )
+    return record
+
+
+def rejections(store: DocumentStore) -> list[Rejection]:
+    folder = store.landing_dir / REJECTED
+    if not folder.is_dir():
+        return []
+    records = []
+    for path in sorted(folder.rglob("*.json")):
+        try:
+            records.append(Rejection(**json.loads(path.read_bytes())))
+        except (ValueError, TypeError):
+            continue  # not one of ours: a rejected upload may itself be JSON
+    return records
+
+
+@dataclass(frozen=True)
+class Taken:
+    """The outcome of looking at one ready landing file.
+
+    `action` is "new" (registered: add its partition), "in_flight" (already registered and
+    waiting for its run), "duplicate" (these bytes under this name are a document already),
+    "rejected", or "gone" (removed before we read it).
+    """
+
+    relpath: str
+    action: str
+    record: SourceRecord | None = None
+    rejection: Rejection | None = None
+
+
+def take(store: DocumentStore, relpath: str, has_partition: Callable[[str], bool]) -> Taken:
+    """Register a landing file as a document, or say why not."""
+    path = store.landing_dir / relpath
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return Taken(relpath, "gone")
+    except OSError as exc:
+        return Taken(relpath, "rejected", rejection=reject(store, relpath, "unreadable", str(exc)))
+    try:
+        sniff_media_type(data, path.name)
+    except ExtractionError as exc:
+        return Taken(relpath, "rejected", rejection=reject(store, relpath, exc.code, exc.message))
+    doc_id = document_id(safe_filename(path.name), sha256_bytes(data))
+    if has_partition(doc_id):
+        existing = store.read_source(doc_id)
+        if existing is not None and Path(existing.source_path) == path:
+            return Taken(relpath, "in_flight", existing)
+        move_to(store, relpath, PROCESSED)
+        return Taken(relpath, "duplicate", existing)
+    return Taken(relpath, "new", store.register_landing(data, relpath))

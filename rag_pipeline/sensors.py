@@ -1,0 +1,131 @@
+"""The landing-zone sensor: new files become partitions and batched range runs in one result.
+
+The cursor holds the size and mtime of files seen but not yet taken, so a file still being
+written is taken only once it stands still. Partitions keep insertion order, so the keys added
+in one tick form contiguous ranges: each batch of up to RAG_MAX_DOCS_PER_RUN documents is one
+range run. Run keys are derived from the batch, so a repeated tick never launches it twice.
+"""
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+
+from dagster import (
+    AddDynamicPartitionsRequest,
+    AssetKey,
+    DefaultSensorStatus,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    sensor,
+)
+
+from rag_pipeline.assets import MAX_DOCS_PER_RUN, STAGES
+from rag_pipeline.core import landing
+from rag_pipeline.partitions import documents as documents_partitions
+from rag_pipeline.resources import DocumentStoreResource
+
+SENSOR_INTERVAL_SECONDS = int(os.environ.get("RAG_SENSOR_INTERVAL_SECONDS", "5"))
+
+
+def batch_run_requests(keys: Sequence[str], batch_size: int) -> list[RunRequest]:
+    requests = []
+    for start in range(0, len(keys), batch_size):
+        batch = list(keys[start : start + batch_size])
+        digest = hashlib.sha1("\n".join(batch).encode(), usedforsecurity=False).hexdigest()
+        requests.append(
+            RunRequest(
+                run_key=f"landing-{digest[:16]}",
+                asset_selection=[AssetKey(stage) for stage in STAGES],
+                tags={
+                    "dagster/asset_partition_range_start": batch[0],
+                    "dagster/asset_partition_range_end": batch[-1],
+                    "rag/source": "landing_zone",
+                    "rag/documents": str(len(batch)),
+                },
+            )
+        )
+    return requests
+
+
+def _load_cursor(
+    raw: str | None,
+) -> tuple[dict[str, landing.FileState], dict[str, landing.FileState]]:
+    """(files seen but not yet taken, files taken and waiting for their run to move them)."""
+    try:
+        loaded = json.loads(raw or "{}")
+        return tuple(  # type: ignore[return-value]
+            {rel: landing.FileState(*state) for rel, state in loaded.get(part, {}).items()}
+            for part in ("pending", "taken")
+        )
+    except (ValueError, TypeError, AttributeError):
+        return {}, {}  # an unreadable cursor costs one extra look, never a lost file
+
+
+def _dump_cursor(pending: dict[str, landing.FileState], taken: dict[str, landing.FileState]) -> str:
+    return json.dumps(
+        {
+            "pending": {rel: [s.size, s.mtime_ns] for rel, s in pending.items()},
+            "taken": {rel: [s.size, s.mtime_ns] for rel, s in taken.items()},
+        },
+        sort_keys=True,
+    )
+
+
+@sensor(
+    name="landing_zone_sensor",
+    description="Ingests every complete file dropped into $RAG_DATA_DIR/landing.",
+    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+    default_status=DefaultSensorStatus.RUNNING,
+    asset_selection=list(STAGES),
+)
+def landing_zone_sensor(
+    context: SensorEvaluationContext, documents: DocumentStoreResource
+) -> SensorResult:
+    store = documents.store
+    partitions_name = documents_partitions.name or "documents"
+    pending, taken_before = _load_cursor(context.cursor)
+    current = landing.scan(store.landing_dir)
+    partition_set = set(context.instance.get_dynamic_partitions(partitions_name))
+
+    # Files registered on an earlier tick stay in landing/ until raw_document moves them on;
+    # while they are unchanged and their partition exists, there is nothing to look at.
+    taken = {
+        rel: state
+        for rel, state in taken_before.items()
+        if current.get(rel) == state and store.read_source_for_landing(rel) in partition_set
+    }
+    candidates = {rel: state for rel, state in current.items() if rel not in taken}
+
+    new_keys: list[str] = []
+    counts: dict[str, int] = {}
+    for relpath in landing.ready(candidates, pending):
+        outcome = landing.take(store, relpath, lambda key: key in partition_set or key in new_keys)
+        counts[outcome.action] = counts.get(outcome.action, 0) + 1
+        if outcome.action in ("new", "in_flight") and outcome.record is not None:
+            taken[relpath] = candidates[relpath]
+            if outcome.action == "new":
+                new_keys.append(outcome.record.document_id)
+        elif outcome.rejection is not None:
+            rejection = outcome.rejection
+            context.log.warning(f"rejected {relpath}: [{rejection.code}] {rejection.message}")
+    pending = {
+        rel: state
+        for rel, state in candidates.items()
+        if rel not in taken and (store.landing_dir / rel).exists()
+    }
+
+    cursor = _dump_cursor(pending, taken)
+    if not new_keys:
+        return SensorResult(skip_reason=_summary(counts) or "no new files", cursor=cursor)
+    context.log.info(f"{len(new_keys)} new document(s): {_summary(counts)}")
+    return SensorResult(
+        run_requests=batch_run_requests(new_keys, MAX_DOCS_PER_RUN),
+        dynamic_partitions_requests=[AddDynamicPartitionsRequest(partitions_name, new_keys)],
+        cursor=cursor,
+    )
+
+
+def _summary(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {action}" for action, n in sorted(counts.items()))
