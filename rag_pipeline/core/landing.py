@@ -176,7 +176,8 @@ def take(store: DocumentStore, relpath: str, has_partition: Callable[[str], bool
     doc_id = document_id(safe_filename(path.name), sha256_bytes(data))
     if has_partition(doc_id):
         existing = store.read_source(doc_id)
-        if existing is not None and Path(existing.source_path) == path:
+        waiting = existing is not None and not store.raw_path(doc_id).exists()
+        if waiting and existing is not None and Path(existing.source_path) == path:
             return Taken(relpath, "in_flight", existing)
         move_to(store, relpath, PROCESSED)
         return Taken(relpath, "duplicate", existing)

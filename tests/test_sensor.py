@@ -1,0 +1,183 @@
+"""landing_zone_sensor logic, evaluated with build_sensor_context on a real instance and files."""
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from dagster import SensorResult, build_sensor_context
+
+from rag_pipeline.core import ingest, landing
+from rag_pipeline.core.store import DocumentStore
+from rag_pipeline.resources import DocumentStoreResource
+from rag_pipeline.sensors import landing_zone_sensor
+
+
+class Daemon:
+    """Evaluates the sensor the way the daemon does: apply partitions, keep the cursor."""
+
+    def __init__(self, instance, data_dir: Path) -> None:
+        self.instance = instance
+        self.cursor: str | None = None
+        self.resources = {"documents": DocumentStoreResource(data_dir=str(data_dir))}
+
+    def tick(self) -> SensorResult:
+        context = build_sensor_context(
+            instance=self.instance, cursor=self.cursor, resources=self.resources
+        )
+        result = landing_zone_sensor(context)
+        assert isinstance(result, SensorResult)
+        for request in result.dynamic_partitions_requests or []:
+            self.instance.add_dynamic_partitions(
+                request.partitions_def_name, request.partition_keys
+            )
+        self.cursor = result.cursor
+        return result
+
+
+@pytest.fixture()
+def store(tmp_path: Path) -> DocumentStore:
+    store = DocumentStore(tmp_path / "data")
+    store.landing_dir.mkdir(parents=True)
+    return store
+
+
+def drop(
+    corpus: Path, rel: str, store: DocumentStore, name: str | None = None, age: float = 5
+) -> Path:
+    target = store.landing_dir / (name or Path(rel).name)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(corpus / rel, target)
+    past = time.time() - age
+    os.utime(target, (past, past))
+    return target
+
+
+def keys(result: SensorResult) -> list[str]:
+    return [k for r in result.dynamic_partitions_requests or [] for k in r.partition_keys]
+
+
+def test_a_new_file_becomes_a_partition_and_a_range_run(instance, store, corpus: Path) -> None:
+    drop(corpus, "markdown/haystack_sample.md", store)
+    drop(corpus, "text/uns_norwich-city.txt", store, name="sub/dir/norwich.txt")
+
+    result = Daemon(instance, store.root).tick()
+
+    added = keys(result)
+    assert len(added) == 2 and any(k.startswith("norwich-") for k in added)
+    [run] = result.run_requests or []
+    assert run.tags["dagster/asset_partition_range_start"] == added[0]
+    assert run.tags["dagster/asset_partition_range_end"] == added[-1]
+    record = store.read_source(added[0])
+    assert record is not None and record.landing_path is not None
+
+
+def test_files_still_being_written_are_left_alone(instance, store, corpus: Path) -> None:
+    drop(corpus, "markdown/haystack_sample.md", store, name="upload.md.part")
+    drop(corpus, "markdown/haystack_sample.md", store, name=".hidden.md")
+    drop(corpus, "markdown/haystack_sample.md", store, name="report.pdf.crdownload")
+    growing = drop(corpus, "text/uns_norwich-city.txt", store, age=0)
+    daemon = Daemon(instance, store.root)
+
+    assert keys(daemon.tick()) == [], "a file written just now waits for a second look"
+    with growing.open("a") as fh:
+        fh.write("more text arriving\n")
+    assert keys(daemon.tick()) == [], "it changed since the last look"
+    [key] = keys(daemon.tick())
+    assert key.startswith("uns-norwich-city-")
+
+
+def test_unsupported_and_empty_files_are_rejected_with_a_record(
+    instance, store, corpus: Path, tmp_path: Path
+) -> None:
+    drop(corpus, "text/uns_empty.txt", store)
+    png = store.landing_dir / "photo.pdf"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(2000))
+    os.utime(png, (time.time() - 5, time.time() - 5))
+
+    result = Daemon(instance, store.root).tick()
+
+    assert keys(result) == []
+    assert instance.get_dynamic_partitions("documents") == []
+    codes = {r.filename: r.code for r in landing.rejections(store)}
+    assert codes == {"uns_empty.txt": "empty_file", "photo.pdf": "unsupported_type"}
+    assert (store.landing_dir / "rejected" / "photo.pdf").exists()
+    assert not png.exists()
+
+
+def test_a_repeated_tick_requests_nothing_new(instance, store, corpus: Path) -> None:
+    drop(corpus, "markdown/haystack_sample.md", store)
+    daemon = Daemon(instance, store.root)
+    first = daemon.tick()
+    assert len(keys(first)) == 1
+
+    again = daemon.tick()
+
+    assert keys(again) == [] and not again.run_requests
+    assert len(instance.get_dynamic_partitions("documents")) == 1
+
+
+def test_a_cursor_from_before_a_restart_keeps_the_sensor_correct(
+    instance, store, corpus: Path
+) -> None:
+    drop(corpus, "markdown/haystack_sample.md", store)
+    before = Daemon(instance, store.root)
+    first = before.tick()
+
+    # The daemon restarts: a new evaluator with the stored cursor, and one with none at all.
+    after = Daemon(instance, store.root)
+    after.cursor = before.cursor
+    assert keys(after.tick()) == []
+    lost_cursor = Daemon(instance, store.root)
+    assert keys(lost_cursor.tick()) == [], "the partition exists: the file is in flight"
+    # Same batch, same run key: the daemon launches a batch once however often it is asked.
+    assert next(r.run_key for r in first.run_requests or []).startswith("landing-")
+
+
+def test_a_tick_whose_result_was_lost_is_repeated_with_the_same_run_key(
+    instance, store, corpus: Path
+) -> None:
+    drop(corpus, "markdown/haystack_sample.md", store)
+    context = build_sensor_context(
+        instance=instance, resources={"documents": DocumentStoreResource(data_dir=str(store.root))}
+    )
+    lost = landing_zone_sensor(context)  # evaluated, but the daemon died before applying it
+
+    retried = Daemon(instance, store.root).tick()
+
+    assert keys(retried) == keys(lost)
+    assert [r.run_key for r in retried.run_requests or []] == [
+        r.run_key for r in lost.run_requests or []
+    ]
+
+
+def test_identical_bytes_are_never_ingested_twice(instance, store, corpus: Path) -> None:
+    daemon = Daemon(instance, store.root)
+    drop(corpus, "markdown/haystack_sample.md", store)
+    [key] = keys(daemon.tick())
+    ingest.raw_document(store, key)  # takes the bytes and moves the landing copy on
+    assert (store.landing_dir / "processed" / "haystack_sample.md").exists()
+    drop(corpus, "markdown/haystack_sample.md", store)  # the same file arrives again
+
+    result = daemon.tick()
+
+    assert keys(result) == []
+    assert not (store.landing_dir / "haystack_sample.md").exists(), "moved to processed/ too"
+    assert instance.get_dynamic_partitions("documents") == [key]
+
+
+def test_a_replaced_file_is_a_new_version_that_supersedes_the_old(
+    instance, store, corpus: Path
+) -> None:
+    daemon = Daemon(instance, store.root)
+    drop(corpus, "markdown/haystack_sample.md", store, name="notes.md")
+    [old] = keys(daemon.tick())
+    ingest.raw_document(store, old)
+    drop(corpus, "markdown/uns_codeblock.md", store, name="notes.md")
+
+    [new] = keys(daemon.tick())
+
+    assert new != old and new.startswith("notes-")
+    record = store.read_source(new)
+    assert record is not None and record.supersedes == old
