@@ -1,0 +1,223 @@
+"""Entry points 2 and 3 with the real daemon: files dropped into the landing zone, and a backfill.
+
+A real `dagster-daemon` runs on a temporary DAGSTER_HOME and the project's workspace.yaml, the
+sensor and the queued run coordinator launch real run workers, and the real model embeds.
+"""
+
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import BIN, REPO
+
+from rag_pipeline.core import landing
+from rag_pipeline.core.catalog import Catalog
+from rag_pipeline.core.embedding import get_embedder
+from rag_pipeline.core.index import VectorIndex, connect
+from rag_pipeline.core.search import search
+from rag_pipeline.core.store import DocumentStore
+from rag_pipeline.status import DocumentStatus, document_reports
+
+TERMINAL = {DocumentStatus.indexed, DocumentStatus.failed}
+MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+GOOD = [
+    "pdf/sf_minimal-document.pdf",
+    "pdf/pdfminer_naacl06-shinyama.pdf",
+    "pdf/pypdf_r6-empty-password.pdf",
+    "markdown/haystack_sample.md",
+    "markdown/uns_codeblock.md",
+    "text/uns_norwich-city.txt",
+    "text/chardet_windows-1252_dutch.txt",
+    "text/uns_fake-text-utf-16.txt",
+]
+DAMAGED = {
+    "pdf_problem/uns_password.pdf": "password_required",
+    "pdf_problem/pdfjs_Pages-tree-refs.pdf": "damaged_pdf",
+}
+
+
+@pytest.fixture()
+def daemon_env(request, tmp_path: Path, chroma_url: str) -> dict[str, str]:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copyfile(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    return {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "RAG_DATA_DIR": str(tmp_path / "data"),
+        "RAG_CHROMA_URL": chroma_url,
+        "RAG_CHROMA_COLLECTION": f"daemon-{uuid.uuid4().hex[:10]}",
+        "RAG_EMBEDDING_MODEL": MODEL,
+        "RAG_MAX_DOCS_PER_RUN": "4",
+        **getattr(request, "param", {}),
+    }
+
+
+@pytest.fixture()
+def daemon(daemon_env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    log = (tmp_path / "daemon.log").open("wb")
+    proc = subprocess.Popen(
+        [str(BIN / "dagster-daemon"), "run", "-w", str(REPO / "workspace.yaml")],
+        cwd=REPO,
+        env=daemon_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        yield proc
+    finally:
+        os.killpg(proc.pid, 15)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+        log.close()
+
+
+def _wait_for(instance, store: DocumentStore, expected: int, timeout: float, log: Path) -> list:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    reports: list = []
+    while time.monotonic() < deadline:
+        reports = document_reports(instance, store)
+        if len(reports) >= expected and all(r.status in TERMINAL for r in reports):
+            return reports
+        time.sleep(1)
+    states = {r.id: r.status for r in reports}
+    pytest.fail(f"not terminal after {timeout} s: {states}\n{log.read_text()[-3000:]}")
+
+
+@pytest.mark.e2e
+def test_files_dropped_into_the_landing_zone_are_ingested_in_batches(
+    daemon, daemon_env, corpus: Path, tmp_path: Path, monkeypatch
+) -> None:
+    from dagster import DagsterInstance, RunsFilter
+
+    for name, value in daemon_env.items():
+        monkeypatch.setenv(name, value)
+    store = DocumentStore(daemon_env["RAG_DATA_DIR"])
+    inbox = store.landing_dir / "team-a"
+    inbox.mkdir(parents=True)
+    for rel in [*GOOD, *DAMAGED]:
+        # Written elsewhere, then renamed in: the way careful writers deliver files.
+        tmp = inbox / f".{Path(rel).name}.part"
+        shutil.copyfile(corpus / rel, tmp)
+        tmp.rename(inbox / Path(rel).name)
+    (inbox / "empty.txt").write_bytes(b"")
+
+    with DagsterInstance.get() as instance:
+        reports = _wait_for(instance, store, len(GOOD) + len(DAMAGED), 420, tmp_path / "daemon.log")
+        runs = instance.get_run_records(RunsFilter(tags={"rag/source": "landing_zone"}))
+
+    by_name = {r.filename: r for r in reports}
+    for rel, code in DAMAGED.items():
+        report = by_name[Path(rel).name]
+        assert report.status == "failed" and report.error is not None
+        assert (report.error.stage, report.error.code) == ("document_text", code)
+    for rel in GOOD:
+        assert by_name[Path(rel).name].status == "indexed", (rel, by_name[Path(rel).name].error)
+    # Batched: 10 documents at up to 4 per run, not one run each.
+    assert 3 <= len(runs) <= 6
+    assert [r.code for r in landing.rejections(store)] == ["empty_file"]
+    assert sorted(p.name for p in (store.landing_dir / "processed" / "team-a").iterdir()) == sorted(
+        Path(rel).name for rel in [*GOOD, *DAMAGED]
+    )
+
+    index = VectorIndex(connect(daemon_env["RAG_CHROMA_URL"]), daemon_env["RAG_CHROMA_COLLECTION"])
+    hits = search(
+        "To ensure that an article can have several different relations, we let each article "
+        "belong to several different clusters.",
+        k=1,
+        embedder=get_embedder(MODEL),
+        index=index,
+        catalog=Catalog(store),
+    )
+    assert hits[0].filename == "pdfminer_naacl06-shinyama.pdf" and hits[0].page == 3
+
+
+@pytest.mark.parametrize("daemon_env", [{"RAG_EMBEDDING_MODEL": "hash-384"}], indirect=True)
+def test_a_backfill_runs_batches_and_can_rerun_one_stage(
+    daemon, daemon_env, corpus: Path, tmp_path: Path, monkeypatch
+) -> None:
+    from conftest import add_files, copy_corpus
+    from dagster import AssetKey, DagsterInstance, RunsFilter
+    from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
+
+    from rag_pipeline.definitions import defs
+
+    for name, value in daemon_env.items():
+        monkeypatch.setenv(name, value)
+    files = [copy_corpus(corpus, rel, tmp_path / "in") for rel in [*GOOD, *DAMAGED]]
+    store = DocumentStore(daemon_env["RAG_DATA_DIR"])
+    stages = [
+        AssetKey(s)
+        for s in (
+            "raw_document",
+            "document_text",
+            "document_chunks",
+            "chunk_embeddings",
+            "vector_index",
+        )
+    ]
+
+    def backfill(instance, keys: list[str], selection: list) -> str:  # type: ignore[no-untyped-def]
+        backfill_id = uuid.uuid4().hex[:8]
+        instance.add_backfill(
+            PartitionBackfill.from_asset_partitions(
+                backfill_id=backfill_id,
+                asset_graph=defs.resolve_asset_graph(),
+                partition_names=keys,
+                asset_selection=selection,
+                backfill_timestamp=time.time(),
+                tags={},
+                dynamic_partitions_store=instance,
+                all_partitions=False,
+                title=None,
+                description=None,
+                run_config=None,
+            )
+        )
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            status = instance.get_backfill(backfill_id).status
+            if status not in (BulkActionStatus.REQUESTED,):
+                return backfill_id
+            time.sleep(1)
+        pytest.fail(f"backfill {backfill_id} still {status}")
+
+    with DagsterInstance.get() as instance:
+        ids = add_files(instance, files)
+        first = backfill(instance, ids, stages)
+        reports = _wait_for(instance, store, len(ids), 300, tmp_path / "daemon.log")
+        runs = instance.get_run_records(RunsFilter(tags={"dagster/backfill": first}))
+        assert len(runs) == 3, "10 documents at up to 4 per run"
+        statuses = {r.id: r.status for r in reports}
+        assert [statuses[i] for i in ids[: len(GOOD)]] == ["indexed"] * len(GOOD)
+        assert [statuses[i] for i in ids[len(GOOD) :]] == ["failed"] * len(DAMAGED)
+
+        before = {r.id: r.stages for r in reports}
+        subset = ids[:3]
+        second = backfill(instance, subset, stages[3:])
+        _wait_for(instance, store, len(ids), 300, tmp_path / "daemon.log")
+        assert len(instance.get_run_records(RunsFilter(tags={"dagster/backfill": second}))) == 1
+        after = {r.id: r.stages for r in document_reports(instance, store)}
+        for key in subset:
+            assert (
+                after[key]["document_text"].materialized_at
+                == before[key]["document_text"].materialized_at
+            )
+            assert (
+                after[key]["vector_index"].materialized_at
+                > before[key]["vector_index"].materialized_at
+            )
+        untouched = ids[3]
+        assert (
+            after[untouched]["vector_index"].materialized_at
+            == before[untouched]["vector_index"].materialized_at
+        )
