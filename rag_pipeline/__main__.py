@@ -35,7 +35,7 @@ def _print_json(obj: Any) -> None:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from rag_pipeline.core.extract import ExtractionError, sniff_media_type
+    from rag_pipeline.core.extract import ExtractionError, accept
     from rag_pipeline.partitions import documents
 
     store = _store()
@@ -45,7 +45,7 @@ def cmd_add(args: argparse.Namespace) -> int:
         path = Path(name)
         try:
             data = path.read_bytes()
-            sniff_media_type(data, path.name)
+            accept(data, path.name)
         except OSError as exc:
             print(f"{name}: cannot read: {exc.strerror}", file=sys.stderr)
             status = EXIT_ERROR
@@ -64,12 +64,17 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from rag_pipeline.status import document_reports
+    from rag_pipeline.status import document_reports, find_report, rejected_reports
 
-    reports = document_reports(_instance(), _store(), [args.id] if args.id else None)
-    if args.id and not reports:
-        print(f"no document with id {args.id!r}", file=sys.stderr)
-        return EXIT_ERROR
+    store = _store()
+    if args.id:
+        found = find_report(_instance(), store, args.id)
+        if found is None:
+            print(f"no document with id {args.id!r}", file=sys.stderr)
+            return EXIT_ERROR
+        reports = [found]
+    else:
+        reports = [*document_reports(_instance(), store), *rejected_reports(store)]
     for report in reports:
         if args.json:
             _print_json(report.to_dict())

@@ -20,6 +20,7 @@ from dagster import (
     DynamicPartitionsDefinition,
 )
 
+from rag_pipeline.core import landing
 from rag_pipeline.core.store import DocumentStore
 from rag_pipeline.partitions import documents
 
@@ -70,6 +71,8 @@ class DocumentReport:
     created_at: str | None
     indexed_at: str | None
     run_ids: list[str]
+    deleted_at: str | None = None
+    superseded_by: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -194,3 +197,53 @@ def _summarise(
         indexed_at=index.materialized_at if status == DocumentStatus.indexed else None,
         run_ids=run_ids,
     )
+
+
+def rejected_reports(store: DocumentStore) -> list[DocumentReport]:
+    """Files that never became documents: empty, unsupported or unreadable."""
+    return [
+        DocumentReport(
+            id=r.document_id or f"rejected:{r.landing_path}",
+            filename=r.filename,
+            status=DocumentStatus.rejected,
+            stages={},
+            error=ErrorReport("landing", r.code, r.message),
+            chunks=None,
+            created_at=_iso(r.rejected_at),
+            indexed_at=None,
+            run_ids=[],
+        )
+        for r in landing.rejections(store)
+    ]
+
+
+def deleted_report(store: DocumentStore, doc_id: str) -> DocumentReport | None:
+    tombstone = store.read_tombstone(doc_id)
+    if tombstone is None:
+        return None
+    by = tombstone.get("superseded_by")
+    return DocumentReport(
+        id=doc_id,
+        filename=tombstone.get("filename"),
+        status=DocumentStatus.deleted,
+        stages={},
+        error=None,
+        chunks=None,
+        created_at=None,
+        indexed_at=None,
+        run_ids=[],
+        deleted_at=_iso(tombstone.get("deleted_at")),
+        superseded_by=by,
+    )
+
+
+def find_report(
+    instance: DagsterInstance, store: DocumentStore, doc_id: str
+) -> DocumentReport | None:
+    """One document's report, whatever became of it: live, deleted or rejected."""
+    for report in document_reports(instance, store, [doc_id]):
+        return report
+    deleted = deleted_report(store, doc_id)
+    if deleted is not None:
+        return deleted
+    return next((r for r in rejected_reports(store) if r.id == doc_id), None)

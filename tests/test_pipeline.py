@@ -189,3 +189,50 @@ def test_adding_the_same_bytes_twice_gives_the_same_id(
     code, _ = run_cli(["add", str(copy_corpus(corpus, "text/uns_empty.txt", tmp_path))])
     assert code == 1, "an empty file is refused"
     assert len(instance.get_dynamic_partitions("documents")) == 1
+
+
+def test_a_new_version_replaces_the_old_only_once_it_is_indexed(
+    instance, rag_env, corpus: Path, tmp_path: Path
+) -> None:
+    from rag_pipeline.core import landing
+
+    store = DocumentStore(rag_env["RAG_DATA_DIR"])
+    target = store.landing_dir / "handbook.md"
+    target.parent.mkdir(parents=True)
+    target.write_bytes((corpus / "markdown/haystack_sample.md").read_bytes())
+    has = lambda key: instance.has_dynamic_partition("documents", key)  # noqa: E731
+    old = landing.take(store, "handbook.md", has).record.document_id
+    instance.add_dynamic_partitions("documents", [old])
+    assert materialize(instance, [old]).success
+    assert (store.landing_dir / "processed" / "handbook.md").exists()
+
+    target.write_bytes((corpus / "markdown/plumber_README.md").read_bytes())
+    new = landing.take(store, "handbook.md", has).record.document_id
+    instance.add_dynamic_partitions("documents", [new])
+    index = _index(rag_env)
+    assert index.count(old) > 0, "the old version stays searchable until the new one is indexed"
+    assert materialize(instance, [new]).success
+
+    assert index.count(old) == 0
+    assert index.count(new) == _reports(instance, rag_env)[new]["chunks"]
+    assert instance.get_dynamic_partitions("documents") == [new]
+    _, out = run_cli(["status", old, "--json"])
+    gone = json.loads(out)
+    assert gone["status"] == "deleted" and gone["superseded_by"] == new
+
+
+def test_status_lists_rejected_files(instance, rag_env, corpus: Path) -> None:
+    from rag_pipeline.core import landing
+
+    store = DocumentStore(rag_env["RAG_DATA_DIR"])
+    store.landing_dir.mkdir(parents=True)
+    (store.landing_dir / "blank.txt").write_bytes(b"   \n\t ")
+    landing.take(store, "blank.txt", lambda key: False)
+
+    _, out = run_cli(["status", "--json"])
+
+    [rejected] = [json.loads(line) for line in out.splitlines()]
+    assert rejected["status"] == "rejected" and rejected["filename"] == "blank.txt"
+    assert rejected["error"]["code"] == "empty_file"
+    code, out = run_cli(["status", rejected["id"], "--json"])
+    assert code == 0 and json.loads(out)["status"] == "rejected"

@@ -530,3 +530,14 @@ def _exit_reason(exitcode: int | None) -> str:
         except ValueError:
             return f"killed by signal {-exitcode}"
     return f"exit code {exitcode}"
+
+
+def accept(data: bytes, filename: str) -> str:
+    """Whether a file can become a document at all, before it becomes one: its media type.
+
+    Cheaper than extraction: it sniffs the type and, for text, that the text is not blank.
+    """
+    media_type = sniff_media_type(data, filename)
+    if media_type != MEDIA_PDF and not decode_text(data)[0].strip():
+        raise ExtractionError("empty_file", "the file contains only whitespace")
+    return media_type

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from rag_pipeline.core.extract import ExtractionError, sniff_media_type
+from rag_pipeline.core.extract import ExtractionError, accept
 from rag_pipeline.core.store import (
     DocumentStore,
     SourceRecord,
@@ -116,13 +116,17 @@ def move_to(store: DocumentStore, relpath: str, folder: str) -> Path | None:
     return target
 
 
-def reject(store: DocumentStore, relpath: str, code: str, message: str) -> Rejection:
+def reject(
+    store: DocumentStore, relpath: str, code: str, message: str, data: bytes | None = None
+) -> Rejection:
+    name = safe_filename(Path(relpath).name)
     record = Rejection(
         filename=Path(relpath).name,
         landing_path=relpath,
         code=code,
         message=message,
         rejected_at=time.time(),
+        document_id=document_id(name, sha256_bytes(data)) if data is not None else None,
     )
     target = move_to(store, relpath, REJECTED)
     if target is not None:
@@ -170,9 +174,10 @@ def take(store: DocumentStore, relpath: str, has_partition: Callable[[str], bool
     except OSError as exc:
         return Taken(relpath, "rejected", rejection=reject(store, relpath, "unreadable", str(exc)))
     try:
-        sniff_media_type(data, path.name)
+        accept(data, path.name)
     except ExtractionError as exc:
-        return Taken(relpath, "rejected", rejection=reject(store, relpath, exc.code, exc.message))
+        rejection = reject(store, relpath, exc.code, exc.message, data)
+        return Taken(relpath, "rejected", rejection=rejection)
     doc_id = document_id(safe_filename(path.name), sha256_bytes(data))
     if has_partition(doc_id):
         existing = store.read_source(doc_id)
