@@ -246,4 +246,27 @@ def find_report(
     deleted = deleted_report(store, doc_id)
     if deleted is not None:
         return deleted
-    return next((r for r in rejected_reports(store) if r.id == doc_id), None)
+    rejected = next((r for r in rejected_reports(store) if r.id == doc_id), None)
+    if rejected is not None:
+        return rejected
+    return waiting_report(store, doc_id)
+
+
+def waiting_report(store: DocumentStore, doc_id: str) -> DocumentReport | None:
+    """Uploaded or registered, but not yet a partition: the sensor has yet to take it."""
+    source = store.read_source(doc_id)
+    upload = landing.read_upload(store, doc_id) if source is None else None
+    if source is None and upload is None:
+        return None
+    created = source.registered_at if source else upload.uploaded_at if upload else None
+    return DocumentReport(
+        id=doc_id,
+        filename=source.filename if source else upload.filename if upload else None,
+        status=DocumentStatus.queued,
+        stages={stage: StageReport() for stage in STAGES},
+        error=None,
+        chunks=None,
+        created_at=_iso(created),
+        indexed_at=None,
+        run_ids=[],
+    )

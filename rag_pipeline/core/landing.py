@@ -186,4 +186,73 @@ def take(store: DocumentStore, relpath: str, has_partition: Callable[[str], bool
             return Taken(relpath, "in_flight", existing)
         move_to(store, relpath, PROCESSED)
         return Taken(relpath, "duplicate", existing)
-    return Taken(relpath, "new", store.register_landing(data, relpath))
+    upload = read_upload(store, doc_id)
+    record = store.register_landing(
+        data,
+        relpath,
+        chunk_size=upload.chunk_size if upload else None,
+        chunk_overlap=upload.chunk_overlap if upload else None,
+        supersedes=upload.supersedes if upload else None,
+    )
+    if upload is not None:
+        _upload_path(store, doc_id).unlink(missing_ok=True)
+    return Taken(relpath, "new", record)
+
+
+# Uploads carry options the file itself cannot: they wait in a hidden folder of the landing
+# zone (which the scan skips) until the sensor registers the file they belong to.
+UPLOADS = ".uploads"
+
+
+@dataclass(frozen=True)
+class Upload:
+    document_id: str
+    filename: str
+    landing_path: str
+    uploaded_at: float
+    chunk_size: int | None = None
+    chunk_overlap: int | None = None
+    supersedes: str | None = None
+
+
+def _upload_path(store: DocumentStore, doc_id: str) -> Path:
+    return store.landing_dir / UPLOADS / f"{doc_id}.json"
+
+
+def read_upload(store: DocumentStore, doc_id: str) -> Upload | None:
+    try:
+        return Upload(**json.loads(_upload_path(store, doc_id).read_bytes()))
+    except FileNotFoundError:
+        return None
+
+
+def deliver(
+    store: DocumentStore,
+    data: bytes,
+    filename: str,
+    *,
+    chunk_size: int | None = None,
+    chunk_overlap: int | None = None,
+    supersedes: str | None = None,
+) -> Upload:
+    """Put an uploaded file into the landing zone for the sensor, with its options beside it.
+
+    Each upload gets its own folder, so two uploads of one name never overwrite each other;
+    the options are written first and the file renamed into place last, so the sensor never
+    sees the file without them.
+    """
+    name = safe_filename(filename)
+    doc_id = document_id(name, sha256_bytes(data))
+    relpath = f"api/{doc_id}/{name}"
+    upload = Upload(
+        document_id=doc_id,
+        filename=name,
+        landing_path=relpath,
+        uploaded_at=time.time(),
+        chunk_size=chunk_size,
+        chunk_overlap=chunk_overlap,
+        supersedes=supersedes,
+    )
+    atomic_write_bytes(_upload_path(store, doc_id), json.dumps(asdict(upload)).encode())
+    atomic_write_bytes(store.landing_dir / relpath, data)
+    return upload

@@ -177,33 +177,60 @@ class DocumentStore:
             chunk_size=chunk_size,
             chunk_overlap=chunk_overlap,
         )
-        atomic_write_bytes(self.source_path(doc_id), record.to_json())
-        self.tombstone_path(doc_id).unlink(missing_ok=True)
+        self._write_record(record)
         return record
 
-    def register_landing(self, data: bytes, relpath: str) -> SourceRecord:
-        """Register a landing-zone file in place; raw_document copies it and moves it on."""
+    def register_landing(
+        self,
+        data: bytes,
+        relpath: str,
+        *,
+        chunk_size: int | None = None,
+        chunk_overlap: int | None = None,
+        supersedes: str | None = None,
+    ) -> SourceRecord:
+        """Register a landing-zone file in place; raw_document copies it and moves it on.
+
+        A file at a path where an earlier document landed supersedes that document, unless the
+        upload names the document it replaces itself.
+        """
         name = safe_filename(Path(relpath).name)
         digest = sha256_bytes(data)
         doc_id = document_id(name, digest)
-        pointer = self._path_pointer(relpath)
-        previous = self.read_source_for_landing(relpath)
-        supersedes = previous if previous and previous != doc_id else None
-        if supersedes and self.read_source(supersedes) is None:
-            supersedes = None
+        previous = supersedes or self.read_source_for_landing(relpath)
+        if previous == doc_id or (previous and self.read_source(previous) is None):
+            previous = None
         record = SourceRecord(
             document_id=doc_id,
             filename=name,
             sha256=digest,
             size=len(data),
             source_path=str(self.landing_dir / relpath),
+            chunk_size=chunk_size,
+            chunk_overlap=chunk_overlap,
             landing_path=relpath,
-            supersedes=supersedes,
+            supersedes=previous,
         )
-        atomic_write_bytes(self.source_path(doc_id), record.to_json())
-        atomic_write_bytes(pointer, doc_id.encode())
-        self.tombstone_path(doc_id).unlink(missing_ok=True)
+        self._write_record(record)
+        atomic_write_bytes(self._path_pointer(relpath), doc_id.encode())
         return record
+
+    def _write_record(self, record: SourceRecord) -> None:
+        atomic_write_bytes(self.source_path(record.document_id), record.to_json())
+        atomic_write_bytes(self._sha_pointer(record.sha256), record.document_id.encode())
+        self.tombstone_path(record.document_id).unlink(missing_ok=True)
+
+    def find_by_sha256(self, digest: str) -> SourceRecord | None:
+        """The live document holding exactly these bytes, whatever its name."""
+        try:
+            doc_id = self._sha_pointer(digest).read_text().strip()
+        except FileNotFoundError:
+            return None
+        record = self.read_source(doc_id)
+        return record if record is not None and record.sha256 == digest else None
+
+    def _sha_pointer(self, digest: str) -> Path:
+        return self.sources_dir / "by-sha256" / digest
 
     def read_source_for_landing(self, relpath: str) -> str | None:
         """The document id the file last registered at this landing path became."""
