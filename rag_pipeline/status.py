@@ -243,13 +243,11 @@ def find_report(
     """One document's report, whatever became of it: live, deleted or rejected."""
     for report in document_reports(instance, store, [doc_id]):
         return report
-    deleted = deleted_report(store, doc_id)
-    if deleted is not None:
-        return deleted
-    rejected = next((r for r in rejected_reports(store) if r.id == doc_id), None)
-    if rejected is not None:
-        return rejected
-    return waiting_report(store, doc_id)
+    # Uploaded again after a delete: the new upload is what the id means now.
+    for found in (waiting_report(store, doc_id), deleted_report(store, doc_id)):
+        if found is not None:
+            return found
+    return next((r for r in rejected_reports(store) if r.id == doc_id), None)
 
 
 def waiting_report(store: DocumentStore, doc_id: str) -> DocumentReport | None:

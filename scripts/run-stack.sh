@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the local stack in the foreground: a Chroma server, then the Dagster webserver and daemon.
+# Runs the local stack in the foreground: a Chroma server, the Dagster webserver and daemon,
+# and the REST API.
 # Ctrl-C (or any one of them exiting) stops all of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,6 +52,8 @@ fi
 start "$BIN/dagster-daemon" run -w workspace.yaml
 start "$BIN/dagster-webserver" -w workspace.yaml -h "$dagster_host" -p "$dagster_port"
 echo "Dagster UI on http://$dagster_host:$dagster_port (DAGSTER_HOME=$DAGSTER_HOME)"
+start "$BIN/python" -m rag_api
+echo "REST API on http://${RAG_API_HOST:-127.0.0.1}:${RAG_API_PORT:-8000} (OpenAPI at /docs)"
 
 # Whichever process exits first brings the rest down.
 wait -n

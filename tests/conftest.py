@@ -177,3 +177,42 @@ def materialize(instance: object, keys: list[str], stages: list[str] | None = No
         asset_selection=[AssetKey(s) for s in stages] if stages else None,
         raise_on_error=False,
     )
+
+
+def sensor_tick(instance: object, data_dir: str, cursor: str | None = None):  # type: ignore[no-untyped-def]
+    """Evaluate the landing-zone sensor once and apply its partitions, as the daemon does."""
+    from dagster import build_sensor_context
+
+    from rag_pipeline.resources import DocumentStoreResource
+    from rag_pipeline.sensors import landing_zone_sensor
+
+    context = build_sensor_context(
+        instance=instance,  # type: ignore[arg-type]
+        cursor=cursor,
+        resources={"documents": DocumentStoreResource(data_dir=data_dir)},
+    )
+    result = landing_zone_sensor(context)
+    for request in result.dynamic_partitions_requests or []:
+        instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)  # type: ignore[attr-defined]
+    return result
+
+
+def ingest_landed(instance: object, data_dir: str, settle: bool = True) -> list[str]:
+    """Take everything in the landing zone and run what the sensor requests, in process."""
+    import os
+    import time
+
+    if settle:
+        # Uploads are fresh files: age them past the sensor's settle time instead of sleeping.
+        past = time.time() - 5
+        for path in Path(data_dir, "landing").rglob("*"):
+            if path.is_file():
+                os.utime(path, (past, past))
+    result = sensor_tick(instance, data_dir)
+    keys = [k for r in result.dynamic_partitions_requests or [] for k in r.partition_keys]
+    for request in result.run_requests or []:
+        start = request.tags["dagster/asset_partition_range_start"]
+        end = request.tags["dagster/asset_partition_range_end"]
+        batch = keys[keys.index(start) : keys.index(end) + 1]
+        materialize(instance, batch)
+    return keys

@@ -168,7 +168,7 @@ def chunk_pages(
         # Pieces leave room for the overlap, so every chunk can carry it.
         pieces.extend(_pieces(text, number, base, page_counter, chunk_size - chunk_overlap))
         base += len(text) + len(PAGE_SEPARATOR)
-    groups = _pack(pieces, counter, chunk_size, chunk_overlap, max_tokens)
+    groups = _pack(pieces, counter, chunk_size, chunk_overlap)
     chunks = []
     for number, (start, end, first_piece, last_piece) in enumerate(groups):
         chunks.append(
@@ -198,7 +198,6 @@ def _pack(
     counter: TokenCounter,
     chunk_size: int,
     chunk_overlap: int,
-    max_tokens: int,
 ) -> list[tuple[int, int, _Piece, _Piece]]:
     groups: list[tuple[int, int, _Piece, _Piece]] = []
     i = 0
@@ -218,11 +217,14 @@ def _pack(
         groups.append((start, pieces[j - 1].end, pieces[i], pieces[j - 1]))
         i = j
     if len(groups) > 1:
-        _, last_end, _, last_piece = groups[-1]
-        prev_start, _, prev_first, _ = groups[-2]
-        own_tokens = counter.count(groups[-2][1], last_end)
-        if own_tokens < MIN_CHUNK_TOKENS and counter.count(prev_start, last_end) <= max_tokens:
-            groups[-2:] = [(prev_start, last_end, prev_first, last_piece)]
+        _, last_end, first_piece, last_piece = groups[-1]
+        prev_start, prev_end, _, _ = groups[-2]
+        own_tokens = counter.count(prev_end, last_end)
+        if own_tokens < MIN_CHUNK_TOKENS:
+            # A short tail (a signature, a footer) does not stand alone: it takes as much of
+            # the text before it as chunk_size allows, so it is never a chunk of its own.
+            start = _overlap_start(counter, prev_start, prev_end, chunk_size - own_tokens)
+            groups[-1] = (start, last_end, first_piece, last_piece)
     return groups
 
 

@@ -60,6 +60,13 @@ def resolve_model_dir(model_name: str) -> Path:
     )
 
 
+def max_tokens_for(model_name: str) -> int:
+    """The model's limit in tokens, read from its config without loading the model."""
+    return _max_tokens(
+        bundled_model_dir() if model_name == HASH_MODEL else resolve_model_dir(model_name)
+    )
+
+
 def _max_tokens(model_dir: Path) -> int:
     import json
 

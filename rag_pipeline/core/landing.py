@@ -256,3 +256,28 @@ def deliver(
     atomic_write_bytes(_upload_path(store, doc_id), json.dumps(asdict(upload)).encode())
     atomic_write_bytes(store.landing_dir / relpath, data)
     return upload
+
+
+def cancel_upload(store: DocumentStore, doc_id: str) -> bool:
+    """Withdraw an upload the sensor has not taken yet."""
+    upload = read_upload(store, doc_id)
+    if upload is None:
+        return False
+    (store.landing_dir / upload.landing_path).unlink(missing_ok=True)
+    _upload_path(store, doc_id).unlink(missing_ok=True)
+    return True
+
+
+def forget_rejection(store: DocumentStore, doc_id: str) -> int:
+    """Remove rejected files (and their records) that would have become this document."""
+    removed = 0
+    for record_path in (store.landing_dir / REJECTED).rglob("*.json"):
+        try:
+            record = Rejection(**json.loads(record_path.read_bytes()))
+        except (ValueError, TypeError):
+            continue
+        if record.document_id == doc_id:
+            record_path.with_name(record_path.name[: -len(".json")]).unlink(missing_ok=True)
+            record_path.unlink(missing_ok=True)
+            removed += 1
+    return removed

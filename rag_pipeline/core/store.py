@@ -278,6 +278,11 @@ class DocumentStore:
             "superseded_by": superseded_by,
         }
         atomic_write_bytes(self.tombstone_path(doc_id), json.dumps(tombstone).encode())
+        # A file still waiting in the landing zone would otherwise be taken again.
+        if record is not None and record.landing_path:
+            waiting = self.landing_dir / record.landing_path
+            if Path(record.source_path) == waiting:
+                waiting.unlink(missing_ok=True)
         for kind in ARTIFACT_KINDS:
             self.artifact_path(kind, doc_id).unlink(missing_ok=True)
         self.raw_path(doc_id).unlink(missing_ok=True)

@@ -1,0 +1,18 @@
+"""`python -m rag_api` / `rag-api`: serve the API on RAG_API_HOST:RAG_API_PORT."""
+
+from rag_api.main import limit_threads
+
+
+def main() -> None:
+    limit_threads()
+    import uvicorn
+
+    from rag_api.main import create_app
+    from rag_api.settings import get_settings
+
+    settings = get_settings()
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""Response schemas: what clients see, not storage rows."""
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from rag_pipeline.status import DocumentStatus, StageState
+
+
+class ErrorInfo(BaseModel):
+    code: str
+    message: str
+    detail: Any = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorInfo
+
+
+class StageOut(BaseModel):
+    state: StageState
+    materialized_at: str | None = None
+    failed_at: str | None = None
+    run_id: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class DocumentError(BaseModel):
+    stage: str
+    code: str
+    message: str
+
+
+class DocumentOut(BaseModel):
+    """The same record as `rag-pipeline status --json`."""
+
+    id: str
+    filename: str | None
+    status: DocumentStatus
+    stages: dict[str, StageOut]
+    error: DocumentError | None
+    chunks: int | None
+    created_at: str | None
+    indexed_at: str | None
+    run_ids: list[str]
+    deleted_at: str | None = None
+    superseded_by: str | None = None
+
+
+class DocumentPage(BaseModel):
+    items: list[DocumentOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class UploadedDocument(BaseModel):
+    id: str
+    filename: str
+    status: DocumentStatus
+    status_url: str
+    duplicate: bool = False
+
+
+class UploadResponse(BaseModel):
+    documents: list[UploadedDocument]
+
+
+class SearchHit(BaseModel):
+    document_id: str
+    filename: str
+    chunk_no: int
+    page: int
+    score: float
+    text: str
+    char_start: int
+    char_end: int
+
+
+class SearchResponse(BaseModel):
+    query: str
+    k: int
+    results: list[SearchHit]
+
+
+class InstigatorOut(BaseModel):
+    name: str
+    kind: str
+    status: str
+    cron: str | None = None
+    timezone: str | None = None
+    interval_seconds: int | None = None
+    last_tick_at: str | None = None
+    next_tick_at: str | None = None
+
+
+class HealthOut(BaseModel):
+    status: str
+    checks: dict[str, str]

@@ -1,0 +1,363 @@
+"""The REST front door against the real app, a real instance, a Chroma server and corpus files.
+
+Ingestion is driven in process (sensor tick + range run) so these stay fast; the end-to-end
+test with the real daemon and model is test_api_e2e.py.
+"""
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+from conftest import ingest_landed
+from fastapi.testclient import TestClient
+
+from rag_api.main import create_app
+from rag_api.settings import Settings
+
+
+@pytest.fixture()
+def settings(rag_env) -> Settings:
+    return Settings(
+        data_dir=Path(rag_env["RAG_DATA_DIR"]),
+        chroma_url=rag_env["RAG_CHROMA_URL"],
+        chroma_collection=rag_env["RAG_CHROMA_COLLECTION"],
+        embedding_model="hash-384",
+        max_upload_mb=0.25,
+        events_poll_seconds=0.05,
+    )
+
+
+@pytest.fixture()
+def client(settings: Settings, instance):
+    with TestClient(create_app(settings, instance)) as test_client:
+        yield test_client
+
+
+def _file(corpus: Path, rel: str, name: str | None = None) -> tuple[str, tuple[str, bytes]]:
+    return ("file", (name or Path(rel).name, (corpus / rel).read_bytes()))
+
+
+def assert_error(response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message", "detail"}
+    assert body["error"]["code"] == code
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    return body
+
+
+def test_upload_is_queued_then_indexed_and_searchable(
+    client, instance, settings, corpus: Path
+) -> None:
+    response = client.post("/documents", files=[_file(corpus, "text/uns_norwich-city.txt")])
+
+    assert response.status_code == 202
+    [doc] = response.json()["documents"]
+    assert doc["status"] == "queued" and doc["duplicate"] is False
+    assert response.headers["location"] == doc["status_url"] == f"/documents/{doc['id']}"
+    assert client.get(doc["status_url"]).json()["status"] == "queued"
+
+    ingest_landed(instance, str(settings.data_dir))
+
+    status = client.get(doc["status_url"]).json()
+    assert status["status"] == "indexed"
+    assert status["chunks"] > 0 and status["run_ids"]
+    assert status["stages"]["vector_index"]["state"] == "materialized"
+    hits = client.get("/search", params={"q": "Norwich City Football Club", "k": 3}).json()
+    assert hits["results"][0]["document_id"] == doc["id"]
+    assert set(hits["results"][0]) >= {
+        "document_id",
+        "filename",
+        "page",
+        "score",
+        "text",
+        "char_start",
+        "char_end",
+    }
+
+
+def test_several_files_and_per_document_chunk_options(
+    client, instance, settings, corpus: Path
+) -> None:
+    response = client.post(
+        "/documents",
+        files=[
+            _file(corpus, "text/uns_norwich-city.txt"),
+            _file(corpus, "markdown/plumber_README.md"),
+        ],
+        data={"chunk_size": "64", "chunk_overlap": "8"},
+    )
+    assert response.status_code == 202
+    ids = [d["id"] for d in response.json()["documents"]]
+
+    ingest_landed(instance, str(settings.data_dir))
+
+    for doc_id in ids:
+        chunks = client.get(f"/documents/{doc_id}").json()["stages"]["document_chunks"]
+        assert chunks["metadata"]["chunk_size"] == 64
+        assert chunks["metadata"]["chunk_overlap"] == 8
+        assert chunks["metadata"]["tokens_max"] <= 64
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"chunk_size": "0"}, "chunk_size"),
+        ({"chunk_size": "999"}, "chunk_size"),
+        ({"chunk_size": "50", "chunk_overlap": "50"}, "chunk_overlap"),
+        ({"chunk_size": "abc"}, "chunk_size"),
+    ],
+)
+def test_bad_chunk_options_are_refused(client, corpus: Path, data: dict, field: str) -> None:
+    response = client.post(
+        "/documents", files=[_file(corpus, "markdown/haystack_sample.md")], data=data
+    )
+    body = assert_error(response, 422, response.json()["error"]["code"])
+    assert field in json.dumps(body)
+
+
+def test_bad_input_gets_the_right_status(client, settings, corpus: Path) -> None:
+    assert_error(
+        client.post("/documents", files=[_file(corpus, "text/uns_empty.txt")]), 422, "empty_file"
+    )
+    assert_error(
+        client.post("/documents", files=[_file(corpus, "text/uns_fake-text-all-whitespace.txt")]),
+        422,
+        "empty_file",
+    )
+    png = ("file", ("scan.pdf", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8))
+    assert_error(client.post("/documents", files=[png]), 415, "unsupported_type")
+    big = ("file", ("big.txt", b"word " * 60_000))  # 300 KB > 0.25 MB
+    assert_error(client.post("/documents", files=[big]), 413, "payload_too_large")
+    assert_error(client.post("/documents"), 422, "invalid_request")
+    assert_error(
+        client.post(
+            "/documents",
+            content=b"--x\r\nnot multipart",
+            headers={"content-type": "multipart/form-data; boundary=x"},
+        ),
+        400,
+        "bad_request",
+    )
+    # Nothing from a refused request reaches the landing zone.
+    landing = settings.data_dir / "landing"
+    assert not landing.exists() or not [p for p in landing.rglob("*") if p.is_file()]
+
+
+def test_one_bad_file_refuses_the_whole_request(client, settings, corpus: Path) -> None:
+    response = client.post(
+        "/documents",
+        files=[_file(corpus, "markdown/haystack_sample.md"), _file(corpus, "text/uns_empty.txt")],
+    )
+    assert_error(response, 422, "empty_file")
+    assert not (settings.data_dir / "landing").exists() or not list(
+        (settings.data_dir / "landing").rglob("*.md")
+    )
+
+
+def test_identical_content_is_a_duplicate(client, instance, settings, corpus: Path) -> None:
+    first = client.post("/documents", files=[_file(corpus, "markdown/haystack_sample.md")]).json()[
+        "documents"
+    ][0]
+    queued_again = client.post("/documents", files=[_file(corpus, "markdown/haystack_sample.md")])
+    assert (
+        queued_again.status_code == 200 and queued_again.json()["documents"][0]["id"] == first["id"]
+    )
+    ingest_landed(instance, str(settings.data_dir))
+
+    again = client.post(
+        "/documents", files=[_file(corpus, "markdown/haystack_sample.md", "renamed.md")]
+    )
+
+    assert again.status_code == 200
+    [doc] = again.json()["documents"]
+    assert doc == {**doc, "id": first["id"], "duplicate": True}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../../etc/passwd.txt",
+        "/tmp/absolute.md",
+        "..\\..\\windows.txt",
+        "a" * 300 + ".md",
+        "\u202egnp.md",
+        "résumé 履歴書.md",
+        "nul\x00byte.md",
+        "..",
+        "",
+    ],
+)
+def test_hostile_file_names_stay_inside_the_landing_zone(
+    client, settings, tmp_path: Path, name: str
+) -> None:
+    before = {p for p in tmp_path.rglob("*") if p.is_file()}
+    response = client.post(
+        "/documents", files=[("file", (name, b"# Title\n\nSome real text here.\n"))]
+    )
+    assert response.status_code in (202, 422), response.text
+    written = {p for p in tmp_path.rglob("*") if p.is_file()} - before
+    landing = (settings.data_dir / "landing").resolve()
+    for path in written:
+        assert path.resolve().is_relative_to(landing), path
+        assert len(path.name.encode()) <= 255
+    if response.status_code == 202:
+        doc = response.json()["documents"][0]
+        assert "/" not in doc["filename"] and "\x00" not in doc["filename"]
+        assert client.get(doc["status_url"]).json()["status"] == "queued"
+
+
+def test_unknown_documents_are_404(client) -> None:
+    assert_error(client.get("/documents/nope-123"), 404, "not_found")
+    assert_error(client.get("/documents/nope-123/events"), 404, "not_found")
+    assert_error(client.delete("/documents/nope-123"), 404, "not_found")
+
+
+def test_listing_filters_and_pages(client, instance, settings, corpus: Path) -> None:
+    client.post(
+        "/documents",
+        files=[
+            _file(corpus, "markdown/haystack_sample.md"),
+            _file(corpus, "markdown/uns_codeblock.md"),
+        ],
+    )
+    client.post("/documents", files=[_file(corpus, "pdf_problem/uns_password.pdf")])
+    ingest_landed(instance, str(settings.data_dir))
+
+    everything = client.get("/documents").json()
+    assert everything["total"] == 3
+    failed = client.get("/documents", params={"status": "failed"}).json()
+    assert [d["filename"] for d in failed["items"]] == ["uns_password.pdf"]
+    assert failed["items"][0]["error"]["code"] == "password_required"
+    page = client.get("/documents", params={"limit": 1, "offset": 1}).json()
+    assert len(page["items"]) == 1 and page["items"][0]["id"] == everything["items"][1]["id"]
+    assert_error(client.get("/documents", params={"status": "bogus"}), 422, "invalid_request")
+
+
+def test_delete_then_upload_again_ingests_afresh(client, instance, settings, corpus: Path) -> None:
+    doc = client.post("/documents", files=[_file(corpus, "text/uns_norwich-city.txt")]).json()[
+        "documents"
+    ][0]
+    ingest_landed(instance, str(settings.data_dir))
+    assert client.get(doc["status_url"]).json()["status"] == "indexed"
+
+    assert client.delete(doc["status_url"]).status_code == 204
+
+    gone = client.get(doc["status_url"]).json()
+    assert gone["status"] == "deleted"
+    hits = client.get("/search", params={"q": "Norwich City"}).json()["results"]
+    assert all(h["document_id"] != doc["id"] for h in hits)
+    assert_error(client.delete(doc["status_url"]), 404, "not_found")
+
+    again = client.post("/documents", files=[_file(corpus, "text/uns_norwich-city.txt")])
+    assert again.status_code == 202 and again.json()["documents"][0]["id"] == doc["id"]
+    assert client.get(doc["status_url"]).json()["status"] == "queued", "old history is not reused"
+    ingest_landed(instance, str(settings.data_dir))
+    assert client.get(doc["status_url"]).json()["status"] == "indexed"
+
+
+def test_put_replaces_a_document_once_the_new_version_is_indexed(
+    client, instance, settings, corpus: Path
+) -> None:
+    old = client.post(
+        "/documents", files=[_file(corpus, "markdown/haystack_sample.md", "guide.md")]
+    ).json()["documents"][0]
+    ingest_landed(instance, str(settings.data_dir))
+
+    response = client.put(
+        old["status_url"], files=[_file(corpus, "markdown/plumber_README.md", "guide.md")]
+    )
+
+    assert response.status_code == 202
+    new = response.json()["documents"][0]
+    assert new["id"] != old["id"]
+    assert client.get(old["status_url"]).json()["status"] == "indexed", "still searchable meanwhile"
+    ingest_landed(instance, str(settings.data_dir))
+    assert client.get(new["status_url"]).json()["status"] == "indexed"
+    replaced = client.get(old["status_url"]).json()
+    assert replaced["status"] == "deleted" and replaced["superseded_by"] == new["id"]
+
+
+def test_events_stream_stage_transitions_until_indexed(
+    client, instance, settings, corpus: Path
+) -> None:
+    doc = client.post("/documents", files=[_file(corpus, "markdown/haystack_sample.md")]).json()[
+        "documents"
+    ][0]
+    worker = threading.Timer(0.5, ingest_landed, args=(instance, str(settings.data_dir)))
+    worker.start()
+
+    statuses = []
+    with client.stream("GET", f"{doc['status_url']}/events") as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        for line in stream.iter_lines():
+            if line.startswith("data: "):
+                statuses.append(json.loads(line[6:])["status"])
+    worker.join()
+
+    assert statuses[0] == "queued"
+    assert statuses[-1] == "indexed"
+
+
+def test_search_validates_its_input(client) -> None:
+    assert_error(client.get("/search"), 422, "invalid_request")
+    assert_error(client.get("/search", params={"q": "x", "k": 0}), 422, "invalid_request")
+    assert client.get("/search", params={"q": "nothing indexed yet"}).json()["results"] == []
+
+
+def test_health_and_schedules(client, settings, instance) -> None:
+    health = client.get("/health")
+    assert health.status_code == 200 and health.json() == {
+        "status": "ok",
+        "checks": {"instance": "ok", "index": "ok"},
+    }
+    listed = {i["name"]: i for i in client.get("/schedules").json()}
+    assert listed["landing_zone_sensor"]["kind"] == "sensor"
+    assert listed["landing_zone_sensor"]["status"] == "running"
+
+    broken = settings.model_copy(update={"chroma_url": "http://127.0.0.1:9"})
+    with TestClient(create_app(broken, instance)) as bad:
+        response = bad.get("/health")
+    assert response.status_code == 503 and response.json()["checks"]["index"].startswith("error")
+
+
+def test_a_key_protects_everything_but_health(settings, instance, corpus: Path) -> None:
+    locked = settings.model_copy(update={"api_key": "s3cret-key"})
+    with TestClient(create_app(locked, instance)) as c:
+        assert c.get("/health").status_code == 200
+        for method, path in [
+            ("get", "/documents"),
+            ("get", "/search?q=x"),
+            ("get", "/schedules"),
+            ("get", "/documents/x"),
+            ("delete", "/documents/x"),
+        ]:
+            assert_error(getattr(c, method)(path), 401, "unauthorized")
+            assert_error(
+                getattr(c, method)(path, headers={"Authorization": "Bearer wrong"}),
+                401,
+                "unauthorized",
+            )
+        assert_error(
+            c.post("/documents", files=[_file(corpus, "markdown/haystack_sample.md")]),
+            401,
+            "unauthorized",
+        )
+        ok = c.get("/documents", headers={"Authorization": "Bearer s3cret-key"})
+        assert ok.status_code == 200
+
+
+def test_openapi_documents_every_route(client) -> None:
+    schema = client.get("/openapi.json").json()
+    assert {
+        "/documents",
+        "/documents/{doc_id}",
+        "/documents/{doc_id}/events",
+        "/search",
+        "/schedules",
+        "/health",
+    } <= set(schema["paths"])
+    statuses = schema["components"]["schemas"]["DocumentStatus"]["enum"]
+    assert statuses == ["queued", "processing", "indexed", "failed", "rejected", "deleted"]
