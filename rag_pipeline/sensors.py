@@ -29,11 +29,17 @@ from rag_pipeline.resources import DocumentStoreResource
 SENSOR_INTERVAL_SECONDS = int(os.environ.get("RAG_SENSOR_INTERVAL_SECONDS", "5"))
 
 
-def batch_run_requests(keys: Sequence[str], batch_size: int) -> list[RunRequest]:
+def batch_run_requests(
+    keys: Sequence[str], batch_size: int, registered: dict[str, float]
+) -> list[RunRequest]:
+    """One range run per batch. The run key names the batch and when its documents were
+    registered: a repeated tick asks for the same run, a document deleted and uploaded again
+    gets a new one (the daemon never launches a run key twice)."""
     requests = []
     for start in range(0, len(keys), batch_size):
         batch = list(keys[start : start + batch_size])
-        digest = hashlib.sha1("\n".join(batch).encode(), usedforsecurity=False).hexdigest()
+        ident = "\n".join(f"{key}@{registered.get(key, 0.0)!r}" for key in batch)
+        digest = hashlib.sha1(ident.encode(), usedforsecurity=False).hexdigest()
         requests.append(
             RunRequest(
                 run_key=f"landing-{digest[:16]}",
@@ -99,6 +105,7 @@ def landing_zone_sensor(
     candidates = {rel: state for rel, state in current.items() if rel not in taken}
 
     new_keys: list[str] = []
+    registered: dict[str, float] = {}
     counts: dict[str, int] = {}
     for relpath in landing.ready(candidates, pending):
         outcome = landing.take(store, relpath, lambda key: key in partition_set or key in new_keys)
@@ -107,6 +114,7 @@ def landing_zone_sensor(
             taken[relpath] = candidates[relpath]
             if outcome.action == "new":
                 new_keys.append(outcome.record.document_id)
+                registered[outcome.record.document_id] = outcome.record.registered_at
         elif outcome.rejection is not None:
             rejection = outcome.rejection
             context.log.warning(f"rejected {relpath}: [{rejection.code}] {rejection.message}")
@@ -121,7 +129,7 @@ def landing_zone_sensor(
         return SensorResult(skip_reason=_summary(counts) or "no new files", cursor=cursor)
     context.log.info(f"{len(new_keys)} new document(s): {_summary(counts)}")
     return SensorResult(
-        run_requests=batch_run_requests(new_keys, MAX_DOCS_PER_RUN),
+        run_requests=batch_run_requests(new_keys, MAX_DOCS_PER_RUN, registered),
         dynamic_partitions_requests=[AddDynamicPartitionsRequest(partitions_name, new_keys)],
         cursor=cursor,
     )

@@ -216,3 +216,42 @@ def ingest_landed(instance: object, data_dir: str, settle: bool = True) -> list[
         batch = keys[keys.index(start) : keys.index(end) + 1]
         materialize(instance, batch)
     return keys
+
+
+@pytest.fixture()
+def daemon_env(request, tmp_path: Path, chroma_url: str) -> dict[str, str]:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copyfile(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    return {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "RAG_DATA_DIR": str(tmp_path / "data"),
+        "RAG_CHROMA_URL": chroma_url,
+        "RAG_CHROMA_COLLECTION": f"daemon-{uuid.uuid4().hex[:10]}",
+        "RAG_EMBEDDING_MODEL": "sentence-transformers/all-MiniLM-L6-v2",
+        "RAG_MAX_DOCS_PER_RUN": "4",
+        **getattr(request, "param", {}),
+    }
+
+
+@pytest.fixture()
+def daemon(daemon_env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    log = (tmp_path / "daemon.log").open("wb")
+    proc = subprocess.Popen(
+        [str(BIN / "dagster-daemon"), "run", "-w", str(REPO / "workspace.yaml")],
+        cwd=REPO,
+        env=daemon_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        yield proc
+    finally:
+        os.killpg(proc.pid, 15)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+        log.close()

@@ -4,16 +4,12 @@ A real `dagster-daemon` runs on a temporary DAGSTER_HOME and the project's works
 sensor and the queued run coordinator launch real run workers, and the real model embeds.
 """
 
-import os
 import shutil
-import subprocess
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import BIN, REPO
 
 from rag_pipeline.core import landing
 from rag_pipeline.core.catalog import Catalog
@@ -40,45 +36,6 @@ DAMAGED = {
     "pdf_problem/uns_password.pdf": "password_required",
     "pdf_problem/pdfjs_Pages-tree-refs.pdf": "damaged_pdf",
 }
-
-
-@pytest.fixture()
-def daemon_env(request, tmp_path: Path, chroma_url: str) -> dict[str, str]:
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copyfile(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
-    return {
-        **os.environ,
-        "DAGSTER_HOME": str(home),
-        "RAG_DATA_DIR": str(tmp_path / "data"),
-        "RAG_CHROMA_URL": chroma_url,
-        "RAG_CHROMA_COLLECTION": f"daemon-{uuid.uuid4().hex[:10]}",
-        "RAG_EMBEDDING_MODEL": MODEL,
-        "RAG_MAX_DOCS_PER_RUN": "4",
-        **getattr(request, "param", {}),
-    }
-
-
-@pytest.fixture()
-def daemon(daemon_env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    log = (tmp_path / "daemon.log").open("wb")
-    proc = subprocess.Popen(
-        [str(BIN / "dagster-daemon"), "run", "-w", str(REPO / "workspace.yaml")],
-        cwd=REPO,
-        env=daemon_env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        yield proc
-    finally:
-        os.killpg(proc.pid, 15)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-        log.close()
 
 
 def _wait_for(instance, store: DocumentStore, expected: int, timeout: float, log: Path) -> list:  # type: ignore[no-untyped-def]

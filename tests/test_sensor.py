@@ -135,9 +135,7 @@ def test_a_cursor_from_before_a_restart_keeps_the_sensor_correct(
     assert next(r.run_key for r in first.run_requests or []).startswith("landing-")
 
 
-def test_a_tick_whose_result_was_lost_is_repeated_with_the_same_run_key(
-    instance, store, corpus: Path
-) -> None:
+def test_a_tick_whose_result_was_lost_is_repeated(instance, store, corpus: Path) -> None:
     drop(corpus, "markdown/haystack_sample.md", store)
     context = build_sensor_context(
         instance=instance, resources={"documents": DocumentStoreResource(data_dir=str(store.root))}
@@ -147,9 +145,26 @@ def test_a_tick_whose_result_was_lost_is_repeated_with_the_same_run_key(
     retried = Daemon(instance, store.root).tick()
 
     assert keys(retried) == keys(lost)
-    assert [r.run_key for r in retried.run_requests or []] == [
-        r.run_key for r in lost.run_requests or []
-    ]
+    assert len(retried.run_requests or []) == 1
+
+
+def test_a_document_deleted_and_uploaded_again_gets_a_new_run_key(
+    instance, store, corpus: Path
+) -> None:
+    daemon = Daemon(instance, store.root)
+    drop(corpus, "markdown/haystack_sample.md", store)
+    first = daemon.tick()
+    [key] = keys(first)
+    ingest.raw_document(store, key)
+    store.delete_document(key, "test")
+    instance.delete_dynamic_partition("documents", key)
+    drop(corpus, "markdown/haystack_sample.md", store)
+
+    second = daemon.tick()
+
+    assert keys(second) == [key]
+    [run_1], [run_2] = first.run_requests, second.run_requests
+    assert run_1.run_key != run_2.run_key, "the daemon would silently skip a reused run key"
 
 
 def test_identical_bytes_are_never_ingested_twice(instance, store, corpus: Path) -> None:

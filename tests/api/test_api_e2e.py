@@ -1,0 +1,79 @@
+"""Entry point 1 end to end: the API served by uvicorn, the real daemon, the real model.
+
+Upload over HTTP, follow the SSE stream to `indexed`, find the text through /search, delete,
+upload again, and see it indexed again.
+"""
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import BIN, REPO, free_port, wait_for_http
+
+
+@pytest.fixture()
+def api_url(daemon, daemon_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    log = (tmp_path / "api.log").open("wb")
+    proc = subprocess.Popen(
+        [str(BIN / "rag-api")],
+        cwd=REPO,
+        env={**daemon_env, "RAG_API_PORT": str(port), "RAG_API_KEY": "e2e-key"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{url}/health", timeout=60)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+def _follow(client: httpx.Client, status_url: str, limit: float = 300) -> list[str]:
+    """Statuses from the SSE stream until it closes; keep-alives let us enforce the limit."""
+    seen: list[str] = []
+    deadline = time.monotonic() + limit
+    with client.stream("GET", f"{status_url}/events", timeout=60) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("data: "):
+                seen.append(json.loads(line[6:])["status"])
+            if time.monotonic() > deadline:
+                pytest.fail(f"not terminal after {limit} s: {seen}")
+    return seen
+
+
+@pytest.mark.e2e
+def test_upload_follow_search_delete_and_upload_again(api_url: str, corpus: Path) -> None:
+    headers = {"Authorization": "Bearer e2e-key"}
+    pdf = (corpus / "pdf/pdfminer_naacl06-shinyama.pdf").read_bytes()
+    phrase = "we let each article belong to several different clusters"
+    with httpx.Client(base_url=api_url, headers=headers, timeout=30) as client:
+        response = client.post("/documents", files={"file": ("naacl.pdf", pdf, "application/pdf")})
+        assert response.status_code == 202
+        doc = response.json()["documents"][0]
+
+        seen = _follow(client, doc["status_url"])
+        assert seen[0] == "queued" and seen[-1] == "indexed", seen
+
+        top = client.get("/search", params={"q": phrase, "k": 1}).json()["results"][0]
+        assert (top["document_id"], top["page"]) == (doc["id"], 3)
+
+        assert client.delete(doc["status_url"]).status_code == 204
+        assert client.get(doc["status_url"]).json()["status"] == "deleted"
+        hits = client.get("/search", params={"q": phrase, "k": 5}).json()["results"]
+        assert all(h["document_id"] != doc["id"] for h in hits)
+
+        again = client.post("/documents", files={"file": ("naacl.pdf", pdf, "application/pdf")})
+        assert again.status_code == 202 and again.json()["documents"][0]["id"] == doc["id"]
+        assert _follow(client, doc["status_url"])[-1] == "indexed"
+        assert (
+            client.get("/search", params={"q": phrase, "k": 1}).json()["results"][0]["document_id"]
+            == doc["id"]
+        )
