@@ -1,20 +1,23 @@
 """Every environment variable the code reads is documented in the README and .env.example."""
 
 import re
+from pathlib import Path
 
 from conftest import REPO
 
 from rag_pipeline.resources import ENV_DEFAULTS
 
-_VAR = re.compile(r"\b((?:RAG|DAGSTER|BACKUP|CLEANUP|RUN)_[A-Z0-9_]+)\b")
+_VAR = re.compile(r"\b((?:RAG|DAGSTER|BACKUP|CLEANUP)_[A-Z0-9_]+|RUN_RETENTION_DAYS)\b")
 _SOURCES = ["rag_pipeline", "rag_api", "scripts", "bench", "tests"]
 
 
 def _used() -> set[str]:
-    names: set[str] = set()
+    from rag_api.settings import Settings
+
+    names = {f"RAG_{field.upper()}" for field in Settings.model_fields}
     for folder in _SOURCES:
         for path in (REPO / folder).rglob("*"):
-            if path.suffix in {".py", ".sh", ".yaml"}:
+            if path.suffix in {".py", ".sh", ".yaml"} and path.name != Path(__file__).name:
                 names |= set(_VAR.findall(path.read_text()))
     names |= set(_VAR.findall((REPO / "Makefile").read_text()))
     return names
