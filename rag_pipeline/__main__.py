@@ -132,6 +132,30 @@ def cmd_sql(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_restore(args: argparse.Namespace) -> int:
+    from rag_pipeline.core.backup import BackupError, restore_backup
+
+    data_dir = Path(args.data_dir or os.environ["RAG_DATA_DIR"]).resolve()
+    home = Path(args.dagster_home or os.environ.get("DAGSTER_HOME") or "dagster_home").resolve()
+    try:
+        manifest = restore_backup(Path(args.archive), data_dir, home)
+    except BackupError as exc:
+        print(f"restore refused: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    print(
+        f"restored {len(manifest['files'])} files, {manifest.get('documents')} documents, "
+        f"from {manifest['created_at']} into {data_dir}"
+    )
+    if manifest.get("instance_storage") == "postgres":
+        print(
+            f"the instance's PostgreSQL dump is at {home / 'postgres.sql'}: load it into an "
+            "empty database with `psql -f`, then point dagster.yaml at that database"
+        )
+    else:
+        print(f"instance storage restored into {home}")
+    return EXIT_OK
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rag-pipeline", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -157,6 +181,14 @@ def parser() -> argparse.ArgumentParser:
     sql.add_argument("query")
     sql.add_argument("--json", action="store_true", help="one JSON object per row")
     sql.set_defaults(func=cmd_sql)
+
+    restore = sub.add_parser("restore", help="restore a backup archive into an empty location")
+    restore.add_argument("archive")
+    restore.add_argument("--data-dir", help="where the data goes (default: RAG_DATA_DIR)")
+    restore.add_argument(
+        "--dagster-home", help="where the instance storage goes (default: DAGSTER_HOME)"
+    )
+    restore.set_defaults(func=cmd_restore)
     return p
 
 

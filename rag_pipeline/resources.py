@@ -31,6 +31,12 @@ ENV_DEFAULTS = {
     "RAG_CHUNK_SIZE": "200",
     "RAG_CHUNK_OVERLAP": "30",
     "RAG_EXTRACTION_TIMEOUT_SECONDS": "60",
+    "RAG_BACKUP_DIR": "backups",
+    "BACKUP_RETENTION_DAYS": "7",
+    "CLEANUP_PROCESSED_AFTER_HOURS": "24",
+    "CLEANUP_REJECTED_AFTER_DAYS": "30",
+    "CLEANUP_PARTIAL_AFTER_HOURS": "24",
+    "RUN_RETENTION_DAYS": "30",
 }
 
 
@@ -39,7 +45,8 @@ def apply_env_defaults() -> None:
         os.environ.setdefault(name, value)
     # Relative paths resolve against the directory the stack was started from, once, so that
     # run workers started elsewhere see the same folder.
-    os.environ["RAG_DATA_DIR"] = str(Path(os.environ["RAG_DATA_DIR"]).expanduser().resolve())
+    for name in ("RAG_DATA_DIR", "RAG_BACKUP_DIR"):
+        os.environ[name] = str(Path(os.environ[name]).expanduser().resolve())
 
 
 class DocumentStoreResource(ConfigurableResource):  # type: ignore[type-arg]
@@ -88,6 +95,17 @@ class ChunkingResource(ConfigurableResource):  # type: ignore[type-arg]
     extraction_timeout_seconds: int
 
 
+class OperationsResource(ConfigurableResource):  # type: ignore[type-arg]
+    """Where backups go and how long things are kept."""
+
+    backup_dir: str
+    backup_retention_days: float
+    cleanup_processed_after_hours: float
+    cleanup_rejected_after_days: float
+    cleanup_partial_after_hours: float
+    run_retention_days: float
+
+
 @contextmanager
 def index_write_slot(
     instance: DagsterInstance, run_id: str, holder: str, poll_seconds: float = 0.2
@@ -128,5 +146,13 @@ def build_resources() -> dict[str, Any]:
             chunk_size=EnvVar.int("RAG_CHUNK_SIZE"),
             chunk_overlap=EnvVar.int("RAG_CHUNK_OVERLAP"),
             extraction_timeout_seconds=EnvVar.int("RAG_EXTRACTION_TIMEOUT_SECONDS"),
+        ),
+        "operations": OperationsResource(
+            backup_dir=EnvVar("RAG_BACKUP_DIR"),
+            backup_retention_days=float(os.environ["BACKUP_RETENTION_DAYS"]),
+            cleanup_processed_after_hours=float(os.environ["CLEANUP_PROCESSED_AFTER_HOURS"]),
+            cleanup_rejected_after_days=float(os.environ["CLEANUP_REJECTED_AFTER_DAYS"]),
+            cleanup_partial_after_hours=float(os.environ["CLEANUP_PARTIAL_AFTER_HOURS"]),
+            run_retention_days=float(os.environ["RUN_RETENTION_DAYS"]),
         ),
     }

@@ -79,6 +79,17 @@ class VectorIndex:
             return int(self._collection.count())
         return len(self.ids_for(document_id))
 
+    def document_ids(self, page: int = UPSERT_BATCH) -> set[str]:
+        """Every document that has vectors in the collection."""
+        found: set[str] = set()
+        offset = 0
+        while True:
+            batch = self._collection.get(include=["metadatas"], limit=page, offset=offset)
+            found.update(str(m["document_id"]) for m in batch["metadatas"] or [])
+            if len(batch["ids"]) < page:
+                return found
+            offset += page
+
     def ids_for(self, document_id: str) -> set[str]:
         found = self._collection.get(where={"document_id": document_id}, include=[])
         return set(found["ids"])

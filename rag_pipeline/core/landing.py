@@ -113,6 +113,8 @@ def move_to(store: DocumentStore, relpath: str, folder: str) -> Path | None:
         shutil.move(source, target)
     except FileNotFoundError:
         return None
+    # Cleanup's grace period counts from the move, not from when the file was written.
+    os.utime(target)
     return target
 
 

@@ -1,0 +1,315 @@
+"""Ingest benchmark: a corpus sample through the real landing zone, against a plain-Python floor.
+
+The floor extracts, chunks and embeds the sample in this one process, with no Dagster, after
+loading the model (a per-process cost, reported on its own). The pipeline figure comes from a
+real `dagster-daemon` on a temporary instance: every file is dropped into the landing zone,
+the sensor turns them into batched range runs, and the clock runs from the first file landed to
+the last document indexed or failed. Pickup latency is a document's run start minus the time
+its file landed. The sample is the 48 SQuAD texts, then the 25 well-formed PDFs, each sorted.
+
+    python -m bench ingest [--limit N]    # writes bench/results/ingest.json and ingest.png
+"""
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.stages import CORPUS, MODEL, REPO, RESULTS, start_chroma, stop, wait_for_http
+
+TIMEOUT_SECONDS = 40 * 60
+# Terminal times come from event timestamps, so a slow poll costs no precision, only CPU
+# that the runs would otherwise have on a small machine.
+POLL_SECONDS = 5.0
+RUN_EVENTS = ("RUN_ENQUEUED", "RUN_STARTING", "RUN_START", "STEP_START")
+END_EVENTS = ("RUN_SUCCESS", "RUN_FAILURE")  # a run with one failed document ends in failure
+
+
+def sample(corpus: Path, limit: int | None) -> list[Path]:
+    squad = sorted((corpus / "retrieval" / "squad_v1.1_dev" / "docs").glob("*.txt"))
+    return [*squad, *sorted((corpus / "pdf").glob("*.pdf"))][:limit]
+
+
+def floor(paths: list[Path]) -> dict[str, Any]:
+    from rag_pipeline.core.chunking import chunk_pages, load_tokenizer
+    from rag_pipeline.core.embedding import get_embedder
+    from rag_pipeline.core.extract import ExtractionError, extract
+
+    # Run workers silence pypdf's per-font warnings too; here they would bury the results.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    started = time.perf_counter()
+    embedder = get_embedder(MODEL)
+    embedder.embed(["warm up"])  # every run worker pays this again: measured, not in the floor
+    model_load = time.perf_counter() - started
+    tokenizer = load_tokenizer(embedder.tokenizer_path)
+    texts: list[str] = []
+    failures: dict[str, str] = {}
+    started = time.perf_counter()
+    for path in paths:
+        try:
+            extracted = extract(path.read_bytes(), path.name)
+        except ExtractionError as exc:
+            failures[path.name] = f"[{exc.code}] {exc.message}"
+            continue
+        pages = [(p.number, p.text) for p in extracted.pages]
+        chunks = chunk_pages(path.name, pages, tokenizer, max_tokens=embedder.max_tokens)
+        texts.extend(c.text for c in chunks)
+    prepared = time.perf_counter()
+    embedder.embed(texts)  # one call over every chunk, as the best plain script would batch it
+    done = time.perf_counter()
+    return {
+        "model_load_seconds": model_load,
+        "extract_chunk_seconds": prepared - started,
+        "embed_seconds": done - prepared,
+        "seconds": done - started,
+        "chunks": len(texts),
+        "failures": failures,
+    }
+
+
+def start_daemon(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        daemon = subprocess.Popen(
+            [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", "workspace.yaml"],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its code server and run workers go with its group
+        )
+    deadline = time.monotonic() + 180
+    # Up means one sensor tick evaluated: the code location loaded and the sensor runs.
+    while "Sensor landing_zone_sensor" not in log.read_text(errors="replace"):
+        if daemon.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"dagster-daemon did not come up:\n{_tail(log)}")
+        time.sleep(0.5)
+    return daemon
+
+
+def drop(paths: list[Path], landing_dir: Path) -> dict[str, float]:
+    """Deliver each file as careful writers do: a hidden .part name, then an atomic rename."""
+    landing_dir.mkdir(parents=True, exist_ok=True)
+    landed = {}
+    for path in paths:
+        part = landing_dir / f".{path.name}.part"
+        shutil.copyfile(path, part)
+        os.rename(part, landing_dir / path.name)
+        landed[path.name] = time.time()
+    return landed
+
+
+def pipeline(paths: list[Path], data_dir: Path, log: Path) -> dict[str, Any]:
+    from dagster import DagsterInstance, RunsFilter
+
+    from rag_pipeline.core import landing
+    from rag_pipeline.core.store import DocumentStore
+    from rag_pipeline.status import DocumentStatus, document_reports
+
+    store = DocumentStore(data_dir)
+    landed = drop(paths, store.landing_dir)
+    with DagsterInstance.get() as instance:
+        deadline = time.monotonic() + TIMEOUT_SECONDS
+        shown = 0.0
+        while True:
+            reports = document_reports(instance, store)
+            rejected = landing.rejections(store)
+            terminal = [
+                r for r in reports if r.status in (DocumentStatus.indexed, DocumentStatus.failed)
+            ]
+            if len(terminal) + len(rejected) >= len(paths):
+                break
+            if time.monotonic() > deadline:
+                states = {r.filename: str(r.status) for r in reports}
+                raise TimeoutError(
+                    f"not terminal after {TIMEOUT_SECONDS} s: {states}\n{_tail(log)}"
+                )
+            if time.monotonic() - shown > 30:
+                shown = time.monotonic()
+                counts = Counter(str(r.status) for r in reports)
+                print(f"  {_clock()} {dict(counts)}, {len(rejected)} rejected", flush=True)
+            time.sleep(POLL_SECONDS)
+        docs = []
+        for report in reports:
+            source = store.read_source(report.id)
+            name = Path(source.landing_path).name if source and source.landing_path else None
+            stage = report.stages[report.error.stage] if report.error else None
+            ended = stage.failed_at if stage else report.stages["vector_index"].materialized_at
+            run_id = report.stages["raw_document"].run_id
+            record = instance.get_run_record_by_id(run_id) if run_id else None
+            docs.append(
+                {
+                    "file": name or report.filename,
+                    "status": str(report.status),
+                    "chunks": report.chunks or 0,
+                    "landed": landed.get(name or "", float("nan")),
+                    "run_id": run_id,
+                    "run_start": record.start_time if record else None,
+                    "terminal": _ts(ended),
+                    "error": f"{report.error.stage} [{report.error.code}] {report.error.message}"
+                    if report.error
+                    else None,
+                }
+            )
+        # The last run ends just after its last document: wait, so its timeline is whole.
+        landing_runs = RunsFilter(tags={"rag/source": "landing_zone"})
+        for _ in range(120):
+            if all(r.dagster_run.is_finished for r in instance.get_run_records(landing_runs)):
+                break
+            time.sleep(1)
+        runs = [
+            _run_timeline(instance, rec, reports) for rec in instance.get_run_records(landing_runs)
+        ]
+    runs.sort(key=lambda run: run["events"].get("RUN_ENQUEUED", 0.0))
+    return {
+        "first_landed": min(landed.values()),
+        "documents": docs,
+        "runs": runs,
+        "rejected": [f"{r.filename} [{r.code}] {r.message}" for r in rejected],
+    }
+
+
+def _run_timeline(instance: Any, record: Any, reports: list[Any]) -> dict[str, Any]:
+    """When a run was queued, launched, started and done, from its own event log."""
+    from dagster import DagsterEventType
+
+    run = record.dagster_run
+    events: dict[str, float] = {}
+    wanted = {DagsterEventType[name] for name in (*RUN_EVENTS, *END_EVENTS)}
+    for entry in instance.all_logs(run.run_id, of_type=wanted):
+        name = entry.dagster_event_type.name if entry.dagster_event_type else ""
+        events.setdefault("RUN_END" if name in END_EVENTS else name, entry.timestamp)
+    mine = [r for r in reports if r.stages["raw_document"].run_id == run.run_id]
+    batches = [r.stages["chunk_embeddings"].metadata.get("batch_seconds") for r in mine]
+    return {
+        "run_id": run.run_id,
+        "status": run.status.value,
+        "documents": int(run.tags.get("rag/documents", len(mine))),
+        "chunks": sum(r.chunks or 0 for r in mine),
+        "events": events,
+        # Shared by the run's documents; the run's first embed call also loads the model.
+        "embed_batch_seconds": max((float(b) for b in batches if b is not None), default=None),
+    }
+
+
+def _ts(iso: str | None) -> float | None:
+    return datetime.fromisoformat(iso).timestamp() if iso else None
+
+
+def group_cpu(pgid: int) -> tuple[float, float]:
+    """(run workers, the rest) CPU seconds of a live process group, read from /proc.
+
+    The daemon and its code servers count apart from everything they started: run workers,
+    their extraction fork servers, and exited workers, reaped (cutime+cstime) or zombies
+    (whose cmdline is empty).
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    runs = rest = 0.0
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            cmdline = (proc / "cmdline").read_bytes()
+        except (OSError, IndexError):
+            continue  # gone while we looked
+        if int(stat[2]) != pgid:  # stat[2] is pgrp, field 5 of proc_pid_stat(5)
+            continue
+        own = (int(stat[11]) + int(stat[12])) / tick
+        is_run = b"dagster-daemon" not in cmdline and b"api\0grpc" not in cmdline
+        runs += (int(stat[13]) + int(stat[14])) / tick + (own if is_run else 0.0)
+        rest += 0.0 if is_run else own
+    return round(runs, 2), round(rest, 2)
+
+
+def _clock() -> str:
+    return datetime.now().strftime("%H:%M:%S")
+
+
+def _tail(log: Path, chars: int = 3000) -> str:
+    return log.read_text(errors="replace")[-chars:] if log.exists() else ""
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # so a SIGTERM to the benchmark still stops the daemon and Chroma
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench ingest",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--limit", type=int, default=None, help="only the first N documents")
+    args = parser.parse_args(argv)
+    paths = sample(CORPUS, args.limit)
+    if not paths:
+        raise SystemExit(f"no corpus documents under {CORPUS} (set RAG_CORPUS_DIR)")
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+
+    from bench.ingest_report import print_table, summarise, write_chart
+
+    load_before = os.getloadavg()
+    print(f"floor: {len(paths)} documents in this process ...", flush=True)
+    base = floor(paths)
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        work = Path(tmp)
+        (work / "home").mkdir()
+        shutil.copyfile(REPO / "dagster_home" / "dagster.yaml", work / "home" / "dagster.yaml")
+        chroma, url = start_chroma(work / "chroma")
+        daemon: subprocess.Popen[bytes] | None = None
+        os.environ.update(
+            DAGSTER_HOME=str(work / "home"),
+            RAG_DATA_DIR=str(work / "data"),
+            RAG_CHROMA_URL=url,
+            RAG_EMBEDDING_MODEL=MODEL,
+        )
+        try:
+            wait_for_http(f"{url}/api/v2/heartbeat")
+            print("pipeline: starting dagster-daemon ...", flush=True)
+            daemon = start_daemon(dict(os.environ), work / "daemon.log")
+            print(f"pipeline: dropping {len(paths)} files into the landing zone", flush=True)
+            observer = time.process_time()
+            piped = pipeline(paths, work / "data", work / "daemon.log")
+            runs_cpu, daemon_cpu = group_cpu(daemon.pid)
+            piped["cpu_seconds"] = {
+                "run_workers": runs_cpu,
+                "daemon_and_code_server": daemon_cpu,
+                "chroma": round(sum(group_cpu(chroma.pid)), 2),
+                "benchmark_polling": round(time.process_time() - observer, 2),
+            }
+        finally:
+            if daemon is not None:
+                stop(daemon)
+            stop(chroma)
+        config = yaml.safe_load((work / "home" / "dagster.yaml").read_text())
+    from rag_pipeline.assets import MAX_DOCS_PER_RUN
+
+    environment = {
+        "cpu_count": os.cpu_count(),
+        "RAG_MAX_DOCS_PER_RUN": MAX_DOCS_PER_RUN,
+        "max_concurrent_runs": config["concurrency"]["runs"]["max_concurrent_runs"],
+        "model": MODEL,
+        "RAG_TORCH_THREADS": os.environ.get("RAG_TORCH_THREADS", "0"),
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+    }
+    report = summarise(paths, base, piped, environment)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "ingest.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    write_chart(report, RESULTS / "ingest.png")
+    print_table(report)
+    print(f"written to {RESULTS / 'ingest.json'} and {RESULTS / 'ingest.png'}")
+
+
+if __name__ == "__main__":
+    main()
