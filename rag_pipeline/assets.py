@@ -14,17 +14,21 @@ from dagster import (
     AssetKey,
     AssetMaterialization,
     AssetObservation,
+    AssetSelection,
     AssetSpec,
     BackfillPolicy,
     Backoff,
     Failure,
     MetadataValue,
     RetryPolicy,
+    define_asset_job,
+    in_process_executor,
     multi_asset,
 )
 
 from rag_pipeline import checks
 from rag_pipeline.core import ingest
+from rag_pipeline.core.embedding import Embedder
 from rag_pipeline.core.index import VectorIndex
 from rag_pipeline.core.ingest import StageError, StageResult
 from rag_pipeline.core.store import DocumentStore
@@ -96,24 +100,26 @@ def ingest_documents(
     selected = [stage for stage in STAGES if AssetKey(stage) in context.selected_asset_keys]
     context.log.info(f"{len(keys)} document(s), stages: {', '.join(selected)}")
     failed: dict[str, tuple[str, StageError]] = {}
+    # Loaded lazily: a run that only extracts text never loads the model.
+    model = embedder.get(_concurrent_runs(context))
 
     for stage in selected:
         live = [key for key in keys if key not in failed]
         if not live:
             break
         if stage == "chunk_embeddings":
-            outcomes = ingest.chunk_embeddings(store, live, embedder.get())
+            outcomes = ingest.chunk_embeddings(store, live, model)
         elif stage == "vector_index":
             index = vector_index.get()
             with index_write_slot(context.instance, context.run_id, "ingest_documents"):
                 outcomes = {
-                    key: _run_stage(stage, store, key, embedder, chunking, index) for key in live
+                    key: _run_stage(stage, store, key, model, chunking, index) for key in live
                 }
                 for key, outcome in outcomes.items():
                     if isinstance(outcome, StageResult):
                         _supersede(context, store, index, key, outcome)
         else:
-            outcomes = {key: _run_stage(stage, store, key, embedder, chunking) for key in live}
+            outcomes = {key: _run_stage(stage, store, key, model, chunking) for key in live}
         for key, outcome in outcomes.items():
             if isinstance(outcome, StageError):
                 failed[key] = (stage, outcome)
@@ -126,7 +132,7 @@ def ingest_documents(
                 )
                 continue
             yield AssetMaterialization(asset_key=stage, partition=key, metadata=_metadata(outcome))
-            yield from _checks(stage, key, outcome, embedder, vector_index)
+            yield from _checks(stage, key, outcome, model, vector_index)
 
     if failed:
         lines = [
@@ -146,11 +152,16 @@ def ingest_documents(
         )
 
 
+def _concurrent_runs(context: AssetExecutionContext) -> int:
+    queue = context.instance.get_concurrency_config().run_queue_config
+    return int(queue.max_concurrent_runs) if queue and queue.max_concurrent_runs else 1
+
+
 def _run_stage(
     stage: str,
     store: DocumentStore,
     key: str,
-    embedder: EmbedderResource,
+    model: Embedder,
     chunking: ChunkingResource,
     index: VectorIndex | None = None,
 ) -> StageResult | StageError:
@@ -161,7 +172,6 @@ def _run_stage(
             return ingest.document_text(store, key, chunking.extraction_timeout_seconds)
         if stage == "vector_index" and index is not None:
             return ingest.vector_index(store, key, index)
-        model = embedder.get()
         return ingest.document_chunks(
             store,
             key,
@@ -203,15 +213,23 @@ def _checks(
     stage: str,
     key: str,
     outcome: StageResult,
-    embedder: EmbedderResource,
+    model: Embedder,
     vector_index: VectorIndexResource,
 ) -> Iterator[Any]:
     meta = outcome.metadata
     if stage == "document_text":
         yield checks.text_is_readable(key, meta["chars"], meta["garbled_share"])
     elif stage == "chunk_embeddings":
-        yield checks.embedding_dimension(
-            key, meta["dimension"], embedder.get().dimension, meta["min_norm"]
-        )
+        yield checks.embedding_dimension(key, meta["dimension"], model.dimension, meta["min_norm"])
     elif stage == "vector_index":
         yield checks.vectors_match_chunks(key, vector_index.get().count(key), meta["chunks"])
+
+
+# In process: the model loads once per run and embedding batches span the run's documents.
+ingest_job = define_asset_job(
+    "ingest_job",
+    selection=AssetSelection.groups("ingestion"),
+    partitions_def=documents,
+    executor_def=in_process_executor,
+    description="Ingest a range of documents end to end, each with its own outcome.",
+)

@@ -17,7 +17,9 @@ from dagster import (
     AssetPartitionStatus,
     AssetRecordsFilter,
     DagsterInstance,
+    DagsterRunStatus,
     DynamicPartitionsDefinition,
+    RunsFilter,
 )
 
 from rag_pipeline.core import landing
@@ -106,10 +108,11 @@ def document_reports(
     partitions_def: DynamicPartitionsDefinition = documents,
 ) -> list[DocumentReport]:
     """One report per document, in partition order; unknown ids are left out."""
-    partition_keys = list(instance.get_dynamic_partitions(str(partitions_def.name)))
+    all_keys = list(instance.get_dynamic_partitions(str(partitions_def.name)))
+    partition_keys = all_keys
     if keys is not None:
         wanted = set(keys)
-        partition_keys = [k for k in partition_keys if k in wanted]
+        partition_keys = [k for k in all_keys if k in wanted]
     if not partition_keys:
         return []
     key_set = set(partition_keys)
@@ -159,7 +162,31 @@ def document_reports(
             if status == AssetPartitionStatus.IN_PROGRESS and report.state != StageState.failed:
                 report.state = StageState.in_progress
 
-    return [_summarise(key, sources[key], reports[key], errors[key]) for key in partition_keys]
+    waiting = _in_unstarted_runs(instance, all_keys)
+    return [
+        _summarise(key, sources[key], reports[key], errors[key], key in waiting)
+        for key in partition_keys
+    ]
+
+
+def _in_unstarted_runs(instance: DagsterInstance, ordered_keys: list[str]) -> set[str]:
+    """Documents whose run is still in the queue: Dagster calls them in progress already."""
+    unstarted = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING]
+    runs = instance.get_runs(filters=RunsFilter(statuses=unstarted), limit=1000)
+    if not runs:
+        return set()
+    position = {key: i for i, key in enumerate(ordered_keys)}
+    waiting: set[str] = set()
+    for run in runs:
+        tags = run.tags
+        if "dagster/partition" in tags:
+            waiting.add(tags["dagster/partition"])
+            continue
+        start = position.get(tags.get("dagster/asset_partition_range_start", ""))
+        end = position.get(tags.get("dagster/asset_partition_range_end", ""))
+        if start is not None and end is not None:
+            waiting.update(ordered_keys[start : end + 1])
+    return waiting
 
 
 def _registered(sources: dict[str, Any], key: str) -> float:
@@ -172,6 +199,7 @@ def _summarise(
     source: Any,
     stages: dict[str, StageReport],
     errors: dict[str, tuple[float, ErrorReport]],
+    run_not_started: bool = False,
 ) -> DocumentReport:
     states = [stages[s].state for s in STAGES]
     error = max(errors.values(), key=lambda item: item[0])[1] if errors else None
@@ -180,7 +208,9 @@ def _summarise(
         status = DocumentStatus.failed
     elif index.state == StageState.materialized:
         status = DocumentStatus.indexed
-    elif StageState.in_progress in states or StageState.materialized in states:
+    elif StageState.materialized in states or (
+        StageState.in_progress in states and not run_not_started
+    ):
         status = DocumentStatus.processing
     else:
         status = DocumentStatus.queued

@@ -236,3 +236,27 @@ def test_status_lists_rejected_files(instance, rag_env, corpus: Path) -> None:
     assert rejected["error"]["code"] == "empty_file"
     code, out = run_cli(["status", rejected["id"], "--json"])
     assert code == 0 and json.loads(out)["status"] == "rejected"
+
+
+def test_a_document_whose_run_waits_in_the_queue_is_queued_not_processing(
+    instance, rag_env, corpus: Path, tmp_path: Path
+) -> None:
+    from dagster import DagsterRunStatus
+
+    from rag_pipeline.definitions import defs
+
+    ids = add_files(instance, [copy_corpus(corpus, "markdown/haystack_sample.md", tmp_path)])
+    job = defs.resolve_job_def("ingest_job")
+    run = instance.create_run_for_job(
+        job_def=job,
+        tags={"dagster/partition": ids[0]},
+        asset_selection=frozenset(job.asset_layer.executable_asset_keys),
+    )
+    assert run.status == DagsterRunStatus.NOT_STARTED
+    report = _reports(instance, rag_env)[ids[0]]
+    assert report["stages"]["raw_document"]["state"] == "in_progress", "Dagster sees it in progress"
+    assert report["status"] == "queued"
+
+    instance.report_run_canceled(run)
+    assert materialize(instance, ids).success
+    assert _reports(instance, rag_env)[ids[0]]["status"] == "indexed"
