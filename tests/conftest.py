@@ -97,17 +97,62 @@ def real_model(monkeypatch: pytest.MonkeyPatch, rag_env: dict[str, str]) -> dict
     return rag_env
 
 
+PG_ENV = {
+    "DAGSTER_PG_HOST": os.environ.get("DAGSTER_PG_HOST", "127.0.0.1"),
+    "DAGSTER_PG_PORT": os.environ.get("DAGSTER_PG_PORT", "5432"),
+    "DAGSTER_PG_USER": os.environ.get("DAGSTER_PG_USER", "postgres"),
+    "DAGSTER_PG_PASSWORD": os.environ.get("DAGSTER_PG_PASSWORD", ""),
+}
+
+
 @pytest.fixture()
-def instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+def postgres_db() -> Iterator[dict[str, str]]:
+    """A fresh PostgreSQL database for one test; PostgreSQL must be up (`.ci/run` starts it)."""
+    import psycopg2
+
+    name = f"rag_test_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = psycopg2.connect(
+            host=PG_ENV["DAGSTER_PG_HOST"],
+            port=PG_ENV["DAGSTER_PG_PORT"],
+            user=PG_ENV["DAGSTER_PG_USER"],
+            password=PG_ENV["DAGSTER_PG_PASSWORD"],
+            dbname=os.environ.get("RAG_TEST_PG_ADMIN_DB", "postgres"),
+            connect_timeout=5,
+        )
+    except psycopg2.OperationalError as exc:
+        pytest.fail(f"PostgreSQL is not reachable ({exc}); start it, e.g. with .ci/run")
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield {**PG_ENV, "DAGSTER_PG_DB": name}
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def make_dagster_home(home: Path, storage: str) -> None:
+    home.mkdir(parents=True, exist_ok=True)
+    config = REPO / ("dagster.yaml" if storage == "postgres" else "dagster_home/dagster.yaml")
+    shutil.copyfile(config, home / "dagster.yaml")
+
+
+@pytest.fixture(params=["sqlite"])
+def instance(request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     """A real on-disk instance under a temporary DAGSTER_HOME, with the project's dagster.yaml.
 
+    SQLite by default; parametrize with "postgres" for the deployment form on a fresh database.
     The ephemeral instance does not enforce pools; this one does, and the CLI sees it too.
     """
     from dagster import DagsterInstance
 
     home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copyfile(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    make_dagster_home(home, request.param)
+    if request.param == "postgres":
+        for name, value in request.getfixturevalue("postgres_db").items():
+            monkeypatch.setenv(name, value)
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     with DagsterInstance.from_config(str(home)) as inst:
         yield inst
@@ -220,18 +265,21 @@ def ingest_landed(instance: object, data_dir: str, settle: bool = True) -> list[
 
 @pytest.fixture()
 def daemon_env(request, tmp_path: Path, chroma_url: str) -> dict[str, str]:
+    params = dict(getattr(request, "param", {}))
+    storage = params.pop("storage", "sqlite")
     home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copyfile(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    make_dagster_home(home, storage)
+    pg = request.getfixturevalue("postgres_db") if storage == "postgres" else {}
     return {
         **os.environ,
+        **pg,
         "DAGSTER_HOME": str(home),
         "RAG_DATA_DIR": str(tmp_path / "data"),
         "RAG_CHROMA_URL": chroma_url,
         "RAG_CHROMA_COLLECTION": f"daemon-{uuid.uuid4().hex[:10]}",
         "RAG_EMBEDDING_MODEL": "sentence-transformers/all-MiniLM-L6-v2",
         "RAG_MAX_DOCS_PER_RUN": "4",
-        **getattr(request, "param", {}),
+        **params,
     }
 
 

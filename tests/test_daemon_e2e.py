@@ -51,6 +51,9 @@ def _wait_for(instance, store: DocumentStore, expected: int, timeout: float, log
 
 
 @pytest.mark.e2e
+@pytest.mark.parametrize(
+    "daemon_env", [{}, {"storage": "postgres"}], indirect=True, ids=["sqlite", "postgres"]
+)
 def test_files_dropped_into_the_landing_zone_are_ingested_in_batches(
     daemon, daemon_env, corpus: Path, tmp_path: Path, monkeypatch
 ) -> None:

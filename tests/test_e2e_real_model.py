@@ -71,6 +71,7 @@ CASES = [
 
 
 @pytest.mark.e2e
+@pytest.mark.parametrize("instance", ["sqlite", "postgres"], indirect=True)
 def test_corpus_documents_are_searchable_with_the_real_model(
     instance, real_model, corpus: Path, tmp_path: Path
 ) -> None:

@@ -344,3 +344,70 @@ def test_cleanup_deletes_run_history_past_its_retention(instance, rag_env, monke
 def _metadata(result) -> dict:  # type: ignore[no-untyped-def]
     [event] = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
     return {k: v.value for k, v in event.event_specific_data.metadata.items()}
+
+
+@pytest.mark.parametrize("instance", ["postgres"], indirect=True)
+def test_a_postgres_instance_is_backed_up_with_pg_dump_and_restores(
+    instance, rag_env, backups, corpus: Path, tmp_path: Path, monkeypatch
+) -> None:
+    import psycopg2
+    from conftest import PG_ENV
+
+    ids = add_files(instance, [copy_corpus(corpus, "markdown/haystack_sample.md", tmp_path)])
+    assert materialize(instance, ids).success
+    result = defs.resolve_job_def("backup_job").execute_in_process(instance=instance)
+    assert result.success and _metadata(result)["instance_storage"] == "postgres"
+    [archive] = list(backups.glob("backup-*.tar.gz"))
+
+    data, home = tmp_path / "r" / "data", tmp_path / "r" / "home"
+    code, out = run_cli(
+        ["restore", str(archive), "--data-dir", str(data), "--dagster-home", str(home)]
+    )
+    assert code == 0 and "psql" in out
+    # Load the dump into a fresh database, as the restore message says, and read it back.
+    target = f"rag_restore_{os.getpid()}"
+    admin = psycopg2.connect(
+        host=PG_ENV["DAGSTER_PG_HOST"],
+        port=PG_ENV["DAGSTER_PG_PORT"],
+        user=PG_ENV["DAGSTER_PG_USER"],
+        password=PG_ENV["DAGSTER_PG_PASSWORD"],
+        dbname="postgres",
+    )
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{target}"')
+        cur.execute(f'CREATE DATABASE "{target}"')
+    try:
+        loaded = subprocess.run(
+            [
+                "psql",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                PG_ENV["DAGSTER_PG_HOST"],
+                "-p",
+                PG_ENV["DAGSTER_PG_PORT"],
+                "-U",
+                PG_ENV["DAGSTER_PG_USER"],
+                "-d",
+                target,
+                "-f",
+                str(home / "postgres.sql"),
+            ],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PGPASSWORD": PG_ENV["DAGSTER_PG_PASSWORD"]},
+        )
+        assert loaded.returncode == 0, loaded.stderr[-2000:]
+        monkeypatch.setenv("DAGSTER_PG_DB", target)
+        (home / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
+        from dagster import DagsterInstance
+
+        with DagsterInstance.from_config(str(home)) as restored:
+            reports = document_reports(restored, DocumentStore(data))
+        assert {r.id: r.status for r in reports} == {ids[0]: "indexed"}
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')
+        admin.close()

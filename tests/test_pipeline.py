@@ -8,6 +8,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from conftest import add_files, copy_corpus, materialize, run_cli
 
 from rag_pipeline.core.catalog import Catalog
@@ -26,6 +27,7 @@ def _index(env) -> VectorIndex:
     return VectorIndex(connect(env["RAG_CHROMA_URL"]), env["RAG_CHROMA_COLLECTION"])
 
 
+@pytest.mark.parametrize("instance", ["sqlite", "postgres"], indirect=True)
 def test_a_batch_is_indexed_and_cataloged(instance, rag_env, corpus: Path, tmp_path: Path) -> None:
     files = [
         copy_corpus(corpus, "text/uns_norwich-city.txt", tmp_path / "in"),
@@ -79,6 +81,7 @@ def test_rematerializing_leaves_exactly_one_set_of_vectors(
     assert index.ids_for(other) == other_ids, "another document's vectors are untouched"
 
 
+@pytest.mark.parametrize("instance", ["sqlite", "postgres"], indirect=True)
 def test_a_broken_document_does_not_fail_its_batch_mates(
     instance, rag_env, corpus: Path, tmp_path: Path
 ) -> None:
@@ -151,6 +154,7 @@ def test_index_writes_wait_for_the_pool(instance, rag_env, corpus: Path, tmp_pat
     assert _reports(instance, rag_env)[doc]["status"] == "indexed"
 
 
+@pytest.mark.parametrize("instance", ["sqlite", "postgres"], indirect=True)
 def test_cli_status_and_sql_print_json_lines(
     instance, rag_env, corpus: Path, tmp_path: Path
 ) -> None:
