@@ -44,7 +44,7 @@ def test_every_variable_is_in_the_readme_table_and_env_example() -> None:
 def test_env_example_shows_the_code_defaults() -> None:
     example = _in_env_example()
     for name, default in ENV_DEFAULTS.items():
-        if name == "RAG_DATA_DIR":
-            assert example[name] == "./data"
+        if name.endswith("_DIR"):
+            assert Path(example[name]) == Path(default), name
         else:
             assert example[name] == default, name

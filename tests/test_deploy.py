@@ -1,0 +1,76 @@
+"""docker-compose.yml checked structurally: Docker cannot run on these machines."""
+
+import importlib.util
+import itertools
+import re
+import shutil
+from pathlib import Path
+
+import yaml
+from conftest import BIN, REPO
+
+COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+SECRETS = ("DAGSTER_PG_PASSWORD", "RAG_API_KEY")
+
+
+def _env_example() -> set[str]:
+    lines = (REPO / ".env.example").read_text().splitlines()
+    return {line.split("=", 1)[0] for line in lines if "=" in line and not line.startswith("#")}
+
+
+def test_the_stack_has_every_service() -> None:
+    assert set(SERVICES) == {"postgres", "chroma", "code", "webserver", "daemon", "api"}
+    assert "pg_isready" in " ".join(SERVICES["postgres"]["healthcheck"]["test"])
+    for name in ("code", "daemon", "api", "chroma"):
+        assert any(v.startswith("data:") for v in SERVICES[name]["volumes"]), name
+
+
+def test_every_command_points_at_something_that_exists() -> None:
+    for name, service in SERVICES.items():
+        if "command" not in service:
+            continue
+        command = service["command"]
+        assert (BIN / command[0]).exists() or shutil.which(command[0]), (name, command[0])
+        for flag, value in itertools.pairwise(command):
+            if flag == "-m":
+                assert importlib.util.find_spec(value) is not None, (name, value)
+            if flag == "-w":
+                assert (REPO / Path(value).name).exists(), (name, value)
+
+
+def test_the_workspace_points_at_the_code_server() -> None:
+    workspace = yaml.safe_load((REPO / "workspace.docker.yaml").read_text())
+    [location] = workspace["load_from"]
+    command = SERVICES["code"]["command"]
+    assert location["grpc_server"]["host"] == "code"
+    assert str(location["grpc_server"]["port"]) == command[command.index("-p") + 1]
+
+
+def test_environment_matches_env_example_and_settings() -> None:
+    from rag_api.settings import Settings
+
+    env = COMPOSE["x-rag-env"]
+    documented = _env_example()
+    assert set(env) - documented == set()
+    pipeline = " ".join(p.read_text() for p in (REPO / "rag_pipeline").rglob("*.py"))
+    for name in env:
+        field = name.removeprefix("RAG_").lower()
+        assert field in Settings.model_fields or name in pipeline or name.startswith("DAGSTER_"), (
+            f"{name} is set for the services but read by nothing"
+        )
+    raw = (REPO / "docker-compose.yml").read_text()
+    for secret in SECRETS:
+        assert re.search(rf"\$\{{{secret}:\?", raw), f"{secret} must be required with ${{VAR:?}}"
+    # Every password or key value is a ${...} reference, never a literal.
+    for key, value in re.findall(r"^\s*(\w*(?:PASSWORD|KEY)):\s*(.+)$", raw, flags=re.M):
+        assert value.strip().startswith("${"), f"{key} has a literal value"
+
+
+def test_the_image_installs_the_project_and_the_postgres_instance_config() -> None:
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert "torch==2.13.0" in dockerfile and "pip install --no-cache-dir ." in dockerfile
+    assert "COPY dagster.yaml ${DAGSTER_HOME}/dagster.yaml" in dockerfile
+    config = yaml.safe_load((REPO / "dagster.yaml").read_text())
+    db = config["storage"]["postgres"]["postgres_db"]
+    assert {v["env"] for k, v in db.items() if isinstance(v, dict)} <= _env_example()
