@@ -1,19 +1,22 @@
 """Benchmarks of the pipeline against plain-Python floors measured in the same run.
 
-    python -m bench                     # every benchmark in turn: stages, then ingest (make bench)
+    python -m bench                     # every benchmark in turn (make bench)
     python -m bench stages [--docs rel/path ...]
     python -m bench ingest [--limit N]
+    python -m bench upload [--clients 16] [--per-client 20]
 
 `stages` times each stage of one range run (bench/results/stages.json); `ingest` drops a corpus
 sample into the landing zone of a real daemon and measures throughput and pickup latency
-(bench/results/ingest.json and ingest.png). Arguments after the name go to that benchmark.
+(bench/results/ingest.json and ingest.png); `upload` measures upload latency of 1 MB PDFs from
+16 concurrent clients against the API (bench/results/upload.json). Arguments after the name go
+to that benchmark.
 """
 
 import importlib
 import subprocess
 import sys
 
-BENCHMARKS = ("stages", "ingest")
+BENCHMARKS = ("stages", "ingest", "upload")
 
 
 def main(argv: list[str] | None = None) -> int:
