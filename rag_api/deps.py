@@ -50,7 +50,10 @@ def get_index(request: Request, settings: SettingsDep) -> VectorIndex:
 
 
 def get_model(settings: SettingsDep) -> Embedder:
-    return get_embedder(settings.embedding_model, 32, 1)
+    model = get_embedder(settings.embedding_model)
+    # One thread: a query embeds in ~20 ms instead of ~400 ms on a busy 2-core machine.
+    model.use_threads(1)
+    return model
 
 
 def get_catalog(store: Annotated[DocumentStore, Depends(get_store)]) -> Catalog:

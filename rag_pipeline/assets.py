@@ -18,9 +18,11 @@ from dagster import (
     AssetSpec,
     BackfillPolicy,
     Backoff,
+    DagsterRunStatus,
     Failure,
     MetadataValue,
     RetryPolicy,
+    RunsFilter,
     define_asset_job,
     in_process_executor,
     multi_asset,
@@ -101,14 +103,19 @@ def ingest_documents(
     context.log.info(f"{len(keys)} document(s), stages: {', '.join(selected)}")
     failed: dict[str, tuple[str, StageError]] = {}
     # Loaded lazily: a run that only extracts text never loads the model.
-    model = embedder.get(_concurrent_runs(context))
+    model = embedder.get()
 
     for stage in selected:
         live = [key for key in keys if key not in failed]
         if not live:
             break
         if stage == "chunk_embeddings":
-            outcomes = ingest.chunk_embeddings(store, live, model)
+            outcomes = ingest.chunk_embeddings(
+                store,
+                live,
+                model,
+                before_slice=lambda: model.use_threads(embedder.threads(_active_runs(context))),
+            )
         elif stage == "vector_index":
             index = vector_index.get()
             with index_write_slot(context.instance, context.run_id, "ingest_documents"):
@@ -152,9 +159,9 @@ def ingest_documents(
         )
 
 
-def _concurrent_runs(context: AssetExecutionContext) -> int:
-    queue = context.instance.get_concurrency_config().run_queue_config
-    return int(queue.max_concurrent_runs) if queue and queue.max_concurrent_runs else 1
+def _active_runs(context: AssetExecutionContext) -> int:
+    started = RunsFilter(statuses=[DagsterRunStatus.STARTED])
+    return max(1, int(context.instance.get_runs_count(filters=started)))
 
 
 def _run_stage(

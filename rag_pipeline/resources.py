@@ -70,15 +70,16 @@ class EmbedderResource(ConfigurableResource):  # type: ignore[type-arg]
     batch_size: int
     torch_threads: int
 
-    def get(self, concurrent_runs: int = 1) -> Embedder:
-        return get_embedder(self.model_name, self.batch_size, self.threads(concurrent_runs))
+    def get(self) -> Embedder:
+        return get_embedder(self.model_name, self.batch_size)
 
-    def threads(self, concurrent_runs: int) -> int:
-        """0 means: share the cores between the runs that may embed at once. Two runs with
-        two torch threads each on two cores embed 16% slower than with one thread each."""
+    def threads(self, active_runs: int) -> int:
+        """0 means: share the cores between the runs embedding right now. Two runs with two
+        torch threads each on two cores embed 16% slower than with one thread each, and a run
+        left alone with one thread uses half the machine."""
         if self.torch_threads > 0:
             return self.torch_threads
-        return max(1, (os.cpu_count() or 1) // max(1, concurrent_runs))
+        return max(1, (os.cpu_count() or 1) // max(1, active_runs))
 
 
 class VectorIndexResource(ConfigurableResource):  # type: ignore[type-arg]

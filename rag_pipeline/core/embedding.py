@@ -37,6 +37,9 @@ class Embedder(Protocol):
     @property
     def dimension(self) -> int: ...
 
+    def use_threads(self, threads: int) -> None:
+        """How many threads the next embed() may use; 0 leaves the current setting."""
+
     def embed(self, texts: list[str]) -> Vectors: ...
 
 
@@ -77,13 +80,13 @@ def _max_tokens(model_dir: Path) -> int:
 
 
 class SentenceTransformerEmbedder:
-    def __init__(self, model_name: str, *, batch_size: int = 32, threads: int = 0) -> None:
+    def __init__(self, model_name: str, *, batch_size: int = 32) -> None:
         self.model_name = model_name
         self.model_dir = resolve_model_dir(model_name)
         self.tokenizer_path = str(self.model_dir / "tokenizer.json")
         self.max_tokens = _max_tokens(self.model_dir)
         self.batch_size = batch_size
-        self.threads = threads
+        self.threads = 0
         self._model: Any = None
         self._lock = threading.Lock()
 
@@ -99,15 +102,19 @@ class SentenceTransformerEmbedder:
                 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
                 # A progress bar per model load is noise in run logs and CLI output.
                 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-                import torch
                 from sentence_transformers import SentenceTransformer
 
-                if self.threads > 0:
-                    torch.set_num_threads(self.threads)
                 self._model = SentenceTransformer(
                     str(self.model_dir), device="cpu", local_files_only=True
                 )
             return self._model
+
+    def use_threads(self, threads: int) -> None:
+        if threads > 0 and threads != self.threads:
+            import torch
+
+            torch.set_num_threads(threads)
+            self.threads = threads
 
     def embed(self, texts: list[str]) -> Vectors:
         if not texts:
@@ -136,6 +143,9 @@ class HashEmbedder:
     def dimension(self) -> int:
         return self._dimension
 
+    def use_threads(self, threads: int) -> None:
+        return None
+
     def embed(self, texts: list[str]) -> Vectors:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for row, text in enumerate(texts):
@@ -150,8 +160,8 @@ class HashEmbedder:
 
 
 @lru_cache(maxsize=4)
-def get_embedder(model_name: str, batch_size: int = 32, threads: int = 0) -> Embedder:
+def get_embedder(model_name: str, batch_size: int = 32) -> Embedder:
     """One embedder per process and model: loading the model costs seconds."""
     if model_name == HASH_MODEL:
         return HashEmbedder()
-    return SentenceTransformerEmbedder(model_name, batch_size=batch_size, threads=threads)
+    return SentenceTransformerEmbedder(model_name, batch_size=batch_size)

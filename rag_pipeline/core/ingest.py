@@ -5,7 +5,7 @@ re-run. A document that cannot go on raises `StageError` with a machine-readable
 """
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -192,10 +192,20 @@ def document_chunks(
     )
 
 
+EMBED_SLICE = 512
+
+
 def chunk_embeddings(
-    store: DocumentStore, doc_ids: Sequence[str], embedder: Embedder
+    store: DocumentStore,
+    doc_ids: Sequence[str],
+    embedder: Embedder,
+    before_slice: Callable[[], None] = lambda: None,
 ) -> dict[str, StageResult | StageError]:
-    """Embed several documents in shared batches: the model sees chunks, not documents."""
+    """Embed several documents in shared batches: the model sees chunks, not documents.
+
+    The chunks go in slices, with `before_slice` called ahead of each, so a long embedding can
+    adapt (for instance its thread count) to what else runs on the machine meanwhile.
+    """
     started = time.perf_counter()
     outcomes: dict[str, StageResult | StageError] = {}
     loaded: dict[str, list[Chunk]] = {}
@@ -207,7 +217,11 @@ def chunk_embeddings(
             continue
         loaded[doc_id] = catalog.read_chunks(store, doc_id)
     texts = [chunk.text for chunks in loaded.values() for chunk in chunks]
-    vectors = embedder.embed(texts)
+    slices = []
+    for start in range(0, len(texts), EMBED_SLICE):
+        before_slice()
+        slices.append(embedder.embed(texts[start : start + EMBED_SLICE]))
+    vectors = np.concatenate(slices) if slices else embedder.embed([])
     seconds = _timed(started)
     total = max(len(texts), 1)
     offset = 0
