@@ -121,7 +121,6 @@ def upload_documents(
     response: Response,
     settings: SettingsDep,
     store: StoreDep,
-    instance: InstanceDep,
     file: Annotated[list[UploadFile], File(description="One or more documents")],
     chunk_size: Annotated[int | None, Form(description="Tokens per chunk")] = None,
     chunk_overlap: Annotated[int | None, Form(description="Tokens of overlap")] = None,
