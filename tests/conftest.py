@@ -46,33 +46,42 @@ def corpus() -> Path:
     return CORPUS
 
 
-@pytest.fixture(scope="session")
-def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def start_chroma(path: Path, log: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """A Chroma server on a free loopback port with its data at `path`; returns (process, URL)."""
     port = free_port()
-    data = tmp_path_factory.mktemp("chroma")
-    log = open(data / "chroma.log", "wb")  # noqa: SIM115 - open for the server's lifetime
+    out = log.open("wb") if log else subprocess.DEVNULL
     proc = subprocess.Popen(
         [
             str(BIN / "chroma"),
             "run",
             "--path",
-            str(data),
+            str(path),
             "--host",
             "127.0.0.1",
             "--port",
             str(port),
         ],
-        stdout=log,
+        stdout=out,
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(f"{url}/api/v2/heartbeat")
+    except TimeoutError:
+        proc.kill()
+        raise
+    return proc, url
+
+
+@pytest.fixture(scope="session")
+def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    data = tmp_path_factory.mktemp("chroma")
+    proc, url = start_chroma(data, log=data / "chroma.log")
+    try:
         yield url
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-        log.close()
 
 
 @pytest.fixture()

@@ -14,10 +14,9 @@ from conftest import (
     REPO,
     add_files,
     copy_corpus,
-    free_port,
     materialize,
     run_cli,
-    wait_for_http,
+    start_chroma,
 )
 
 from rag_pipeline.core import landing
@@ -55,30 +54,10 @@ def _results(chroma_url: str, collection: str, data_dir: Path) -> list[list[tupl
     ]
 
 
-def _chroma(path: Path):  # type: ignore[no-untyped-def]
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            str(BIN / "chroma"),
-            "run",
-            "--path",
-            str(path),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    wait_for_http(f"http://127.0.0.1:{port}/api/v2/heartbeat")
-    return proc, f"http://127.0.0.1:{port}"
-
-
 @pytest.fixture()
 def own_chroma(tmp_path: Path, monkeypatch, rag_env):  # type: ignore[no-untyped-def]
     """A Chroma server whose data lives under RAG_DATA_DIR, as `make run` sets it up."""
-    proc, url = _chroma(Path(rag_env["RAG_DATA_DIR"]) / "chroma")
+    proc, url = start_chroma(Path(rag_env["RAG_DATA_DIR"]) / "chroma")
     monkeypatch.setenv("RAG_CHROMA_URL", url)
     rag_env["RAG_CHROMA_URL"] = url
     yield url
@@ -118,7 +97,7 @@ def test_backup_job_from_the_cli_restores_to_identical_search_results(
         ["restore", str(archive), "--data-dir", str(data), "--dagster-home", str(home)]
     )
     assert code == 0, out
-    proc, url = _chroma(data / "chroma")
+    proc, url = start_chroma(data / "chroma")
     try:
         after = _results(url, rag_env["RAG_CHROMA_COLLECTION"], data)
     finally:
@@ -187,7 +166,7 @@ def test_a_backup_taken_while_a_run_writes_restores_consistently(
 
     data, home = tmp_path / "r" / "data", tmp_path / "r" / "home"
     restore_backup(archive, data, home)
-    proc, url = _chroma(data / "chroma")
+    proc, url = start_chroma(data / "chroma")
     try:
         index = VectorIndex(connect(url), rag_env["RAG_CHROMA_COLLECTION"])
         from dagster import DagsterInstance
