@@ -11,7 +11,7 @@ from typing import Any
 
 from rag_pipeline.resources import apply_env_defaults
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_ERROR = 0, 1
 
 
 def _instance() -> Any:
@@ -36,7 +36,7 @@ def _print_json(obj: Any) -> None:
 
 def cmd_add(args: argparse.Namespace) -> int:
     from rag_pipeline.core.extract import ExtractionError, accept
-    from rag_pipeline.partitions import documents
+    from rag_pipeline.partitions import DOCUMENTS
 
     store = _store()
     instance = _instance()
@@ -57,8 +57,8 @@ def cmd_add(args: argparse.Namespace) -> int:
         record = store.register(
             data, path.name, chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap
         )
-        if not instance.has_dynamic_partition(documents.name, record.document_id):
-            instance.add_dynamic_partitions(documents.name, [record.document_id])
+        if not instance.has_dynamic_partition(DOCUMENTS, record.document_id):
+            instance.add_dynamic_partitions(DOCUMENTS, [record.document_id])
         print(record.document_id)
     return status
 

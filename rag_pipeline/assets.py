@@ -34,7 +34,7 @@ from rag_pipeline.core.embedding import Embedder
 from rag_pipeline.core.index import VectorIndex
 from rag_pipeline.core.ingest import StageError, StageResult
 from rag_pipeline.core.store import DocumentStore
-from rag_pipeline.partitions import documents
+from rag_pipeline.partitions import DOCUMENTS, documents
 from rag_pipeline.resources import (
     ChunkingResource,
     DocumentStoreResource,
@@ -204,7 +204,7 @@ def _supersede(
     if not old or store.read_source(old) is None:
         return
     removed = ingest.retire_document(store, index, old, "superseded", by=key)
-    context.instance.delete_dynamic_partition(documents.name or "documents", old)
+    context.instance.delete_dynamic_partition(DOCUMENTS, old)
     context.log.info(f"{key} supersedes {old}: removed its {removed} vectors and partition")
     outcome.metadata["superseded"] = old
 

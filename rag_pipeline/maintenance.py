@@ -23,7 +23,7 @@ from dagster import (
 )
 
 from rag_pipeline.core import backup, cleanup
-from rag_pipeline.partitions import documents as documents_partitions
+from rag_pipeline.partitions import DOCUMENTS
 from rag_pipeline.resources import (
     DocumentStoreResource,
     OperationsResource,
@@ -109,7 +109,7 @@ def make_backup(
 
 
 def _partitions() -> str:
-    return documents_partitions.name or "documents"
+    return DOCUMENTS
 
 
 @op(description="Apply every cleanup rule and report what each removed.")

@@ -23,7 +23,7 @@ from dagster import (
 
 from rag_pipeline.assets import MAX_DOCS_PER_RUN, STAGES, ingest_job
 from rag_pipeline.core import landing
-from rag_pipeline.partitions import documents as documents_partitions
+from rag_pipeline.partitions import DOCUMENTS
 from rag_pipeline.resources import DocumentStoreResource
 
 # Dagster's sensor daemon loops every 5 s; an interval below that lets every loop evaluate the
@@ -92,10 +92,9 @@ def landing_zone_sensor(
     context: SensorEvaluationContext, documents: DocumentStoreResource
 ) -> SensorResult:
     store = documents.store
-    partitions_name = documents_partitions.name or "documents"
     pending, taken_before = _load_cursor(context.cursor)
     current = landing.scan(store.landing_dir)
-    partition_set = set(context.instance.get_dynamic_partitions(partitions_name))
+    partition_set = set(context.instance.get_dynamic_partitions(DOCUMENTS))
 
     # Files registered on an earlier tick stay in landing/ until raw_document moves them on;
     # while they are unchanged and their partition exists, there is nothing to look at.
@@ -132,7 +131,7 @@ def landing_zone_sensor(
     context.log.info(f"{len(new_keys)} new document(s): {_summary(counts)}")
     return SensorResult(
         run_requests=batch_run_requests(new_keys, MAX_DOCS_PER_RUN, registered),
-        dynamic_partitions_requests=[AddDynamicPartitionsRequest(partitions_name, new_keys)],
+        dynamic_partitions_requests=[AddDynamicPartitionsRequest(DOCUMENTS, new_keys)],
         cursor=cursor,
     )
 

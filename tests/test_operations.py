@@ -31,6 +31,16 @@ from rag_pipeline.resources import index_write_slot
 from rag_pipeline.status import document_reports
 
 QUERIES = ["Norwich City football club", "haystack pipelines", "extract text from pdf pages"]
+# The backup job as an operator runs it, from Dagster's command line.
+BACKUP_JOB = [
+    str(BIN / "dagster"),
+    "job",
+    "execute",
+    "-m",
+    "rag_pipeline.definitions",
+    "-j",
+    "backup_job",
+]
 DOCS = ["text/uns_norwich-city.txt", "markdown/haystack_sample.md", "markdown/plumber_README.md"]
 
 
@@ -74,15 +84,7 @@ def test_backup_job_from_the_cli_restores_to_identical_search_results(
     assert all(before)
 
     done = subprocess.run(
-        [
-            str(BIN / "dagster"),
-            "job",
-            "execute",
-            "-m",
-            "rag_pipeline.definitions",
-            "-j",
-            "backup_job",
-        ],
+        BACKUP_JOB,
         cwd=REPO,
         env=os.environ.copy(),
         capture_output=True,
@@ -145,15 +147,7 @@ def test_a_backup_taken_while_a_run_writes_restores_consistently(
                 break
             time.sleep(0.5)
         backup = subprocess.Popen(
-            [
-                str(BIN / "dagster"),
-                "job",
-                "execute",
-                "-m",
-                "rag_pipeline.definitions",
-                "-j",
-                "backup_job",
-            ],
+            BACKUP_JOB,
             cwd=REPO,
             env=env,
             stdout=subprocess.DEVNULL,

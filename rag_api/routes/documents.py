@@ -29,7 +29,7 @@ from rag_pipeline.core.embedding import max_tokens_for
 from rag_pipeline.core.extract import ExtractionError, accept
 from rag_pipeline.core.ingest import retire_document
 from rag_pipeline.core.store import DocumentStore, document_id, safe_filename, sha256_bytes
-from rag_pipeline.partitions import documents as documents_partitions
+from rag_pipeline.partitions import DOCUMENTS
 from rag_pipeline.resources import ENV_DEFAULTS, index_write_slot
 from rag_pipeline.status import (
     DocumentReport,
@@ -69,7 +69,7 @@ def _status_url(doc_id: str) -> str:
 
 
 def _partitions() -> str:
-    return documents_partitions.name or "documents"
+    return DOCUMENTS
 
 
 def _check_options(size: int | None, overlap: int | None, model: str) -> None:

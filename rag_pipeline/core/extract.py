@@ -30,7 +30,6 @@ from pypdf.errors import EmptyFileError, PyPdfError
 MEDIA_PDF = "application/pdf"
 MEDIA_MARKDOWN = "text/markdown"
 MEDIA_TEXT = "text/plain"
-SUPPORTED_MEDIA_TYPES = (MEDIA_PDF, MEDIA_MARKDOWN, MEDIA_TEXT)
 
 ERROR_CODES = (
     "empty_file",

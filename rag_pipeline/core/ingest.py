@@ -140,6 +140,8 @@ def document_text(store: DocumentStore, doc_id: str, timeout_s: float) -> StageR
             "encoding": extracted.encoding or "",
             "pages": extracted.page_count,
             "pages_with_text": sum(1 for p in extracted.pages if p.text.strip()),
+            # Pages pypdf could not read; the rest of the document is still searchable.
+            "pages_failed": len(extracted.failed_pages),
             "chars": extracted.chars,
             "garbled_share": round(garbled_share(extracted.text), 4),
             "path": path,

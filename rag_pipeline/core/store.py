@@ -132,10 +132,6 @@ class DocumentStore:
     def landing_dir(self) -> Path:
         return self.root / "landing"
 
-    @property
-    def chroma_dir(self) -> Path:
-        return self.root / "chroma"
-
     def source_path(self, doc_id: str) -> Path:
         return self.sources_dir / f"{doc_id}.json"
 
