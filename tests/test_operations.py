@@ -32,7 +32,7 @@ from rag_pipeline.status import document_reports
 
 QUERIES = ["Norwich City football club", "haystack pipelines", "extract text from pdf pages"]
 # The backup job as an operator runs it, from Dagster's command line.
-BACKUP_JOB = [
+CLI_BACKUP_JOB = [
     str(BIN / "dagster"),
     "job",
     "execute",
@@ -84,7 +84,7 @@ def test_backup_job_from_the_cli_restores_to_identical_search_results(
     assert all(before)
 
     done = subprocess.run(
-        BACKUP_JOB,
+        CLI_BACKUP_JOB,
         cwd=REPO,
         env=os.environ.copy(),
         capture_output=True,
@@ -147,7 +147,7 @@ def test_a_backup_taken_while_a_run_writes_restores_consistently(
                 break
             time.sleep(0.5)
         backup = subprocess.Popen(
-            BACKUP_JOB,
+            CLI_BACKUP_JOB,
             cwd=REPO,
             env=env,
             stdout=subprocess.DEVNULL,
