@@ -11,6 +11,7 @@ from rag_api.settings import Settings, get_settings
 from rag_pipeline.core.catalog import Catalog
 from rag_pipeline.core.embedding import Embedder, get_embedder
 from rag_pipeline.core.index import VectorIndex, connect
+from rag_pipeline.core.lexical import LexicalIndex
 from rag_pipeline.core.store import DocumentStore
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -56,6 +57,14 @@ def get_model(settings: SettingsDep) -> Embedder:
     return model
 
 
+def get_lexicon(request: Request, settings: SettingsDep) -> LexicalIndex:
+    """One in-memory lexical index per app, following the store's published term files."""
+    lexicon: LexicalIndex | None = getattr(request.app.state, "lexicon", None)
+    if lexicon is None:
+        lexicon = request.app.state.lexicon = LexicalIndex(DocumentStore(settings.data_dir))
+    return lexicon
+
+
 def get_catalog(store: Annotated[DocumentStore, Depends(get_store)]) -> Catalog:
     return Catalog(store)
 
@@ -65,3 +74,4 @@ StoreDep = Annotated[DocumentStore, Depends(get_store)]
 IndexDep = Annotated[VectorIndex, Depends(get_index)]
 ModelDep = Annotated[Embedder, Depends(get_model)]
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
+LexiconDep = Annotated[LexicalIndex, Depends(get_lexicon)]

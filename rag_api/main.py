@@ -17,6 +17,13 @@ from rag_api.deps import get_model, require_key
 from rag_api.errors import error_body
 from rag_api.routes import documents, search, system
 from rag_api.settings import Settings, get_settings
+from rag_pipeline.core.lexical import LexicalIndex
+from rag_pipeline.core.store import DocumentStore
+
+
+def _warm_up(app: FastAPI, settings: Settings) -> None:
+    get_model(settings).embed(["warm up"])
+    app.state.lexicon.refresh()
 
 
 def create_app(settings: Settings | None = None, instance: Any = None) -> FastAPI:
@@ -32,8 +39,9 @@ def create_app(settings: Settings | None = None, instance: Any = None) -> FastAP
             app.state.instance = DagsterInstance.get()
         else:
             app.state.instance = instance
-        # Loading the model takes seconds: do it now, off the request path.
-        threading.Thread(target=lambda: get_model(settings).embed(["warm up"]), daemon=True).start()
+        # Loading the model and the lexical index takes seconds: do it now, off the request path.
+        app.state.lexicon = LexicalIndex(DocumentStore(settings.data_dir))
+        threading.Thread(target=lambda: _warm_up(app, settings), daemon=True).start()
         try:
             yield
         finally:

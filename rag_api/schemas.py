@@ -4,6 +4,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from rag_pipeline.core.search import SearchMode
 from rag_pipeline.status import DocumentStatus, StageState
 
 
@@ -80,6 +81,7 @@ class SearchHit(BaseModel):
 class SearchResponse(BaseModel):
     query: str
     k: int
+    mode: SearchMode
     results: list[SearchHit]
 
 

@@ -90,16 +90,33 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     from rag_pipeline.core.catalog import Catalog
     from rag_pipeline.core.embedding import get_embedder
-    from rag_pipeline.core.index import VectorIndex, connect
-    from rag_pipeline.core.search import search
+    from rag_pipeline.core.index import IndexUnavailable, VectorIndex, connect
+    from rag_pipeline.core.lexical import LexicalIndex
+    from rag_pipeline.core.search import SearchMode, search
 
+    if not args.query.strip():
+        print("the query is blank", file=sys.stderr)
+        return EXIT_ERROR
+    mode = SearchMode(args.mode)
     embedder = get_embedder(
         os.environ["RAG_EMBEDDING_MODEL"], int(os.environ["RAG_EMBEDDING_BATCH_SIZE"])
     )
-    index = VectorIndex(connect(os.environ["RAG_CHROMA_URL"]), os.environ["RAG_CHROMA_COLLECTION"])
-    results = search(
-        args.query, k=args.k, embedder=embedder, index=index, catalog=Catalog(_store())
-    )
+    try:
+        index = VectorIndex(
+            connect(os.environ["RAG_CHROMA_URL"]), os.environ["RAG_CHROMA_COLLECTION"]
+        )
+        results = search(
+            args.query,
+            k=args.k,
+            mode=mode,
+            embedder=embedder,
+            index=index,
+            lexicon=LexicalIndex(_store()),
+            catalog=Catalog(_store()),
+        )
+    except IndexUnavailable as exc:
+        print(f"{exc} (try --mode lexical, which needs no vector index)", file=sys.stderr)
+        return EXIT_ERROR
     for rank, result in enumerate(results, 1):
         if args.json:
             _print_json(asdict(result))
@@ -174,6 +191,12 @@ def parser() -> argparse.ArgumentParser:
     search = sub.add_parser("search", help="the top chunks for a query, best first")
     search.add_argument("query")
     search.add_argument("--k", type=int, default=5, help="how many results (default 5)")
+    search.add_argument(
+        "--mode",
+        choices=["hybrid", "dense", "lexical"],
+        default="hybrid",
+        help="hybrid fuses dense and lexical scores (default); lexical is BM25 only",
+    )
     search.add_argument("--json", action="store_true", help="one JSON object per line")
     search.set_defaults(func=cmd_search)
 

@@ -49,9 +49,10 @@ _DESCRIPTIONS = {
     "raw_document": "The document's bytes, checked against their sha256, with the sniffed type.",
     "document_text": "Text per page: pypdf for PDF, detected encoding for text, NFKC-normalised.",
     "document_chunks": "Token-aware chunks at paragraph and sentence boundaries, with pages "
-    "and character offsets.",
+    "and character offsets, and each chunk's term frequencies for lexical search.",
     "chunk_embeddings": "One normalised vector per chunk from the configured sentence model.",
-    "vector_index": "The document's vectors in the Chroma collection, ids <document id>:<n>.",
+    "vector_index": "The document's vectors in the Chroma collection, ids <document id>:<n>, "
+    "and its terms published to lexical search in the same step.",
 }
 _KINDS = {
     "raw_document": {"file"},

@@ -6,7 +6,7 @@ atomically, and each query opens a fresh in-memory connection over the current f
 """
 
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import duckdb
@@ -123,6 +123,17 @@ def read_embeddings(store: DocumentStore, doc_id: str) -> tuple[list[int], Vecto
     return chunk_nos, vectors.astype(np.float32), str(table["model"][0].as_py())
 
 
+@dataclass(frozen=True)
+class ChunkRow:
+    document_id: str
+    chunk_no: int
+    filename: str
+    page: int
+    char_start: int
+    char_end: int
+    text: str
+
+
 class Catalog:
     """`documents` and `chunks` views over the Parquet artifacts, in an in-memory DuckDB."""
 
@@ -168,19 +179,34 @@ class Catalog:
             columns = [d[0] for d in cursor.description or []]
             return columns, cursor.fetchall()
 
-    def chunk_texts(self, ids: Sequence[tuple[str, int]]) -> dict[tuple[str, int], str]:
-        """Chunk text by (document id, chunk number), read only from those documents' files."""
+    def chunk_rows(self, ids: Sequence[tuple[str, int]]) -> dict[tuple[str, int], ChunkRow]:
+        """Citation and text by (document id, chunk number), read only from those documents."""
         doc_ids = sorted({doc for doc, _ in ids})
-        paths = [self.store.artifact_path("chunks", d) for d in doc_ids]
-        paths = [p for p in paths if p.exists()]
-        if not paths:
-            return {}
-        with duckdb.connect(":memory:") as con:
-            rows = con.execute(
-                "SELECT document_id, chunk_no, text FROM read_parquet(?)", [[str(p) for p in paths]]
-            ).fetchall()
+        for attempt in range(3):
+            pairs = [
+                (self.store.artifact_path("chunks", d), self.store.artifact_path("documents", d))
+                for d in doc_ids
+            ]
+            pairs = [(c, d) for c, d in pairs if c.exists() and d.exists()]
+            if not pairs:
+                return {}
+            try:
+                with duckdb.connect(":memory:") as con:
+                    rows = con.execute(
+                        """
+                        SELECT c.document_id, c.chunk_no, d.filename, c.page, c.char_start,
+                               c.char_end, c.text
+                        FROM read_parquet(?) c JOIN read_parquet(?) d USING (document_id)
+                        """,
+                        [[str(c) for c, _ in pairs], [str(d) for _, d in pairs]],
+                    ).fetchall()
+                break
+            except duckdb.IOException:
+                # A document was deleted between the listing and the read: list again.
+                if attempt == 2:
+                    raise
         wanted = set(ids)
-        return {(d, n): t for d, n, t in rows if (d, n) in wanted}
+        return {(row[0], row[1]): ChunkRow(*row) for row in rows if (row[0], row[1]) in wanted}
 
 
 def _duck_type(arrow_type: pa.DataType) -> str:

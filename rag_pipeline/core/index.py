@@ -141,14 +141,17 @@ class VectorIndex:
             self._collection.delete(ids=ids[start : start + UPSERT_BATCH])
 
     def query(self, vector: Vectors, k: int) -> list[Hit]:
-        total = self._collection.count()
-        if total == 0:
-            return []
-        result = self._collection.query(
-            query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1),
-            n_results=min(k, total),
-            include=["metadatas", "distances"],
-        )
+        try:
+            total = self._collection.count()
+            if total == 0:
+                return []
+            result = self._collection.query(
+                query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1),
+                n_results=min(k, total),
+                include=["metadatas", "distances"],
+            )
+        except Exception as exc:
+            raise IndexUnavailable(f"the vector index did not answer: {exc}") from exc
         hits = []
         for id_, meta, distance in zip(
             result["ids"][0], result["metadatas"][0], result["distances"][0], strict=True

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from rag_pipeline.core import catalog, landing
+from rag_pipeline.core import catalog, landing, lexical
 from rag_pipeline.core.chunking import (
     PAGE_SEPARATOR,
     Chunk,
@@ -99,6 +99,7 @@ def retire_document(
     store: DocumentStore, index: VectorIndex, doc_id: str, reason: str, by: str | None = None
 ) -> int:
     """Remove a document's vectors and files; the caller removes its partition."""
+    store.artifact_path("lexical", doc_id).unlink(missing_ok=True)
     removed = index.delete_document(doc_id)
     store.delete_document(doc_id, reason, superseded_by=by)
     return removed
@@ -180,6 +181,7 @@ def document_chunks(
     if not chunks:
         raise StageError("empty_text", "the document has no text to chunk")
     path = catalog.write_chunks(store, doc_id, chunks)
+    terms = lexical.write_terms(store, doc_id, [(c.chunk_no, c.text) for c in chunks])
     tokens = [c.tokens for c in chunks]
     return StageResult(
         {
@@ -188,6 +190,7 @@ def document_chunks(
             "chunk_overlap": overlap,
             "tokens_max": max(tokens),
             "tokens_mean": round(sum(tokens) / len(tokens), 1),
+            "distinct_terms": terms,
             "path": path,
             "seconds": _timed(started),
         }
@@ -265,6 +268,10 @@ def vector_index(store: DocumentStore, doc_id: str, index: VectorIndex) -> Stage
         VectorRecord(n, chunks[n].page, chunks[n].char_start, chunks[n].char_end) for n in chunk_nos
     ]
     upserted, deleted = index.replace_document(doc_id, record.filename, records, vectors)
+    if not lexical.terms_current(store, doc_id):
+        # Chunked before lexical search existed, or by an older analyzer.
+        lexical.write_terms(store, doc_id, [(n, chunks[n].text) for n in chunk_nos])
+    lexical.publish_terms(store, doc_id)
     return StageResult(
         {
             "vectors": upserted,

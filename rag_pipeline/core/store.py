@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 # Parquet artifacts, one file per document in each folder; the catalog globs over them.
-ARTIFACT_KINDS = ("documents", "text", "chunks", "embeddings")
+# `lexical` holds the published copy of `terms` that lexical search reads; it comes first so a
+# deleted document leaves lexical search before anything else goes.
+ARTIFACT_KINDS = ("lexical", "documents", "text", "chunks", "terms", "embeddings")
 
 _MAX_SLUG = 60
 _HASH_CHARS = 12
