@@ -11,7 +11,7 @@ export $(shell sed -n 's/^\([A-Z_][A-Z0-9_]*\)=.*/\1/p' .env 2>/dev/null)
 export DAGSTER_HOME := $(abspath $(or $(DAGSTER_HOME),dagster_home))
 export RAG_DATA_DIR := $(abspath $(or $(RAG_DATA_DIR),data))
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test lint bench eval clean
 
 setup: $(STAMP)
 
@@ -37,6 +37,9 @@ lint: setup
 
 bench: setup
 	$(BIN)/python -m bench
+
+eval: setup
+	$(BIN)/python -m bench eval $(EVAL_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
