@@ -73,7 +73,7 @@ def _hammer(url: str, clients: int, per_client: int, body: bytes) -> list[float]
     return latencies
 
 
-def _summary(latencies: list[float]) -> dict[str, float]:
+def summary(latencies: list[float]) -> dict[str, float]:
     ordered = sorted(latencies)
     return {
         "requests": len(ordered),
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
         floor = _serve([*uvicorn, str(port), "bench.upload:floor_app"], env, port, "/")
         try:
             _hammer(f"http://127.0.0.1:{port}/", 2, 3, body)  # warm up
-            base = _summary(
+            base = summary(
                 _hammer(f"http://127.0.0.1:{port}/", args.clients, args.per_client, body)
             )
         finally:
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
         try:
             url = f"http://127.0.0.1:{port}/documents"
             _hammer(url, 2, 3, body)
-            measured = _summary(_hammer(url, args.clients, args.per_client, body))
+            measured = summary(_hammer(url, args.clients, args.per_client, body))
             landed = sum(1 for p in (Path(tmp) / "data" / "landing").rglob("*.pdf"))
         finally:
             api.terminate()

@@ -47,7 +47,8 @@ def write_terms(store: DocumentStore, doc_id: str, chunks: Sequence[tuple[int, s
     tfs: list[int] = []
     vocabulary: set[str] = set()
     for chunk_no, text in chunks:
-        counts = Counter(analyze(text))
+        # A chunk with no terms still counts towards BM25's chunk total: an empty term, tf 0.
+        counts = Counter(analyze(text)) or Counter({"": 0})
         vocabulary.update(counts)
         for term, tf in counts.items():
             chunk_nos.append(chunk_no)
@@ -63,7 +64,7 @@ def write_terms(store: DocumentStore, doc_id: str, chunks: Sequence[tuple[int, s
     )
     with atomic_path(store.artifact_path("terms", doc_id)) as tmp:
         pq.write_table(table, tmp, compression="zstd")
-    return len(vocabulary)
+    return len(vocabulary - {""})
 
 
 def terms_current(store: DocumentStore, doc_id: str) -> bool:
@@ -172,6 +173,7 @@ class LexicalIndex:
 
     @property
     def chunk_count(self) -> int:
+        self.refresh()
         return self._chunks
 
     def document_ids(self) -> set[str]:

@@ -18,13 +18,14 @@ from functools import lru_cache
 import regex
 import Stemmer
 
-ANALYZER_VERSION = "1"
+ANALYZER_VERSION = "2"
 STEMMER_LANGUAGE = "english"
 
 _UNSPACED = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}ー"
-_TOKENS = regex.compile(
-    rf"(?P<run>[{_UNSPACED}]+)|(?P<word>[\p{{L}}\p{{M}}\p{{N}}]+(?:['’][\p{{L}}]+)*)"
-)
+# A word is letters, marks and digits of the spaced scripts only: `Javaプログラミング` is the
+# word `java` followed by a run of kana.
+_WORD_CHAR = rf"(?:(?![{_UNSPACED}])[\p{{L}}\p{{M}}\p{{N}}])"
+_TOKENS = regex.compile(rf"(?P<run>[{_UNSPACED}]+)|(?P<word>{_WORD_CHAR}+(?:['’]{_WORD_CHAR}+)*)")
 # Lucene's English stop set: function words that match nearly every chunk and carry no topic.
 STOP_WORDS = frozenset(
     "a an and are as at be but by for if in into is it no not of on or such that the their "  # noqa: SIM905

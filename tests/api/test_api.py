@@ -250,8 +250,9 @@ def test_delete_then_upload_again_ingests_afresh(client, instance, settings, cor
 
     gone = client.get(doc["status_url"]).json()
     assert gone["status"] == "deleted"
-    hits = client.get("/search", params={"q": "Norwich City"}).json()["results"]
-    assert all(h["document_id"] != doc["id"] for h in hits)
+    for mode in ("hybrid", "dense", "lexical"):
+        hits = client.get("/search", params={"q": "Norwich City", "mode": mode}).json()
+        assert all(h["document_id"] != doc["id"] for h in hits["results"]), mode
     assert_error(client.delete(doc["status_url"]), 404, "not_found")
 
     again = client.post("/documents", files=[_file(corpus, "text/uns_norwich-city.txt")])
@@ -281,6 +282,14 @@ def test_put_replaces_a_document_once_the_new_version_is_indexed(
     assert client.get(new["status_url"]).json()["status"] == "indexed"
     replaced = client.get(old["status_url"]).json()
     assert replaced["status"] == "deleted" and replaced["superseded_by"] == new["id"]
+    # Lexical search follows the replacement: the old text is gone, the new one is found.
+    old_phrase = {"q": "Haystack", "mode": "lexical", "k": 20}
+    assert all(
+        h["document_id"] != old["id"]
+        for h in client.get("/search", params=old_phrase).json()["results"]
+    )
+    new_hits = client.get("/search", params={"q": "pdfplumber", "mode": "lexical"}).json()
+    assert new_hits["results"][0]["document_id"] == new["id"]
 
 
 def test_events_stream_stage_transitions_until_indexed(
@@ -307,6 +316,8 @@ def test_events_stream_stage_transitions_until_indexed(
 def test_search_validates_its_input(client) -> None:
     assert_error(client.get("/search"), 422, "invalid_request")
     assert_error(client.get("/search", params={"q": "x", "k": 0}), 422, "invalid_request")
+    assert_error(client.get("/search", params={"q": "x", "mode": "fuzzy"}), 422, "invalid_request")
+    assert_error(client.get("/search", params={"q": "   "}), 422, "invalid_query")
     assert client.get("/search", params={"q": "nothing indexed yet"}).json()["results"] == []
 
 

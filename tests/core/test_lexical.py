@@ -29,6 +29,8 @@ def test_han_kana_and_hangul_become_character_bigrams() -> None:
     assert analyze("한국어 텍스트") == ["한국", "국어", "텍스", "스트"]
     # A single character stands alone; a run ends at Latin text, which is analysed as words.
     assert analyze("日 Tokyo タワー") == ["日", "tokyo", "タワ", "ワー"]
+    # Latin text glued to kana is split at the script change, and kana keep their voicing marks.
+    assert analyze("Javaプログラミング") == ["java", "プロ", "ログ", "グラ", "ラミ", "ミン", "ング"]
     # Half-width katakana is normalised, so it meets its full-width form.
     assert analyze("ｶﾀｶﾅ") == analyze("カタカナ")
 

@@ -1,0 +1,438 @@
+"""Retrieval quality: every search mode scored on the labelled SQuAD questions, plus CJK phrases.
+
+    python -m bench eval [--work DIR] [--fresh]       # `make eval`
+
+The 48 SQuAD v1.1 dev articles and the corpus's Japanese, Korean and Chinese documents are
+ingested through the normal pipeline (`rag-pipeline add`, then a range run of `ingest_job` on a
+temporary instance, a real Chroma server and the real model). Then, for each of the 2,067
+questions (one per paragraph), every mode is scored:
+
+- doc hit@1 and hit@5: a top chunk comes from the question's article;
+- answer-in-top-5: a top-5 chunk's text contains one of the crowd answers;
+- MRR@10: 1 / the rank of the first chunk that contains an answer (0 past rank 10).
+
+Tuning never sees what it is judged on by itself: the articles are split by name, even
+positions in sorted order for tuning and odd ones held out. BM25's k1 and b and the fusion's
+dense weight and depth are chosen on the tuning half; the report gives tune, held-out and all.
+The shipped constants (lexical.K1, lexical.B, search.DENSE_WEIGHT, search.FUSION_DEPTH) are
+what `hybrid` uses in every row; the report says whether tuning agrees with them.
+
+CJK phrases: from each CJK document, seeded random phrases copied out of its chunks (8 characters
+of Japanese or Chinese, 3 words of Korean) must come back with a chunk containing them at rank 1.
+
+Writes bench/results/retrieval.json and retrieval.png, and prints the table.
+"""
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import unicodedata
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import regex
+
+from bench.stages import CORPUS, MODEL, REPO, RESULTS, start_chroma, stop, wait_for_http
+
+SQUAD = CORPUS / "retrieval" / "squad_v1.1_dev"
+CJK_DOCS = {
+    "ja": [
+        "markdown/fpb_free-programming-books-ja.md",
+        "text/chardet_shift_jis_rashomon.txt",
+        "pdf_intl/pdfjs_issue16063.pdf",
+    ],
+    "ko": [
+        "markdown/fpb_free-programming-books-ko.md",
+        "text/chardet_euc-kr_korean.txt",
+        "pdf_intl/uns_korean-text-with-tables.pdf",
+    ],
+    "zh": ["markdown/fpb_free-programming-books-zh.md", "pdf_intl/plumber_issue-67-example.pdf"],
+}
+PHRASES_PER_DOC = 10
+TARGETS = {"answer_top5": 0.95, "mrr10": 0.85, "doc_hit5": 0.99}
+MODES = ("dense", "lexical", "hybrid")
+POOL = 100
+Key = tuple[str, int]
+
+
+def nfkc(text: str) -> str:
+    return unicodedata.normalize("NFKC", text)
+
+
+def ingest(work: Path) -> None:
+    """Register every document and run ingest_job over the range, as `make run` would."""
+    from dagster import DagsterInstance
+
+    from rag_pipeline.definitions import defs
+
+    files = sorted((SQUAD / "docs").glob("*.txt")) + [
+        CORPUS / rel for rels in CJK_DOCS.values() for rel in rels
+    ]
+    out = subprocess.run(
+        [sys.executable, "-m", "rag_pipeline", "add", *map(str, files)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    ids = out.stdout.split()
+    started = time.perf_counter()
+    with DagsterInstance.from_config(os.environ["DAGSTER_HOME"]) as instance:
+        result = defs.resolve_job_def("ingest_job").execute_in_process(
+            instance=instance,
+            tags={
+                "dagster/asset_partition_range_start": ids[0],
+                "dagster/asset_partition_range_end": ids[-1],
+            },
+        )
+    if not result.success:
+        raise SystemExit("ingestion failed; see the run's logs")
+    print(f"ingested {len(ids)} documents in {time.perf_counter() - started:.0f} s", flush=True)
+    (work / "manifest.json").write_text(json.dumps({"documents": ids}))
+
+
+class Searcher:
+    """Candidate lists per mode for every query, computed once; fusion is redone from them."""
+
+    def __init__(self) -> None:
+        from rag_pipeline.core.catalog import Catalog
+        from rag_pipeline.core.embedding import get_embedder
+        from rag_pipeline.core.index import VectorIndex, connect
+        from rag_pipeline.core.lexical import LexicalIndex
+        from rag_pipeline.core.store import DocumentStore
+
+        store = DocumentStore(os.environ["RAG_DATA_DIR"])
+        self.store = store
+        self.embedder = get_embedder(MODEL)
+        self.index = VectorIndex(
+            connect(os.environ["RAG_CHROMA_URL"]), os.environ["RAG_CHROMA_COLLECTION"]
+        )
+        self.catalog = Catalog(store)
+        self.lexicon_for: Callable[..., LexicalIndex] = lambda **kw: LexicalIndex(store, **kw)
+        self.lexicon = self.lexicon_for()
+        _, rows = self.catalog.query(
+            "SELECT document_id, chunk_no, filename, text FROM chunks JOIN documents "
+            "USING (document_id)"
+        )
+        self.chunks = {(d, n): (f, nfkc(t)) for d, n, f, t in rows}
+
+    def dense(self, queries: Sequence[str]) -> list[list[tuple[Key, float]]]:
+        vectors = self.embedder.embed(list(queries))
+        return [
+            [((h.document_id, h.chunk_no), h.score) for h in self.index.query(v, POOL)]
+            for v in vectors
+        ]
+
+    def lexical(self, queries: Sequence[str], **bm25: float) -> list[list[tuple[Key, float]]]:
+        lexicon = self.lexicon_for(**bm25) if bm25 else self.lexicon
+        return [
+            [((h.document_id, h.chunk_no), h.score) for h in lexicon.query(q, POOL)]
+            for q in queries
+        ]
+
+
+def hybrid(
+    queries: Sequence[str],
+    dense: Sequence[Sequence[tuple[Key, float]]],
+    lexical: Sequence[Sequence[tuple[Key, float]]],
+    weight: float,
+    depth: int,
+) -> list[list[Key]]:
+    from rag_pipeline.core.search import fuse, query_dense_weight
+
+    return [
+        [key for key, _ in fuse(d[:depth], lx[:depth], query_dense_weight(q, weight))]
+        for q, d, lx in zip(queries, dense, lexical, strict=True)
+    ]
+
+
+def rrf(
+    dense: Sequence[Sequence[tuple[Key, float]]],
+    lexical: Sequence[Sequence[tuple[Key, float]]],
+    k: int = 60,
+) -> list[list[Key]]:
+    """Reciprocal rank fusion, scored beside our fusion for comparison."""
+    ranked = []
+    for d, lx in zip(dense, lexical, strict=True):
+        scores: dict[Key, float] = {}
+        for hits in (d, lx):
+            for rank, (key, _) in enumerate(hits, 1):
+                scores[key] = scores.get(key, 0.0) + 1.0 / (k + rank)
+        ranked.append(sorted(scores, key=lambda key: -scores[key]))
+    return ranked
+
+
+def keys(lists: Sequence[Sequence[tuple[Key, float]]]) -> list[list[Key]]:
+    return [[key for key, _ in hits] for hits in lists]
+
+
+def score(
+    chunks: dict[Key, tuple[str, str]], questions: Sequence[dict[str, Any]], ranked: list[list[Key]]
+) -> dict[str, float]:
+    doc1 = doc5 = ans5 = rr = 0.0
+    for q, keys_ in zip(questions, ranked, strict=True):
+        top = [chunks[k] for k in keys_[:10] if k in chunks]
+        want = Path(q["doc"]).name
+        answers = [nfkc(a) for a in q["answers"]]
+        files = [f for f, _ in top]
+        doc1 += bool(files[:1] and files[0] == want)
+        doc5 += want in files[:5]
+        first = next(
+            (i for i, (_, text) in enumerate(top) if any(a in text for a in answers)), None
+        )
+        ans5 += first is not None and first < 5
+        rr += 1.0 / (first + 1) if first is not None else 0.0
+    n = max(len(questions), 1)
+    return {
+        "doc_hit1": round(doc1 / n, 4),
+        "doc_hit5": round(doc5 / n, 4),
+        "answer_top5": round(ans5 / n, 4),
+        "mrr10": round(rr / n, 4),
+    }
+
+
+def cjk_phrases(searcher: Searcher, ids: Sequence[str]) -> list[dict[str, Any]]:
+    """Seeded phrases copied from each CJK document's chunks."""
+    rng = random.Random(7)
+    phrases = []
+    for lang, rels in CJK_DOCS.items():
+        for rel in rels:
+            name = Path(rel).name
+            texts = [t for (f, t) in searcher.chunks.values() if f == name]
+            if not texts:
+                raise SystemExit(f"{rel} has no chunks: was it ingested?")
+            pool = []
+            for text in texts:
+                if lang == "ko":
+                    words = text.split()
+                    pool += [
+                        " ".join(words[i : i + 3])
+                        for i in range(len(words) - 2)
+                        if all(regex.search(r"\p{Hangul}", w) for w in words[i : i + 3])
+                    ]
+                else:
+                    for run in regex.findall(r"[\p{Han}\p{Hiragana}\p{Katakana}ー]{8,}", text):
+                        pool += [run[i : i + 8] for i in range(0, len(run) - 7, 4)]
+            for phrase in rng.sample(sorted(set(pool)), min(PHRASES_PER_DOC, len(set(pool)))):
+                phrases.append({"lang": lang, "document": name, "query": phrase})
+    return phrases
+
+
+def phrase_ranks(
+    chunks: dict[Key, tuple[str, str]], phrases: Sequence[dict[str, Any]], ranked: list[list[Key]]
+) -> list[int | None]:
+    out: list[int | None] = []
+    for p, keys_ in zip(phrases, ranked, strict=True):
+        # A phrase copied from a PDF comes with spaces where the text has line breaks.
+        query = " ".join(p["query"].split())
+        out.append(
+            next(
+                (
+                    i + 1
+                    for i, k in enumerate(keys_[:50])
+                    if query in " ".join(chunks[k][1].split())
+                ),
+                None,
+            )
+        )
+    return out
+
+
+def tune(
+    searcher: Searcher, questions: Sequence[dict[str, Any]], dense: list[Any]
+) -> dict[str, Any]:
+    texts = [q["question"] for q in questions]
+    best_bm25, best = (1.2, 0.75), -1.0
+    for k1 in (0.9, 1.2, 1.5):
+        for b in (0.5, 0.75, 0.9):
+            s = score(searcher.chunks, questions, keys(searcher.lexical(texts, k1=k1, b=b)))
+            if s["answer_top5"] + s["mrr10"] > best:
+                best, best_bm25 = s["answer_top5"] + s["mrr10"], (k1, b)
+    lexical = searcher.lexical(texts, k1=best_bm25[0], b=best_bm25[1])
+    grid = []
+    for depth in (20, 50, 100):
+        for step in range(0, 21):
+            weight = step / 20
+            s = score(searcher.chunks, questions, hybrid(texts, dense, lexical, weight, depth))
+            grid.append({"dense_weight": weight, "depth": depth, **s})
+    top = max(grid, key=lambda g: (g["answer_top5"] + g["mrr10"], -abs(g["dense_weight"] - 0.5)))
+    return {"k1": best_bm25[0], "b": best_bm25[1], "best": top, "grid": grid}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench eval",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--work", type=Path, help="keep the ingested data here and reuse it")
+    parser.add_argument("--fresh", action="store_true", help="ingest again even if --work has it")
+    args = parser.parse_args(argv)
+    temporary = args.work is None
+    work = Path(tempfile.mkdtemp(prefix="rag-eval-")) if temporary else args.work.resolve()
+    if args.fresh and work.exists():
+        shutil.rmtree(work)
+    reuse = (work / "manifest.json").exists()
+    (work / "home").mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "dagster_home" / "dagster.yaml", work / "home" / "dagster.yaml")
+    chroma, url = start_chroma(work / "chroma")
+    os.environ.update(
+        DAGSTER_HOME=str(work / "home"),
+        RAG_DATA_DIR=str(work / "data"),
+        RAG_CHROMA_URL=url,
+        RAG_CHROMA_COLLECTION="documents",
+        RAG_EMBEDDING_MODEL=MODEL,
+    )
+    try:
+        wait_for_http(f"{url}/api/v2/heartbeat")
+        if not reuse:
+            ingest(work)
+        report = evaluate(json.loads((work / "manifest.json").read_text())["documents"])
+    finally:
+        stop(chroma)
+        if temporary:
+            shutil.rmtree(work, ignore_errors=True)
+    write(report)
+
+
+def evaluate(ids: Sequence[str]) -> dict[str, Any]:
+    from rag_pipeline.core import lexical as lexical_mod
+    from rag_pipeline.core import search as search_mod
+
+    searcher = Searcher()
+    questions = [json.loads(line) for line in (SQUAD / "questions.jsonl").open()]
+    articles = sorted({q["doc"] for q in questions})
+    tune_docs = set(articles[0::2])
+    tune_idx = [i for i, q in enumerate(questions) if q["doc"] in tune_docs]
+    held_idx = [i for i, q in enumerate(questions) if q["doc"] not in tune_docs]
+    texts = [q["question"] for q in questions]
+
+    started = time.perf_counter()
+    dense = searcher.dense(texts)
+    lexical = searcher.lexical(texts)
+    print(f"candidates for {len(texts)} questions in {time.perf_counter() - started:.0f} s")
+    tuned = tune(searcher, [questions[i] for i in tune_idx], [dense[i] for i in tune_idx])
+    weight, depth = search_mod.DENSE_WEIGHT, search_mod.FUSION_DEPTH
+    runs = {
+        "dense": keys(dense),
+        "lexical": keys(lexical),
+        "hybrid": hybrid(texts, dense, lexical, weight, depth),
+        "rrf (comparison)": rrf([d[:depth] for d in dense], [lx[:depth] for lx in lexical]),
+    }
+    subsets = {"all": range(len(questions)), "tune": tune_idx, "held_out": held_idx}
+    table = {
+        mode: {
+            name: score(searcher.chunks, [questions[i] for i in idx], [ranked[i] for i in idx])
+            for name, idx in subsets.items()
+        }
+        for mode, ranked in runs.items()
+    }
+
+    phrases = cjk_phrases(searcher, ids)
+    ptexts = [p["query"] for p in phrases]
+    pdense = searcher.dense(ptexts)
+    plex = searcher.lexical(ptexts)
+    cjk = {
+        "dense": phrase_ranks(searcher.chunks, phrases, keys(pdense)),
+        "lexical": phrase_ranks(searcher.chunks, phrases, keys(plex)),
+        "hybrid": phrase_ranks(
+            searcher.chunks, phrases, hybrid(ptexts, pdense, plex, weight, depth)
+        ),
+    }
+    for i, p in enumerate(phrases):
+        p["rank"] = {mode: ranks[i] for mode, ranks in cjk.items()}
+    return {
+        "questions": len(questions),
+        "split": {
+            "rule": "articles sorted by file name; even positions tune, odd positions held out",
+            "tune_articles": len(tune_docs),
+            "tune_questions": len(tune_idx),
+            "held_out_questions": len(held_idx),
+        },
+        "chunks": len(searcher.chunks),
+        "shipped": {
+            "k1": lexical_mod.K1,
+            "b": lexical_mod.B,
+            "dense_weight": weight,
+            "depth": depth,
+        },
+        "tuned_on_tune_half": {k: v for k, v in tuned.items() if k != "grid"},
+        "tuning_grid": tuned["grid"],
+        "targets_hybrid_all": TARGETS,
+        "results": table,
+        "cjk_phrases": {
+            mode: {
+                "rank1": sum(r == 1 for r in ranks),
+                "total": len(ranks),
+                "by_lang": {lang: _rank1(phrases, ranks, lang) for lang in CJK_DOCS},
+            }
+            for mode, ranks in cjk.items()
+        },
+        "cjk_phrase_details": phrases,
+    }
+
+
+def _rank1(phrases: Sequence[dict[str, Any]], ranks: Sequence[int | None], lang: str) -> str:
+    mine = [r for p, r in zip(phrases, ranks, strict=True) if p["lang"] == lang]
+    return f"{sum(r == 1 for r in mine)}/{len(mine)}"
+
+
+def write(report: dict[str, Any]) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "retrieval.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    metrics = ("doc_hit1", "doc_hit5", "answer_top5", "mrr10")
+    print(f"\n{report['questions']} questions, {report['chunks']} chunks")
+    print(f"{'mode':<18}{'subset':<10}" + "".join(f"{m:>13}" for m in metrics))
+    for mode, subsets in report["results"].items():
+        for subset, s in subsets.items():
+            print(f"{mode:<18}{subset:<10}" + "".join(f"{s[m]:>13.4f}" for m in metrics))
+    tuned = report["tuned_on_tune_half"]
+    print(f"shipped: {report['shipped']}")
+    print(
+        f"tuned on the tune half: k1={tuned['k1']} b={tuned['b']} "
+        f"dense_weight={tuned['best']['dense_weight']} depth={tuned['best']['depth']}"
+    )
+    for mode, c in report["cjk_phrases"].items():
+        print(f"CJK phrases at rank 1, {mode}: {c['rank1']}/{c['total']} {c['by_lang']}")
+    hybrid_all = report["results"]["hybrid"]["all"]
+    misses = [m for m, target in TARGETS.items() if hybrid_all[m] < target]
+    cjk = report["cjk_phrases"]["hybrid"]
+    if cjk["rank1"] < cjk["total"]:
+        misses.append("cjk_phrases_rank1")
+    print("targets:", f"missed {misses}" if misses else "all met")
+    chart(report)
+
+
+def chart(report: dict[str, Any]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = ("doc_hit1", "doc_hit5", "answer_top5", "mrr10")
+    modes = list(report["results"])
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    width = 0.8 / len(modes)
+    for n, mode in enumerate(modes):
+        values = [report["results"][mode]["all"][m] for m in metrics]
+        bars = ax.bar([i + n * width for i in range(len(metrics))], values, width, label=mode)
+        ax.bar_label(bars, fmt="%.3f", fontsize=7)
+    for i, m in enumerate(metrics):
+        if m in TARGETS:
+            ax.hlines(TARGETS[m], i - 0.1, i + 0.8, colors="black", linestyles="dashed")
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(metrics))], metrics)
+    ax.set_ylim(0.5, 1.02)
+    ax.set_title(f"SQuAD v1.1 dev, {report['questions']} questions (dashed: hybrid targets)")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(RESULTS / "retrieval.png", dpi=120)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+"""/search latency per mode at 10k chunks, against a floor measured in the same run.
+
+    python -m bench search [--chunks 10000] [--queries 300] [--work DIR]
+
+The SQuAD articles are ingested through the pipeline with the real model (as `make eval` does;
+`--work` reuses an eval folder), then copied under new document ids, vectors and all, until the
+index holds `--chunks` chunks. The real API (`python -m rag_api`, one process) answers SQuAD
+questions over HTTP, one client at a time and then four at once, in each mode.
+
+The floor is what a hand-rolled script pays for a dense query with no API at all: embed the
+query and ask Chroma for the top k, in this process. Ratio = floor / API, at p50 and p99.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.eval import SQUAD, ingest
+from bench.stages import MODEL, REPO, RESULTS, free_port, start_chroma, stop, wait_for_http
+from bench.upload import summary
+
+GOAL_P99_MS = 100.0
+K = 5
+
+
+def grow(target: int) -> int:
+    """Copy the ingested documents under new ids until the catalog holds `target` chunks."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from rag_pipeline.core.catalog import read_chunks, read_embeddings
+    from rag_pipeline.core.index import VectorIndex, VectorRecord, connect
+    from rag_pipeline.core.store import DocumentStore
+
+    store = DocumentStore(os.environ["RAG_DATA_DIR"])
+    index = VectorIndex(connect(os.environ["RAG_CHROMA_URL"]), os.environ["RAG_CHROMA_COLLECTION"])
+    originals = sorted(p.stem for p in (store.catalog_dir / "lexical").glob("*.parquet"))
+    originals = [d for d in originals if "-copy" not in d]
+    total = index.count()
+    copy = 0
+    while total < target:
+        copy += 1
+        for doc in originals:
+            if total >= target:
+                break
+            new = f"{doc}-copy{copy}"
+            if store.artifact_path("lexical", new).exists():
+                total += len(read_chunks(store, new))
+                continue
+            for kind in ("documents", "chunks"):
+                table = pq.read_table(store.artifact_path(kind, doc))
+                column = pa.array([new] * len(table), pa.string())
+                table = table.set_column(
+                    table.schema.get_field_index("document_id"), "document_id", column
+                )
+                pq.write_table(table, store.artifact_path(kind, new))
+            chunks = {c.chunk_no: c for c in read_chunks(store, doc)}
+            chunk_nos, vectors, _ = read_embeddings(store, doc)
+            records = [
+                VectorRecord(n, chunks[n].page, chunks[n].char_start, chunks[n].char_end)
+                for n in chunk_nos
+            ]
+            filename = pq.read_table(store.artifact_path("documents", doc))["filename"][0].as_py()
+            index.replace_document(new, filename, records, vectors)
+            shutil.copy(store.artifact_path("terms", doc), store.artifact_path("lexical", new))
+            total += len(chunk_nos)
+    return index.count()
+
+
+def floor(queries: list[str]) -> list[float]:
+    from rag_pipeline.core.embedding import get_embedder
+    from rag_pipeline.core.index import VectorIndex, connect
+
+    embedder = get_embedder(MODEL)
+    embedder.use_threads(1)  # as the API does
+    index = VectorIndex(connect(os.environ["RAG_CHROMA_URL"]), os.environ["RAG_CHROMA_COLLECTION"])
+    for q in queries[:20]:
+        index.query(embedder.embed([q])[0], K)
+    latencies = []
+    for q in queries:
+        started = time.perf_counter()
+        index.query(embedder.embed([q])[0], K)
+        latencies.append((time.perf_counter() - started) * 1000)
+    return latencies
+
+
+def hammer(url: str, queries: list[str], mode: str, clients: int) -> list[float]:
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def client(n: int) -> None:
+        with httpx.Client(timeout=60) as http:
+            for q in queries[n::clients]:
+                started = time.perf_counter()
+                response = http.get(url, params={"q": q, "k": K, "mode": mode})
+                elapsed = (time.perf_counter() - started) * 1000
+                if response.status_code != 200 or not response.json()["results"]:
+                    raise RuntimeError(f"/search answered {response.status_code}: {response.text}")
+                with lock:
+                    latencies.append(elapsed)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench search",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--chunks", type=int, default=10_000)
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--work", type=Path, help="reuse (and keep) ingested data in this folder")
+    args = parser.parse_args(argv)
+    temporary = args.work is None
+    work = Path(tempfile.mkdtemp(prefix="rag-search-")) if temporary else args.work.resolve()
+    (work / "home").mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "dagster_home" / "dagster.yaml", work / "home" / "dagster.yaml")
+    chroma, url = start_chroma(work / "chroma")
+    env = {
+        "DAGSTER_HOME": str(work / "home"),
+        "RAG_DATA_DIR": str(work / "data"),
+        "RAG_CHROMA_URL": url,
+        "RAG_CHROMA_COLLECTION": "documents",
+        "RAG_EMBEDDING_MODEL": MODEL,
+    }
+    os.environ.update(env)
+    questions = [json.loads(line)["question"] for line in (SQUAD / "questions.jsonl").open()]
+    queries = questions[:: max(1, len(questions) // args.queries)][: args.queries]
+    results: dict[str, Any] = {}
+    api = None
+    try:
+        wait_for_http(f"{url}/api/v2/heartbeat")
+        if not (work / "manifest.json").exists():
+            ingest(work)
+        chunks = grow(args.chunks)
+        print(f"index holds {chunks} chunks", flush=True)
+        results["floor"] = summary(floor(queries))
+        port = free_port()
+        api = subprocess.Popen(
+            [sys.executable, "-m", "rag_api"],
+            cwd=REPO,
+            env={**os.environ, "RAG_API_PORT": str(port)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        base = f"http://127.0.0.1:{port}"
+        wait_for_http(f"{base}/openapi.json")
+        search_url = f"{base}/search"
+        for mode in ("dense", "lexical", "hybrid"):
+            hammer(search_url, queries[:20], mode, 1)  # warm: model, lexical index, caches
+            results[mode] = summary(hammer(search_url, queries, mode, 1))
+            results[f"{mode}_4_clients"] = summary(hammer(search_url, queries, mode, 4))
+    finally:
+        if api is not None:
+            api.terminate()
+            api.wait(timeout=30)
+        stop(chroma)
+        if temporary:
+            shutil.rmtree(work, ignore_errors=True)
+
+    report = {
+        "chunks": chunks,
+        "k": K,
+        "queries": len(queries),
+        "cpus": os.cpu_count(),
+        "goal_p99_ms": GOAL_P99_MS,
+        "latency": results,
+        "ratio_floor_over_api": {
+            mode: {
+                "p50": round(results["floor"]["p50_ms"] / results[mode]["p50_ms"], 3),
+                "p99": round(results["floor"]["p99_ms"] / results[mode]["p99_ms"], 3),
+            }
+            for mode in ("dense", "lexical", "hybrid")
+        },
+        "hybrid_p99_within_goal": results["hybrid"]["p99_ms"] <= GOAL_P99_MS,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "search.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(f"/search latency at {chunks} chunks, k={K}, {len(queries)} SQuAD questions")
+    print(f"{'':<18}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}")
+    for name, row in results.items():
+        print(f"{name:<18}{row['p50_ms']:>10.1f}{row['p99_ms']:>10.1f}{row['max_ms']:>10.1f}")
+    print(f"ratios floor/API: {report['ratio_floor_over_api']}")
+    print(f"hybrid p99 within {GOAL_P99_MS:.0f} ms: {report['hybrid_p99_within_goal']}")
+
+
+if __name__ == "__main__":
+    main()
