@@ -49,6 +49,11 @@ if [ "$chroma_host" = "127.0.0.1" ] || [ "$chroma_host" = "localhost" ]; then
   echo "Chroma server on $RAG_CHROMA_URL (data in $RAG_DATA_DIR/chroma)"
 fi
 
+# The daemon, its code server, the webserver and the API all open the instance at once; on a
+# fresh SQLite DAGSTER_HOME they race to create its tables and can leave two alembic heads
+# behind, after which the code location never loads. Create the storage once, first.
+"$BIN/python" -c 'from dagster import DagsterInstance; DagsterInstance.get().dispose()'
+
 start "$BIN/dagster-daemon" run -w workspace.yaml
 start "$BIN/dagster-webserver" -w workspace.yaml -h "$dagster_host" -p "$dagster_port"
 echo "Dagster UI on http://$dagster_host:$dagster_port (DAGSTER_HOME=$DAGSTER_HOME)"

@@ -20,6 +20,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = Path(os.environ.get("RAG_CORPUS_DIR", REPO.parent / "shared" / "corpus"))
 BIN = Path(sys.executable).parent
+# Creates an instance's storage: run it before two processes open a fresh instance at once.
+INIT_INSTANCE = "from dagster import DagsterInstance; DagsterInstance.get().dispose()"
 
 
 def free_port() -> int:
@@ -294,6 +296,8 @@ def daemon_env(request, tmp_path: Path, chroma_url: str) -> dict[str, str]:
 
 @pytest.fixture()
 def daemon(daemon_env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    # Create the instance before two processes race to (see scripts/run-stack.sh).
+    subprocess.run([str(BIN / "python"), "-c", INIT_INSTANCE], env=daemon_env, check=True)
     log = (tmp_path / "daemon.log").open("wb")
     proc = subprocess.Popen(
         [str(BIN / "dagster-daemon"), "run", "-w", str(REPO / "workspace.yaml")],
