@@ -6,6 +6,7 @@ dropped by people; status is read from the Dagster instance. Nothing here waits 
 
 import asyncio
 import json
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -99,12 +100,20 @@ def _read(upload: UploadFile, max_bytes: int) -> tuple[str, bytes]:
     return name, data
 
 
+# Looking for the same bytes and delivering new ones is one step: two clients uploading
+# identical content at the same moment must get one document, not two.
+_DELIVERY = threading.Lock()
+
+
 def _existing(store: DocumentStore, name: str, data: bytes) -> str | None:
     """The document these bytes already are, if any: uploaded, queued or ingested."""
     digest = sha256_bytes(data)
     record = store.find_by_sha256(digest)
     if record is not None:
         return record.document_id
+    pending = landing.pending_with_sha256(store, digest)
+    if pending is not None:
+        return pending
     doc_id = document_id(name, digest)
     return doc_id if landing.read_upload(store, doc_id) is not None else None
 
@@ -130,15 +139,16 @@ def upload_documents(
     # Every file is checked before any is written: a request is accepted whole or not at all.
     files = [_read(upload, settings.max_upload_bytes) for upload in file]
     results = []
-    for name, data in files:
-        existing = _existing(store, name, data)
-        if existing is not None:
-            results.append(_uploaded(existing, name, DocumentStatus.queued, duplicate=True))
-            continue
-        upload = landing.deliver(
-            store, data, name, chunk_size=chunk_size, chunk_overlap=chunk_overlap
-        )
-        results.append(_uploaded(upload.document_id, name, DocumentStatus.queued))
+    with _DELIVERY:
+        for name, data in files:
+            existing = _existing(store, name, data)
+            if existing is not None:
+                results.append(_uploaded(existing, name, DocumentStatus.queued, duplicate=True))
+                continue
+            upload = landing.deliver(
+                store, data, name, chunk_size=chunk_size, chunk_overlap=chunk_overlap
+            )
+            results.append(_uploaded(upload.document_id, name, DocumentStatus.queued))
     if all(r.duplicate for r in results):
         response.status_code = 200
     response.headers["Location"] = results[0].status_url

@@ -198,6 +198,7 @@ def take(store: DocumentStore, relpath: str, has_partition: Callable[[str], bool
     )
     if upload is not None:
         _upload_path(store, doc_id).unlink(missing_ok=True)
+        _sha256_path(store, record.sha256).unlink(missing_ok=True)
     return Taken(relpath, "new", record)
 
 
@@ -215,10 +216,25 @@ class Upload:
     chunk_size: int | None = None
     chunk_overlap: int | None = None
     supersedes: str | None = None
+    sha256: str | None = None
 
 
 def _upload_path(store: DocumentStore, doc_id: str) -> Path:
     return store.landing_dir / UPLOADS / f"{doc_id}.json"
+
+
+def _sha256_path(store: DocumentStore, digest: str) -> Path:
+    return store.landing_dir / UPLOADS / f"{digest}.sha256"
+
+
+def pending_with_sha256(store: DocumentStore, digest: str) -> str | None:
+    """The upload still waiting for the sensor that holds exactly these bytes, whatever its name:
+    until the sensor registers it, `DocumentStore.find_by_sha256` cannot know it."""
+    try:
+        doc_id = _sha256_path(store, digest).read_text().strip()
+    except FileNotFoundError:
+        return None
+    return doc_id if read_upload(store, doc_id) is not None else None
 
 
 def read_upload(store: DocumentStore, doc_id: str) -> Upload | None:
@@ -244,7 +260,8 @@ def deliver(
     sees the file without them.
     """
     name = safe_filename(filename)
-    doc_id = document_id(name, sha256_bytes(data))
+    digest = sha256_bytes(data)
+    doc_id = document_id(name, digest)
     relpath = f"api/{doc_id}/{name}"
     upload = Upload(
         document_id=doc_id,
@@ -254,8 +271,10 @@ def deliver(
         chunk_size=chunk_size,
         chunk_overlap=chunk_overlap,
         supersedes=supersedes,
+        sha256=digest,
     )
     atomic_write_bytes(_upload_path(store, doc_id), json.dumps(asdict(upload)).encode())
+    atomic_write_bytes(_sha256_path(store, digest), doc_id.encode())
     atomic_write_bytes(store.landing_dir / relpath, data)
     return upload
 
@@ -267,6 +286,8 @@ def cancel_upload(store: DocumentStore, doc_id: str) -> bool:
         return False
     (store.landing_dir / upload.landing_path).unlink(missing_ok=True)
     _upload_path(store, doc_id).unlink(missing_ok=True)
+    if upload.sha256:
+        _sha256_path(store, upload.sha256).unlink(missing_ok=True)
     return True
 
 
