@@ -108,7 +108,10 @@ def landing_zone_sensor(
     new_keys: list[str] = []
     registered: dict[str, float] = {}
     counts: dict[str, int] = {}
-    for relpath in landing.ready(candidates, pending):
+    # In arrival order: a new version uploaded right after the file it replaces must be
+    # registered after it, or it could not name the document it supersedes.
+    arrived = sorted(landing.ready(candidates, pending), key=lambda rel: candidates[rel].mtime_ns)
+    for relpath in arrived:
         outcome = landing.take(store, relpath, lambda key: key in partition_set or key in new_keys)
         counts[outcome.action] = counts.get(outcome.action, 0) + 1
         if outcome.action in ("new", "in_flight") and outcome.record is not None:
