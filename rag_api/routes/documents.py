@@ -6,6 +6,7 @@ dropped by people; status is read from the Dagster instance. Nothing here waits 
 
 import asyncio
 import json
+import re
 import threading
 import uuid
 from collections.abc import AsyncIterator
@@ -185,8 +186,17 @@ def list_documents(
     )
 
 
+# What document_id() can produce. Anything else never reaches a path in the store: an id like
+# `..%2Ftombstones%2Fx` or one holding a NUL byte would read files it must not (or crash).
+_DOCUMENT_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,99}")
+
+
 def _find(instance: DagsterInstance, store: DocumentStore, doc_id: str) -> DocumentReport:
-    report = find_report(instance, store, doc_id)
+    if _DOCUMENT_ID.fullmatch(doc_id):
+        report = find_report(instance, store, doc_id)
+    else:
+        # Only a rejected file's stand-in id (`rejected:<landing path>`) looks like this.
+        report = next((r for r in rejected_reports(store) if r.id == doc_id), None)
     if report is None:
         raise ApiError(404, "not_found", f"no document with id {doc_id!r}")
     return report

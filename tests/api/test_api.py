@@ -375,3 +375,15 @@ def test_openapi_documents_every_route(client) -> None:
     } <= set(schema["paths"])
     statuses = schema["components"]["schemas"]["DocumentStatus"]["enum"]
     assert statuses == ["queued", "processing", "indexed", "failed", "rejected", "deleted"]
+
+
+@pytest.mark.parametrize("doc_id", ["a%00b", "..%2Ftombstones%2Fx", "..%2F..%2Fetc%2Fpasswd"])
+def test_ids_no_document_could_have_are_404_without_touching_the_store(
+    client, settings, doc_id: str
+) -> None:
+    tombstones = settings.data_dir / "tombstones"
+    tombstones.mkdir(parents=True)
+    (tombstones / "x.json").write_text('{"document_id": "x", "deleted_at": 0}')
+    for method in ("GET", "DELETE"):
+        assert_error(client.request(method, f"/documents/{doc_id}"), 404, "not_found")
+    assert_error(client.get(f"/documents/{doc_id}/events"), 404, "not_found")
