@@ -30,6 +30,13 @@ run: setup
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The full reliability suite: every corpus file, 500 uploads from 16 clients, four kinds of
+# kill -9, hostile input and schemathesis, with the real model; writes
+# bench/results/reliability.json. `make test` runs its short version.
+reliability: setup
+	RAG_RELIABILITY=full $(BIN)/python -m pytest tests/reliability -m reliability \
+		--timeout=5400 $(PYTEST_ARGS)
+
 lint: setup
 	$(BIN)/ruff format --check rag_pipeline rag_api tests bench
 	$(BIN)/ruff check rag_pipeline rag_api tests bench

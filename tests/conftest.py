@@ -4,6 +4,7 @@ A Chroma server on a free loopback port (one per session, a fresh collection per
 temporary Dagster instance that enforces pools, a temporary data dir, and corpus files.
 """
 
+import json
 import os
 import shutil
 import socket
@@ -316,3 +317,44 @@ def daemon(daemon_env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Po
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, 9)
         log.close()
+
+
+RELIABILITY_REPORT = REPO / "bench" / "results" / "reliability.json"
+
+
+@pytest.fixture(scope="session")
+def reliability_report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
+    """The reliability suite's figures; the full run publishes them, the short one keeps them
+    with its temporary files."""
+    from reliability.harness import FULL, REAL_MODEL
+
+    figures: dict[str, object] = {
+        "mode": "full" if FULL else "short",
+        "embedding_model": REAL_MODEL if FULL else "hash-384",
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    yield figures
+    figures["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    target = RELIABILITY_REPORT if FULL else tmp_path_factory.getbasetemp() / "reliability.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(figures, indent=2, ensure_ascii=False) + "\n")
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """Chroma, the daemon and the API as separate processes, shared by the reliability suite."""
+    from reliability.harness import FULL, MAX_UPLOAD_MB, REAL_MODEL, Stack
+
+    running = Stack(
+        tmp_path_factory.mktemp("stack"),
+        REAL_MODEL if FULL else "hash-384",
+        RAG_MAX_UPLOAD_MB=str(MAX_UPLOAD_MB),
+        # The corpus's pathological page takes pypdf 10-25 s; the longest good document ~10 s.
+        RAG_EXTRACTION_TIMEOUT_SECONDS="20",
+        RAG_MAX_DOCS_PER_RUN="16",
+    )
+    try:
+        running.start_all()
+        yield running
+    finally:
+        running.stop()

@@ -1,0 +1,254 @@
+"""Hostile input at the front door: 0 server errors, nothing outside the landing zone, no crash.
+
+Mislabelled, empty and oversized files, names built to escape the landing zone or confuse a
+reader, broken multipart, wrong content types, bad keys, then schemathesis against the
+OpenAPI schema. Every answer must be a 4xx in the one error shape, or a 2xx whose files sit
+inside RAG_DATA_DIR/landing.
+"""
+
+import json
+import random
+import subprocess
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import BIN
+from reliability.harness import API_KEY, FULL, MAX_UPLOAD_MB, Stack, healthy, wait_terminal
+
+pytestmark = pytest.mark.reliability
+
+TEXT = b"A plain paragraph about reliability, long enough to be a document of its own.\n"
+BOUNDARY = "rel-boundary-7d1f"
+
+
+def multipart(filename: bytes, data: bytes, content_type: bytes = b"text/plain") -> bytes:
+    """A multipart body built by hand, so names can hold what httpx would refuse to send."""
+    return (
+        f"--{BOUNDARY}\r\n".encode()
+        + b'Content-Disposition: form-data; name="file"; filename="'
+        + filename
+        + b'"\r\nContent-Type: '
+        + content_type
+        + b"\r\n\r\n"
+        + data
+        + f"\r\n--{BOUNDARY}--\r\n".encode()
+    )
+
+
+def snapshot(root: Path) -> set[str]:
+    """Every file under root, as relative paths."""
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() or p.is_symlink()}
+
+
+def _post(client: httpx.Client, body: bytes, content_type: str, **kw: Any) -> httpx.Response:
+    return client.post("/documents", content=body, headers={"Content-Type": content_type}, **kw)
+
+
+def hostile_requests(escape: str) -> list[tuple[str, Any, set[int]]]:
+    """(what, a function of the client returning a response, the statuses that are right)."""
+    rng = random.Random(6)
+    ctype = f"multipart/form-data; boundary={BOUNDARY}"
+    limit = MAX_UPLOAD_MB * 1024 * 1024
+
+    def upload(name: bytes, data: bytes = TEXT, part_type: bytes = b"text/plain"):  # type: ignore[no-untyped-def]
+        return lambda c: _post(c, multipart(name, data + name, part_type), ctype)
+
+    def sized(size: int):  # type: ignore[no-untyped-def]
+        return lambda c: c.post("/documents", files={"file": ("big.txt", b"a" * size)})
+
+    return [
+        ("random bytes named .pdf", upload(b"random.pdf", rng.randbytes(64 * 1024)), {415}),
+        ("random bytes named .txt", upload(b"noise.txt", rng.randbytes(4096)), {415}),
+        ("0-byte file", lambda c: _post(c, multipart(b"empty.pdf", b""), ctype), {422}),
+        ("one byte over the limit", sized(limit + 1), {413}),
+        ("twice the limit", sized(2 * limit), {413}),
+        ("name with ../", upload(f"../../../../{escape}-dots.txt".encode()), {202}),
+        ("absolute path", upload(f"/tmp/{escape}-abs.txt".encode()), {202}),
+        ("windows path", upload(f"..\\..\\{escape}-win.txt".encode()), {202}),
+        ("NUL byte in the name", upload(b"nul\x00name.txt"), {202, 400, 422}),
+        ("300-character name", upload(("n" * 296 + ".txt").encode()), {202}),
+        ("right-to-left override", upload("invoice\u202etxt.exe.txt".encode()), {202}),
+        ("only dots", upload(b".."), {202}),
+        ("empty name", upload(b""), {202, 400, 422}),
+        ("non-UTF-8 name", upload(b"caf\xe9.txt"), {202, 400, 422}),
+        ("image content type, text bytes", upload(b"label.txt", TEXT, b"image/png"), {202}),
+        (
+            "multipart without the closing boundary",
+            lambda c: _post(c, multipart(b"cut.txt", TEXT)[:-20], ctype),
+            {400, 422},
+        ),
+        (
+            "multipart without a boundary",
+            lambda c: _post(c, b"abc", "multipart/form-data"),
+            {400, 422},
+        ),
+        ("garbage as multipart", lambda c: _post(c, rng.randbytes(2048), ctype), {400, 422}),
+        ("JSON body", lambda c: c.post("/documents", json={"file": "x"}), {422}),
+        ("text/plain body", lambda c: _post(c, TEXT, "text/plain"), {422}),
+        (
+            "form-urlencoded body",
+            lambda c: _post(c, b"file=abc", "application/x-www-form-urlencoded"),
+            {422},
+        ),
+        (
+            "wrong part name",
+            lambda c: c.post("/documents", files={"document": ("a.txt", TEXT)}),
+            {422},
+        ),
+        (
+            "chunk_size not a number",
+            lambda c: c.post(
+                "/documents", files={"file": ("a.txt", TEXT)}, data={"chunk_size": "abc"}
+            ),
+            {422},
+        ),
+        (
+            "chunk_size huge",
+            lambda c: c.post(
+                "/documents", files={"file": ("a.txt", TEXT)}, data={"chunk_size": str(10**30)}
+            ),
+            {422},
+        ),
+        (
+            "negative overlap",
+            lambda c: c.post(
+                "/documents", files={"file": ("a.txt", TEXT)}, data={"chunk_overlap": "-1"}
+            ),
+            {422},
+        ),
+        ("id with a NUL", lambda c: c.get("/documents/a%00b"), {404, 422}),
+        ("id escaping the path", lambda c: c.get("/documents/..%2F..%2Fetc%2Fpasswd"), {404}),
+        ("delete an unknown id", lambda c: c.delete("/documents/" + "x" * 300), {404}),
+        ("put without a file", lambda c: c.put("/documents/nope"), {404, 422}),
+        ("limit far too large", lambda c: c.get("/documents", params={"limit": 10**12}), {422}),
+        ("negative k", lambda c: c.get("/search", params={"q": "x", "k": -1}), {422}),
+        ("huge query", lambda c: c.get("/search", params={"q": "word " * 2000}), {200, 422}),
+    ]
+
+
+AUTH_CASES: list[tuple[str, dict[str, Any]]] = [
+    ("no header", {}),
+    ("wrong key", {"Authorization": "Bearer not-the-key"}),
+    ("basic scheme", {"Authorization": f"Basic {API_KEY}"}),
+    ("key without scheme", {"Authorization": API_KEY}),
+    ("bearer and nothing", {"Authorization": "Bearer"}),
+    ("very long key", {"Authorization": "Bearer " + "k" * 8000}),
+    ("non-ASCII key", {"Authorization": "Bearer ключ".encode()}),
+    ("key with a prefix of the right one", {"Authorization": f"Bearer {API_KEY[:-1]}"}),
+]
+
+
+def test_hostile_requests_get_4xx_and_write_only_into_the_landing_zone(
+    stack: Stack, reliability_report: dict[str, Any]
+) -> None:
+    escape = f"escape-{uuid.uuid4().hex[:8]}"
+    before = snapshot(stack.root)
+    wrong: dict[str, str] = {}
+    accepted: list[str] = []
+    with stack.client() as client:
+        for what, send, statuses in hostile_requests(escape):
+            response = send(client)
+            body = response.json() if "json" in response.headers.get("content-type", "") else {}
+            if response.status_code not in statuses:
+                wrong[what] = f"{response.status_code} {response.text[:200]}"
+            elif response.status_code >= 400 and set(body) != {"error"}:
+                wrong[what] = f"error without the one error shape: {response.text[:200]}"
+            elif response.status_code == 202:
+                accepted.extend(d["id"] for d in body["documents"])
+        for what, headers in AUTH_CASES:
+            with httpx.Client(base_url=stack.api_url, timeout=30) as bare:
+                response = bare.get("/documents", headers=headers)
+            if response.status_code != 401 or response.json()["error"]["code"] != "unauthorized":
+                wrong[f"auth: {what}"] = f"{response.status_code} {response.text[:200]}"
+        after_requests = snapshot(stack.root)
+        reports, _ = wait_terminal(client, set(accepted), timeout=300)
+
+    written = after_requests - before
+    outside = sorted(p for p in written if not p.startswith("data/landing/") and not _ours(p))
+    escaped = [
+        q for base in (Path("/tmp"), stack.root.parent, stack.root) for q in base.glob(f"{escape}*")
+    ]
+    names = [reports[i].get("filename") or "" for i in accepted]
+    bad_names = [n for n in names if "/" in n or "\\" in n or "\x00" in n or "\u202e" in n]
+    reliability_report["hostile_input"] = {
+        "requests": len(hostile_requests(escape)) + len(AUTH_CASES),
+        "unexpected_answers": wrong,
+        "files_written_outside_landing": len(outside) + len(escaped),
+        "accepted_documents": len(accepted),
+        "api_alive": stack.alive("api"),
+    }
+    assert not wrong, wrong
+    assert not outside and not escaped, (outside, escaped)
+    assert not bad_names, bad_names
+    assert all(reports[i]["status"] == "indexed" for i in accepted), reports
+    assert all(healthy(stack).values())
+
+
+def _ours(relpath: str) -> bool:
+    """Files the other processes write on their own: logs, the instance, Chroma's data, and the
+    pipeline's stores under RAG_DATA_DIR once the sensor takes an upload."""
+    top = relpath.split("/")[0]
+    return (
+        top in ("dagster_home", "chroma")
+        or relpath.endswith(".log")
+        or (
+            top == "data"
+            and relpath.split("/")[1] in ("sources", "raw", "catalog", "incoming", "terms")
+        )
+    )
+
+
+def test_schemathesis_finds_no_server_error(
+    stack: Stack, reliability_report: dict[str, Any], tmp_path: Path
+) -> None:
+    out = tmp_path / "schemathesis.json"
+    examples = "100" if FULL else "5"
+    result = subprocess.run(
+        [
+            str(BIN / "schemathesis"),
+            "run",
+            f"{stack.api_url}/openapi.json",
+            "--checks",
+            "not_a_server_error",
+            "--max-examples",
+            examples,
+            "--header",
+            f"Authorization: Bearer {API_KEY}",
+            "--request-timeout",
+            "60",
+            "--generation-deterministic",
+            "--report",
+            "ndjson",
+            "--report-ndjson-path",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,  # schemathesis keeps its example database in the working directory
+        timeout=1200 if FULL else 300,
+    )
+    summary = summarise(out)
+    reliability_report["schemathesis"] = {**summary, "exit_code": result.returncode}
+    assert stack.alive("api")
+    assert summary["failures"] == 0 and result.returncode == 0, result.stdout[-4000:]
+    assert summary["cases"] > 0
+
+
+def summarise(ndjson: Path) -> dict[str, Any]:
+    operations: set[str] = set()
+    cases = failures = 0
+    for line in ndjson.read_text().splitlines():
+        event = json.loads(line)
+        for kind, payload in event.items():
+            if kind == "ScenarioFinished":
+                recorder = payload.get("recorder", {})
+                label = recorder.get("label")
+                if label:
+                    operations.add(label)
+                cases += len(recorder.get("cases", {}))
+                for checks in recorder.get("checks", {}).values():
+                    failures += sum(1 for c in checks if c.get("status") == "FAILURE")
+    return {"operations": len(operations), "cases": cases, "failures": failures}

@@ -1,0 +1,143 @@
+"""Load: uploads from concurrent clients while ingestion runs, with duplicates, new versions
+and deletes mixed in. At the end no document is lost, no vector is duplicated, Chroma holds
+exactly the catalog's chunks of the live documents, and every status matches the stores.
+"""
+
+import random
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from reliability.harness import FULL, Stack, audit, healthy, request, synthetic_text, wait_terminal
+
+pytestmark = pytest.mark.reliability
+
+UPLOADS, CLIENTS = (500, 16) if FULL else (40, 4)
+MIX = {"new": 0.7, "duplicate": 0.1, "version": 0.1, "delete": 0.1}
+
+
+class Ledger:
+    """What every acknowledged request promised: the id's final status."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.expected: dict[str, str] = {}
+        self.keepers: list[tuple[str, bytes, str]] = []
+        self.retirable: list[tuple[str, str]] = []
+        self.answers: Counter[str] = Counter()
+        self.broken: list[str] = []
+        self.latencies: list[float] = []
+
+
+def run_op(client: Any, ledger: Ledger, n: int, kind: str, rng: random.Random) -> None:
+    with ledger.lock:
+        if kind == "duplicate" and not ledger.keepers:
+            kind = "new"
+        if kind in ("version", "delete") and not ledger.retirable:
+            kind = "new"
+        target = (
+            ledger.retirable.pop(rng.randrange(len(ledger.retirable)))
+            if kind in ("version", "delete")
+            else None
+        )
+        keeper = rng.choice(ledger.keepers) if kind == "duplicate" else None
+    started = time.monotonic()
+    if kind == "new":
+        name, data = f"load-{n:04d}.txt", synthetic_text(n)
+        response = request(client, "POST", "/documents", files={"file": (name, data)})
+    elif kind == "duplicate" and keeper is not None:
+        # Half under the same name, half under another: identical bytes are one document.
+        name = keeper[0] if n % 2 else f"copy-{n:04d}-{keeper[0]}"
+        response = request(client, "POST", "/documents", files={"file": (name, keeper[1])})
+    elif kind == "version" and target is not None:
+        name, data = target[1], synthetic_text(n, version=2)
+        response = request(client, "PUT", f"/documents/{target[0]}", files={"file": (name, data)})
+    else:
+        assert target is not None
+        response = request(client, "DELETE", f"/documents/{target[0]}")
+    elapsed = time.monotonic() - started
+    with ledger.lock:
+        ledger.latencies.append(elapsed)
+        ledger.answers[f"{kind} {response.status_code}"] += 1
+        if response.status_code >= 500:
+            ledger.broken.append(f"{kind}: {response.status_code} {response.text[:200]}")
+            return
+        if kind == "new" and response.status_code == 202:
+            doc_id = response.json()["documents"][0]["id"]
+            ledger.expected[doc_id] = "indexed"
+            (
+                ledger.keepers.append((name, data, doc_id))
+                if n % 2
+                else ledger.retirable.append((doc_id, name))
+            )
+        elif kind == "duplicate" and keeper is not None:
+            doc = response.json()["documents"][0]
+            if response.status_code != 200 or not doc["duplicate"] or doc["id"] != keeper[2]:
+                ledger.broken.append(
+                    f"duplicate of {keeper[2]} answered {response.status_code} {doc}"
+                )
+                ledger.expected.setdefault(doc["id"], "indexed")
+        elif kind == "version" and target is not None and response.status_code == 202:
+            ledger.expected[target[0]] = "deleted"
+            ledger.expected[response.json()["documents"][0]["id"]] = "indexed"
+        elif kind == "delete" and target is not None and response.status_code == 204:
+            ledger.expected[target[0]] = "deleted"
+        else:
+            ledger.broken.append(f"{kind}: {response.status_code} {response.text[:200]}")
+
+
+def test_concurrent_uploads_versions_and_deletes_lose_nothing(
+    stack: Stack, reliability_report: dict[str, Any]
+) -> None:
+    rng = random.Random(500)
+    kinds = rng.choices(list(MIX), weights=list(MIX.values()), k=UPLOADS)
+    ledger = Ledger()
+    started = time.monotonic()
+    with stack.client(timeout=120) as client, ThreadPoolExecutor(CLIENTS) as pool:
+        seeds = [random.Random(n) for n in range(UPLOADS)]
+        list(pool.map(lambda n: run_op(client, ledger, n, kinds[n], seeds[n]), range(UPLOADS)))
+    upload_seconds = time.monotonic() - started
+
+    with stack.client() as client:
+        reports, settle = wait_terminal(
+            client,
+            set(ledger.expected),
+            timeout=3600 if FULL else 300,
+            done=lambda d: (
+                d["status"] == ledger.expected.get(d.get("id", ""), "indexed")
+                or d["status"] in ("failed", "rejected")
+            ),
+        )
+        state = audit(stack, client)
+    final = {doc_id: reports[doc_id]["status"] for doc_id in ledger.expected}
+    lost = sorted(
+        i for i, want in ledger.expected.items() if want == "indexed" and final[i] != want
+    )
+    not_retired = sorted(
+        i for i, want in ledger.expected.items() if want == "deleted" and final[i] != want
+    )
+    latencies = sorted(ledger.latencies)
+    reliability_report["load"] = {
+        "uploads": UPLOADS,
+        "clients": CLIENTS,
+        "answers": dict(sorted(ledger.answers.items())),
+        "request_p50_seconds": round(latencies[len(latencies) // 2], 3),
+        "request_p95_seconds": round(latencies[int(len(latencies) * 0.95)], 3),
+        "requests_seconds": round(upload_seconds, 1),
+        "seconds_to_settle_after_requests": round(settle, 1),
+        "documents": len(ledger.expected),
+        "documents_lost": len(lost),
+        "deleted_or_superseded_still_live": len(not_retired),
+        "unexpected_answers": ledger.broken[:20],
+        **state.to_dict(),
+    }
+    assert not ledger.broken, ledger.broken[:20]
+    assert not lost, [(i, reports[i]) for i in lost[:5]]
+    assert not not_retired, [(i, final[i]) for i in not_retired[:10]]
+    assert state.duplicates == 0, (state.orphan_vectors[:10], state.same_bytes_twice[:10])
+    assert not state.mismatched, state.mismatched
+    assert state.chroma_count == state.catalog_chunks_live
+    assert all(healthy(stack).values())
