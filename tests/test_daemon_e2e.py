@@ -15,6 +15,7 @@ from rag_pipeline.core import landing
 from rag_pipeline.core.catalog import Catalog
 from rag_pipeline.core.embedding import get_embedder
 from rag_pipeline.core.index import VectorIndex, connect
+from rag_pipeline.core.lexical import LexicalIndex
 from rag_pipeline.core.search import search
 from rag_pipeline.core.store import DocumentStore
 from rag_pipeline.status import DocumentStatus, document_reports
@@ -96,6 +97,7 @@ def test_files_dropped_into_the_landing_zone_are_ingested_in_batches(
         k=1,
         embedder=get_embedder(MODEL),
         index=index,
+        lexicon=LexicalIndex(store),
         catalog=Catalog(store),
     )
     assert hits[0].filename == "pdfminer_naacl06-shinyama.pdf" and hits[0].page == 3

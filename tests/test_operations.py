@@ -24,6 +24,7 @@ from rag_pipeline.core.backup import BackupError, restore_backup
 from rag_pipeline.core.catalog import Catalog
 from rag_pipeline.core.embedding import get_embedder
 from rag_pipeline.core.index import VectorIndex, connect
+from rag_pipeline.core.lexical import LexicalIndex
 from rag_pipeline.core.search import search
 from rag_pipeline.core.store import DocumentStore
 from rag_pipeline.definitions import defs
@@ -55,10 +56,13 @@ def _results(chroma_url: str, collection: str, data_dir: Path) -> list[list[tupl
     index = VectorIndex(connect(chroma_url), collection)
     embedder = get_embedder("hash-384")
     catalog = Catalog(DocumentStore(data_dir))
+    lexicon = LexicalIndex(DocumentStore(data_dir))
     return [
         [
             (r.document_id, r.chunk_no, r.score, r.text)
-            for r in search(q, k=5, embedder=embedder, index=index, catalog=catalog)
+            for r in search(
+                q, k=5, embedder=embedder, index=index, lexicon=lexicon, catalog=catalog
+            )
         ]
         for q in QUERIES
     ]

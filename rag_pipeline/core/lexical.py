@@ -33,7 +33,7 @@ TERMS_SCHEMA = pa.schema(
     metadata={"analyzer_version": ANALYZER_VERSION},
 )
 # BM25 parameters; b and k1 were checked on the tuning half of the SQuAD questions (bench/eval).
-K1 = 1.2
+K1 = 0.9
 B = 0.75
 MAX_SEGMENTS = 8
 # A folder changed this recently may change again within the filesystem's timestamp tick.

@@ -8,9 +8,13 @@
   scripts the English-only embedding model reads poorly (Han, Kana, Hangul, ...), so a
   Japanese or Korean query leans on its character bigrams. The weight and depth were tuned on
   half of the SQuAD questions and checked on the other half (`make eval`, bench/eval.py).
+
+In `lexical` and `hybrid`, chunks among the top `PHRASE_POOL` that contain the whole query
+verbatim (case and spacing aside) then move ahead of the rest, keeping their order.
 """
 
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -20,8 +24,9 @@ from rag_pipeline.core.index import VectorIndex
 from rag_pipeline.core.lexical import LexicalIndex
 from rag_pipeline.core.terms import unspaced_share
 
-DENSE_WEIGHT = 0.5
-FUSION_DEPTH = 50
+DENSE_WEIGHT = 0.4
+FUSION_DEPTH = 20
+PHRASE_POOL = 20
 
 Key = tuple[str, int]
 
@@ -75,10 +80,27 @@ def query_dense_weight(query: str, dense_weight: float = DENSE_WEIGHT) -> float:
     return dense_weight * (1.0 - unspaced_share(query))
 
 
-def ranked(
+def squash(text: str) -> str:
+    """Text as phrase matching sees it: NFKC, case-folded, whitespace runs as one space."""
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def phrases_first(
+    query: str, ranked: Sequence[tuple[Key, float]], texts: Mapping[Key, str]
+) -> list[tuple[Key, float]]:
+    """Chunks that contain the query verbatim go first, in their order; then the rest.
+
+    Terms match one by one, so a chunk repeating the query's words apart can outscore the
+    chunk that holds them as one phrase; someone pasting a phrase wants that chunk.
+    """
+    phrase = squash(query)
+    return sorted(ranked, key=lambda item: phrase not in squash(texts.get(item[0], "")))
+
+
+def candidates(
     query: str,
     *,
-    k: int,
+    pool: int,
     mode: SearchMode,
     embedder: Embedder,
     index: VectorIndex,
@@ -86,24 +108,21 @@ def ranked(
     dense_weight: float = DENSE_WEIGHT,
     depth: int = FUSION_DEPTH,
 ) -> list[tuple[Key, float]]:
-    """The k best (document id, chunk number) keys with their scores, best first."""
-    if not query.strip():
-        raise ValueError("the query is empty")
-    if k < 1:
-        raise ValueError("k must be at least 1")
-    pool = max(k, depth) if mode is SearchMode.HYBRID else k
+    """The best `pool` (document id, chunk number) keys by score, before phrase matching."""
     dense: list[tuple[Key, float]] = []
     lexical: list[tuple[Key, float]] = []
     if mode is not SearchMode.LEXICAL:
-        hits = index.query(embedder.embed([query])[0], pool)
+        hits = index.query(embedder.embed([query])[0], max(pool, depth))
         dense = [((h.document_id, h.chunk_no), h.score) for h in hits]
     if mode is not SearchMode.DENSE:
-        lexical = [((h.document_id, h.chunk_no), h.score) for h in lexicon.query(query, pool)]
+        lexical = [
+            ((h.document_id, h.chunk_no), h.score) for h in lexicon.query(query, max(pool, depth))
+        ]
     if mode is SearchMode.DENSE:
-        return dense[:k]
+        return dense[:pool]
     if mode is SearchMode.LEXICAL:
-        return lexical[:k]
-    return fuse(dense, lexical, query_dense_weight(query, dense_weight))[:k]
+        return lexical[:pool]
+    return fuse(dense[:depth], lexical[:depth], query_dense_weight(query, dense_weight))[:pool]
 
 
 def search(
@@ -116,8 +135,17 @@ def search(
     lexicon: LexicalIndex,
     catalog: Catalog,
 ) -> list[SearchResult]:
-    keys = ranked(query, k=k, mode=mode, embedder=embedder, index=index, lexicon=lexicon)
+    """The k best chunks, best first, with citations; see the module's docstring for modes."""
+    if not query.strip():
+        raise ValueError("the query is empty")
+    if k < 1:
+        raise ValueError("k must be at least 1")
+    # Phrase matching reorders the top of the list, so it needs the text of a deeper pool.
+    pool = k if mode is SearchMode.DENSE else max(k, PHRASE_POOL)
+    keys = candidates(query, pool=pool, mode=mode, embedder=embedder, index=index, lexicon=lexicon)
     rows = catalog.chunk_rows([key for key, _ in keys])
+    if mode is not SearchMode.DENSE:
+        keys = phrases_first(query, keys, {key: row.text for key, row in rows.items()})
     return [
         SearchResult(
             document_id=row.document_id,
@@ -132,4 +160,4 @@ def search(
         for key, score in keys
         # A chunk whose document was deleted between ranking and the join is not a result.
         if (row := rows.get(key)) is not None
-    ]
+    ][:k]

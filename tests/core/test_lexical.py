@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from rag_pipeline.core.lexical import LexicalIndex, publish_terms, terms_current, write_terms
-from rag_pipeline.core.search import fuse, query_dense_weight
+from rag_pipeline.core.search import fuse, phrases_first, query_dense_weight, squash
 from rag_pipeline.core.store import DocumentStore
 from rag_pipeline.core.terms import analyze, unspaced_share
 
@@ -138,3 +138,17 @@ def test_cjk_queries_lean_on_lexical_scores() -> None:
     assert query_dense_weight("oil crisis", 0.5) == 0.5
     assert query_dense_weight("東京都に住む", 0.5) == 0.0
     assert 0.0 < query_dense_weight("東京 Tokyo tower", 0.5) < 0.5
+
+
+def test_chunks_holding_the_query_verbatim_move_first_in_their_order() -> None:
+    ranked = [(("d", 0), 0.9), (("d", 1), 0.8), (("d", 2), 0.7), (("d", 3), 0.6)]
+    texts = {
+        ("d", 0): "배우는 Rust 프로그래밍, 배우는 프로그래밍",
+        ("d", 1): "30일 만에 배우는\n프로그래밍",
+        ("d", 2): "nothing here",
+        ("d", 3): "만에  배우는 프로그래밍 again",
+    }
+    reordered = phrases_first("만에 배우는 프로그래밍", ranked, texts)
+    assert [key for key, _ in reordered] == [("d", 1), ("d", 3), ("d", 0), ("d", 2)]
+    assert dict(reordered) == dict(ranked), "scores are kept"
+    assert squash("Ｆｕｌｌ  WIDTH\tText") == "full width text"
