@@ -65,6 +65,7 @@ def test_rechunking_replaces_the_lexical_data_and_deleting_removes_it(
     lexicon = LexicalIndex(store)
     first = lexicon.chunk_count
     assert first == len(read_chunks(store, doc))
+    [before] = _search("Watford as a trainee", "hybrid", k=1)
 
     monkeypatch.setenv("RAG_CHUNK_SIZE", "60")
     monkeypatch.setenv("RAG_CHUNK_OVERLAP", "0")
@@ -76,6 +77,9 @@ def test_rechunking_replaces_the_lexical_data_and_deleting_removes_it(
     assert {h.chunk_no for h in hits} <= {c.chunk_no for c in chunks}
     by_no = {c.chunk_no: c.text for c in chunks}
     assert all("norwich" in by_no[h.chunk_no].casefold() for h in hits)
+    # Search cites the new chunks, not the ones it read (and cached) before.
+    [after] = _search("Watford as a trainee", "hybrid", k=1)
+    assert after["text"] == by_no[after["chunk_no"]] != before["text"]
 
     # What DELETE /documents/{id} does (the API tests delete through HTTP).
     index = VectorIndex(connect(rag_env["RAG_CHROMA_URL"]), rag_env["RAG_CHROMA_COLLECTION"])
