@@ -2,7 +2,7 @@
 
 One PDF, Markdown files and every text encoding in the corpus go through all five assets in one
 batched run; a phrase copied from each document must come back at rank 1, from the right
-document and page, through the `rag-pipeline search` command.
+document and page, through the `rag-pipeline search` command, in hybrid and lexical mode.
 """
 
 import json
@@ -61,6 +61,7 @@ CASES = [
         1,
         "euc",
     ),
+    ("pdf_intl/pdfjs_issue16063.pdf", "電線接続端子部が次のいずれにも該当しないとき", 1, None),
     (
         "text/chardet_windows-1252_dutch.txt",
         "O vreeselijk, vreeselijk! klaagde Stipan Arkadiewitsch weer en vond geen uitweg.",
@@ -96,9 +97,11 @@ def test_corpus_documents_are_searchable_with_the_real_model(
         assert embed_meta["model"] == "sentence-transformers/all-MiniLM-L6-v2"
         assert embed_meta["dimension"] == 384
 
-        code, out = run_cli(["search", phrase, "--k", "3", "--json"])
-        assert code == 0
-        top = json.loads(out.splitlines()[0])
-        assert (top["document_id"], top["page"]) == (doc_id, page), (rel, top)
-        assert top["filename"] == Path(rel).name
-        assert top["score"] > 0.4
+        # Hybrid is the default; lexical alone must find a copied phrase too.
+        for mode in ("hybrid", "lexical"):
+            code, out = run_cli(["search", phrase, "--k", "3", "--mode", mode, "--json"])
+            assert code == 0
+            top = json.loads(out.splitlines()[0])
+            assert (top["document_id"], top["page"]) == (doc_id, page), (rel, mode, top)
+            assert top["filename"] == Path(rel).name
+            assert top["score"] > 0.4
