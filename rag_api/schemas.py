@@ -81,7 +81,10 @@ class SearchHit(BaseModel):
 class SearchResponse(BaseModel):
     query: str
     k: int
-    mode: SearchMode
+    mode: SearchMode = Field(description="the mode served: lexical when hybrid had to fall back")
+    degraded: str | None = Field(
+        default=None, description="why results are lexical only, when the vector index is down"
+    )
     results: list[SearchHit]
 
 

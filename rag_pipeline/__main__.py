@@ -98,25 +98,35 @@ def cmd_search(args: argparse.Namespace) -> int:
         print("the query is blank", file=sys.stderr)
         return EXIT_ERROR
     mode = SearchMode(args.mode)
-    embedder = get_embedder(
-        os.environ["RAG_EMBEDDING_MODEL"], int(os.environ["RAG_EMBEDDING_BATCH_SIZE"])
-    )
-    try:
-        index = VectorIndex(
-            connect(os.environ["RAG_CHROMA_URL"]), os.environ["RAG_CHROMA_COLLECTION"]
-        )
-        results = search(
+    store = _store()
+
+    def run(mode: SearchMode) -> list[Any]:
+        embedder, index = None, None
+        if mode is not SearchMode.LEXICAL:
+            embedder = get_embedder(
+                os.environ["RAG_EMBEDDING_MODEL"], int(os.environ["RAG_EMBEDDING_BATCH_SIZE"])
+            )
+            index = VectorIndex(
+                connect(os.environ["RAG_CHROMA_URL"]), os.environ["RAG_CHROMA_COLLECTION"]
+            )
+        return search(
             args.query,
             k=args.k,
             mode=mode,
             embedder=embedder,
             index=index,
-            lexicon=LexicalIndex(_store()),
-            catalog=Catalog(_store()),
+            lexicon=LexicalIndex(store),
+            catalog=Catalog(store),
         )
+
+    try:
+        results = run(mode)
     except IndexUnavailable as exc:
-        print(f"{exc} (try --mode lexical, which needs no vector index)", file=sys.stderr)
-        return EXIT_ERROR
+        if mode is not SearchMode.HYBRID:
+            print(f"{exc} (try --mode lexical, which needs no vector index)", file=sys.stderr)
+            return EXIT_ERROR
+        print(f"warning: lexical results only: {exc}", file=sys.stderr)
+        results = run(SearchMode.LEXICAL)
     for rank, result in enumerate(results, 1):
         if args.json:
             _print_json(asdict(result))

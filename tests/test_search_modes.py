@@ -8,7 +8,7 @@ what lexical search adds; test_e2e_real_model.py and the API end-to-end test use
 import json
 from pathlib import Path
 
-from conftest import add_files, copy_corpus, materialize, run_cli
+from conftest import add_files, copy_corpus, free_port, materialize, run_cli
 
 from rag_pipeline.core.catalog import read_chunks
 from rag_pipeline.core.index import VectorIndex, connect
@@ -80,6 +80,11 @@ def test_rechunking_replaces_the_lexical_data_and_deleting_removes_it(
     # Search cites the new chunks, not the ones it read (and cached) before.
     [after] = _search("Watford as a trainee", "hybrid", k=1)
     assert after["text"] == by_no[after["chunk_no"]] != before["text"]
+
+    # With the vector index down, hybrid search answers from lexical data; dense cannot.
+    monkeypatch.setenv("RAG_CHROMA_URL", f"http://127.0.0.1:{free_port()}")
+    assert _search("Watford as a trainee", "hybrid", k=1)[0]["text"] == after["text"]
+    assert run_cli(["search", "Watford", "--mode", "dense"])[0] == 1
 
     # What DELETE /documents/{id} does (the API tests delete through HTTP).
     index = VectorIndex(connect(rag_env["RAG_CHROMA_URL"]), rag_env["RAG_CHROMA_COLLECTION"])

@@ -68,11 +68,16 @@ def connect(url: str) -> Any:
 class VectorIndex:
     def __init__(self, client: Any, collection: str) -> None:
         self.name = collection
-        self._collection = client.get_or_create_collection(
-            collection,
-            configuration={"hnsw": {"space": "cosine"}},
-            embedding_function=None,
-        )
+        try:
+            self._collection = client.get_or_create_collection(
+                collection,
+                configuration={"hnsw": {"space": "cosine"}},
+                embedding_function=None,
+            )
+        except Exception as exc:
+            raise IndexUnavailable(
+                f"cannot open the Chroma collection {collection!r}: {exc}"
+            ) from exc
 
     def count(self, document_id: str | None = None) -> int:
         if document_id is None:

@@ -20,7 +20,7 @@ from enum import StrEnum
 
 from rag_pipeline.core.catalog import Catalog
 from rag_pipeline.core.embedding import Embedder
-from rag_pipeline.core.index import VectorIndex
+from rag_pipeline.core.index import IndexUnavailable, VectorIndex
 from rag_pipeline.core.lexical import LexicalIndex
 from rag_pipeline.core.terms import unspaced_share
 
@@ -102,8 +102,8 @@ def candidates(
     *,
     pool: int,
     mode: SearchMode,
-    embedder: Embedder,
-    index: VectorIndex,
+    embedder: Embedder | None,
+    index: VectorIndex | None,
     lexicon: LexicalIndex,
     dense_weight: float = DENSE_WEIGHT,
     depth: int = FUSION_DEPTH,
@@ -112,6 +112,8 @@ def candidates(
     dense: list[tuple[Key, float]] = []
     lexical: list[tuple[Key, float]] = []
     if mode is not SearchMode.LEXICAL:
+        if index is None or embedder is None:
+            raise IndexUnavailable(f"{mode} search needs the vector index and the model")
         hits = index.query(embedder.embed([query])[0], max(pool, depth))
         dense = [((h.document_id, h.chunk_no), h.score) for h in hits]
     if mode is not SearchMode.DENSE:
@@ -130,8 +132,8 @@ def search(
     *,
     k: int,
     mode: SearchMode = SearchMode.HYBRID,
-    embedder: Embedder,
-    index: VectorIndex,
+    embedder: Embedder | None,
+    index: VectorIndex | None,
     lexicon: LexicalIndex,
     catalog: Catalog,
 ) -> list[SearchResult]:

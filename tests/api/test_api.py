@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import ingest_landed
+from conftest import free_port, ingest_landed
 from fastapi.testclient import TestClient
 
 from rag_api.main import create_app
@@ -311,6 +311,29 @@ def test_events_stream_stage_transitions_until_indexed(
 
     assert statuses[0] == "queued"
     assert statuses[-1] == "indexed"
+
+
+def test_search_falls_back_to_lexical_while_the_vector_index_is_down(
+    client, instance, settings, corpus: Path
+) -> None:
+    doc = client.post("/documents", files=[_file(corpus, "text/uns_norwich-city.txt")]).json()[
+        "documents"
+    ][0]
+    ingest_landed(instance, str(settings.data_dir))
+    down = settings.model_copy(update={"chroma_url": f"http://127.0.0.1:{free_port()}"})
+
+    with TestClient(create_app(down, instance)) as degraded:
+        hybrid = degraded.get("/search", params={"q": "Watford as a trainee"})
+        assert hybrid.status_code == 200
+        body = hybrid.json()
+        assert body["mode"] == "lexical" and "Chroma" in body["degraded"]
+        assert body["results"][0]["document_id"] == doc["id"]
+        lexical = degraded.get("/search", params={"q": "Watford", "mode": "lexical"}).json()
+        assert lexical["degraded"] is None and lexical["results"]
+        assert_error(
+            degraded.get("/search", params={"q": "x", "mode": "dense"}), 503, "index_unavailable"
+        )
+    assert client.get("/search", params={"q": "Watford"}).json()["mode"] == "hybrid"
 
 
 def test_search_validates_its_input(client) -> None:
