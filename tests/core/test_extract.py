@@ -329,7 +329,8 @@ def check_outcome(folder: str, name: str, expected: str, phrase: str, timeout_s:
         assert expected == "ok", f"{name} extracted, expected {expected}"
         assert phrase in result.text
         assert garbled_share(result.text) < WARN_SHARE
-    assert time.monotonic() - started < timeout_s + 2
+    # The bound is processor time; a busy machine stretches it to twice that in wall time.
+    assert time.monotonic() - started < 2 * timeout_s + 2
     assert_no_child_left()
 
 
@@ -446,13 +447,39 @@ def test_extract_document_kills_a_hung_child() -> None:
     elapsed = time.monotonic() - started
     assert caught.value.code == "extraction_timeout"
     assert str(caught.value) == "text extraction took longer than 1 s"
-    assert elapsed < 2.5, elapsed
+    assert elapsed < 3.5, elapsed  # 1 s of processor time, at most 2 s of wall time
     assert_no_child_left()
     # The fork server survives a killed child and serves the next document normally.
     assert (
         "Hello, world!"
         in extract_document(read("pdf_problem/pdfjs_helloworld-bad.pdf"), "h.pdf").text
     )
+    assert_no_child_left()
+
+
+def test_the_time_bound_counts_processor_time_up_to_twice_the_wall_time() -> None:
+    """A child that gets no processor (a busy machine, here SIGSTOP) is not timed out at the
+    bound in wall time, only at twice it; one that computes is timed out at the bound."""
+    outcome: list[BaseException | ExtractedText] = []
+
+    def run() -> None:
+        try:
+            outcome.append(extract_document(read(SLOW_PDF), "slow.pdf", timeout_s=2))
+        except BaseException as err:
+            outcome.append(err)
+
+    started = time.monotonic()
+    worker = threading.Thread(target=run)
+    worker.start()
+    while not (children := forkserver_children()) and time.monotonic() < started + 10:
+        time.sleep(0.01)
+    os.kill(children[0][0], signal.SIGSTOP)
+    worker.join(10)
+    elapsed = time.monotonic() - started
+    err = outcome[0]
+    assert isinstance(err, ExtractionError) and err.code == "extraction_timeout"
+    # Twice the bound, plus the second that reaping a stopped child takes.
+    assert 4.5 < elapsed < 7, elapsed
     assert_no_child_left()
 
 
