@@ -21,6 +21,7 @@ from dagster import (
     DynamicPartitionsDefinition,
     RunsFilter,
 )
+from dagster._core.storage.tags import RUN_FAILURE_REASON_TAG, WILL_RETRY_TAG
 
 from rag_pipeline.core import landing
 from rag_pipeline.core.store import DocumentStore
@@ -163,30 +164,76 @@ def document_reports(
                 report.state = StageState.in_progress
 
     waiting = _in_unstarted_runs(instance, all_keys)
+    dead = _in_failed_runs(instance, all_keys)
+    for key in partition_keys:
+        # A run from before the document was registered again belongs to its previous life.
+        if key in dead and key not in waiting and dead[key][0] >= _registered(sources, key):
+            _stopped_by_run(reports[key], errors[key], dead[key][1])
     return [
         _summarise(key, sources[key], reports[key], errors[key], key in waiting)
         for key in partition_keys
     ]
 
 
+def _stopped_by_run(
+    stages: dict[str, StageReport],
+    errors: dict[str, tuple[float, ErrorReport]],
+    run: Any,
+) -> None:
+    """The first unfinished stage failed with its run, unless the document has its own error or
+    a later run is working on it or has finished it."""
+    states = [stages[s].state for s in STAGES]
+    if (
+        errors
+        or StageState.in_progress in states
+        or stages["vector_index"].state == (StageState.materialized)
+    ):
+        return
+    stage = next(s for s in STAGES if stages[s].state != StageState.materialized)
+    reason = run.tags.get(RUN_FAILURE_REASON_TAG, "an error").lower().replace("_", " ")
+    stages[stage].state = StageState.failed
+    stages[stage].run_id = run.run_id
+    message = f"run {run.run_id[:8]} stopped on {reason} and will not be retried"
+    errors[stage] = (0.0, ErrorReport(stage, "run_failed", message))
+
+
 def _in_unstarted_runs(instance: DagsterInstance, ordered_keys: list[str]) -> set[str]:
     """Documents whose run is still in the queue: Dagster calls them in progress already."""
     unstarted = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING]
     runs = instance.get_runs(filters=RunsFilter(statuses=unstarted), limit=1000)
-    if not runs:
-        return set()
+    return {key for run in runs for key in _run_keys(run, ordered_keys)}
+
+
+def _in_failed_runs(
+    instance: DagsterInstance, ordered_keys: list[str]
+) -> dict[str, tuple[float, Any]]:
+    """Documents of runs that failed for good (the daemon will not retry them): the latest such
+    run of each, with when it was created.
+
+    A run can die without any document failing on its own: a killed worker whose retries are
+    used up, or an error no stage expected, such as the index unreachable past the step's
+    retries. Without this those documents would read `processing` forever.
+    """
+    failed = RunsFilter(statuses=[DagsterRunStatus.FAILURE])
+    retries = instance.run_retries_enabled
+    found: dict[str, tuple[float, Any]] = {}
+    for record in instance.get_run_records(filters=failed, limit=1000):
+        run = record.dagster_run
+        if retries and run.tags.get(WILL_RETRY_TAG) != "false":
+            continue  # retried, or not yet decided: a new run will take the documents on
+        for key in _run_keys(run, ordered_keys):
+            found.setdefault(key, (record.create_timestamp.timestamp(), run))
+    return found
+
+
+def _run_keys(run: Any, ordered_keys: list[str]) -> list[str]:
+    tags = run.tags
+    if "dagster/partition" in tags:
+        return [tags["dagster/partition"]]
     position = {key: i for i, key in enumerate(ordered_keys)}
-    waiting: set[str] = set()
-    for run in runs:
-        tags = run.tags
-        if "dagster/partition" in tags:
-            waiting.add(tags["dagster/partition"])
-            continue
-        start = position.get(tags.get("dagster/asset_partition_range_start", ""))
-        end = position.get(tags.get("dagster/asset_partition_range_end", ""))
-        if start is not None and end is not None:
-            waiting.update(ordered_keys[start : end + 1])
-    return waiting
+    start = position.get(tags.get("dagster/asset_partition_range_start", ""))
+    end = position.get(tags.get("dagster/asset_partition_range_end", ""))
+    return ordered_keys[start : end + 1] if start is not None and end is not None else []
 
 
 def _registered(sources: dict[str, Any], key: str) -> float:

@@ -264,3 +264,27 @@ def test_a_document_whose_run_waits_in_the_queue_is_queued_not_processing(
     instance.report_run_canceled(run)
     assert materialize(instance, ids).success
     assert _reports(instance, rag_env)[ids[0]]["status"] == "indexed"
+
+
+def test_documents_of_a_run_that_failed_for_good_read_failed_not_processing(
+    instance, rag_env, corpus: Path, tmp_path: Path
+) -> None:
+    from rag_pipeline.definitions import defs
+
+    ids = add_files(instance, [copy_corpus(corpus, "pdf/sf_minimal-document.pdf", tmp_path)])
+    stages = ["raw_document", "document_text", "document_chunks", "chunk_embeddings"]
+    assert materialize(instance, ids, stages=stages).success
+    assert _reports(instance, rag_env)[ids[0]]["status"] == "processing"
+    # Then a run over it dies without any document failing on its own (its worker killed, or
+    # the index unreachable past the step's retries), and the daemon decides not to retry it.
+    run = instance.create_run_for_job(
+        defs.resolve_job_def("ingest_job"), tags={"dagster/partition": ids[0]}
+    )
+    instance.report_run_failed(run)
+    instance.add_run_tags(run.run_id, {"dagster/will_retry": "false"})
+
+    report = _reports(instance, rag_env)[ids[0]]
+    assert report["status"] == "failed"
+    assert report["error"]["stage"] == "vector_index"
+    assert report["error"]["code"] == "run_failed"
+    assert report["stages"]["chunk_embeddings"]["state"] == "materialized"
