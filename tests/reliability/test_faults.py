@@ -126,7 +126,7 @@ def _api_fault(stack: Stack, client: Any) -> tuple[set[str], float, float]:
 
     thread = threading.Thread(target=uploader)
     thread.start()
-    while len(accepted) < BATCH:
+    while len(accepted) < BATCH and thread.is_alive():
         time.sleep(0.05)
     killed = time.monotonic()
     stack.kill("api")
