@@ -163,6 +163,10 @@ def _parent_is_code_server(pid: int) -> bool:
     return "api grpc" in parent or "code-server" in parent
 
 
+def ran_at() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
 def request(
     client: httpx.Client, method: str, url: str, deadline: float = 120, **kwargs: Any
 ) -> httpx.Response:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from core.test_extract import EMPTY_TEXT_FILES, INTL_PDFS, PDFS, PROBLEM_PDFS, TEXT_FILES
-from reliability.harness import FULL, Stack, audit, healthy, request, wait_terminal
+from reliability.harness import FULL, Stack, audit, healthy, ran_at, request, wait_terminal
 
 pytestmark = pytest.mark.reliability
 
@@ -93,9 +93,11 @@ def test_every_corpus_file_reaches_its_expected_end(
     }
     health = healthy(stack)
     reliability_report["corpus_sweep"] = {
+        "ran_at": ran_at(),
         "files": len(files),
         "seconds_to_all_terminal": round(seconds, 1),
         "bound_seconds": bound,
+        "extraction_timeout_cpu_seconds": int(stack.env["RAG_EXTRACTION_TIMEOUT_SECONDS"]),
         "confusion": dict(sorted(confusion.items())),
         "wrong": wrong,
         "healthy_after": health,

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import BIN
-from reliability.harness import API_KEY, FULL, MAX_UPLOAD_MB, Stack, healthy, wait_terminal
+from reliability.harness import API_KEY, FULL, MAX_UPLOAD_MB, Stack, healthy, ran_at, wait_terminal
 
 pytestmark = pytest.mark.reliability
 
@@ -174,6 +174,7 @@ def test_hostile_requests_get_4xx_and_write_only_into_the_landing_zone(
     names = [reports[i].get("filename") or "" for i in accepted]
     bad_names = [n for n in names if "/" in n or "\\" in n or "\x00" in n or "\u202e" in n]
     reliability_report["hostile_input"] = {
+        "ran_at": ran_at(),
         "requests": len(hostile_requests(escape)) + len(AUTH_CASES),
         "unexpected_answers": wrong,
         "files_written_outside_landing": len(outside) + len(escaped),
@@ -231,7 +232,11 @@ def test_schemathesis_finds_no_server_error(
         timeout=1200 if FULL else 300,
     )
     summary = summarise(out)
-    reliability_report["schemathesis"] = {**summary, "exit_code": result.returncode}
+    reliability_report["schemathesis"] = {
+        "ran_at": ran_at(),
+        **summary,
+        "exit_code": result.returncode,
+    }
     assert stack.alive("api")
     assert summary["failures"] == 0 and result.returncode == 0, result.stdout[-4000:]
     assert summary["cases"] > 0

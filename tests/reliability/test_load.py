@@ -11,7 +11,16 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from reliability.harness import FULL, Stack, audit, healthy, request, synthetic_text, wait_terminal
+from reliability.harness import (
+    FULL,
+    Stack,
+    audit,
+    healthy,
+    ran_at,
+    request,
+    synthetic_text,
+    wait_terminal,
+)
 
 pytestmark = pytest.mark.reliability
 
@@ -121,6 +130,7 @@ def test_concurrent_uploads_versions_and_deletes_lose_nothing(
     )
     latencies = sorted(ledger.latencies)
     reliability_report["load"] = {
+        "ran_at": ran_at(),
         "uploads": UPLOADS,
         "clients": CLIENTS,
         "answers": dict(sorted(ledger.answers.items())),
