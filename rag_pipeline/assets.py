@@ -103,11 +103,12 @@ def ingest_documents(
     selected = [stage for stage in STAGES if AssetKey(stage) in context.selected_asset_keys]
     context.log.info(f"{len(keys)} document(s), stages: {', '.join(selected)}")
     failed: dict[str, tuple[str, StageError]] = {}
+    dropped: set[str] = set()
     # Loaded lazily: a run that only extracts text never loads the model.
     model = embedder.get()
 
     for stage in selected:
-        live = [key for key in keys if key not in failed]
+        live = [key for key in keys if key not in failed and key not in dropped]
         if not live:
             break
         if stage == "chunk_embeddings":
@@ -129,6 +130,13 @@ def ingest_documents(
         else:
             outcomes = {key: _run_stage(stage, store, key, model, chunking) for key in live}
         for key, outcome in outcomes.items():
+            if _deleted_while_queued(store, key, outcome):
+                # Deleted between the sensor registering it and its partition being added:
+                # the delete found no partition to remove, so the run removes it.
+                dropped.add(key)
+                context.instance.delete_dynamic_partition(DOCUMENTS, key)
+                context.log.info(f"{key} was deleted before its run started: dropped")
+                continue
             if isinstance(outcome, StageError):
                 failed[key] = (stage, outcome)
                 context.log.error(f"{key}: {stage} failed [{outcome.code}] {outcome.message}")
@@ -158,6 +166,17 @@ def ingest_documents(
             },
             allow_retries=False,
         )
+
+
+def _deleted_while_queued(
+    store: DocumentStore, key: str, outcome: StageResult | StageError
+) -> bool:
+    return (
+        isinstance(outcome, StageError)
+        and outcome.code == "source_missing"
+        and store.read_source(key) is None
+        and store.read_tombstone(key) is not None
+    )
 
 
 def _active_runs(context: AssetExecutionContext) -> int:

@@ -288,3 +288,25 @@ def test_documents_of_a_run_that_failed_for_good_read_failed_not_processing(
     assert report["error"]["stage"] == "vector_index"
     assert report["error"]["code"] == "run_failed"
     assert report["stages"]["chunk_embeddings"]["state"] == "materialized"
+
+
+def test_a_document_deleted_before_its_run_started_is_dropped_not_failed(
+    instance, rag_env, corpus: Path, tmp_path: Path
+) -> None:
+    from rag_pipeline.status import find_report
+
+    files = [
+        copy_corpus(corpus, "pdf/sf_minimal-document.pdf", tmp_path),
+        copy_corpus(corpus, "text/uns_norwich-city.txt", tmp_path),
+    ]
+    gone, kept = add_files(instance, files)
+    # The API's delete came after the sensor registered the file but before the daemon added
+    # its partition: it removed the files and found no partition to remove.
+    store = DocumentStore(rag_env["RAG_DATA_DIR"])
+    store.delete_document(gone, "deleted through the API")
+
+    assert materialize(instance, [gone, kept]).success
+
+    assert instance.get_dynamic_partitions("documents") == [kept]
+    assert find_report(instance, store, gone).status == "deleted"
+    assert find_report(instance, store, kept).status == "indexed"
