@@ -196,3 +196,19 @@ def test_a_replaced_file_is_a_new_version_that_supersedes_the_old(
     assert new != old and new.startswith("notes-")
     record = store.read_source(new)
     assert record is not None and record.supersedes == old
+
+
+def test_an_upload_withdrawn_while_the_sensor_takes_it_is_not_registered(tmp_path: Path) -> None:
+    store = DocumentStore(tmp_path / "data")
+    upload = landing.deliver(store, b"A paragraph that somebody deletes at once.\n", "a.txt")
+
+    def deleted_meanwhile(doc_id: str) -> bool:
+        # The API's delete lands after the sensor read the file and before it registers it.
+        assert landing.cancel_upload(store, doc_id)
+        return False
+
+    taken = landing.take(store, upload.landing_path, deleted_meanwhile)
+
+    assert taken.action == "gone"
+    assert store.read_source(upload.document_id) is None
+    assert not landing.cancel_upload(store, upload.document_id)

@@ -257,10 +257,13 @@ def delete_document(
     if report.status == DocumentStatus.rejected:
         landing.forget_rejection(store, doc_id)
         return Response(status_code=204)
+    # Withdraw an upload still waiting for the sensor first: once withdrawn it can no longer be
+    # registered. One the sensor took already is retired below like any document; if its
+    # partition is not there yet, its run drops it.
+    landing.cancel_upload(store, doc_id)
     # The API writes the index too, so it takes the same pool slot as the runs do.
     with index_write_slot(instance, f"api-{uuid.uuid4()}", "delete"):
         retire_document(store, index, doc_id, "deleted through the API")
-    landing.cancel_upload(store, doc_id)
     if instance.has_dynamic_partition(_partitions(), doc_id):
         instance.delete_dynamic_partition(_partitions(), doc_id)
     return Response(status_code=204)

@@ -6,11 +6,13 @@ last look. What cannot become a document moves to `rejected/` with a JSON record
 what has been taken moves to `processed/` once `raw_document` holds its bytes.
 """
 
+import fcntl
 import json
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -188,18 +190,35 @@ def take(store: DocumentStore, relpath: str, has_partition: Callable[[str], bool
             return Taken(relpath, "in_flight", existing)
         move_to(store, relpath, PROCESSED)
         return Taken(relpath, "duplicate", existing)
-    upload = read_upload(store, doc_id)
-    record = store.register_landing(
-        data,
-        relpath,
-        chunk_size=upload.chunk_size if upload else None,
-        chunk_overlap=upload.chunk_overlap if upload else None,
-        supersedes=upload.supersedes if upload else None,
-    )
-    if upload is not None:
-        _upload_path(store, doc_id).unlink(missing_ok=True)
-        _sha256_path(store, record.sha256).unlink(missing_ok=True)
+    with _uploads_locked(store):
+        if not path.exists():
+            return Taken(relpath, "gone")  # withdrawn by a delete since we read it
+        upload = read_upload(store, doc_id)
+        record = store.register_landing(
+            data,
+            relpath,
+            chunk_size=upload.chunk_size if upload else None,
+            chunk_overlap=upload.chunk_overlap if upload else None,
+            supersedes=upload.supersedes if upload else None,
+        )
+        if upload is not None:
+            _upload_path(store, doc_id).unlink(missing_ok=True)
+            _sha256_path(store, record.sha256).unlink(missing_ok=True)
     return Taken(relpath, "new", record)
+
+
+@contextmanager
+def _uploads_locked(store: DocumentStore) -> Iterator[None]:
+    """Registering an upload (the sensor, in the daemon) and withdrawing it (a delete, in the
+    API) exclude each other: otherwise a delete answered 204 could find nothing registered yet
+    while the sensor registers the file a moment later, and the document would live on."""
+    store.root.mkdir(parents=True, exist_ok=True)
+    with (store.root / ".uploads.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 # Uploads carry options the file itself cannot: they wait in a hidden folder of the landing
@@ -280,14 +299,15 @@ def deliver(
 
 
 def cancel_upload(store: DocumentStore, doc_id: str) -> bool:
-    """Withdraw an upload the sensor has not taken yet."""
-    upload = read_upload(store, doc_id)
-    if upload is None:
-        return False
-    (store.landing_dir / upload.landing_path).unlink(missing_ok=True)
-    _upload_path(store, doc_id).unlink(missing_ok=True)
-    if upload.sha256:
-        _sha256_path(store, upload.sha256).unlink(missing_ok=True)
+    """Withdraw an upload the sensor has not taken yet; False if it already has."""
+    with _uploads_locked(store):
+        upload = read_upload(store, doc_id)
+        if upload is None:
+            return False
+        (store.landing_dir / upload.landing_path).unlink(missing_ok=True)
+        _upload_path(store, doc_id).unlink(missing_ok=True)
+        if upload.sha256:
+            _sha256_path(store, upload.sha256).unlink(missing_ok=True)
     return True
 
 
