@@ -114,7 +114,7 @@ def test_concurrent_uploads_versions_and_deletes_lose_nothing(
         reports, settle = wait_terminal(
             client,
             set(ledger.expected),
-            timeout=3600 if FULL else 300,
+            timeout=900 if FULL else 300,
             done=lambda d: (
                 d["status"] == ledger.expected.get(d.get("id", ""), "indexed")
                 or d["status"] in ("failed", "rejected")
