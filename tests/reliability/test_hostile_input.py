@@ -255,5 +255,5 @@ def summarise(ndjson: Path) -> dict[str, Any]:
                     operations.add(label)
                 cases += len(recorder.get("cases", {}))
                 for checks in recorder.get("checks", {}).values():
-                    failures += sum(1 for c in checks if c.get("status") == "FAILURE")
+                    failures += sum(1 for c in checks if str(c.get("status")).lower() == "failure")
     return {"operations": len(operations), "cases": cases, "failures": failures}
