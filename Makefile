@@ -34,7 +34,7 @@ test: setup
 # kill -9, hostile input and schemathesis, with the real model; writes
 # bench/results/reliability.json. `make test` runs its short version.
 reliability: setup
-	RAG_RELIABILITY=full $(BIN)/python -m pytest tests/reliability -m reliability \
+	RELIABILITY=full $(BIN)/python -m pytest tests/reliability -m reliability \
 		--timeout=5400 $(PYTEST_ARGS)
 
 lint: setup

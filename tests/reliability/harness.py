@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 from conftest import BIN, INIT_INSTANCE, REPO, free_port, make_dagster_home, wait_for_http
 
-FULL = os.environ.get("RAG_RELIABILITY", "short") == "full"
+FULL = os.environ.get("RELIABILITY", "short") == "full"
 REAL_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 API_KEY = "reliability-key"
 TERMINAL = {"indexed", "failed", "rejected", "deleted"}
