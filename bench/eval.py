@@ -214,7 +214,7 @@ def score(
     }
 
 
-def cjk_phrases(searcher: Searcher, ids: Sequence[str]) -> list[dict[str, Any]]:
+def cjk_phrases(searcher: Searcher) -> list[dict[str, Any]]:
     """Seeded phrases copied from each CJK document's chunks."""
     rng = random.Random(7)
     phrases = []
@@ -310,7 +310,7 @@ def main(argv: list[str] | None = None) -> None:
         wait_for_http(f"{url}/api/v2/heartbeat")
         if not reuse:
             ingest(work)
-        report = evaluate(json.loads((work / "manifest.json").read_text())["documents"])
+        report = evaluate()
     finally:
         stop(chroma)
         if temporary:
@@ -318,7 +318,7 @@ def main(argv: list[str] | None = None) -> None:
     write(report)
 
 
-def evaluate(ids: Sequence[str]) -> dict[str, Any]:
+def evaluate() -> dict[str, Any]:
     from rag_pipeline.core import lexical as lexical_mod
     from rag_pipeline.core import search as search_mod
     from rag_pipeline.core.search import PHRASE_POOL, squash
@@ -352,7 +352,7 @@ def evaluate(ids: Sequence[str]) -> dict[str, Any]:
         for mode, ranked in runs.items()
     }
 
-    phrases = cjk_phrases(searcher, ids)
+    phrases = cjk_phrases(searcher)
     ptexts = [p["query"] for p in phrases]
     pdense = searcher.dense(ptexts)
     plex = searcher.lexical(ptexts)

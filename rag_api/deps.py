@@ -72,6 +72,5 @@ def get_catalog(store: Annotated[DocumentStore, Depends(get_store)]) -> Catalog:
 InstanceDep = Annotated[DagsterInstance, Depends(get_instance)]
 StoreDep = Annotated[DocumentStore, Depends(get_store)]
 IndexDep = Annotated[VectorIndex, Depends(get_index)]
-ModelDep = Annotated[Embedder, Depends(get_model)]
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 LexiconDep = Annotated[LexicalIndex, Depends(get_lexicon)]
