@@ -120,7 +120,9 @@ def ingest_documents(
             )
         elif stage == "vector_index":
             index = vector_index.get()
-            with index_write_slot(context.instance, context.run_id, "ingest_documents"):
+            with index_write_slot(
+                context.instance, context.run_id, "ingest_documents", log=context.log.warning
+            ):
                 outcomes = {
                     key: _run_stage(stage, store, key, model, chunking, index) for key in live
                 }

@@ -84,7 +84,9 @@ def make_backup(
         data_dir=store.root,
         dagster_home=Path(instance.root_directory),
         backup_dir=Path(operations.backup_dir),
-        pause_index_writes=lambda: index_write_slot(instance, context.run_id, "backup"),
+        pause_index_writes=lambda: index_write_slot(
+            instance, context.run_id, "backup", log=context.log.warning
+        ),
         postgres_dump=postgres_dumper(instance),
         facts={
             "versions": _versions(),
@@ -139,7 +141,7 @@ def clean_up(
         ),
         "orphan_artifacts_deleted": cleanup.orphan_artifacts(store, is_live),
     }
-    with index_write_slot(instance, context.run_id, "cleanup"):
+    with index_write_slot(instance, context.run_id, "cleanup", log=context.log.warning):
         counts["orphan_vectors_deleted"] = cleanup.orphan_vectors(vector_index.get(), is_live)
     counts["runs_deleted"] = _delete_old_runs(
         instance, operations.run_retention_days, keep=context.run_id

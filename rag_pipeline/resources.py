@@ -5,8 +5,10 @@ fields always resolve and the defaults live in exactly one place.
 """
 
 import os
+import socket
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -114,14 +116,72 @@ class OperationsResource(ConfigurableResource):  # type: ignore[type-arg]
     run_retention_days: float
 
 
+# How often a writer waiting for the pool checks whether the holder died holding it.
+DEAD_HOLDER_CHECK_SECONDS = 2.0
+# A holder that is not a run (the API's delete) needs the slot for well under a second; one that
+# has held it this long died holding it on another machine, where its process cannot be checked.
+NON_RUN_LEASE_SECONDS = 600.0
+
+
+def api_holder_id() -> str:
+    """A pool holder id for a process that is not a run: host and pid say whether it still lives."""
+    return f"api-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+
+
+def _holder_is_dead(instance: DagsterInstance, holder_id: str, held_since: float | None) -> bool:
+    run = instance.get_run_by_id(holder_id)
+    if run is not None:
+        # Finished runs never write again; a run whose worker was killed reads FAILURE as soon
+        # as its code server notices, and its retry must not wait for a slot nobody will free.
+        return run.is_finished
+    host, _, rest = holder_id.removeprefix("api-").partition("-")
+    pid = rest.split("-", 1)[0]
+    if holder_id.startswith("api-") and host == socket.gethostname() and pid.isdigit():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+    return held_since is not None and time.time() - held_since > NON_RUN_LEASE_SECONDS
+
+
+def free_dead_holders(instance: DagsterInstance, own_id: str) -> list[str]:
+    """Free the index-write slots of holders that died holding them; returns their ids.
+
+    Dagster frees a finished run's slots only from the daemon's monitoring loop, and only when
+    `free_slots_after_run_end_seconds` is set; a run started from the CLI has no daemon at all.
+    So a writer that finds the pool held checks the holder itself.
+    """
+    storage: Any = instance.event_log_storage
+    info = storage.get_concurrency_info(INDEX_WRITE_POOL)
+    since = {
+        step.run_id: step.assigned_timestamp.timestamp()
+        for step in info.pending_steps
+        if step.assigned_timestamp is not None
+    }
+    freed = []
+    for slot in info.claimed_slots:
+        if slot.run_id != own_id and _holder_is_dead(instance, slot.run_id, since.get(slot.run_id)):
+            storage.free_concurrency_slots_for_run(slot.run_id)
+            freed.append(slot.run_id)
+    return freed
+
+
 @contextmanager
 def index_write_slot(
-    instance: DagsterInstance, run_id: str, holder: str, poll_seconds: float = 0.2
+    instance: DagsterInstance,
+    run_id: str,
+    holder: str,
+    poll_seconds: float = 0.2,
+    log: Callable[[str], None] | None = None,
 ) -> Iterator[None]:
     """Hold a slot of the index-write pool, so that exactly one process writes the collection.
 
     Two processes writing one Chroma collection corrupt it silently, so this is a hard rule.
-    The pool is Dagster's own: it shows in the UI, and Dagster frees the slot if the run dies.
+    The pool is Dagster's own and shows in the UI. A slot whose holder died (a killed run
+    worker, a killed API) is freed by the next writer that waits for it.
     """
     storage: Any = instance.event_log_storage
     if INDEX_WRITE_POOL not in storage.get_concurrency_keys():
@@ -129,7 +189,15 @@ def index_write_slot(
     if INDEX_WRITE_POOL not in storage.get_concurrency_keys():
         storage.set_concurrency_slots(INDEX_WRITE_POOL, 1)
     status = storage.claim_concurrency_slot(INDEX_WRITE_POOL, run_id, holder)
+    next_check = time.monotonic()
     while not status.is_claimed:
+        if time.monotonic() >= next_check:
+            next_check = time.monotonic() + DEAD_HOLDER_CHECK_SECONDS
+            for dead in free_dead_holders(instance, run_id):
+                if log:
+                    log(
+                        f"freed the {INDEX_WRITE_POOL} slot held by {dead}: it is no longer running"
+                    )
         time.sleep(status.sleep_interval or poll_seconds)
         status = storage.claim_concurrency_slot(INDEX_WRITE_POOL, run_id, holder)
     try:

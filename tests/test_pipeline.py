@@ -4,8 +4,11 @@ These use the deterministic hash embedder for speed; test_e2e_real_model.py uses
 """
 
 import json
+import os
+import subprocess
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -14,7 +17,13 @@ from conftest import add_files, copy_corpus, materialize, run_cli
 from rag_pipeline.core.catalog import Catalog
 from rag_pipeline.core.index import VectorIndex, connect
 from rag_pipeline.core.store import DocumentStore
-from rag_pipeline.resources import INDEX_WRITE_POOL, index_write_slot
+from rag_pipeline.resources import (
+    DEAD_HOLDER_CHECK_SECONDS,
+    INDEX_WRITE_POOL,
+    api_holder_id,
+    free_dead_holders,
+    index_write_slot,
+)
 from rag_pipeline.status import document_reports
 
 
@@ -152,6 +161,71 @@ def test_index_writes_wait_for_the_pool(instance, rag_env, corpus: Path, tmp_pat
     worker.join(timeout=60)
     assert finished.is_set()
     assert _reports(instance, rag_env)[doc]["status"] == "indexed"
+
+
+def test_a_slot_left_by_a_dead_run_is_taken_over(
+    instance, rag_env, corpus: Path, tmp_path: Path
+) -> None:
+    """A run worker killed while writing never frees its slot; its retry must not wait forever."""
+    from dagster import DagsterRun, DagsterRunStatus
+
+    [doc] = add_files(instance, [copy_corpus(corpus, "markdown/haystack_sample.md", tmp_path)])
+    holder = DagsterRun(
+        job_name="ingest_job", run_id=str(uuid.uuid4()), status=DagsterRunStatus.STARTED
+    )
+    instance.add_run(holder)
+    storage = instance.event_log_storage
+    storage.initialize_concurrency_limit_to_default(INDEX_WRITE_POOL)
+    claim = storage.claim_concurrency_slot(INDEX_WRITE_POOL, holder.run_id, "ingest_documents")
+    assert claim.is_claimed
+    finished = threading.Event()
+    worker = threading.Thread(target=lambda: (materialize(instance, [doc]), finished.set()))
+    worker.start()
+    _wait_for_stage(instance, rag_env, doc, "chunk_embeddings")
+    # Well past the dead-holder check: a holder whose run is still going keeps its slot.
+    time.sleep(3 * DEAD_HOLDER_CHECK_SECONDS)
+    assert not finished.is_set(), "the run took the slot from a writer that is still running"
+    assert instance.get_run_by_id(holder.run_id).status == DagsterRunStatus.STARTED
+
+    # What the code server reports when it finds the worker's process gone.
+    instance.report_run_failed(instance.get_run_by_id(holder.run_id))
+    worker.join(timeout=60)
+    assert finished.is_set(), "the run still waits for the slot of a run that failed"
+    assert _reports(instance, rag_env)[doc]["status"] == "indexed"
+    info = storage.get_concurrency_info(INDEX_WRITE_POOL)
+    assert not info.claimed_slots and not info.pending_steps
+
+
+def test_a_slot_left_by_a_killed_api_process_is_taken_over(instance) -> None:
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    storage = instance.event_log_storage
+    storage.initialize_concurrency_limit_to_default(INDEX_WRITE_POOL)
+    live, dead = api_holder_id(), api_holder_id().replace(f"-{os.getpid()}-", f"-{gone.pid}-")
+    assert storage.claim_concurrency_slot(INDEX_WRITE_POOL, live, "delete").is_claimed
+    assert free_dead_holders(instance, "someone-else") == []
+    storage.free_concurrency_slot_for_step(live, "delete")
+
+    assert storage.claim_concurrency_slot(INDEX_WRITE_POOL, dead, "delete").is_claimed
+    me, held = api_holder_id(), []
+
+    def delete() -> None:
+        with index_write_slot(instance, me, "delete"):
+            held.extend(
+                s.run_id for s in storage.get_concurrency_info(INDEX_WRITE_POOL).claimed_slots
+            )
+
+    worker = threading.Thread(target=delete, daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    assert held == [me], "the slot of an API process that is gone was never freed"
+
+
+def _wait_for_stage(instance, env, doc: str, stage: str) -> None:
+    deadline = time.monotonic() + 60
+    while _reports(instance, env)[doc]["stages"][stage]["state"] != "materialized":
+        assert time.monotonic() < deadline, f"{doc} never reached {stage}"
+        time.sleep(0.2)
 
 
 @pytest.mark.parametrize("instance", ["sqlite", "postgres"], indirect=True)

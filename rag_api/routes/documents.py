@@ -8,7 +8,6 @@ import asyncio
 import json
 import re
 import threading
-import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -32,7 +31,7 @@ from rag_pipeline.core.extract import ExtractionError, accept
 from rag_pipeline.core.ingest import retire_document
 from rag_pipeline.core.store import DocumentStore, document_id, safe_filename, sha256_bytes
 from rag_pipeline.partitions import DOCUMENTS
-from rag_pipeline.resources import ENV_DEFAULTS, index_write_slot
+from rag_pipeline.resources import ENV_DEFAULTS, api_holder_id, index_write_slot
 from rag_pipeline.status import (
     DocumentReport,
     DocumentStatus,
@@ -262,7 +261,7 @@ def delete_document(
     # partition is not there yet, its run drops it.
     landing.cancel_upload(store, doc_id)
     # The API writes the index too, so it takes the same pool slot as the runs do.
-    with index_write_slot(instance, f"api-{uuid.uuid4()}", "delete"):
+    with index_write_slot(instance, api_holder_id(), "delete"):
         retire_document(store, index, doc_id, "deleted through the API")
     if instance.has_dynamic_partition(_partitions(), doc_id):
         instance.delete_dynamic_partition(_partitions(), doc_id)

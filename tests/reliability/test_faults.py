@@ -23,9 +23,8 @@ from reliability.harness import (
 
 pytestmark = pytest.mark.reliability
 
-# The short version leaves out the run worker kill: the daemon replaces its code server every
-# minute, and a worker killed after its code server went is never noticed (issue 6, open).
-FAULTS = ["run_worker", "daemon", "api", "chroma"] if FULL else ["chroma"]
+# The short version kills a run worker mid-write and Chroma mid-index; the full one all four.
+FAULTS = ["run_worker", "daemon", "api", "chroma"] if FULL else ["run_worker", "chroma"]
 BATCH = 8
 # Long enough that a run spends seconds in each stage, so the kill lands mid-run.
 PARAGRAPHS = 40 if FULL else 60
