@@ -18,8 +18,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ import httpx
 
 from bench.eval import SQUAD, ingest
 from bench.stages import MODEL, REPO, RESULTS, free_port, start_chroma, stop, wait_for_http
-from bench.upload import summary
+from bench.upload import concurrent_latencies, summary
 
 GOAL_P99_MS = 100.0
 K = 5
@@ -95,26 +95,17 @@ def floor(queries: list[str]) -> list[float]:
 
 
 def hammer(url: str, queries: list[str], mode: str, clients: int) -> list[float]:
-    latencies: list[float] = []
-    lock = threading.Lock()
+    def requests_of(n: int) -> Iterator[Callable[[httpx.Client], None]]:
+        for q in queries[n::clients]:
+            yield lambda http, q=q: _search(http, url, q, mode)
 
-    def client(n: int) -> None:
-        with httpx.Client(timeout=60) as http:
-            for q in queries[n::clients]:
-                started = time.perf_counter()
-                response = http.get(url, params={"q": q, "k": K, "mode": mode})
-                elapsed = (time.perf_counter() - started) * 1000
-                if response.status_code != 200 or not response.json()["results"]:
-                    raise RuntimeError(f"/search answered {response.status_code}: {response.text}")
-                with lock:
-                    latencies.append(elapsed)
+    return concurrent_latencies(clients, requests_of)
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return latencies
+
+def _search(http: httpx.Client, url: str, q: str, mode: str) -> None:
+    response = http.get(url, params={"q": q, "k": K, "mode": mode})
+    if response.status_code != 200 or not response.json()["results"]:
+        raise RuntimeError(f"/search answered {response.status_code}: {response.text}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,8 +14,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -48,29 +49,43 @@ def _serve(args: list[str], env: dict[str, str], port: int, ready: str) -> subpr
     return proc
 
 
+def concurrent_latencies(
+    clients: int, requests_of: Callable[[int], Iterable[Callable[[httpx.Client], None]]]
+) -> list[float]:
+    """Milliseconds per request, from `clients` threads each sending its requests in turn.
+
+    `requests_of(n)` gives client n's requests, each a call that raises if the answer is wrong;
+    anything it prepares before yielding is not timed. One failed request fails the benchmark.
+    """
+
+    def client(n: int) -> list[float]:
+        latencies = []
+        with httpx.Client(timeout=60) as http:
+            for send in requests_of(n):
+                started = time.perf_counter()
+                send(http)
+                latencies.append((time.perf_counter() - started) * 1000)
+        return latencies
+
+    with ThreadPoolExecutor(clients) as pool:
+        return [ms for part in pool.map(client, range(clients)) for ms in part]
+
+
 def _hammer(url: str, clients: int, per_client: int, body: bytes) -> list[float]:
     """Each client uploads distinct bytes (so nothing is a duplicate) and times each request."""
-    latencies: list[float] = []
-    lock = threading.Lock()
 
-    def client(n: int) -> None:
-        with httpx.Client(timeout=60) as http:
-            for i in range(per_client):
-                unique = body + f"\n% client {n} upload {i} {time.time_ns()}\n".encode()
-                started = time.perf_counter()
-                response = http.post(url, files={"file": (f"doc-{n}-{i}.pdf", unique)})
-                elapsed = time.perf_counter() - started
-                if response.status_code not in (200, 202):
-                    raise RuntimeError(f"upload answered {response.status_code}: {response.text}")
-                with lock:
-                    latencies.append(elapsed * 1000)
+    def requests_of(n: int) -> Iterator[Callable[[httpx.Client], None]]:
+        for i in range(per_client):
+            unique = body + f"\n% client {n} upload {i} {time.time_ns()}\n".encode()
+            yield lambda http, name=f"doc-{n}-{i}.pdf", data=unique: _upload(http, url, name, data)
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return latencies
+    return concurrent_latencies(clients, requests_of)
+
+
+def _upload(http: httpx.Client, url: str, name: str, data: bytes) -> None:
+    response = http.post(url, files={"file": (name, data)})
+    if response.status_code not in (200, 202):
+        raise RuntimeError(f"upload answered {response.status_code}: {response.text}")
 
 
 def summary(latencies: list[float]) -> dict[str, float]:

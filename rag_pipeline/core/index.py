@@ -32,13 +32,11 @@ class VectorRecord:
 
 @dataclass(frozen=True)
 class Hit:
+    """A nearest chunk; its citation and text come from the catalog, which is the truth."""
+
     id: str
     document_id: str
     chunk_no: int
-    filename: str
-    page: int
-    char_start: int
-    char_end: int
     score: float
 
 
@@ -153,24 +151,12 @@ class VectorIndex:
             result = self._collection.query(
                 query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1),
                 n_results=min(k, total),
-                include=["metadatas", "distances"],
+                include=["distances"],
             )
         except Exception as exc:
             raise IndexUnavailable(f"the vector index did not answer: {exc}") from exc
         hits = []
-        for id_, meta, distance in zip(
-            result["ids"][0], result["metadatas"][0], result["distances"][0], strict=True
-        ):
-            hits.append(
-                Hit(
-                    id=id_,
-                    document_id=str(meta["document_id"]),
-                    chunk_no=int(meta["chunk_no"]),
-                    filename=str(meta["filename"]),
-                    page=int(meta["page"]),
-                    char_start=int(meta["char_start"]),
-                    char_end=int(meta["char_end"]),
-                    score=1.0 - float(distance),
-                )
-            )
+        for id_, distance in zip(result["ids"][0], result["distances"][0], strict=True):
+            document_id, chunk_no = id_.rsplit(":", 1)
+            hits.append(Hit(id_, document_id, int(chunk_no), 1.0 - float(distance)))
         return hits
