@@ -29,6 +29,8 @@ INDEX_WRITE_POOL = "vector_index_writes"
 # Transport errors a client sees while the API is down or restarting; it retries them.
 RETRYABLE = (httpx.TransportError,)
 MAX_UPLOAD_MB = 8
+# Waiting for ingestion gives up once no document has moved for this long.
+STALL_SECONDS = 600.0 if FULL else 120.0
 
 
 class Stack:
@@ -201,10 +203,17 @@ def wait_terminal(
     ids: set[str],
     timeout: float,
     done: Callable[[dict[str, Any]], bool] = lambda d: d["status"] in TERMINAL,
+    stall: float = STALL_SECONDS,
 ) -> tuple[dict[str, dict[str, Any]], float]:
-    """Poll until every id is done (terminal by default); returns (last reports, seconds)."""
-    started = time.monotonic()
+    """Poll until every id is done (terminal by default); returns (last reports, seconds).
+
+    Gives up after `timeout` seconds in all, or sooner once no document has moved (status or
+    stage) for `stall` seconds: ingestion that keeps going may take long on a busy machine,
+    ingestion that stopped will not finish.
+    """
+    started = last_change = time.monotonic()
     reports: dict[str, dict[str, Any]] = {}
+    seen: dict[str, Any] = {}
     while True:
         listed = all_documents(client)
         for doc_id in ids:
@@ -214,9 +223,15 @@ def wait_terminal(
                 # Deleted and rejected-by-id documents are not listed; ask for them one by one.
                 one = request(client, "GET", f"/documents/{doc_id}")
                 reports[doc_id] = one.json() if one.status_code == 200 else {"status": "missing"}
+        now = {
+            i: (r["status"], json.dumps(r.get("stages"), sort_keys=True))
+            for i, r in reports.items()
+        }
+        if now != seen:
+            seen, last_change = now, time.monotonic()
         if all(doc_id in reports and done(reports[doc_id]) for doc_id in ids):
             return reports, time.monotonic() - started
-        if time.monotonic() - started > timeout:
+        if time.monotonic() - started > timeout or time.monotonic() - last_change > stall:
             return reports, time.monotonic() - started
         time.sleep(2)
 
