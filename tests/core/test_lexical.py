@@ -1,6 +1,7 @@
 """The lexical analyzer, BM25 over per-document term files, and the fusion of two rankings."""
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -118,6 +119,30 @@ def test_a_changed_folder_is_noticed_within_the_same_second(tmp_path: Path) -> N
     # Even if the filesystem gave the folder the same timestamp, the new file is seen.
     os.utime(folder, ns=(stamp, stamp))
     assert [h.document_id for h in lexicon.query("two", 5)] == ["second"]
+
+
+def test_a_settled_unchanged_folder_is_not_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The per-query cost is one stat of the folder, not a listing, once nothing changes."""
+    store = DocumentStore(tmp_path)
+    _publish(store, "first", ["one"])
+    folder = store.catalog_dir / "lexical"
+    settled = time.time_ns() - 60 * 10**9
+    os.utime(folder, ns=(settled, settled))
+    lexicon = LexicalIndex(store)
+    assert lexicon.query("one", 5)
+    listings = []
+    real_scandir = os.scandir
+    monkeypatch.setattr(
+        "rag_pipeline.core.lexical.os.scandir", lambda p: listings.append(p) or real_scandir(p)
+    )
+    for _ in range(3):
+        assert lexicon.query("one", 5)
+    assert listings == []
+    _publish(store, "second", ["two"])
+    assert [h.document_id for h in lexicon.query("two", 5)] == ["second"]
+    assert len(listings) == 1
 
 
 def test_fusion_weighs_normalised_scores_and_keeps_chunks_from_either_list() -> None:
