@@ -18,6 +18,7 @@ from dagster import (
     AssetSpec,
     BackfillPolicy,
     Backoff,
+    DagsterInvalidInvocationError,
     DagsterRunStatus,
     Failure,
     MetadataValue,
@@ -34,7 +35,7 @@ from rag_pipeline.core.embedding import Embedder
 from rag_pipeline.core.index import VectorIndex
 from rag_pipeline.core.ingest import StageError, StageResult
 from rag_pipeline.core.store import DocumentStore
-from rag_pipeline.partitions import DOCUMENTS, documents
+from rag_pipeline.partitions import DOCUMENT_IDS_TAG, DOCUMENTS, documents
 from rag_pipeline.resources import (
     ChunkingResource,
     DocumentStoreResource,
@@ -99,7 +100,7 @@ def ingest_documents(
     chunking: ChunkingResource,
 ) -> Iterator[Any]:
     store = documents.store
-    keys = list(context.partition_keys)
+    keys = _run_documents(context)
     selected = [stage for stage in STAGES if AssetKey(stage) in context.selected_asset_keys]
     context.log.info(f"{len(keys)} document(s), stages: {', '.join(selected)}")
     failed: dict[str, tuple[str, StageError]] = {}
@@ -168,6 +169,31 @@ def ingest_documents(
             },
             allow_retries=False,
         )
+
+
+def _run_documents(context: AssetExecutionContext) -> list[str]:
+    """The run's documents, even if one at either end of its range is gone.
+
+    Dagster resolves a range by the positions of its ends among the partitions, so deleting the
+    document at an end before the run starts makes the whole range invalid. Runs the sensor
+    launches name their documents; the ones still there run, the deleted one needs nothing.
+    """
+    try:
+        return list(context.partition_keys)
+    except DagsterInvalidInvocationError as exc:
+        named = context.run.tags.get(DOCUMENT_IDS_TAG)
+        if not named:
+            raise Failure(
+                f"{exc} A document at an end of this range was deleted before the run started;"
+                " materialize the documents that are still there again."
+            ) from exc
+    existing = set(context.instance.get_dynamic_partitions(DOCUMENTS))
+    keys = [key for key in named.split(",") if key in existing]
+    gone = [key for key in named.split(",") if key not in existing]
+    context.log.warning(
+        f"{', '.join(gone)}: deleted before this run started; running the other {len(keys)}"
+    )
+    return keys
 
 
 def _deleted_while_queued(

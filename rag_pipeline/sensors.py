@@ -23,7 +23,7 @@ from dagster import (
 
 from rag_pipeline.assets import MAX_DOCS_PER_RUN, STAGES, ingest_job
 from rag_pipeline.core import landing
-from rag_pipeline.partitions import DOCUMENTS
+from rag_pipeline.partitions import DOCUMENT_IDS_TAG, DOCUMENTS
 from rag_pipeline.resources import DocumentStoreResource
 
 # Dagster's sensor daemon loops every 5 s; an interval below that lets every loop evaluate the
@@ -51,6 +51,7 @@ def batch_run_requests(
                     "dagster/asset_partition_range_end": batch[-1],
                     "rag/source": "landing_zone",
                     "rag/documents": str(len(batch)),
+                    DOCUMENT_IDS_TAG: ",".join(batch),
                 },
             )
         )

@@ -25,7 +25,7 @@ from dagster._core.storage.tags import RUN_FAILURE_REASON_TAG, WILL_RETRY_TAG
 
 from rag_pipeline.core import landing
 from rag_pipeline.core.store import DocumentStore
-from rag_pipeline.partitions import documents
+from rag_pipeline.partitions import DOCUMENT_IDS_TAG, documents
 
 STAGES = ("raw_document", "document_text", "document_chunks", "chunk_embeddings", "vector_index")
 _FETCH_LIMIT = 10_000
@@ -230,6 +230,9 @@ def _run_keys(run: Any, ordered_keys: list[str]) -> list[str]:
     tags = run.tags
     if "dagster/partition" in tags:
         return [tags["dagster/partition"]]
+    if DOCUMENT_IDS_TAG in tags:
+        # Named by the sensor: still right after a document at either end was deleted.
+        return [key for key in tags[DOCUMENT_IDS_TAG].split(",") if key]
     position = {key: i for i, key in enumerate(ordered_keys)}
     start = position.get(tags.get("dagster/asset_partition_range_start", ""))
     end = position.get(tags.get("dagster/asset_partition_range_end", ""))

@@ -12,11 +12,16 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import add_files, copy_corpus, materialize, run_cli
+from conftest import REPO, add_files, copy_corpus, materialize, run_cli, sensor_tick
+from dagster._core.definitions.reconstruct import ReconstructableRepository
+from dagster._core.execution.api import execute_run
 
 from rag_pipeline.core.catalog import Catalog
 from rag_pipeline.core.index import VectorIndex, connect
+from rag_pipeline.core.ingest import retire_document
 from rag_pipeline.core.store import DocumentStore
+from rag_pipeline.definitions import defs
+from rag_pipeline.partitions import DOCUMENT_IDS_TAG
 from rag_pipeline.resources import (
     DEAD_HOLDER_CHECK_SECONDS,
     INDEX_WRITE_POOL,
@@ -24,7 +29,7 @@ from rag_pipeline.resources import (
     free_dead_holders,
     index_write_slot,
 )
-from rag_pipeline.status import document_reports
+from rag_pipeline.status import document_reports, find_report
 
 
 def _reports(instance, env) -> dict[str, dict]:
@@ -219,6 +224,53 @@ def test_a_slot_left_by_a_killed_api_process_is_taken_over(instance) -> None:
     worker.start()
     worker.join(timeout=30)
     assert held == [me], "the slot of an API process that is gone was never freed"
+
+
+@pytest.mark.parametrize("deleted", ["first", "last"])
+def test_a_range_run_whose_end_document_was_deleted_runs_the_others(
+    instance, rag_env, corpus: Path, deleted: str
+) -> None:
+    """DELETE removes the partition; at an end of a queued range run it used to fail them all."""
+    data_dir = rag_env["RAG_DATA_DIR"]
+    landing_dir = Path(data_dir) / "landing"
+    for rel in (
+        "markdown/haystack_sample.md",
+        "markdown/uns_codeblock.md",
+        "text/uns_norwich-city.txt",
+    ):
+        copy_corpus(corpus, rel, landing_dir)
+    past = time.time() - 5
+    for path in landing_dir.rglob("*"):
+        os.utime(path, (past, past))
+    [request] = sensor_tick(instance, data_dir).run_requests
+    keys = request.tags[DOCUMENT_IDS_TAG].split(",")
+    gone = keys[0] if deleted == "first" else keys[-1]
+    assert (
+        gone
+        == request.tags[f"dagster/asset_partition_range_{'start' if deleted == 'first' else 'end'}"]
+    )
+    store = DocumentStore(data_dir)
+    # The daemon creates the run from the sensor's request; it waits in the queue.
+    job = ReconstructableRepository.for_module(
+        "rag_pipeline.definitions", "defs", str(REPO)
+    ).get_reconstructable_job("ingest_job")
+    run = instance.create_run_for_job(
+        defs.resolve_job_def("ingest_job"),
+        tags=request.tags,
+        job_code_origin=job.get_python_origin(),
+    )
+    # What DELETE /documents/{id} does meanwhile.
+    retire_document(store, _index(rag_env), gone, "deleted through the API")
+    instance.delete_dynamic_partition("documents", gone)
+
+    result = execute_run(job, run, instance)
+    assert result.success
+    reports = _reports(instance, rag_env)
+    assert {k: reports[k]["status"] for k in keys if k != gone} == {
+        k: "indexed" for k in keys if k != gone
+    }
+    assert find_report(instance, store, gone).status == "deleted"
+    assert _index(rag_env).count(gone) == 0
 
 
 def _wait_for_stage(instance, env, doc: str, stage: str) -> None:
