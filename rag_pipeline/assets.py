@@ -35,7 +35,7 @@ from rag_pipeline.core.embedding import Embedder
 from rag_pipeline.core.index import VectorIndex
 from rag_pipeline.core.ingest import StageError, StageResult
 from rag_pipeline.core.store import DocumentStore
-from rag_pipeline.partitions import DOCUMENT_IDS_TAG, DOCUMENTS, documents
+from rag_pipeline.partitions import DOCUMENT_IDS_TAG, DOCUMENTS, documents, release_partition
 from rag_pipeline.resources import (
     ChunkingResource,
     DocumentStoreResource,
@@ -137,7 +137,7 @@ def ingest_documents(
                 # Deleted between the sensor registering it and its partition being added:
                 # the delete found no partition to remove, so the run removes it.
                 dropped.add(key)
-                context.instance.delete_dynamic_partition(DOCUMENTS, key)
+                release_partition(context.instance, store, key)
                 context.log.info(f"{key} was deleted before its run started: dropped")
                 continue
             if isinstance(outcome, StageError):
@@ -252,7 +252,7 @@ def _supersede(
     if not old or store.read_source(old) is None:
         return
     removed = ingest.retire_document(store, index, old, "superseded", by=key)
-    context.instance.delete_dynamic_partition(DOCUMENTS, old)
+    release_partition(context.instance, store, old)
     context.log.info(f"{key} supersedes {old}: removed its {removed} vectors and partition")
     outcome.metadata["superseded"] = old
 

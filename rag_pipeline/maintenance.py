@@ -23,7 +23,7 @@ from dagster import (
 )
 
 from rag_pipeline.core import backup, cleanup
-from rag_pipeline.partitions import DOCUMENTS
+from rag_pipeline.partitions import DOCUMENTS, release_deferred_partitions
 from rag_pipeline.resources import (
     DocumentStoreResource,
     OperationsResource,
@@ -124,6 +124,8 @@ def clean_up(
     instance = context.instance
     store = documents.store
     hour, day = 3600.0, 86400.0
+    # Normally the sensor does this within seconds; here too, in case the sensor is off.
+    released = release_deferred_partitions(instance, store)
     partitions = set(instance.get_dynamic_partitions(_partitions()))
 
     def is_live(doc_id: str) -> bool:
@@ -140,6 +142,7 @@ def clean_up(
             store, operations.cleanup_partial_after_hours * hour
         ),
         "orphan_artifacts_deleted": cleanup.orphan_artifacts(store, is_live),
+        "deleted_partitions_released": len(released),
     }
     with index_write_slot(instance, context.run_id, "cleanup", log=context.log.warning):
         counts["orphan_vectors_deleted"] = cleanup.orphan_vectors(vector_index.get(), is_live)

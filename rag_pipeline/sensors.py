@@ -23,7 +23,7 @@ from dagster import (
 
 from rag_pipeline.assets import MAX_DOCS_PER_RUN, STAGES, ingest_job
 from rag_pipeline.core import landing
-from rag_pipeline.partitions import DOCUMENT_IDS_TAG, DOCUMENTS
+from rag_pipeline.partitions import DOCUMENT_IDS_TAG, DOCUMENTS, release_deferred_partitions
 from rag_pipeline.resources import DocumentStoreResource
 
 # Dagster's sensor daemon loops every 5 s; an interval below that lets every loop evaluate the
@@ -94,8 +94,15 @@ def landing_zone_sensor(
 ) -> SensorResult:
     store = documents.store
     pending, taken_before = _load_cursor(context.cursor)
+    for key in release_deferred_partitions(context.instance, store):
+        context.log.info(f"{key}: deleted earlier; its partition is removed now its runs are done")
     current = landing.scan(store.landing_dir)
     partition_set = set(context.instance.get_dynamic_partitions(DOCUMENTS))
+
+    def is_document(key: str) -> bool:
+        # A deleted document's partition can outlive it while a run names it; the same file
+        # uploaded again is a new document, not a duplicate of the deleted one.
+        return (key in partition_set and store.read_source(key) is not None) or key in new_keys
 
     # Files registered on an earlier tick stay in landing/ until raw_document moves them on;
     # while they are unchanged and their partition exists, there is nothing to look at.
@@ -113,7 +120,7 @@ def landing_zone_sensor(
     # registered after it, or it could not name the document it supersedes.
     arrived = sorted(landing.ready(candidates, pending), key=lambda rel: candidates[rel].mtime_ns)
     for relpath in arrived:
-        outcome = landing.take(store, relpath, lambda key: key in partition_set or key in new_keys)
+        outcome = landing.take(store, relpath, is_document)
         counts[outcome.action] = counts.get(outcome.action, 0) + 1
         if outcome.action in ("new", "in_flight") and outcome.record is not None:
             taken[relpath] = candidates[relpath]

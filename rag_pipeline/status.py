@@ -116,8 +116,14 @@ def document_reports(
         partition_keys = [k for k in all_keys if k in wanted]
     if not partition_keys:
         return []
-    key_set = set(partition_keys)
     sources = {k: store.read_source(k) for k in partition_keys}
+    # Deleted, with its partition kept until a queued run that names it is done: deleted.
+    partition_keys = [
+        k for k in partition_keys if sources[k] is not None or store.read_tombstone(k) is None
+    ]
+    if not partition_keys:
+        return []
+    key_set = set(partition_keys)
     since = min((s.registered_at for s in sources.values() if s), default=0.0)
     reports = {k: {stage: StageReport() for stage in STAGES} for k in partition_keys}
     errors: dict[str, dict[str, tuple[float, ErrorReport]]] = {k: {} for k in partition_keys}

@@ -21,7 +21,7 @@ from rag_pipeline.core.index import VectorIndex, connect
 from rag_pipeline.core.ingest import retire_document
 from rag_pipeline.core.store import DocumentStore
 from rag_pipeline.definitions import defs
-from rag_pipeline.partitions import DOCUMENT_IDS_TAG
+from rag_pipeline.partitions import DOCUMENT_IDS_TAG, release_partition
 from rag_pipeline.resources import (
     DEAD_HOLDER_CHECK_SECONDS,
     INDEX_WRITE_POOL,
@@ -226,11 +226,13 @@ def test_a_slot_left_by_a_killed_api_process_is_taken_over(instance) -> None:
     assert held == [me], "the slot of an API process that is gone was never freed"
 
 
+@pytest.mark.parametrize("how", ["api", "partition_gone"])
 @pytest.mark.parametrize("deleted", ["first", "last"])
 def test_a_range_run_whose_end_document_was_deleted_runs_the_others(
-    instance, rag_env, corpus: Path, deleted: str
+    instance, rag_env, corpus: Path, deleted: str, how: str
 ) -> None:
-    """DELETE removes the partition; at an end of a queued range run it used to fail them all."""
+    """Dagster resolves a range run by its ends when it creates, starts or retries it: a
+    queued run whose first or last document was deleted used to fail (or never start)."""
     data_dir = rag_env["RAG_DATA_DIR"]
     landing_dir = Path(data_dir) / "landing"
     for rel in (
@@ -244,11 +246,9 @@ def test_a_range_run_whose_end_document_was_deleted_runs_the_others(
         os.utime(path, (past, past))
     [request] = sensor_tick(instance, data_dir).run_requests
     keys = request.tags[DOCUMENT_IDS_TAG].split(",")
-    gone = keys[0] if deleted == "first" else keys[-1]
-    assert (
-        gone
-        == request.tags[f"dagster/asset_partition_range_{'start' if deleted == 'first' else 'end'}"]
-    )
+    end = "start" if deleted == "first" else "end"
+    gone = request.tags[f"dagster/asset_partition_range_{end}"]
+    assert gone == (keys[0] if deleted == "first" else keys[-1])
     store = DocumentStore(data_dir)
     # The daemon creates the run from the sensor's request; it waits in the queue.
     job = ReconstructableRepository.for_module(
@@ -259,18 +259,57 @@ def test_a_range_run_whose_end_document_was_deleted_runs_the_others(
         tags=request.tags,
         job_code_origin=job.get_python_origin(),
     )
-    # What DELETE /documents/{id} does meanwhile.
     retire_document(store, _index(rag_env), gone, "deleted through the API")
-    instance.delete_dynamic_partition("documents", gone)
+    if how == "api":
+        # What DELETE /documents/{id} does: the queued run still needs the partition.
+        assert not release_partition(instance, store, gone)
+        assert instance.has_dynamic_partition("documents", gone)
+    else:
+        # Removed all the same (by hand, or a race): the run falls back on the ids it names.
+        instance.delete_dynamic_partition("documents", gone)
+    assert find_report(instance, store, gone).status == "deleted"
 
     result = execute_run(job, run, instance)
     assert result.success
     reports = _reports(instance, rag_env)
+    assert gone not in reports
     assert {k: reports[k]["status"] for k in keys if k != gone} == {
         k: "indexed" for k in keys if k != gone
     }
     assert find_report(instance, store, gone).status == "deleted"
     assert _index(rag_env).count(gone) == 0
+    # The next sensor tick removes the partition, now that no run needs it.
+    sensor_tick(instance, data_dir)
+    assert not instance.has_dynamic_partition("documents", gone)
+    assert find_report(instance, store, gone).status == "deleted"
+
+
+def test_a_deleted_document_uploaded_again_while_its_partition_is_kept_is_ingested(
+    instance, rag_env, corpus: Path
+) -> None:
+    from dagster import DagsterRun
+
+    data_dir = rag_env["RAG_DATA_DIR"]
+    landing_dir = Path(data_dir) / "landing"
+    source = copy_corpus(corpus, "markdown/haystack_sample.md", landing_dir)
+    body = source.read_bytes()
+    past = time.time() - 5
+    os.utime(source, (past, past))
+    [request] = sensor_tick(instance, data_dir).run_requests
+    [key] = request.tags[DOCUMENT_IDS_TAG].split(",")
+    store = DocumentStore(data_dir)
+    instance.add_run(DagsterRun(job_name="ingest_job", tags=request.tags))  # queued
+    retire_document(store, _index(rag_env), key, "deleted through the API")
+    assert not release_partition(instance, store, key)
+
+    again = landing_dir / "again" / source.name
+    again.parent.mkdir(parents=True)
+    again.write_bytes(body)
+    os.utime(again, (past, past))
+    [retry] = sensor_tick(instance, data_dir).run_requests
+    assert retry.tags[DOCUMENT_IDS_TAG] == key, "taken for a duplicate of the deleted document"
+    assert materialize(instance, [key]).success
+    assert _reports(instance, rag_env)[key]["status"] == "indexed"
 
 
 def _wait_for_stage(instance, env, doc: str, stage: str) -> None:

@@ -30,7 +30,7 @@ from rag_pipeline.core.embedding import max_tokens_for
 from rag_pipeline.core.extract import ExtractionError, accept
 from rag_pipeline.core.ingest import retire_document
 from rag_pipeline.core.store import DocumentStore, document_id, safe_filename, sha256_bytes
-from rag_pipeline.partitions import DOCUMENTS
+from rag_pipeline.partitions import DOCUMENTS, release_partition
 from rag_pipeline.resources import ENV_DEFAULTS, api_holder_id, index_write_slot
 from rag_pipeline.status import (
     DocumentReport,
@@ -248,7 +248,8 @@ def delete_document(
 ) -> Response:
     """Remove the document's vectors, artifacts, raw bytes and partition.
 
-    Afterwards its status is `deleted`; uploading the same file again ingests it afresh.
+    Afterwards its status is `deleted`; uploading the same file again ingests it afresh. A
+    partition that a queued or running run names goes once that run is done.
     """
     report = _find(instance, store, doc_id)
     if report.status == DocumentStatus.deleted:
@@ -263,8 +264,8 @@ def delete_document(
     # The API writes the index too, so it takes the same pool slot as the runs do.
     with index_write_slot(instance, api_holder_id(), "delete"):
         retire_document(store, index, doc_id, "deleted through the API")
-    if instance.has_dynamic_partition(_partitions(), doc_id):
-        instance.delete_dynamic_partition(_partitions(), doc_id)
+    # Removed now, or once a queued run that names it is done (it drops the document).
+    release_partition(instance, store, doc_id)
     return Response(status_code=204)
 
 
