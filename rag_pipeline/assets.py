@@ -121,24 +121,26 @@ def ingest_documents(
             )
         elif stage == "vector_index":
             index = vector_index.get()
-            with index_write_slot(
-                context.instance, context.run_id, "ingest_documents", log=context.log.warning
-            ):
-                outcomes = {
-                    key: _run_stage(stage, store, key, model, chunking, index) for key in live
-                }
-                for key, outcome in outcomes.items():
+            outcomes = {}
+            for key in live:
+                # One document at a time: a DELETE (or the other run) waits for one document's
+                # write, not for the whole batch's.
+                with index_write_slot(
+                    context.instance, context.run_id, "ingest_documents", log=context.log.warning
+                ):
+                    outcome = _run_stage(stage, store, key, model, chunking, index)
                     if isinstance(outcome, StageResult):
                         _supersede(context, store, index, key, outcome)
+                outcomes[key] = outcome
         else:
             outcomes = {key: _run_stage(stage, store, key, model, chunking) for key in live}
         for key, outcome in outcomes.items():
-            if _deleted_while_queued(store, key, outcome):
-                # Deleted between the sensor registering it and its partition being added:
-                # the delete found no partition to remove, so the run removes it.
+            if _deleted_meanwhile(store, key, outcome):
+                # Deleted (or superseded) after its run was asked for: before the run started,
+                # or between two of its stages. Nothing is left to do for it.
                 dropped.add(key)
                 release_partition(context.instance, store, key)
-                context.log.info(f"{key} was deleted before its run started: dropped")
+                context.log.info(f"{key} was deleted while its run was queued or running: dropped")
                 continue
             if isinstance(outcome, StageError):
                 failed[key] = (stage, outcome)
@@ -196,12 +198,11 @@ def _run_documents(context: AssetExecutionContext) -> list[str]:
     return keys
 
 
-def _deleted_while_queued(
-    store: DocumentStore, key: str, outcome: StageResult | StageError
-) -> bool:
+def _deleted_meanwhile(store: DocumentStore, key: str, outcome: StageResult | StageError) -> bool:
+    """A stage found its input gone because the document was deleted: not a failure."""
     return (
         isinstance(outcome, StageError)
-        and outcome.code == "source_missing"
+        and outcome.code in ("source_missing", "missing_upstream")
         and store.read_source(key) is None
         and store.read_tombstone(key) is not None
     )

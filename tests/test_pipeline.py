@@ -21,7 +21,7 @@ from rag_pipeline.core.index import VectorIndex, connect
 from rag_pipeline.core.ingest import retire_document
 from rag_pipeline.core.store import DocumentStore
 from rag_pipeline.definitions import defs
-from rag_pipeline.partitions import DOCUMENT_IDS_TAG, release_partition
+from rag_pipeline.partitions import DOCUMENT_IDS_TAG, release_deferred_partitions, release_partition
 from rag_pipeline.resources import (
     DEAD_HOLDER_CHECK_SECONDS,
     INDEX_WRITE_POOL,
@@ -312,6 +312,29 @@ def test_a_deleted_document_uploaded_again_while_its_partition_is_kept_is_ingest
     assert _reports(instance, rag_env)[key]["status"] == "indexed"
 
 
+def test_a_document_deleted_between_two_stages_is_dropped_not_failed(
+    instance, rag_env, corpus: Path, tmp_path: Path
+) -> None:
+    docs = add_files(
+        instance,
+        [
+            copy_corpus(corpus, "markdown/haystack_sample.md", tmp_path),
+            copy_corpus(corpus, "markdown/uns_codeblock.md", tmp_path),
+        ],
+    )
+    stages = ["raw_document", "document_text", "document_chunks", "chunk_embeddings"]
+    assert materialize(instance, docs, stages=stages).success
+    store = DocumentStore(rag_env["RAG_DATA_DIR"])
+    retire_document(store, _index(rag_env), docs[0], "deleted through the API")
+
+    # The same run's next stage finds the deleted document's inputs gone.
+    result = materialize(instance, docs, stages=["vector_index"])
+    assert result.success, "a document deleted mid-run failed its run"
+    assert find_report(instance, store, docs[0]).status == "deleted"
+    assert _reports(instance, rag_env)[docs[1]]["status"] == "indexed"
+    assert _index(rag_env).count(docs[0]) == 0
+
+
 def _wait_for_stage(instance, env, doc: str, stage: str) -> None:
     deadline = time.monotonic() + 60
     while _reports(instance, env)[doc]["stages"][stage]["state"] != "materialized":
@@ -471,7 +494,10 @@ def test_a_document_deleted_before_its_run_started_is_dropped_not_failed(
     store.delete_document(gone, "deleted through the API")
 
     assert materialize(instance, [gone, kept]).success
-
+    # The run named it as an end of its range, so its partition goes once the run is done: on
+    # the sensor's next tick.
+    assert find_report(instance, store, gone).status == "deleted"
+    release_deferred_partitions(instance, store)
     assert instance.get_dynamic_partitions("documents") == [kept]
     assert find_report(instance, store, gone).status == "deleted"
     assert find_report(instance, store, kept).status == "indexed"
