@@ -165,8 +165,18 @@ def _parent_is_code_server(pid: int) -> bool:
     return "api grpc" in parent or "code-server" in parent
 
 
-def ran_at() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+def ran_at() -> dict[str, str]:
+    """When a part ran and on what code, so a report of several partial runs stays honest."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout
+
+    code_changed = git("status", "--porcelain", "--", "rag_pipeline", "rag_api", "tests").strip()
+    commit = git("rev-parse", "--short", "HEAD").strip() or "unknown"
+    return {
+        "ran_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "commit": f"{commit}+uncommitted" if code_changed else commit,
+    }
 
 
 def request(

@@ -93,7 +93,7 @@ def test_every_corpus_file_reaches_its_expected_end(
     }
     health = healthy(stack)
     reliability_report["corpus_sweep"] = {
-        "ran_at": ran_at(),
+        **ran_at(),
         "files": len(files),
         "seconds_to_all_terminal": round(seconds, 1),
         "bound_seconds": bound,

@@ -177,7 +177,7 @@ def test_documents_recover_from_a_kill_without_manual_steps(
     runs = sorted({r for d in reports.values() for r in d.get("run_ids", [])})
     figures = reliability_report.setdefault("faults", {})
     figures[fault] = {
-        "ran_at": ran_at(),
+        **ran_at(),
         "documents": len(ids),
         "documents_lost": len(not_indexed),
         "seconds_to_restart": round(restart, 1),

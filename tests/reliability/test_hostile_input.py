@@ -174,7 +174,7 @@ def test_hostile_requests_get_4xx_and_write_only_into_the_landing_zone(
     names = [reports[i].get("filename") or "" for i in accepted]
     bad_names = [n for n in names if "/" in n or "\\" in n or "\x00" in n or "\u202e" in n]
     reliability_report["hostile_input"] = {
-        "ran_at": ran_at(),
+        **ran_at(),
         "requests": len(hostile_requests(escape)) + len(AUTH_CASES),
         "unexpected_answers": wrong,
         "files_written_outside_landing": len(outside) + len(escaped),
@@ -233,7 +233,7 @@ def test_schemathesis_finds_no_server_error(
     )
     summary = summarise(out)
     reliability_report["schemathesis"] = {
-        "ran_at": ran_at(),
+        **ran_at(),
         **summary,
         "exit_code": result.returncode,
     }

@@ -136,7 +136,7 @@ def test_concurrent_uploads_versions_and_deletes_lose_nothing(
     )
     latencies = sorted(t for times in ledger.latencies.values() for t in times)
     reliability_report["load"] = {
-        "ran_at": ran_at(),
+        **ran_at(),
         "uploads": UPLOADS,
         "clients": CLIENTS,
         "answers": dict(sorted(ledger.answers.items())),
