@@ -339,7 +339,7 @@ def find_report(
 def waiting_report(store: DocumentStore, doc_id: str) -> DocumentReport | None:
     """Uploaded or registered, but not yet a partition: the sensor has yet to take it."""
     source = store.read_source(doc_id)
-    upload = landing.read_upload(store, doc_id) if source is None else None
+    upload = landing.pending_upload(store, doc_id) if source is None else None
     if source is None and upload is None:
         return None
     created = source.registered_at if source else upload.uploaded_at if upload else None

@@ -115,7 +115,7 @@ def _existing(store: DocumentStore, name: str, data: bytes) -> str | None:
     if pending is not None:
         return pending
     doc_id = document_id(name, digest)
-    return doc_id if landing.read_upload(store, doc_id) is not None else None
+    return doc_id if landing.pending_upload(store, doc_id) is not None else None
 
 
 @router.post(

@@ -84,8 +84,7 @@ def partial_files(store: DocumentStore, older_than_s: float, now: float | None =
 
 
 def _upload_pending(store: DocumentStore, sidecar: Path) -> bool:
-    upload = landing.read_upload(store, sidecar.stem)
-    return upload is not None and (store.landing_dir / upload.landing_path).exists()
+    return landing.pending_upload(store, sidecar.stem) is not None
 
 
 def orphan_artifacts(store: DocumentStore, is_live: Callable[[str], bool]) -> int:

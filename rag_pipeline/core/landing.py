@@ -253,7 +253,7 @@ def pending_with_sha256(store: DocumentStore, digest: str) -> str | None:
         doc_id = _sha256_path(store, digest).read_text().strip()
     except FileNotFoundError:
         return None
-    return doc_id if read_upload(store, doc_id) is not None else None
+    return doc_id if pending_upload(store, doc_id) is not None else None
 
 
 def read_upload(store: DocumentStore, doc_id: str) -> Upload | None:
@@ -261,6 +261,19 @@ def read_upload(store: DocumentStore, doc_id: str) -> Upload | None:
         return Upload(**json.loads(_upload_path(store, doc_id).read_bytes()))
     except FileNotFoundError:
         return None
+
+
+def pending_upload(store: DocumentStore, doc_id: str) -> Upload | None:
+    """An upload waiting for the sensor: its record and its file both in the landing zone.
+
+    `deliver` writes the record first and the file last; an API killed in between leaves a
+    record without a file, which is no upload (the client never got its 2xx; cleanup removes
+    the record later), and must not make the client's retry a "duplicate" of nothing.
+    """
+    upload = read_upload(store, doc_id)
+    if upload is None or not (store.landing_dir / upload.landing_path).exists():
+        return None
+    return upload
 
 
 def deliver(

@@ -179,6 +179,29 @@ def test_identical_content_is_a_duplicate(client, instance, settings, corpus: Pa
     assert doc == {**doc, "id": first["id"], "duplicate": True}
 
 
+def test_an_upload_cut_off_by_a_crash_is_accepted_again(
+    client, instance, settings, corpus: Path
+) -> None:
+    """Killed between writing the upload's record and its file, the API never answered; the
+    client's retry must deliver the file, not be told it is a duplicate of nothing."""
+    from rag_pipeline.core import landing
+    from rag_pipeline.core.store import DocumentStore
+
+    store = DocumentStore(settings.data_dir)
+    data = (corpus / "markdown/haystack_sample.md").read_bytes()
+    cut = landing.deliver(store, data, "haystack_sample.md")
+    (store.landing_dir / cut.landing_path).unlink()  # the last write never happened
+    assert client.get(f"/documents/{cut.document_id}").status_code == 404
+
+    retry = client.post("/documents", files=[_file(corpus, "markdown/haystack_sample.md")])
+    assert retry.status_code == 202, retry.text
+    [doc] = retry.json()["documents"]
+    assert doc["id"] == cut.document_id and not doc["duplicate"]
+    assert (store.landing_dir / cut.landing_path).read_bytes() == data
+    ingest_landed(instance, str(settings.data_dir))
+    assert client.get(f"/documents/{doc['id']}").json()["status"] == "indexed"
+
+
 @pytest.mark.parametrize(
     "name",
     [
