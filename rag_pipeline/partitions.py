@@ -13,6 +13,9 @@ documents = DynamicPartitionsDefinition(name=DOCUMENTS)
 DOCUMENT_IDS_TAG = "rag/document_ids"
 
 
+# Deferred partition removals, one empty file per document id, under the data dir.
+RELEASES_DIR = "partition_releases"
+
 # Where Dagster keeps a run's partitions: a range by its two ends, or one key.
 _PARTITION_TAGS = (
     "dagster/asset_partition_range_start",
@@ -51,7 +54,7 @@ def release_partition(instance: DagsterInstance, store: DocumentStore, key: str)
     it (`release_deferred_partitions`). Status reads a partition whose document has a tombstone
     and no source record as deleted meanwhile.
     """
-    marker = store.root / "partition_releases" / key
+    marker = store.root / RELEASES_DIR / key
     if partition_in_use(instance, key):
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.touch()
@@ -64,7 +67,7 @@ def release_partition(instance: DagsterInstance, store: DocumentStore, key: str)
 
 def release_deferred_partitions(instance: DagsterInstance, store: DocumentStore) -> list[str]:
     """Finish deferred partition removals whose runs are done; returns the keys removed."""
-    folder = store.root / "partition_releases"
+    folder = store.root / RELEASES_DIR
     if not folder.is_dir():
         return []
     released = []
