@@ -1,0 +1,201 @@
+"""Registration, pickup and the end of a document's life."""
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from rag_pipeline.core.registry.database import LIVE_VALUES, Database
+from rag_pipeline.core.registry.model import (
+    DEFAULT_COLLECTION,
+    Document,
+    DocumentStatus,
+    documents,
+    stages,
+)
+
+
+class Lifecycle(Database):
+    def register(
+        self,
+        doc_id: str,
+        *,
+        filename: str,
+        sha256: str,
+        size: int,
+        origin: str,
+        source_path: str,
+        media_type: str | None = None,
+        landing_path: str | None = None,
+        supersedes: str | None = None,
+        chunk_size: int | None = None,
+        chunk_overlap: int | None = None,
+        collection: str = DEFAULT_COLLECTION,
+        dedupe_by_content: bool = False,
+        submitted: bool = False,
+    ) -> tuple[Document, bool]:
+        """Register a document, or return the live one it already is: (document, created).
+
+        With `dedupe_by_content`, a live document holding the same bytes under any name is
+        the answer. A deleted or rejected id registered again starts a new life.
+        """
+        now = time.time()
+        with self._tx(write=True, lock=f"sha:{sha256}") as conn:
+            if dedupe_by_content:
+                same = conn.execute(
+                    sa.select(documents.c.id)
+                    .where(documents.c.sha256 == sha256, documents.c.status.in_(LIVE_VALUES))
+                    .where(documents.c.collection == collection)
+                    .order_by(documents.c.registered_at)
+                    .limit(1)
+                ).first()
+                if same is not None:
+                    return self._get(conn, same.id), False  # type: ignore[return-value]
+            existing = self._get(conn, doc_id)
+            if existing is not None and existing.live:
+                return existing, False
+            if supersedes is not None:
+                old = self._get(conn, supersedes)
+                supersedes = supersedes if old is not None and old.live else None
+            values: dict[str, Any] = {
+                "collection": collection,
+                "filename": filename,
+                "sha256": sha256,
+                "media_type": media_type,
+                "bytes": size,
+                "chunk_size": chunk_size,
+                "chunk_overlap": chunk_overlap,
+                "origin": origin,
+                "source_path": source_path,
+                "landing_path": landing_path,
+                "supersedes": supersedes,
+                "registered_at": now,
+                "submitted_at": now if submitted else None,
+                "status": DocumentStatus.queued.value,
+                "run_id": None,
+                "error_stage": None,
+                "error_code": None,
+                "error_message": None,
+                "chunks": None,
+                "indexed_at": None,
+                "updated_at": now,
+                "deleted_at": None,
+                "delete_reason": None,
+                "superseded_by": None,
+            }
+            if existing is None:
+                conn.execute(documents.insert().values(id=doc_id, **values))
+            else:
+                conn.execute(stages.delete().where(stages.c.document_id == doc_id))
+                conn.execute(documents.update().where(documents.c.id == doc_id).values(**values))
+            return self._get(conn, doc_id), True  # type: ignore[return-value]
+
+    def reject(
+        self,
+        doc_id: str,
+        *,
+        filename: str,
+        code: str,
+        message: str,
+        origin: str,
+        landing_path: str | None = None,
+        source_path: str | None = None,
+        sha256: str | None = None,
+        size: int | None = None,
+    ) -> Document:
+        """Record a file that never became a document, unless the id is live already."""
+        now = time.time()
+        with self._tx(write=True) as conn:
+            existing = self._get(conn, doc_id)
+            if existing is not None and existing.live:
+                return existing
+            values = {
+                "filename": filename,
+                "sha256": sha256,
+                "bytes": size,
+                "origin": origin,
+                "source_path": source_path,
+                "landing_path": landing_path,
+                "registered_at": now,
+                "status": DocumentStatus.rejected.value,
+                "error_stage": "landing",
+                "error_code": code,
+                "error_message": message,
+                "updated_at": now,
+                "deleted_at": None,
+            }
+            if existing is None:
+                conn.execute(documents.insert().values(id=doc_id, **values))
+            else:
+                conn.execute(stages.delete().where(stages.c.document_id == doc_id))
+                conn.execute(documents.update().where(documents.c.id == doc_id).values(**values))
+            return self._get(conn, doc_id)  # type: ignore[return-value]
+
+    def retire(self, doc_id: str, reason: str, superseded_by: str | None = None) -> Document | None:
+        """Mark a live document deleted; returns it as it was, or None if it was not live."""
+        now = time.time()
+        with self._tx(write=True) as conn:
+            found = self._get(conn, doc_id)
+            if found is None or not found.live:
+                return None
+            conn.execute(
+                documents.update()
+                .where(documents.c.id == doc_id)
+                .values(
+                    status=DocumentStatus.deleted.value,
+                    deleted_at=now,
+                    delete_reason=reason,
+                    superseded_by=superseded_by,
+                    updated_at=now,
+                )
+            )
+            return found
+
+    def forget(self, doc_id: str) -> bool:
+        """Remove a rejected file's row: nothing of it is left to show."""
+        with self._tx(write=True) as conn:
+            result = conn.execute(
+                documents.delete().where(
+                    documents.c.id == doc_id, documents.c.status == DocumentStatus.rejected.value
+                )
+            )
+            return bool(result.rowcount)
+
+    # Pickup: documents registered but not yet partitions with a run.
+
+    def claim_for_pickup(self, limit: int = 10_000) -> list[Document]:
+        """Live documents waiting for a partition and a run, now marked submitted, in order.
+
+        One transaction: a delete that commits first withdraws the document; one that commits
+        after finds it submitted, and its run drops it.
+        """
+        now = time.time()
+        with self._tx(write=True) as conn:
+            rows = conn.execute(
+                sa.select(documents)
+                .where(
+                    documents.c.status == DocumentStatus.queued.value,
+                    documents.c.submitted_at.is_(None),
+                )
+                .order_by(documents.c.registered_at, documents.c.id)
+                .limit(limit)
+            ).all()
+            ids = [row.id for row in rows]
+            if ids:
+                conn.execute(
+                    documents.update().where(documents.c.id.in_(ids)).values(submitted_at=now)
+                )
+            return [Document.from_row(row) for row in rows]
+
+    def unclaim(self, doc_ids: Sequence[str]) -> None:
+        """Submitted documents whose partition never appeared: pick them up again."""
+        with self._tx(write=True) as conn:
+            conn.execute(
+                documents.update()
+                .where(
+                    documents.c.id.in_(list(doc_ids)),
+                    documents.c.status == DocumentStatus.queued.value,
+                )
+                .values(submitted_at=None)
+            )

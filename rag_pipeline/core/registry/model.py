@@ -1,0 +1,149 @@
+"""The registry's tables and the plain records read from them."""
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+
+STAGES = ("raw_document", "document_text", "document_chunks", "chunk_embeddings", "vector_index")
+DEFAULT_COLLECTION = "default"
+
+
+class DocumentStatus(StrEnum):
+    queued = "queued"
+    processing = "processing"
+    indexed = "indexed"
+    failed = "failed"
+    rejected = "rejected"
+    deleted = "deleted"
+
+
+# A document that is (or is becoming) content: what dedupe and supersede look at.
+LIVE = (
+    DocumentStatus.queued,
+    DocumentStatus.processing,
+    DocumentStatus.indexed,
+    DocumentStatus.failed,
+)
+
+
+class StageState(StrEnum):
+    pending = "pending"
+    in_progress = "in_progress"
+    materialized = "materialized"
+    failed = "failed"
+
+
+metadata = sa.MetaData()
+
+documents = sa.Table(
+    "documents",
+    metadata,
+    sa.Column("id", sa.String(200), primary_key=True),
+    sa.Column("collection", sa.String(64), nullable=False, server_default=DEFAULT_COLLECTION),
+    sa.Column("filename", sa.Text, nullable=True),
+    sa.Column("sha256", sa.String(64), nullable=True),
+    sa.Column("media_type", sa.String(128), nullable=True),
+    sa.Column("bytes", sa.BigInteger, nullable=True),
+    sa.Column("chunk_size", sa.Integer, nullable=True),
+    sa.Column("chunk_overlap", sa.Integer, nullable=True),
+    # upload, landing or cli; and where the bytes wait until raw_document keeps them.
+    sa.Column("origin", sa.String(16), nullable=False),
+    sa.Column("source_path", sa.Text, nullable=True),
+    sa.Column("landing_path", sa.Text, nullable=True),
+    sa.Column("supersedes", sa.String(200), nullable=True),
+    sa.Column("registered_at", sa.Float, nullable=False),
+    # Set once the partition exists and a run was asked for; null while waiting for pickup.
+    sa.Column("submitted_at", sa.Float, nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=True),
+    sa.Column("error_stage", sa.String(32), nullable=True),
+    sa.Column("error_code", sa.String(64), nullable=True),
+    sa.Column("error_message", sa.Text, nullable=True),
+    sa.Column("chunks", sa.Integer, nullable=True),
+    sa.Column("indexed_at", sa.Float, nullable=True),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("deleted_at", sa.Float, nullable=True),
+    sa.Column("delete_reason", sa.Text, nullable=True),
+    sa.Column("superseded_by", sa.String(200), nullable=True),
+    sa.Index("ix_documents_order", "registered_at", "id"),
+    sa.Index("ix_documents_status_order", "status", "registered_at", "id"),
+    sa.Index("ix_documents_sha256", "sha256"),
+    sa.Index("ix_documents_landing_path", "landing_path"),
+    sa.Index("ix_documents_run", "run_id"),
+)
+
+stages = sa.Table(
+    "stages",
+    metadata,
+    sa.Column(
+        "document_id",
+        sa.String(200),
+        sa.ForeignKey("documents.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("stage", sa.String(32), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("at", sa.Float, nullable=True),
+    sa.Column("run_id", sa.String(64), nullable=True),
+    sa.Column("metadata", sa.JSON, nullable=True),
+)
+
+# Small named values the services keep between calls, e.g. the reconciler's high-water mark.
+state = sa.Table(
+    "state",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+
+@dataclass
+class Stage:
+    state: StageState = StageState.pending
+    at: float | None = None
+    run_id: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Document:
+    """One registry row, with its stages."""
+
+    id: str
+    collection: str
+    filename: str | None
+    sha256: str | None
+    media_type: str | None
+    bytes: int | None
+    chunk_size: int | None
+    chunk_overlap: int | None
+    origin: str
+    source_path: str | None
+    landing_path: str | None
+    supersedes: str | None
+    registered_at: float
+    submitted_at: float | None
+    status: DocumentStatus
+    run_id: str | None
+    error_stage: str | None
+    error_code: str | None
+    error_message: str | None
+    chunks: int | None
+    indexed_at: float | None
+    updated_at: float
+    deleted_at: float | None
+    delete_reason: str | None
+    superseded_by: str | None
+    stages: dict[str, Stage] = field(default_factory=dict)
+
+    @property
+    def live(self) -> bool:
+        return self.status in LIVE
+
+    @classmethod
+    def from_row(cls, row: Any) -> "Document":
+        values = dict(row._mapping)
+        values["status"] = DocumentStatus(values["status"])
+        return cls(**values, stages={s: Stage() for s in STAGES})

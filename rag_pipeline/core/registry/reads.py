@@ -1,0 +1,104 @@
+"""Reads: one document, pages in arrival order, and what the reconciler looks for."""
+
+from collections.abc import Iterable, Sequence
+
+import sqlalchemy as sa
+
+from rag_pipeline.core.registry.database import LIVE_VALUES, Database
+from rag_pipeline.core.registry.model import LIVE, Document, DocumentStatus, documents
+
+
+class Reads(Database):
+    def get(self, doc_id: str) -> Document | None:
+        with self._tx() as conn:
+            return self._get(conn, doc_id)
+
+    def get_live(self, doc_id: str) -> Document | None:
+        found = self.get(doc_id)
+        return found if found is not None and found.live else None
+
+    def live_at_landing_path(self, landing_path: str) -> Document | None:
+        """The live document last registered from this landing path."""
+        with self._tx() as conn:
+            row = conn.execute(
+                sa.select(documents.c.id)
+                .where(
+                    documents.c.landing_path == landing_path, documents.c.status.in_(LIVE_VALUES)
+                )
+                .order_by(documents.c.registered_at.desc())
+                .limit(1)
+            ).first()
+            return self._get(conn, row.id) if row is not None else None
+
+    def page(
+        self,
+        status: DocumentStatus | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        statuses: Iterable[DocumentStatus] | None = None,
+    ) -> tuple[list[Document], int]:
+        """Documents in arrival order, and how many match in all."""
+        wanted = [status.value] if status is not None else None
+        if statuses is not None:
+            wanted = [s.value for s in statuses]
+        where = [documents.c.status.in_(wanted)] if wanted is not None else []
+        with self._tx() as conn:
+            total = conn.execute(sa.select(sa.func.count()).select_from(documents).where(*where))
+            count = int(total.scalar_one())
+            ids = [
+                row.id
+                for row in conn.execute(
+                    sa.select(documents.c.id)
+                    .where(*where)
+                    .order_by(documents.c.registered_at, documents.c.id)
+                    .limit(limit)
+                    .offset(offset)
+                )
+            ]
+            return self._documents(conn, ids), count
+
+    def ids(self, statuses: Iterable[DocumentStatus] = LIVE) -> list[str]:
+        wanted = [s.value for s in statuses]
+        with self._tx() as conn:
+            query = (
+                sa.select(documents.c.id)
+                .where(documents.c.status.in_(wanted))
+                .order_by(documents.c.registered_at, documents.c.id)
+            )
+            return [row.id for row in conn.execute(query)]
+
+    def by_run(self, run_ids: Sequence[str]) -> dict[str, list[str]]:
+        """Queued or processing documents last taken on by each of these runs."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                sa.select(documents.c.id, documents.c.run_id).where(
+                    documents.c.run_id.in_(list(run_ids)),
+                    documents.c.status == DocumentStatus.processing.value,
+                )
+            )
+            found: dict[str, list[str]] = {}
+            for row in rows:
+                found.setdefault(row.run_id, []).append(row.id)
+            return found
+
+    def processing_runs(self) -> list[str]:
+        with self._tx() as conn:
+            query = (
+                sa.select(documents.c.run_id)
+                .where(
+                    documents.c.status == DocumentStatus.processing.value,
+                    documents.c.run_id.is_not(None),
+                )
+                .distinct()
+            )
+            return [row.run_id for row in conn.execute(query)]
+
+    def submitted_before(self, cutoff: float) -> list[str]:
+        """Queued documents submitted before `cutoff` that no run has taken on yet."""
+        with self._tx() as conn:
+            query = sa.select(documents.c.id).where(
+                documents.c.status == DocumentStatus.queued.value,
+                documents.c.submitted_at < cutoff,
+                documents.c.run_id.is_(None),
+            )
+            return [row.id for row in conn.execute(query)]
