@@ -113,7 +113,6 @@ def drop(paths: list[Path], landing_dir: Path) -> dict[str, float]:
 def pipeline(paths: list[Path], data_dir: Path, log: Path) -> dict[str, Any]:
     from dagster import DagsterInstance, RunsFilter
 
-    from rag_pipeline.core import landing
     from rag_pipeline.core.store import DocumentStore
     from rag_pipeline.status import DocumentStatus, document_reports
 
@@ -123,8 +122,8 @@ def pipeline(paths: list[Path], data_dir: Path, log: Path) -> dict[str, Any]:
         deadline = time.monotonic() + TIMEOUT_SECONDS
         shown = 0.0
         while True:
-            reports = document_reports(instance, store)
-            rejected = landing.rejections(store)
+            reports = document_reports(store)
+            rejected = [r for r in reports if r.status == DocumentStatus.rejected]
             terminal = [
                 r for r in reports if r.status in (DocumentStatus.indexed, DocumentStatus.failed)
             ]

@@ -90,7 +90,7 @@ def pipeline(paths: list[Path]) -> dict[str, float]:
         )
         wall = time.perf_counter() - started
         assert result.success
-        reports = document_reports(instance, DocumentStore(os.environ["RAG_DATA_DIR"]))
+        reports = document_reports(DocumentStore(os.environ["RAG_DATA_DIR"]))
         seconds: dict[str, float] = {"wall": wall, "chunks": 0}
         for report in reports:
             for stage, info in report.stages.items():

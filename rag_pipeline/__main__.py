@@ -27,7 +27,7 @@ def _instance() -> Any:
 def _store() -> Any:
     from rag_pipeline.core.store import DocumentStore
 
-    return DocumentStore(os.environ["RAG_DATA_DIR"])
+    return DocumentStore(os.environ["RAG_DATA_DIR"], os.environ.get("RAG_REGISTRY_URL") or None)
 
 
 def _print_json(obj: Any) -> None:
@@ -35,17 +35,23 @@ def _print_json(obj: Any) -> None:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from rag_pipeline.core.extract import ExtractionError, accept
+    from rag_pipeline.core.documents import DocumentsService
+    from rag_pipeline.core.extract import ExtractionError
     from rag_pipeline.partitions import DOCUMENTS
 
-    store = _store()
+    service = DocumentsService(_store())
     instance = _instance()
     status = EXIT_OK
     for name in args.files:
         path = Path(name)
         try:
-            data = path.read_bytes()
-            accept(data, path.name)
+            accepted = service.add(
+                path.read_bytes(),
+                path.name,
+                chunk_size=args.chunk_size,
+                chunk_overlap=args.chunk_overlap,
+                submitted=True,
+            )
         except OSError as exc:
             print(f"{name}: cannot read: {exc.strerror}", file=sys.stderr)
             status = EXIT_ERROR
@@ -54,27 +60,25 @@ def cmd_add(args: argparse.Namespace) -> int:
             print(f"{name}: rejected [{exc.code}] {exc.message}", file=sys.stderr)
             status = EXIT_ERROR
             continue
-        record = store.register(
-            data, path.name, chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap
-        )
-        if not instance.has_dynamic_partition(DOCUMENTS, record.document_id):
-            instance.add_dynamic_partitions(DOCUMENTS, [record.document_id])
-        print(record.document_id)
+        doc_id = accepted.document.id
+        if not instance.has_dynamic_partition(DOCUMENTS, doc_id):
+            instance.add_dynamic_partitions(DOCUMENTS, [doc_id])
+        print(doc_id)
     return status
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from rag_pipeline.status import document_reports, find_report, rejected_reports
+    from rag_pipeline.status import document_reports, find_report
 
     store = _store()
     if args.id:
-        found = find_report(_instance(), store, args.id)
+        found = find_report(store, args.id)
         if found is None:
             print(f"no document with id {args.id!r}", file=sys.stderr)
             return EXIT_ERROR
         reports = [found]
     else:
-        reports = [*document_reports(_instance(), store), *rejected_reports(store)]
+        reports = document_reports(store)
     for report in reports:
         if args.json:
             _print_json(report.to_dict())
@@ -193,7 +197,7 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("--chunk-overlap", type=int, help="tokens of overlap for these documents")
     add.set_defaults(func=cmd_add)
 
-    status = sub.add_parser("status", help="state per stage, read from the Dagster instance")
+    status = sub.add_parser("status", help="state per stage, read from the document registry")
     status.add_argument("id", nargs="?", help="a document id; all documents when left out")
     status.add_argument("--json", action="store_true", help="one JSON object per line")
     status.set_defaults(func=cmd_status)

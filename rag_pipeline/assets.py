@@ -31,9 +31,11 @@ from dagster import (
 
 from rag_pipeline import checks
 from rag_pipeline.core import ingest
+from rag_pipeline.core.documents import DocumentsService
 from rag_pipeline.core.embedding import Embedder
 from rag_pipeline.core.index import VectorIndex
 from rag_pipeline.core.ingest import StageError, StageResult
+from rag_pipeline.core.registry import DocumentStatus
 from rag_pipeline.core.store import DocumentStore
 from rag_pipeline.partitions import DOCUMENT_IDS_TAG, DOCUMENTS, documents, release_partition
 from rag_pipeline.resources import (
@@ -103,6 +105,26 @@ def ingest_documents(
     keys = _run_documents(context)
     selected = [stage for stage in STAGES if AssetKey(stage) in context.selected_asset_keys]
     context.log.info(f"{len(keys)} document(s), stages: {', '.join(selected)}")
+    registry = store.registry
+    registry.start(keys, context.run_id, selected)
+    try:
+        yield from _ingest(context, store, keys, selected, embedder, vector_index, chunking)
+    finally:
+        # Stages the run did not get to go back to what they were; status follows.
+        registry.finish(keys, context.run_id)
+
+
+def _ingest(
+    context: AssetExecutionContext,
+    store: DocumentStore,
+    keys: list[str],
+    selected: list[str],
+    embedder: EmbedderResource,
+    vector_index: VectorIndexResource,
+    chunking: ChunkingResource,
+) -> Iterator[Any]:
+    registry = store.registry
+    service = DocumentsService(store)
     failed: dict[str, tuple[str, StageError]] = {}
     dropped: set[str] = set()
     # Loaded lazily: a run that only extracts text never loads the model.
@@ -130,7 +152,7 @@ def ingest_documents(
                 ):
                     outcome = _run_stage(stage, store, key, model, chunking, index)
                     if isinstance(outcome, StageResult):
-                        _supersede(context, store, index, key, outcome)
+                        _supersede(context, service, index, key, outcome)
                 outcomes[key] = outcome
         else:
             outcomes = {key: _run_stage(stage, store, key, model, chunking) for key in live}
@@ -145,6 +167,7 @@ def ingest_documents(
             if isinstance(outcome, StageError):
                 failed[key] = (stage, outcome)
                 context.log.error(f"{key}: {stage} failed [{outcome.code}] {outcome.message}")
+                registry.stage_failed(key, stage, context.run_id, outcome.code, outcome.message)
                 yield AssetObservation(
                     asset_key=stage,
                     partition=key,
@@ -153,6 +176,7 @@ def ingest_documents(
                 )
                 continue
             yield AssetMaterialization(asset_key=stage, partition=key, metadata=_metadata(outcome))
+            registry.stage_done(key, stage, context.run_id, outcome.metadata)
             yield from _checks(stage, key, outcome, model, vector_index)
 
     if failed:
@@ -200,12 +224,13 @@ def _run_documents(context: AssetExecutionContext) -> list[str]:
 
 def _deleted_meanwhile(store: DocumentStore, key: str, outcome: StageResult | StageError) -> bool:
     """A stage found its input gone because the document was deleted: not a failure."""
-    return (
-        isinstance(outcome, StageError)
-        and outcome.code in ("source_missing", "missing_upstream")
-        and store.read_source(key) is None
-        and store.read_tombstone(key) is not None
-    )
+    if not isinstance(outcome, StageError) or outcome.code not in (
+        "source_missing",
+        "missing_upstream",
+    ):
+        return False
+    doc = store.registry.get(key)
+    return doc is not None and doc.status == DocumentStatus.deleted
 
 
 def _active_runs(context: AssetExecutionContext) -> int:
@@ -242,19 +267,17 @@ def _run_stage(
 
 def _supersede(
     context: AssetExecutionContext,
-    store: DocumentStore,
+    service: DocumentsService,
     index: VectorIndex,
     key: str,
     outcome: StageResult,
 ) -> None:
-    """A new version at the same landing path replaces the old one, now that it is indexed."""
-    record = store.read_source(key)
-    old = record.supersedes if record else None
-    if not old or store.read_source(old) is None:
+    """A new version replaces the old one, now that it is indexed."""
+    old = service.supersede(key, index)
+    if old is None:
         return
-    removed = ingest.retire_document(store, index, old, "superseded", by=key)
-    release_partition(context.instance, store, old)
-    context.log.info(f"{key} supersedes {old}: removed its {removed} vectors and partition")
+    release_partition(context.instance, service.store, old)
+    context.log.info(f"{key} supersedes {old}: removed its vectors, files and partition")
     outcome.metadata["superseded"] = old
 
 

@@ -30,6 +30,7 @@ from rag_pipeline.resources import (
     VectorIndexResource,
     index_write_slot,
 )
+from rag_pipeline.status import reconcile
 
 _PACKAGES = ("rag-ingest", "dagster", "chromadb", "duckdb", "pypdf", "sentence-transformers")
 
@@ -124,7 +125,8 @@ def clean_up(
     instance = context.instance
     store = documents.store
     hour, day = 3600.0, 86400.0
-    # Normally the sensor does this within seconds; here too, in case the sensor is off.
+    # Normally the sensor does these within seconds; here too, in case the sensor is off.
+    reconciled = reconcile(instance, store)
     released = release_deferred_partitions(instance, store)
     partitions = set(instance.get_dynamic_partitions(_partitions()))
 
@@ -143,6 +145,7 @@ def clean_up(
         ),
         "orphan_artifacts_deleted": cleanup.orphan_artifacts(store, is_live),
         "deleted_partitions_released": len(released),
+        "statuses_reconciled": sum(len(ids) for ids in reconciled.values()),
     }
     with index_write_slot(instance, context.run_id, "cleanup", log=context.log.warning):
         counts["orphan_vectors_deleted"] = cleanup.orphan_vectors(vector_index.get(), is_live)

@@ -1,7 +1,10 @@
+from contextlib import AbstractContextManager
+
 from dagster import DagsterInstance, DagsterRunStatus, DynamicPartitionsDefinition, RunsFilter
 from dagster._core.storage.tags import PARENT_RUN_ID_TAG, WILL_RETRY_TAG
 
 from rag_pipeline.core.store import DocumentStore
+from rag_pipeline.resources import index_write_slot
 
 # One partition per document; the key is the document id (readable name + content hash).
 DOCUMENTS = "documents"
@@ -12,9 +15,6 @@ documents = DynamicPartitionsDefinition(name=DOCUMENTS)
 # the others must still run (and their status must still find the run).
 DOCUMENT_IDS_TAG = "rag/document_ids"
 
-
-# Deferred partition removals, one empty file per document id, under the data dir.
-RELEASES_DIR = "partition_releases"
 
 # Where Dagster keeps a run's partitions: a range by its two ends, or one key.
 _PARTITION_TAGS = (
@@ -48,33 +48,38 @@ def partition_in_use(instance: DagsterInstance, key: str) -> bool:
 
 
 def release_partition(instance: DagsterInstance, store: DocumentStore, key: str) -> bool:
-    """Remove a retired document's partition now, or once no run needs it; True if removed now.
+    """Remove a deleted document's partition now, or once no run needs it; True if removed.
 
-    A deferred removal is kept as a marker under `partition_releases/`; the sensor finishes
-    it (`release_deferred_partitions`). Status reads a partition whose document has a tombstone
-    and no source record as deleted meanwhile.
+    The registry keeps the removal due (`release_partition` on the document's row) until it is
+    done; the sensor finishes deferred ones (`release_deferred_partitions`).
     """
-    marker = store.root / RELEASES_DIR / key
     if partition_in_use(instance, key):
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.touch()
         return False
     if instance.has_dynamic_partition(DOCUMENTS, key):
         instance.delete_dynamic_partition(DOCUMENTS, key)
-    marker.unlink(missing_ok=True)
+    store.registry.partition_released(key)
     return True
 
 
 def release_deferred_partitions(instance: DagsterInstance, store: DocumentStore) -> list[str]:
     """Finish deferred partition removals whose runs are done; returns the keys removed."""
-    folder = store.root / RELEASES_DIR
-    if not folder.is_dir():
-        return []
-    released = []
-    for marker in sorted(folder.iterdir()):
-        key = marker.name
-        if store.read_source(key) is not None:
-            marker.unlink(missing_ok=True)  # uploaded again since: the partition is its again
-        elif release_partition(instance, store, key):
-            released.append(key)
-    return released
+    return [
+        key
+        for key in store.registry.partitions_to_release()
+        if release_partition(instance, store, key)
+    ]
+
+
+class DagsterPartitions:
+    """The documents service's view of Dagster: partitions and the index-write pool."""
+
+    def __init__(self, instance: DagsterInstance, store: DocumentStore, holder: str) -> None:
+        self.instance = instance
+        self.store = store
+        self.holder = holder
+
+    def release(self, doc_id: str) -> bool:
+        return release_partition(self.instance, self.store, doc_id)
+
+    def index_write(self, purpose: str) -> AbstractContextManager[None]:
+        return index_write_slot(self.instance, self.holder, purpose)

@@ -52,13 +52,15 @@ def apply_env_defaults() -> None:
 
 
 class DocumentStoreResource(ConfigurableResource):  # type: ignore[type-arg]
-    """Raw bytes and per-document Parquet artifacts under RAG_DATA_DIR."""
+    """Raw bytes and per-document Parquet artifacts under RAG_DATA_DIR, and the registry."""
 
     data_dir: str
+    # Empty: SQLite under the data dir.
+    registry_url: str = ""
 
     @property
     def store(self) -> DocumentStore:
-        return DocumentStore(self.data_dir)
+        return DocumentStore(self.data_dir, self.registry_url or None)
 
     @property
     def catalog(self) -> Catalog:
@@ -209,7 +211,9 @@ def index_write_slot(
 def build_resources() -> dict[str, Any]:
     apply_env_defaults()
     return {
-        "documents": DocumentStoreResource(data_dir=EnvVar("RAG_DATA_DIR")),
+        "documents": DocumentStoreResource(
+            data_dir=EnvVar("RAG_DATA_DIR"), registry_url=os.environ.get("RAG_REGISTRY_URL", "")
+        ),
         "embedder": EmbedderResource(
             model_name=EnvVar("RAG_EMBEDDING_MODEL"),
             batch_size=EnvVar.int("RAG_EMBEDDING_BATCH_SIZE"),

@@ -1,4 +1,5 @@
-"""The landing-zone sensor: new files become partitions and batched range runs in one result.
+"""The landing-zone sensor: new files and uploads become partitions and batched range runs in
+one result.
 
 The cursor holds the size and mtime of files seen but not yet taken, so a file still being
 written is taken only once it stands still. Partitions keep insertion order, so the keys added
@@ -9,6 +10,7 @@ range run. Run keys are derived from the batch, so a repeated tick never launche
 import hashlib
 import json
 import os
+import time
 from collections.abc import Sequence
 
 from dagster import (
@@ -23,8 +25,10 @@ from dagster import (
 
 from rag_pipeline.assets import MAX_DOCS_PER_RUN, STAGES, ingest_job
 from rag_pipeline.core import landing
+from rag_pipeline.core.documents import DocumentsService
 from rag_pipeline.partitions import DOCUMENT_IDS_TAG, DOCUMENTS, release_deferred_partitions
 from rag_pipeline.resources import DocumentStoreResource
+from rag_pipeline.status import reconcile
 
 # Dagster's sensor daemon loops every 5 s; an interval below that lets every loop evaluate the
 # sensor (at exactly 5 s, a loop that comes a moment early skips it and pickup takes 10 s).
@@ -58,25 +62,29 @@ def batch_run_requests(
     return requests
 
 
-def _load_cursor(
-    raw: str | None,
-) -> tuple[dict[str, landing.FileState], dict[str, landing.FileState]]:
-    """(files seen but not yet taken, files taken and waiting for their run to move them)."""
+Files = dict[str, landing.FileState]
+
+
+def _load_cursor(raw: str | None) -> tuple[Files, Files, float]:
+    """(files seen but not yet taken, files taken and waiting for their run to move them,
+    when the last applied tick claimed documents)."""
     try:
         loaded = json.loads(raw or "{}")
-        return tuple(  # type: ignore[return-value]
+        pending, taken = (
             {rel: landing.FileState(*state) for rel, state in loaded.get(part, {}).items()}
             for part in ("pending", "taken")
         )
+        return pending, taken, float(loaded.get("claimed_at", 0.0))
     except (ValueError, TypeError, AttributeError):
-        return {}, {}  # an unreadable cursor costs one extra look, never a lost file
+        return {}, {}, 0.0  # an unreadable cursor costs one extra look, never a lost file
 
 
-def _dump_cursor(pending: dict[str, landing.FileState], taken: dict[str, landing.FileState]) -> str:
+def _dump_cursor(pending: Files, taken: Files, claimed_at: float) -> str:
     return json.dumps(
         {
             "pending": {rel: [s.size, s.mtime_ns] for rel, s in pending.items()},
             "taken": {rel: [s.size, s.mtime_ns] for rel, s in taken.items()},
+            "claimed_at": claimed_at,
         },
         sort_keys=True,
     )
@@ -84,7 +92,8 @@ def _dump_cursor(pending: dict[str, landing.FileState], taken: dict[str, landing
 
 @sensor(
     name="landing_zone_sensor",
-    description="Ingests every complete file dropped into $RAG_DATA_DIR/landing.",
+    description="Ingests every complete file dropped into $RAG_DATA_DIR/landing, and every "
+    "upload; keeps document status in step with runs that died.",
     minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
     default_status=DefaultSensorStatus.RUNNING,
     job=ingest_job,
@@ -93,53 +102,58 @@ def landing_zone_sensor(
     context: SensorEvaluationContext, documents: DocumentStoreResource
 ) -> SensorResult:
     store = documents.store
-    pending, taken_before = _load_cursor(context.cursor)
+    service = DocumentsService(store)
+    for what, ids in reconcile(context.instance, store).items():
+        if ids:
+            context.log.warning(f"reconciled with the instance: {what}: {', '.join(ids)}")
     for key in release_deferred_partitions(context.instance, store):
         context.log.info(f"{key}: deleted earlier; its partition is removed now its runs are done")
+    pending, taken_before, claimed_at = _load_cursor(context.cursor)
     current = landing.scan(store.landing_dir)
-    partition_set = set(context.instance.get_dynamic_partitions(DOCUMENTS))
-
-    def is_document(key: str) -> bool:
-        # A deleted document's partition can outlive it while a run names it; the same file
-        # uploaded again is a new document, not a duplicate of the deleted one.
-        return (key in partition_set and store.read_source(key) is not None) or key in new_keys
 
     # Files registered on an earlier tick stay in landing/ until raw_document moves them on;
-    # while they are unchanged and their partition exists, there is nothing to look at.
+    # while they are unchanged and still the live document of their path, there is nothing to
+    # look at.
     taken = {
         rel: state
         for rel, state in taken_before.items()
-        if current.get(rel) == state and store.read_source_for_landing(rel) in partition_set
+        if current.get(rel) == state and store.registry.live_at_landing_path(rel) is not None
     }
     candidates = {rel: state for rel, state in current.items() if rel not in taken}
-
-    new_keys: list[str] = []
-    registered: dict[str, float] = {}
     counts: dict[str, int] = {}
-    # In arrival order: a new version uploaded right after the file it replaces must be
+    # In arrival order: a new version dropped right after the file it replaces must be
     # registered after it, or it could not name the document it supersedes.
     arrived = sorted(landing.ready(candidates, pending), key=lambda rel: candidates[rel].mtime_ns)
     for relpath in arrived:
-        outcome = landing.take(store, relpath, is_document)
+        outcome = service.take_landing(relpath)
         counts[outcome.action] = counts.get(outcome.action, 0) + 1
-        if outcome.action in ("new", "in_flight") and outcome.record is not None:
+        if outcome.action in ("new", "in_flight"):
             taken[relpath] = candidates[relpath]
-            if outcome.action == "new":
-                new_keys.append(outcome.record.document_id)
-                registered[outcome.record.document_id] = outcome.record.registered_at
-        elif outcome.rejection is not None:
-            rejection = outcome.rejection
-            context.log.warning(f"rejected {relpath}: [{rejection.code}] {rejection.message}")
+        elif outcome.action == "rejected" and outcome.document is not None:
+            doc = outcome.document
+            context.log.warning(f"rejected {relpath}: [{doc.error_code}] {doc.error_message}")
     pending = {
         rel: state
         for rel, state in candidates.items()
         if rel not in taken and (store.landing_dir / rel).exists()
     }
 
-    cursor = _dump_cursor(pending, taken)
-    if not new_keys:
+    # Uploads and landed files alike: each waiting document is claimed once. A claim made by
+    # a tick whose result the daemon never applied (its cursor is not this one) is made again:
+    # the same documents, so the same run key.
+    lost = [
+        key
+        for key in store.registry.submitted_after(claimed_at)
+        if not context.instance.has_dynamic_partition(DOCUMENTS, key)
+    ]
+    now = time.time()
+    waiting = service.claim_waiting(now, lost)
+    cursor = _dump_cursor(pending, taken, now if waiting else claimed_at)
+    if not waiting:
         return SensorResult(skip_reason=_summary(counts) or "no new files", cursor=cursor)
-    context.log.info(f"{len(new_keys)} new document(s): {_summary(counts)}")
+    new_keys = [doc.id for doc in waiting]
+    registered = {doc.id: doc.registered_at for doc in waiting}
+    context.log.info(f"{len(new_keys)} document(s) to ingest; landing zone: {_summary(counts)}")
     return SensorResult(
         run_requests=batch_run_requests(new_keys, MAX_DOCS_PER_RUN, registered),
         dynamic_partitions_requests=[AddDynamicPartitionsRequest(DOCUMENTS, new_keys)],

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from rag_pipeline.core import landing
 from rag_pipeline.core.catalog import Catalog
 from rag_pipeline.core.embedding import get_embedder
 from rag_pipeline.core.index import VectorIndex, connect
@@ -43,7 +42,7 @@ def _wait_for(instance, store: DocumentStore, expected: int, timeout: float, log
     deadline = time.monotonic() + timeout
     reports: list = []
     while time.monotonic() < deadline:
-        reports = document_reports(instance, store)
+        reports = document_reports(store)
         if len(reports) >= expected and all(r.status in TERMINAL for r in reports):
             return reports
         time.sleep(1)
@@ -85,7 +84,8 @@ def test_files_dropped_into_the_landing_zone_are_ingested_in_batches(
         assert by_name[Path(rel).name].status == "indexed", (rel, by_name[Path(rel).name].error)
     # Batched: 10 documents at up to 4 per run, not one run each.
     assert 3 <= len(runs) <= 6
-    assert [r.code for r in landing.rejections(store)] == ["empty_file"]
+    rejected, _ = store.registry.page(DocumentStatus.rejected)
+    assert [doc.error_code for doc in rejected] == ["empty_file"]
     assert sorted(p.name for p in (store.landing_dir / "processed" / "team-a").iterdir()) == sorted(
         Path(rel).name for rel in [*GOOD, *DAMAGED]
     )
@@ -168,7 +168,7 @@ def test_a_backfill_runs_batches_and_can_rerun_one_stage(
         second = backfill(instance, subset, stages[3:])
         _wait_for(instance, store, len(ids), 300, tmp_path / "daemon.log")
         assert len(instance.get_run_records(RunsFilter(tags={"dagster/backfill": second}))) == 1
-        after = {r.id: r.stages for r in document_reports(instance, store)}
+        after = {r.id: r.stages for r in document_reports(store)}
         for key in subset:
             assert (
                 after[key]["document_text"].materialized_at

@@ -82,9 +82,7 @@ def test_corpus_documents_are_searchable_with_the_real_model(
     result = materialize(instance, ids)
 
     assert result.success, result.get_step_failure_events()
-    reports = {
-        r.id: r for r in document_reports(instance, DocumentStore(real_model["RAG_DATA_DIR"]))
-    }
+    reports = {r.id: r for r in document_reports(DocumentStore(real_model["RAG_DATA_DIR"]))}
     for doc_id, (rel, phrase, page, encoding) in zip(ids, CASES, strict=True):
         report = reports[doc_id]
         assert report.status == "indexed", (rel, report.error)

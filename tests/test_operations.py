@@ -114,8 +114,11 @@ def test_backup_job_from_the_cli_restores_to_identical_search_results(
     from dagster import DagsterInstance
 
     with DagsterInstance.from_config(str(home)) as restored:
-        reports = document_reports(restored, DocumentStore(data))
+        reports = document_reports(DocumentStore(data))
+
+        partitions = set(restored.get_dynamic_partitions("documents"))
     assert {r.id: r.status for r in reports} == dict.fromkeys(ids, "indexed")
+    assert partitions == set(ids)
 
 
 def test_a_backup_taken_while_a_run_writes_restores_consistently(
@@ -146,7 +149,7 @@ def test_a_backup_taken_while_a_run_writes_restores_consistently(
         store = DocumentStore(rag_env["RAG_DATA_DIR"])
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            stages = [r.stages["chunk_embeddings"].state for r in document_reports(instance, store)]
+            stages = [r.stages["chunk_embeddings"].state for r in document_reports(store)]
             if stages and all(state == "materialized" for state in stages):
                 break
             time.sleep(0.5)
@@ -170,7 +173,9 @@ def test_a_backup_taken_while_a_run_writes_restores_consistently(
         from dagster import DagsterInstance
 
         with DagsterInstance.from_config(str(home)) as restored:
-            reports = document_reports(restored, DocumentStore(data))
+            reports = document_reports(DocumentStore(data))
+            partitions = set(restored.get_dynamic_partitions("documents"))
+        assert {r.id for r in reports} <= partitions
         catalog = Catalog(DocumentStore(data))
         _, rows = catalog.query("SELECT document_id, count(*) FROM chunks GROUP BY 1")
         chunks = dict(rows)
@@ -382,8 +387,11 @@ def test_a_postgres_instance_is_backed_up_with_pg_dump_and_restores(
         from dagster import DagsterInstance
 
         with DagsterInstance.from_config(str(home)) as restored:
-            reports = document_reports(restored, DocumentStore(data))
+            reports = document_reports(DocumentStore(data))
+
+            partitions = set(restored.get_dynamic_partitions("documents"))
         assert {r.id: r.status for r in reports} == {ids[0]: "indexed"}
+        assert ids[0] in partitions
     finally:
         with admin.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')

@@ -17,8 +17,8 @@ from dagster._core.definitions.reconstruct import ReconstructableRepository
 from dagster._core.execution.api import execute_run
 
 from rag_pipeline.core.catalog import Catalog
+from rag_pipeline.core.documents import DocumentsService
 from rag_pipeline.core.index import VectorIndex, connect
-from rag_pipeline.core.ingest import retire_document
 from rag_pipeline.core.store import DocumentStore
 from rag_pipeline.definitions import defs
 from rag_pipeline.partitions import DOCUMENT_IDS_TAG, release_deferred_partitions, release_partition
@@ -29,12 +29,12 @@ from rag_pipeline.resources import (
     free_dead_holders,
     index_write_slot,
 )
-from rag_pipeline.status import document_reports, find_report
+from rag_pipeline.status import document_reports, find_report, reconcile
 
 
 def _reports(instance, env) -> dict[str, dict]:
     store = DocumentStore(env["RAG_DATA_DIR"])
-    return {r.id: r.to_dict() for r in document_reports(instance, store)}
+    return {r.id: r.to_dict() for r in document_reports(store)}
 
 
 def _index(env) -> VectorIndex:
@@ -259,7 +259,7 @@ def test_a_range_run_whose_end_document_was_deleted_runs_the_others(
         tags=request.tags,
         job_code_origin=job.get_python_origin(),
     )
-    retire_document(store, _index(rag_env), gone, "deleted through the API")
+    DocumentsService(store).retire(gone, _index(rag_env), "deleted through the API")
     if how == "api":
         # What DELETE /documents/{id} does: the queued run still needs the partition.
         assert not release_partition(instance, store, gone)
@@ -267,7 +267,7 @@ def test_a_range_run_whose_end_document_was_deleted_runs_the_others(
     else:
         # Removed all the same (by hand, or a race): the run falls back on the ids it names.
         instance.delete_dynamic_partition("documents", gone)
-    assert find_report(instance, store, gone).status == "deleted"
+    assert find_report(store, gone).status == "deleted"
 
     result = execute_run(job, run, instance)
     assert result.success
@@ -276,12 +276,12 @@ def test_a_range_run_whose_end_document_was_deleted_runs_the_others(
     assert {k: reports[k]["status"] for k in keys if k != gone} == {
         k: "indexed" for k in keys if k != gone
     }
-    assert find_report(instance, store, gone).status == "deleted"
+    assert find_report(store, gone).status == "deleted"
     assert _index(rag_env).count(gone) == 0
     # The next sensor tick removes the partition, now that no run needs it.
     sensor_tick(instance, data_dir)
     assert not instance.has_dynamic_partition("documents", gone)
-    assert find_report(instance, store, gone).status == "deleted"
+    assert find_report(store, gone).status == "deleted"
 
 
 def test_a_deleted_document_uploaded_again_while_its_partition_is_kept_is_ingested(
@@ -299,7 +299,7 @@ def test_a_deleted_document_uploaded_again_while_its_partition_is_kept_is_ingest
     [key] = request.tags[DOCUMENT_IDS_TAG].split(",")
     store = DocumentStore(data_dir)
     instance.add_run(DagsterRun(job_name="ingest_job", tags=request.tags))  # queued
-    retire_document(store, _index(rag_env), key, "deleted through the API")
+    DocumentsService(store).retire(key, _index(rag_env), "deleted through the API")
     assert not release_partition(instance, store, key)
 
     again = landing_dir / "again" / source.name
@@ -325,12 +325,12 @@ def test_a_document_deleted_between_two_stages_is_dropped_not_failed(
     stages = ["raw_document", "document_text", "document_chunks", "chunk_embeddings"]
     assert materialize(instance, docs, stages=stages).success
     store = DocumentStore(rag_env["RAG_DATA_DIR"])
-    retire_document(store, _index(rag_env), docs[0], "deleted through the API")
+    DocumentsService(store).retire(docs[0], _index(rag_env), "deleted through the API")
 
     # The same run's next stage finds the deleted document's inputs gone.
     result = materialize(instance, docs, stages=["vector_index"])
     assert result.success, "a document deleted mid-run failed its run"
-    assert find_report(instance, store, docs[0]).status == "deleted"
+    assert find_report(store, docs[0]).status == "deleted"
     assert _reports(instance, rag_env)[docs[1]]["status"] == "indexed"
     assert _index(rag_env).count(docs[0]) == 0
 
@@ -386,20 +386,18 @@ def test_adding_the_same_bytes_twice_gives_the_same_id(
 def test_a_new_version_replaces_the_old_only_once_it_is_indexed(
     instance, rag_env, corpus: Path, tmp_path: Path
 ) -> None:
-    from rag_pipeline.core import landing
-
     store = DocumentStore(rag_env["RAG_DATA_DIR"])
+    service = DocumentsService(store)
     target = store.landing_dir / "handbook.md"
     target.parent.mkdir(parents=True)
     target.write_bytes((corpus / "markdown/haystack_sample.md").read_bytes())
-    has = lambda key: instance.has_dynamic_partition("documents", key)  # noqa: E731
-    old = landing.take(store, "handbook.md", has).record.document_id
+    old = service.take_landing("handbook.md").document.id  # type: ignore[union-attr]
     instance.add_dynamic_partitions("documents", [old])
     assert materialize(instance, [old]).success
     assert (store.landing_dir / "processed" / "handbook.md").exists()
 
     target.write_bytes((corpus / "markdown/plumber_README.md").read_bytes())
-    new = landing.take(store, "handbook.md", has).record.document_id
+    new = service.take_landing("handbook.md").document.id  # type: ignore[union-attr]
     instance.add_dynamic_partitions("documents", [new])
     index = _index(rag_env)
     assert index.count(old) > 0, "the old version stays searchable until the new one is indexed"
@@ -414,12 +412,10 @@ def test_a_new_version_replaces_the_old_only_once_it_is_indexed(
 
 
 def test_status_lists_rejected_files(instance, rag_env, corpus: Path) -> None:
-    from rag_pipeline.core import landing
-
     store = DocumentStore(rag_env["RAG_DATA_DIR"])
     store.landing_dir.mkdir(parents=True)
     (store.landing_dir / "blank.txt").write_bytes(b"   \n\t ")
-    landing.take(store, "blank.txt", lambda key: False)
+    assert DocumentsService(store).take_landing("blank.txt").action == "rejected"
 
     _, out = run_cli(["status", "--json"])
 
@@ -446,7 +442,7 @@ def test_a_document_whose_run_waits_in_the_queue_is_queued_not_processing(
     )
     assert run.status == DagsterRunStatus.NOT_STARTED
     report = _reports(instance, rag_env)[ids[0]]
-    assert report["stages"]["raw_document"]["state"] == "in_progress", "Dagster sees it in progress"
+    assert report["stages"]["raw_document"]["state"] == "pending"
     assert report["status"] == "queued"
 
     instance.report_run_canceled(run)
@@ -470,7 +466,11 @@ def test_documents_of_a_run_that_failed_for_good_read_failed_not_processing(
     )
     instance.report_run_failed(run)
     instance.add_run_tags(run.run_id, {"dagster/will_retry": "false"})
+    assert _reports(instance, rag_env)[ids[0]]["status"] == "processing", "until reconciled"
 
+    reconciled = reconcile(instance, DocumentStore(rag_env["RAG_DATA_DIR"]))
+
+    assert reconciled["failed"] == ids
     report = _reports(instance, rag_env)[ids[0]]
     assert report["status"] == "failed"
     assert report["error"]["stage"] == "vector_index"
@@ -491,13 +491,15 @@ def test_a_document_deleted_before_its_run_started_is_dropped_not_failed(
     # The API's delete came after the sensor registered the file but before the daemon added
     # its partition: it removed the files and found no partition to remove.
     store = DocumentStore(rag_env["RAG_DATA_DIR"])
-    store.delete_document(gone, "deleted through the API")
+    retired = store.registry.retire(gone, "deleted through the API")
+    assert retired is not None
+    store.remove_files(retired)
 
     assert materialize(instance, [gone, kept]).success
     # The run named it as an end of its range, so its partition goes once the run is done: on
     # the sensor's next tick.
-    assert find_report(instance, store, gone).status == "deleted"
+    assert find_report(store, gone).status == "deleted"
     release_deferred_partitions(instance, store)
     assert instance.get_dynamic_partitions("documents") == [kept]
-    assert find_report(instance, store, gone).status == "deleted"
-    assert find_report(instance, store, kept).status == "indexed"
+    assert find_report(store, gone).status == "deleted"
+    assert find_report(store, kept).status == "indexed"

@@ -26,7 +26,7 @@ def test_damaged_pdfs_fail_with_their_code_and_spare_their_batch_mates(
     result = materialize(instance, ids)
 
     assert not result.success
-    reports = {r.id: r for r in document_reports(instance, DocumentStore(rag_env["RAG_DATA_DIR"]))}
+    reports = {r.id: r for r in document_reports(DocumentStore(rag_env["RAG_DATA_DIR"]))}
     for name, doc_id in zip([*names, "sf_minimal-document.pdf"], ids, strict=True):
         report = reports[doc_id]
         expected = PROBLEM_PDFS.get(name, ("ok", ""))[0]

@@ -35,7 +35,7 @@ def test_cjk_phrases_rank_first_in_lexical_and_hybrid_search(
     korean, japanese, english = ids = add_files(instance, files)
     assert materialize(instance, ids).success
     store = DocumentStore(rag_env["RAG_DATA_DIR"])
-    reports = {r.id: r for r in document_reports(instance, store)}
+    reports = {r.id: r for r in document_reports(store)}
     for doc in ids:
         assert store.artifact_path("lexical", doc).exists()
         assert reports[doc].stages["document_chunks"].metadata["distinct_terms"] > 0

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from dagster import SensorResult, build_sensor_context
 
-from rag_pipeline.core import ingest, landing
+from rag_pipeline.core import ingest
+from rag_pipeline.core.documents import DocumentsService
+from rag_pipeline.core.registry import DocumentStatus
 from rag_pipeline.core.store import DocumentStore
 from rag_pipeline.resources import DocumentStoreResource
 from rag_pipeline.sensors import landing_zone_sensor
@@ -100,7 +102,8 @@ def test_unsupported_and_empty_files_are_rejected_with_a_record(
 
     assert keys(result) == []
     assert instance.get_dynamic_partitions("documents") == []
-    codes = {r.filename: r.code for r in landing.rejections(store)}
+    rejected, _ = store.registry.page(DocumentStatus.rejected)
+    codes = {doc.filename: doc.error_code for doc in rejected}
     assert codes == {"uns_empty.txt": "empty_file", "photo.pdf": "unsupported_type"}
     assert (store.landing_dir / "rejected" / "photo.pdf").exists()
     assert not png.exists()
@@ -156,7 +159,9 @@ def test_a_document_deleted_and_uploaded_again_gets_a_new_run_key(
     first = daemon.tick()
     [key] = keys(first)
     ingest.raw_document(store, key)
-    store.delete_document(key, "test")
+    gone = store.registry.retire(key, "test")
+    assert gone is not None
+    store.remove_files(gone)
     instance.delete_dynamic_partition("documents", key)
     drop(corpus, "markdown/haystack_sample.md", store)
 
@@ -198,17 +203,27 @@ def test_a_replaced_file_is_a_new_version_that_supersedes_the_old(
     assert record is not None and record.supersedes == old
 
 
-def test_an_upload_withdrawn_while_the_sensor_takes_it_is_not_registered(tmp_path: Path) -> None:
-    store = DocumentStore(tmp_path / "data")
-    upload = landing.deliver(store, b"A paragraph that somebody deletes at once.\n", "a.txt")
+def test_an_upload_deleted_before_pickup_is_never_ingested(instance, store) -> None:
+    service = DocumentsService(store)
+    accepted = service.upload(b"A paragraph that somebody deletes at once.\n", "a.txt")
+    # The API's delete commits before the sensor's claim: the claim never sees it.
+    assert store.registry.retire(accepted.document.id, "deleted through the API") is not None
 
-    def deleted_meanwhile(doc_id: str) -> bool:
-        # The API's delete lands after the sensor read the file and before it registers it.
-        assert landing.cancel_upload(store, doc_id)
-        return False
+    result = Daemon(instance, store.root).tick()
 
-    taken = landing.take(store, upload.landing_path, deleted_meanwhile)
+    assert keys(result) == [] and not result.run_requests
+    assert store.registry.get(accepted.document.id).status == "deleted"  # type: ignore[union-attr]
 
-    assert taken.action == "gone"
-    assert store.read_source(upload.document_id) is None
-    assert not landing.cancel_upload(store, upload.document_id)
+
+def test_an_upload_is_picked_up_once_in_the_run_of_its_tick(instance, store) -> None:
+    service = DocumentsService(store)
+    first = service.upload(b"The first note of the day.\n", "first.txt").document
+    second = service.upload(b"The second note of the day.\n", "second.txt").document
+    daemon = Daemon(instance, store.root)
+
+    result = daemon.tick()
+
+    assert keys(result) == [first.id, second.id]
+    [run] = result.run_requests or []
+    assert run.tags["rag/document_ids"] == f"{first.id},{second.id}"
+    assert keys(daemon.tick()) == []

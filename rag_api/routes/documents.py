@@ -1,17 +1,15 @@
 """Documents: upload, status, progress stream, new versions and delete.
 
-Uploads go into the landing zone and the sensor takes them from there, exactly like files
-dropped by people; status is read from the Dagster instance. Nothing here waits for ingestion.
+Thin: each route parses, calls the documents service or reads the registry, and shapes the
+answer. Uploads are registered at once and the sensor picks them up, like files dropped into
+the landing zone. Nothing here waits for ingestion.
 """
 
 import asyncio
 import json
-import re
-import threading
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from dagster import DagsterInstance
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
@@ -25,21 +23,13 @@ from rag_api.schemas import (
     UploadedDocument,
     UploadResponse,
 )
-from rag_pipeline.core import landing
+from rag_pipeline.core.documents import Accepted, DocumentNotFound, DocumentsService
 from rag_pipeline.core.embedding import max_tokens_for
 from rag_pipeline.core.extract import ExtractionError, accept
-from rag_pipeline.core.ingest import retire_document
-from rag_pipeline.core.store import DocumentStore, document_id, safe_filename, sha256_bytes
-from rag_pipeline.partitions import DOCUMENTS, release_partition
-from rag_pipeline.resources import ENV_DEFAULTS, api_holder_id, index_write_slot
-from rag_pipeline.status import (
-    DocumentReport,
-    DocumentStatus,
-    document_reports,
-    find_report,
-    rejected_reports,
-    waiting_report,
-)
+from rag_pipeline.core.store import DocumentStore, safe_filename
+from rag_pipeline.partitions import DagsterPartitions
+from rag_pipeline.resources import ENV_DEFAULTS, api_holder_id
+from rag_pipeline.status import DocumentReport, DocumentStatus, find_report, report
 
 router = APIRouter(prefix="/documents", tags=["documents"])
 
@@ -69,10 +59,6 @@ def _status_url(doc_id: str) -> str:
     return f"/documents/{doc_id}"
 
 
-def _partitions() -> str:
-    return DOCUMENTS
-
-
 def _check_options(size: int | None, overlap: int | None, model: str) -> None:
     limit = max_tokens_for(model)
     effective_size = size or int(ENV_DEFAULTS["RAG_CHUNK_SIZE"])
@@ -100,24 +86,6 @@ def _read(upload: UploadFile, max_bytes: int) -> tuple[str, bytes]:
     return name, data
 
 
-# Looking for the same bytes and delivering new ones is one step: two clients uploading
-# identical content at the same moment must get one document, not two.
-_DELIVERY = threading.Lock()
-
-
-def _existing(store: DocumentStore, name: str, data: bytes) -> str | None:
-    """The document these bytes already are, if any: uploaded, queued or ingested."""
-    digest = sha256_bytes(data)
-    record = store.find_by_sha256(digest)
-    if record is not None:
-        return record.document_id
-    pending = landing.pending_with_sha256(store, digest)
-    if pending is not None:
-        return pending
-    doc_id = document_id(name, digest)
-    return doc_id if landing.pending_upload(store, doc_id) is not None else None
-
-
 @router.post(
     "",
     status_code=202,
@@ -138,73 +106,59 @@ def upload_documents(
     _check_options(chunk_size, chunk_overlap, settings.embedding_model)
     # Every file is checked before any is written: a request is accepted whole or not at all.
     files = [_read(upload, settings.max_upload_bytes) for upload in file]
-    results = []
-    with _DELIVERY:
-        for name, data in files:
-            existing = _existing(store, name, data)
-            if existing is not None:
-                results.append(_uploaded(existing, name, DocumentStatus.queued, duplicate=True))
-                continue
-            upload = landing.deliver(
-                store, data, name, chunk_size=chunk_size, chunk_overlap=chunk_overlap
-            )
-            results.append(_uploaded(upload.document_id, name, DocumentStatus.queued))
+    service = DocumentsService(store)
+    results = [
+        _uploaded(
+            name,
+            service.upload(data, name, chunk_size=chunk_size, chunk_overlap=chunk_overlap),
+        )
+        for name, data in files
+    ]
     if all(r.duplicate for r in results):
         response.status_code = 200
     response.headers["Location"] = results[0].status_url
     return UploadResponse(documents=results)
 
 
-def _uploaded(
-    doc_id: str, name: str, status: DocumentStatus, duplicate: bool = False
-) -> UploadedDocument:
+def _uploaded(name: str, accepted: Accepted) -> UploadedDocument:
+    doc = accepted.document
     return UploadedDocument(
-        id=doc_id,
+        id=doc.id,
         filename=name,
-        status=status,
-        status_url=_status_url(doc_id),
-        duplicate=duplicate,
+        status=doc.status,
+        status_url=_status_url(doc.id),
+        duplicate=accepted.duplicate,
     )
 
 
 @router.get("", response_model=DocumentPage, responses=_ERRORS)
 def list_documents(
     store: StoreDep,
-    instance: InstanceDep,
     status: DocumentStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> DocumentPage:
-    """Every document, in the order they arrived; filter by status, page with limit/offset."""
-    reports = [*document_reports(instance, store), *rejected_reports(store)]
-    if status is not None:
-        reports = [r for r in reports if r.status == status]
-    page = reports[offset : offset + limit]
+    """Every document, in the order they arrived; filter by status, page with limit/offset.
+
+    Deleted documents are listed only with `?status=deleted`."""
+    shown = None if status is not None else [s for s in DocumentStatus if s != "deleted"]
+    docs, total = store.registry.page(status, limit=limit, offset=offset, statuses=shown)
     return DocumentPage(
-        items=[_out(r) for r in page], total=len(reports), limit=limit, offset=offset
+        items=[_out(report(doc)) for doc in docs], total=total, limit=limit, offset=offset
     )
 
 
-# What document_id() can produce. Anything else never reaches a path in the store: an id like
-# `..%2Ftombstones%2Fx` or one holding a NUL byte would read files it must not (or crash).
-_DOCUMENT_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,99}")
-
-
-def _find(instance: DagsterInstance, store: DocumentStore, doc_id: str) -> DocumentReport:
-    if _DOCUMENT_ID.fullmatch(doc_id):
-        report = find_report(instance, store, doc_id)
-    else:
-        # Only a rejected file's stand-in id (`rejected:<landing path>`) looks like this.
-        report = next((r for r in rejected_reports(store) if r.id == doc_id), None)
-    if report is None:
+def _find(store: DocumentStore, doc_id: str) -> DocumentReport:
+    found = find_report(store, doc_id)
+    if found is None:
         raise ApiError(404, "not_found", f"no document with id {doc_id!r}")
-    return report
+    return found
 
 
 @router.get("/{doc_id}", response_model=DocumentOut, responses=_ERRORS)
-def get_document(doc_id: str, store: StoreDep, instance: InstanceDep) -> DocumentOut:
-    """A document's status per stage, read from the Dagster instance."""
-    return _out(_find(instance, store, doc_id))
+def get_document(doc_id: str, store: StoreDep) -> DocumentOut:
+    """A document's status per stage, from the registry's projection of the Dagster runs."""
+    return _out(_find(store, doc_id))
 
 
 @router.get(
@@ -213,29 +167,30 @@ def get_document(doc_id: str, store: StoreDep, instance: InstanceDep) -> Documen
     response_class=StreamingResponse,
 )
 async def document_events(
-    doc_id: str, request: Request, store: StoreDep, instance: InstanceDep, settings: SettingsDep
+    doc_id: str, request: Request, store: StoreDep, settings: SettingsDep
 ) -> StreamingResponse:
     """Server-sent events: one `status` event per change, closing at a terminal state."""
-    first = await run_in_threadpool(_find, instance, store, doc_id)
+    first = await run_in_threadpool(_find, store, doc_id)
 
     async def stream() -> AsyncIterator[str]:
-        report: DocumentReport | None = first
+        current: DocumentReport | None = first
         last = None
         idle = 0.0
-        while report is not None:
-            snapshot = (report.status, tuple((k, s.state) for k, s in report.stages.items()))
+        while current is not None:
+            snapshot = (current.status, tuple((k, s.state) for k, s in current.stages.items()))
             if snapshot != last:
                 last = snapshot
                 idle = 0.0
-                yield f"event: status\ndata: {json.dumps(_out(report).model_dump(mode='json'))}\n\n"
-            if report.status in TERMINAL or await request.is_disconnected():
+                data = json.dumps(_out(current).model_dump(mode="json"))
+                yield f"event: status\ndata: {data}\n\n"
+            if current.status in TERMINAL or await request.is_disconnected():
                 return
             await asyncio.sleep(settings.events_poll_seconds)
             idle += settings.events_poll_seconds
             if idle >= 15:
                 idle = 0.0
                 yield ": keep-alive\n\n"
-            report = await run_in_threadpool(find_report, instance, store, doc_id)
+            current = await run_in_threadpool(find_report, store, doc_id)
 
     return StreamingResponse(
         stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
@@ -249,23 +204,14 @@ def delete_document(
     """Remove the document's vectors, artifacts, raw bytes and partition.
 
     Afterwards its status is `deleted`; uploading the same file again ingests it afresh. A
-    partition that a queued or running run names goes once that run is done.
+    partition that a queued or running run names goes once that run is done. A rejected
+    file is forgotten.
     """
-    report = _find(instance, store, doc_id)
-    if report.status == DocumentStatus.deleted:
-        raise ApiError(404, "not_found", f"document {doc_id!r} is already deleted")
-    if report.status == DocumentStatus.rejected:
-        landing.forget_rejection(store, doc_id)
-        return Response(status_code=204)
-    # Withdraw an upload still waiting for the sensor first: once withdrawn it can no longer be
-    # registered. One the sensor took already is retired below like any document; if its
-    # partition is not there yet, its run drops it.
-    landing.cancel_upload(store, doc_id)
-    # The API writes the index too, so it takes the same pool slot as the runs do.
-    with index_write_slot(instance, api_holder_id(), "delete"):
-        retire_document(store, index, doc_id, "deleted through the API")
-    # Removed now, or once a queued run that names it is done (it drops the document).
-    release_partition(instance, store, doc_id)
+    partitions = DagsterPartitions(instance, store, api_holder_id())
+    try:
+        DocumentsService(store).delete(doc_id, index, partitions)
+    except DocumentNotFound as exc:
+        raise ApiError(404, "not_found", str(exc)) from exc
     return Response(status_code=204)
 
 
@@ -280,28 +226,26 @@ def replace_document(
     response: Response,
     settings: SettingsDep,
     store: StoreDep,
-    instance: InstanceDep,
     file: Annotated[UploadFile, File(description="The new version")],
     chunk_size: Annotated[int | None, Form()] = None,
     chunk_overlap: Annotated[int | None, Form()] = None,
 ) -> UploadResponse:
     """Upload a new version. The old one stays searchable until the new one is indexed."""
-    report = _find(instance, store, doc_id)
-    if report.status in (DocumentStatus.deleted, DocumentStatus.rejected):
-        raise ApiError(404, "not_found", f"document {doc_id!r} is {report.status}")
+    service = DocumentsService(store)
+    found = find_report(store, doc_id)
+    if found is None or found.status in (DocumentStatus.deleted, DocumentStatus.rejected):
+        why = f"is {found.status}" if found is not None else "does not exist"
+        raise ApiError(404, "not_found", f"document {doc_id!r} {why}")
     _check_options(chunk_size, chunk_overlap, settings.embedding_model)
     name, data = _read(file, settings.max_upload_bytes)
-    new_id = document_id(name, sha256_bytes(data))
-    if new_id == doc_id or waiting_report(store, new_id) is not None:
+    try:
+        accepted = service.replace(
+            doc_id, data, name, chunk_size=chunk_size, chunk_overlap=chunk_overlap
+        )
+    except DocumentNotFound as exc:
+        raise ApiError(404, "not_found", str(exc)) from exc
+    if accepted.duplicate:
         response.status_code = 200
-        return UploadResponse(documents=[_uploaded(new_id, name, report.status, duplicate=True)])
-    landing.deliver(
-        store,
-        data,
-        name,
-        chunk_size=chunk_size,
-        chunk_overlap=chunk_overlap,
-        supersedes=doc_id,
-    )
-    response.headers["Location"] = _status_url(new_id)
-    return UploadResponse(documents=[_uploaded(new_id, name, DocumentStatus.queued)])
+    else:
+        response.headers["Location"] = _status_url(accepted.document.id)
+    return UploadResponse(documents=[_uploaded(name, accepted)])

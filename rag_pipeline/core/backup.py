@@ -23,7 +23,9 @@ from typing import Any
 MANIFEST = "manifest.json"
 FORMAT = 1
 # What of RAG_DATA_DIR is state. landing/ is not: it is work in progress owned by others.
-DATA_PARTS = ("raw", "incoming", "sources", "tombstones", "catalog", "chroma")
+DATA_PARTS = ("raw", "incoming", "catalog", "chroma")
+# The document registry when it is SQLite under the data dir (PostgreSQL is backed up with it).
+DATA_FILES = ("registry.db",)
 _SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 _PREFIX = "backup-"
 
@@ -105,6 +107,9 @@ def create_backup(
         else:
             copy_tree(dagster_home, instance_dir, skip=_not_instance_state)
         with pause_index_writes():
+            for name in DATA_FILES:
+                if (data_dir / name).exists():
+                    _copy(data_dir / name, staging / "data" / name)
             for part in DATA_PARTS:
                 copy_tree(data_dir / part, staging / "data" / part, skip=_temporary)
         manifest = {

@@ -1,7 +1,7 @@
 """Cleanup rules. Each is idempotent: running it twice removes nothing the second time.
 
-A document is live while it has a partition or a source record (registered, not yet a
-partition); anything keyed by a document that is neither is an orphan.
+A document is live while the registry says so (or, for its vectors, while it has a partition);
+anything keyed by a document that is neither is an orphan.
 """
 
 import shutil
@@ -50,13 +50,12 @@ def processed_files(store: DocumentStore, older_than_s: float, now: float | None
 
 
 def rejected_files(store: DocumentStore, older_than_s: float, now: float | None = None) -> int:
-    """Rejected files with their records; returns how many rejections were removed."""
+    """Rejected files and their registry rows; returns how many rejections were removed."""
     cutoff = (now or time.time()) - older_than_s
     folder = store.landing_dir / landing.REJECTED
-    records = [p for p in folder.rglob("*.json") if _older(p, cutoff)]
-    for record in records:
-        record.with_name(record.name[: -len(".json")]).unlink(missing_ok=True)
-    removed = _remove(records)
+    removed = 0
+    for doc_id in store.registry.rejected_before(cutoff):
+        removed += int(store.registry.forget(doc_id))
     _remove(p for p in folder.rglob("*") if p.is_file() and _older(p, cutoff))
     _prune_empty_dirs(folder)
     return removed
@@ -73,18 +72,13 @@ def partial_files(store: DocumentStore, older_than_s: float, now: float | None =
         in_progress = path.name.startswith(".") or path.name.lower().endswith(
             landing.IN_PROGRESS_SUFFIXES
         )
-        orphan_upload = rel.parts[0] == landing.UPLOADS and not _upload_pending(store, path)
-        if (in_progress or orphan_upload) and _older(path, cutoff):
+        if in_progress and _older(path, cutoff):
             stale.append(path)
-    for part in ("raw", "sources", "catalog", "tombstones", "incoming"):
+    for part in ("raw", "catalog", "incoming"):
         folder = store.root / part
         if folder.exists():
             stale.extend(p for p in folder.rglob(".*.tmp") if p.is_file() and _older(p, cutoff))
     return _remove(stale)
-
-
-def _upload_pending(store: DocumentStore, sidecar: Path) -> bool:
-    return landing.pending_upload(store, sidecar.stem) is not None
 
 
 def orphan_artifacts(store: DocumentStore, is_live: Callable[[str], bool]) -> int:

@@ -66,15 +66,17 @@ def raw_document(store: DocumentStore, doc_id: str) -> StageResult:
     digest = sha256_bytes(data)
     if digest != record.sha256:
         raise StageError("checksum_mismatch", "stored bytes do not match the registered sha256")
+    filename = record.filename or doc_id
     try:
-        media_type = sniff_media_type(data, record.filename)
+        # Sniffed once at registration; documents registered before that are sniffed here.
+        media_type = record.media_type or sniff_media_type(data, filename)
     except ExtractionError as exc:
         raise StageError(exc.code, exc.message) from exc
-    if record.landing_path:
+    if record.landing_path and record.source_path:
         _retire_landing_copy(store, record.landing_path, Path(record.source_path), digest)
     return StageResult(
         {
-            "filename": record.filename,
+            "filename": filename,
             "bytes": len(data),
             "sha256": digest,
             "media_type": media_type,
@@ -95,16 +97,6 @@ def _retire_landing_copy(store: DocumentStore, relpath: str, source: Path, diges
     landing.move_to(store, relpath, landing.PROCESSED)
 
 
-def retire_document(
-    store: DocumentStore, index: VectorIndex, doc_id: str, reason: str, by: str | None = None
-) -> int:
-    """Remove a document's vectors and files; the caller removes its partition."""
-    store.artifact_path("lexical", doc_id).unlink(missing_ok=True)
-    removed = index.delete_document(doc_id)
-    store.delete_document(doc_id, reason, superseded_by=by)
-    return removed
-
-
 def document_text(store: DocumentStore, doc_id: str, timeout_s: float) -> StageResult:
     started = time.perf_counter()
     record = store.read_source(doc_id)
@@ -113,7 +105,7 @@ def document_text(store: DocumentStore, doc_id: str, timeout_s: float) -> StageR
         raise StageError("missing_upstream", "raw_document has not been materialized")
     data = raw.read_bytes()
     try:
-        extracted = extract_document(data, record.filename, timeout_s=timeout_s)
+        extracted = extract_document(data, record.filename or doc_id, timeout_s=timeout_s)
     except ExtractionError as exc:
         raise StageError(exc.code, exc.message) from exc
     pages = []
@@ -267,7 +259,7 @@ def vector_index(store: DocumentStore, doc_id: str, index: VectorIndex) -> Stage
     records = [
         VectorRecord(n, chunks[n].page, chunks[n].char_start, chunks[n].char_end) for n in chunk_nos
     ]
-    upserted, deleted = index.replace_document(doc_id, record.filename, records, vectors)
+    upserted, deleted = index.replace_document(doc_id, record.filename or doc_id, records, vectors)
     if not lexical.terms_current(store, doc_id):
         # Chunked before lexical search existed, or by an older analyzer.
         lexical.write_terms(store, doc_id, [(n, chunks[n].text) for n in chunk_nos])

@@ -1,22 +1,22 @@
-"""The document store on disk: where each document's bytes and artifacts live, keyed by id.
+"""The document store: where each document's bytes and artifacts live, keyed by id, and the
+registry that holds each document's life and status.
 
-Everything here is immutable per document and written atomically (temporary file, then
-rename), so readers in other processes see the old file or the new one, never half of one.
+Files here are immutable per document and written atomically (temporary file, then rename), so
+readers in other processes see the old file or the new one, never half of one.
 """
 
 import hashlib
-import json
 import os
 import re
 import shutil
 import tempfile
-import time
+import threading
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+
+from rag_pipeline.core.registry import Document, Registry, default_url
 
 # Parquet artifacts, one file per document in each folder; the catalog globs over them.
 # `lexical` holds the published copy of `terms` that lexical search reads; it comes first so a
@@ -83,44 +83,37 @@ def atomic_path(path: Path) -> Iterator[Path]:
         raise
 
 
-@dataclass(frozen=True)
-class SourceRecord:
-    """What registering a document knows before any asset runs: where its bytes are, and options."""
+_REGISTRIES: dict[str, Registry] = {}
+_REGISTRIES_LOCK = threading.Lock()
 
-    document_id: str
-    filename: str
-    sha256: str
-    size: int
-    source_path: str
-    registered_at: float = field(default_factory=time.time)
-    chunk_size: int | None = None
-    chunk_overlap: int | None = None
-    # Set for files taken from the landing zone: where they landed, and the document that the
-    # previous file at that path became (this one replaces it once indexed).
-    landing_path: str | None = None
-    supersedes: str | None = None
 
-    def to_json(self) -> bytes:
-        return json.dumps(asdict(self), ensure_ascii=False, indent=2).encode()
-
-    @classmethod
-    def from_json(cls, data: bytes) -> "SourceRecord":
-        return cls(**json.loads(data))
+def open_registry(url: str) -> Registry:
+    """One registry (and connection pool) per database and process."""
+    with _REGISTRIES_LOCK:
+        if url not in _REGISTRIES:
+            _REGISTRIES[url] = Registry(url)
+        return _REGISTRIES[url]
 
 
 class DocumentStore:
-    """Paths under RAG_DATA_DIR. Only this class knows the layout."""
+    """Paths under RAG_DATA_DIR, and the registry. Only this class knows the layout."""
 
-    def __init__(self, data_dir: Path | str) -> None:
+    def __init__(self, data_dir: Path | str, registry_url: str | None = None) -> None:
         self.root = Path(data_dir).resolve()
+        self.registry_url = registry_url or default_url(self.root)
+
+    @property
+    def registry(self) -> Registry:
+        return open_registry(self.registry_url)
+
+    @property
+    def registry_path(self) -> Path | None:
+        """The registry's file when it is SQLite under the data dir (backups copy it)."""
+        return self.root / "registry.db" if self.registry_url == default_url(self.root) else None
 
     @property
     def incoming_dir(self) -> Path:
         return self.root / "incoming"
-
-    @property
-    def sources_dir(self) -> Path:
-        return self.root / "sources"
 
     @property
     def raw_dir(self) -> Path:
@@ -134,9 +127,6 @@ class DocumentStore:
     def landing_dir(self) -> Path:
         return self.root / "landing"
 
-    def source_path(self, doc_id: str) -> Path:
-        return self.sources_dir / f"{doc_id}.json"
-
     def raw_path(self, doc_id: str) -> Path:
         return self.raw_dir / doc_id
 
@@ -145,151 +135,40 @@ class DocumentStore:
             raise ValueError(f"unknown artifact kind {kind!r}")
         return self.catalog_dir / kind / f"{doc_id}.parquet"
 
-    def register(
-        self,
-        data: bytes,
-        filename: str,
-        *,
-        chunk_size: int | None = None,
-        chunk_overlap: int | None = None,
-    ) -> SourceRecord:
-        """Keep a copy of the bytes and a source record, so `raw_document` can read them later.
+    def read_source(self, doc_id: str) -> Document | None:
+        """The live document with this id: registered, and neither deleted nor rejected."""
+        return self.registry.get_live(doc_id)
 
-        The same bytes under the same name give the same id; registering them again keeps the
-        original record (and its registration time) untouched.
-        """
-        name = safe_filename(filename)
-        digest = sha256_bytes(data)
-        doc_id = document_id(name, digest)
-        existing = self.read_source(doc_id)
-        if existing is not None and Path(existing.source_path).exists():
-            return existing
+    def keep_incoming(self, doc_id: str, name: str, data: bytes) -> Path:
+        """A copy of registered bytes that `raw_document` takes from; atomic, so a crash
+        leaves the old copy or the new one (and cleanup removes a copy nobody registered)."""
         copy = self.incoming_dir / doc_id / name
         atomic_write_bytes(copy, data)
-        record = SourceRecord(
-            document_id=doc_id,
-            filename=name,
-            sha256=digest,
-            size=len(data),
-            source_path=str(copy),
-            chunk_size=chunk_size,
-            chunk_overlap=chunk_overlap,
-        )
-        self._write_record(record)
-        return record
+        return copy
 
-    def register_landing(
-        self,
-        data: bytes,
-        relpath: str,
-        *,
-        chunk_size: int | None = None,
-        chunk_overlap: int | None = None,
-        supersedes: str | None = None,
-    ) -> SourceRecord:
-        """Register a landing-zone file in place; raw_document copies it and moves it on.
+    def remove_incoming(self, doc_id: str) -> None:
+        shutil.rmtree(self.incoming_dir / doc_id, ignore_errors=True)
 
-        A file at a path where an earlier document landed supersedes that document, unless the
-        upload names the document it replaces itself.
-        """
-        name = safe_filename(Path(relpath).name)
-        digest = sha256_bytes(data)
-        doc_id = document_id(name, digest)
-        previous = supersedes or self.read_source_for_landing(relpath)
-        if previous == doc_id or (previous and self.read_source(previous) is None):
-            previous = None
-        record = SourceRecord(
-            document_id=doc_id,
-            filename=name,
-            sha256=digest,
-            size=len(data),
-            source_path=str(self.landing_dir / relpath),
-            chunk_size=chunk_size,
-            chunk_overlap=chunk_overlap,
-            landing_path=relpath,
-            supersedes=previous,
-        )
-        self._write_record(record)
-        atomic_write_bytes(self._path_pointer(relpath), doc_id.encode())
-        return record
-
-    def _write_record(self, record: SourceRecord) -> None:
-        atomic_write_bytes(self.source_path(record.document_id), record.to_json())
-        atomic_write_bytes(self._sha_pointer(record.sha256), record.document_id.encode())
-        self.tombstone_path(record.document_id).unlink(missing_ok=True)
-
-    def find_by_sha256(self, digest: str) -> SourceRecord | None:
-        """The live document holding exactly these bytes, whatever its name."""
-        try:
-            doc_id = self._sha_pointer(digest).read_text().strip()
-        except FileNotFoundError:
-            return None
-        record = self.read_source(doc_id)
-        return record if record is not None and record.sha256 == digest else None
-
-    def _sha_pointer(self, digest: str) -> Path:
-        return self.sources_dir / "by-sha256" / digest
-
-    def read_source_for_landing(self, relpath: str) -> str | None:
-        """The document id the file last registered at this landing path became."""
-        try:
-            return self._path_pointer(relpath).read_text().strip()
-        except FileNotFoundError:
-            return None
-
-    def _path_pointer(self, relpath: str) -> Path:
-        key = hashlib.sha1(relpath.encode(), usedforsecurity=False).hexdigest()
-        return self.sources_dir / "by-landing-path" / key
-
-    def read_source(self, doc_id: str) -> SourceRecord | None:
-        try:
-            return SourceRecord.from_json(self.source_path(doc_id).read_bytes())
-        except FileNotFoundError:
-            return None
-
-    def keep_raw(self, record: SourceRecord) -> tuple[bytes, Path]:
+    def keep_raw(self, record: Document) -> tuple[bytes, Path]:
         """Move the registered bytes into the raw store (idempotent) and return them."""
-        target = self.raw_path(record.document_id)
+        target = self.raw_path(record.id)
         if target.exists():
             return target.read_bytes(), target
-        data = Path(record.source_path).read_bytes()
+        data = Path(record.source_path or "").read_bytes()
         atomic_write_bytes(target, data)
-        source = Path(record.source_path)
+        source = Path(record.source_path or "")
         if source.is_relative_to(self.incoming_dir):
             shutil.rmtree(source.parent, ignore_errors=True)
         return data, target
 
-    def tombstone_path(self, doc_id: str) -> Path:
-        return self.root / "tombstones" / f"{doc_id}.json"
-
-    def delete_document(self, doc_id: str, reason: str, superseded_by: str | None = None) -> None:
-        """Remove every file the store holds for a document (vectors are the index's job).
-
-        A tombstone remembers that the document existed, so its status can say `deleted`.
-        """
-        record = self.read_source(doc_id)
-        tombstone = {
-            "document_id": doc_id,
-            "filename": record.filename if record else None,
-            "deleted_at": time.time(),
-            "reason": reason,
-            "superseded_by": superseded_by,
-        }
-        atomic_write_bytes(self.tombstone_path(doc_id), json.dumps(tombstone).encode())
+    def remove_files(self, record: Document) -> None:
+        """Remove every file the store holds for a document (vectors are the index's job)."""
         # A file still waiting in the landing zone would otherwise be taken again.
-        if record is not None and record.landing_path:
+        if record.landing_path and record.source_path:
             waiting = self.landing_dir / record.landing_path
             if Path(record.source_path) == waiting:
                 waiting.unlink(missing_ok=True)
         for kind in ARTIFACT_KINDS:
-            self.artifact_path(kind, doc_id).unlink(missing_ok=True)
-        self.raw_path(doc_id).unlink(missing_ok=True)
-        shutil.rmtree(self.incoming_dir / doc_id, ignore_errors=True)
-        self.source_path(doc_id).unlink(missing_ok=True)
-
-    def read_tombstone(self, doc_id: str) -> dict[str, Any] | None:
-        try:
-            loaded: dict[str, Any] = json.loads(self.tombstone_path(doc_id).read_bytes())
-        except FileNotFoundError:
-            return None
-        return loaded
+            self.artifact_path(kind, record.id).unlink(missing_ok=True)
+        self.raw_path(record.id).unlink(missing_ok=True)
+        self.remove_incoming(record.id)

@@ -144,9 +144,16 @@ def test_bad_input_gets_the_right_status(client, settings, corpus: Path) -> None
         400,
         "bad_request",
     )
-    # Nothing from a refused request reaches the landing zone.
-    landing = settings.data_dir / "landing"
-    assert not landing.exists() or not [p for p in landing.rglob("*") if p.is_file()]
+    # Nothing from a refused request reaches the store or the registry.
+    _assert_nothing_kept(settings)
+
+
+def _assert_nothing_kept(settings) -> None:  # type: ignore[no-untyped-def]
+    from rag_pipeline.core.store import DocumentStore
+
+    store = DocumentStore(settings.data_dir)
+    assert not store.incoming_dir.exists() or not list(store.incoming_dir.rglob("*.*"))
+    assert store.registry.page()[1] == 0
 
 
 def test_one_bad_file_refuses_the_whole_request(client, settings, corpus: Path) -> None:
@@ -155,9 +162,7 @@ def test_one_bad_file_refuses_the_whole_request(client, settings, corpus: Path) 
         files=[_file(corpus, "markdown/haystack_sample.md"), _file(corpus, "text/uns_empty.txt")],
     )
     assert_error(response, 422, "empty_file")
-    assert not (settings.data_dir / "landing").exists() or not list(
-        (settings.data_dir / "landing").rglob("*.md")
-    )
+    _assert_nothing_kept(settings)
 
 
 def test_identical_content_is_a_duplicate(client, instance, settings, corpus: Path) -> None:
@@ -182,22 +187,21 @@ def test_identical_content_is_a_duplicate(client, instance, settings, corpus: Pa
 def test_an_upload_cut_off_by_a_crash_is_accepted_again(
     client, instance, settings, corpus: Path
 ) -> None:
-    """Killed between writing the upload's record and its file, the API never answered; the
-    client's retry must deliver the file, not be told it is a duplicate of nothing."""
-    from rag_pipeline.core import landing
-    from rag_pipeline.core.store import DocumentStore
+    """Killed between writing the upload's bytes and registering them, the API never answered;
+    the client's retry must deliver the file, not be told it is a duplicate of nothing."""
+    from rag_pipeline.core.store import DocumentStore, document_id, sha256_bytes
 
     store = DocumentStore(settings.data_dir)
     data = (corpus / "markdown/haystack_sample.md").read_bytes()
-    cut = landing.deliver(store, data, "haystack_sample.md")
-    (store.landing_dir / cut.landing_path).unlink()  # the last write never happened
-    assert client.get(f"/documents/{cut.document_id}").status_code == 404
+    cut_id = document_id("haystack_sample.md", sha256_bytes(data))
+    copy = store.keep_incoming(cut_id, "haystack_sample.md", data)  # the row never committed
+    assert client.get(f"/documents/{cut_id}").status_code == 404
 
     retry = client.post("/documents", files=[_file(corpus, "markdown/haystack_sample.md")])
     assert retry.status_code == 202, retry.text
     [doc] = retry.json()["documents"]
-    assert doc["id"] == cut.document_id and not doc["duplicate"]
-    assert (store.landing_dir / cut.landing_path).read_bytes() == data
+    assert doc["id"] == cut_id and not doc["duplicate"]
+    assert copy.read_bytes() == data
     ingest_landed(instance, str(settings.data_dir))
     assert client.get(f"/documents/{doc['id']}").json()["status"] == "indexed"
 
@@ -216,18 +220,22 @@ def test_an_upload_cut_off_by_a_crash_is_accepted_again(
         "",
     ],
 )
-def test_hostile_file_names_stay_inside_the_landing_zone(
+def test_hostile_file_names_stay_inside_the_upload_folder(
     client, settings, tmp_path: Path, name: str
 ) -> None:
+    client.get("/documents")  # the registry's own files exist before the upload
     before = {p for p in tmp_path.rglob("*") if p.is_file()}
     response = client.post(
         "/documents", files=[("file", (name, b"# Title\n\nSome real text here.\n"))]
     )
     assert response.status_code in (202, 422), response.text
     written = {p for p in tmp_path.rglob("*") if p.is_file()} - before
-    landing = (settings.data_dir / "landing").resolve()
+    written -= {p for p in written if p.parent == settings.data_dir and "registry" in p.name}
+    incoming = (settings.data_dir / "incoming").resolve()
+    assert len(written) == (1 if response.status_code == 202 else 0), written
     for path in written:
-        assert path.resolve().is_relative_to(landing), path
+        # incoming/<document id>/<the name made safe>
+        assert path.resolve().parent.parent == incoming, path
         assert len(path.name.encode()) <= 255
     if response.status_code == 202:
         doc = response.json()["documents"][0]
@@ -423,13 +431,12 @@ def test_openapi_documents_every_route(client) -> None:
     assert statuses == ["queued", "processing", "indexed", "failed", "rejected", "deleted"]
 
 
-@pytest.mark.parametrize("doc_id", ["a%00b", "..%2Ftombstones%2Fx", "..%2F..%2Fetc%2Fpasswd"])
+@pytest.mark.parametrize("doc_id", ["a%00b", "..%2Fregistry.db", "..%2F..%2Fetc%2Fpasswd", "x'--"])
 def test_ids_no_document_could_have_are_404_without_touching_the_store(
-    client, settings, doc_id: str
+    client, settings, corpus: Path, doc_id: str
 ) -> None:
-    tombstones = settings.data_dir / "tombstones"
-    tombstones.mkdir(parents=True)
-    (tombstones / "x.json").write_text('{"document_id": "x", "deleted_at": 0}')
+    client.post("/documents", files=[_file(corpus, "markdown/haystack_sample.md")])
     for method in ("GET", "DELETE"):
         assert_error(client.request(method, f"/documents/{doc_id}"), 404, "not_found")
     assert_error(client.get(f"/documents/{doc_id}/events"), 404, "not_found")
+    assert client.get("/documents").json()["total"] == 1, "the real document is untouched"

@@ -1,6 +1,7 @@
 """The registry on SQLite and on PostgreSQL: registration, dedupe, pickup, projection, reads."""
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -78,11 +79,13 @@ def test_a_deleted_document_registered_again_starts_a_new_life(registry: Registr
     registry.start(["d-1"], "run-1", STAGES)
     registry.stage_done("d-1", "raw_document", "run-1", {"bytes": 3})
     assert registry.retire("d-1", "deleted through the API") is not None
+    assert registry.partitions_to_release() == ["d-1"]
     assert registry.retire("d-1", "again") is None
     gone = registry.get("d-1")
     assert gone is not None and gone.status == "deleted" and gone.deleted_at is not None
     doc, created = _register(registry, "d-1")
     assert created and doc.status == "queued"
+    assert registry.partitions_to_release() == []  # the partition is the new life's
     assert doc.stages["raw_document"].state == "pending" and doc.deleted_at is None
 
 
@@ -91,12 +94,16 @@ def test_pickup_claims_each_waiting_document_once_and_never_a_deleted_one(
 ) -> None:
     for n in range(3):
         _register(registry, f"p-{n}", sha=str(n) * 64)
+    _register(registry, "cli-1", sha="9" * 64, submitted=True)  # its caller adds the partition
     registry.retire("p-1", "deleted before pickup")
-    claimed = [doc.id for doc in registry.claim_for_pickup()]
+    claimed = [doc.id for doc in registry.claim_for_pickup(now=100.0)]
     assert claimed == ["p-0", "p-2"]
-    assert registry.claim_for_pickup() == []
-    registry.unclaim(["p-2"])
-    assert [doc.id for doc in registry.claim_for_pickup()] == ["p-2"]
+    assert registry.claim_for_pickup(now=101.0) == []
+    assert sorted(registry.submitted_after(99.0)) == ["p-0", "p-2"]
+    # The tick that claimed them was lost: claim one again.
+    assert [doc.id for doc in registry.claim_for_pickup(200.0, again=["p-2"])] == ["p-2"]
+    registry.unclaim(["p-0"])
+    assert [doc.id for doc in registry.claim_for_pickup(now=300.0)] == ["p-0"]
 
 
 def test_the_projection_follows_a_run_to_indexed(registry: Registry) -> None:
@@ -163,7 +170,9 @@ def test_a_run_that_stopped_fails_only_its_own_unfinished_documents(registry: Re
     for stage in STAGES:
         registry.stage_done("s-2", stage, "run-1", {})
     registry.start(["s-3"], "run-2", STAGES)  # taken on by another run since
-    failed = registry.run_stopped(["s-1", "s-2", "s-3", "s-4"], "run-1", "run stopped")
+    ids = ["s-1", "s-2", "s-3", "s-4"]
+    assert registry.run_stopped(ids, "run-1", "run stopped", created_at=0.0) == []
+    failed = registry.run_stopped(ids, "run-1", "run stopped", created_at=time.time())
     assert sorted(failed) == ["s-1", "s-4"]
     s1 = registry.get("s-1")
     assert s1 is not None and (s1.error_stage, s1.error_code) == ("document_text", "run_failed")

@@ -288,10 +288,42 @@ def chroma_ids(stack: Stack) -> list[str]:
             return ids
 
 
+def _instance_disagrees(stack: Stack, docs: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """The registry's projection against the instance: every document the registry calls
+    indexed has a vector_index materialization since it was registered, every failed one a
+    failed stage or run."""
+    from datetime import datetime
+
+    from dagster import AssetKey, AssetRecordsFilter
+
+    wrong: dict[str, str] = {}
+    with stack.instance() as instance:
+        for doc_id, doc in docs.items():
+            if doc["status"] not in ("indexed", "failed") or doc_id.startswith("rejected:"):
+                continue
+            since = datetime.fromisoformat(doc["created_at"]).timestamp()
+            stage = "vector_index" if doc["status"] == "indexed" else doc["error"]["stage"]
+            records_filter = AssetRecordsFilter(
+                asset_key=AssetKey(stage), asset_partitions=[doc_id], after_timestamp=since
+            )
+            if doc["status"] == "indexed":
+                found = instance.fetch_materializations(records_filter, limit=1).records
+            elif doc["error"]["code"] == "run_failed":
+                found = [r for r in doc["run_ids"] if instance.get_run_by_id(r)]
+            else:
+                found = instance.fetch_observations(records_filter, limit=1).records
+            if not found:
+                wrong[doc_id] = f"{doc['status']} in the registry, not so in the instance"
+    return wrong
+
+
 def audit(stack: Stack, client: httpx.Client) -> Audit:
     import pyarrow.parquet as pq
 
+    from rag_pipeline.core.store import DocumentStore
+
     docs = all_documents(client)
+    registry = DocumentStore(stack.data).registry
     ids = chroma_ids(stack)
     by_doc: dict[str, set[str]] = {}
     for vector_id in ids:
@@ -313,13 +345,14 @@ def audit(stack: Stack, client: httpx.Client) -> Audit:
                     f"indexed, status says {doc.get('chunks')} chunks, catalog {chunks}, "
                     f"{len(vectors)} vectors"
                 )
-            source = stack.data / "sources" / f"{doc_id}.json"
-            if source.exists():
-                by_sha.setdefault(json.loads(source.read_bytes())["sha256"], []).append(doc_id)
+            row = registry.get(doc_id)
+            if row is not None and row.sha256:
+                by_sha.setdefault(row.sha256, []).append(doc_id)
         elif status in ("queued", "processing"):
             mismatched[doc_id] = f"{status} after ingestion settled"
         elif vectors:
             mismatched[doc_id] = f"{status} but {len(vectors)} vectors"
+    mismatched.update(_instance_disagrees(stack, docs))
     listed = {d for d, doc in docs.items() if doc["status"] == "indexed"}
     orphans = sorted(v for d, vs in by_doc.items() if d not in listed for v in vs)
     return Audit(

@@ -71,7 +71,9 @@ class Lifecycle(Database):
                 "landing_path": landing_path,
                 "supersedes": supersedes,
                 "registered_at": now,
-                "submitted_at": now if submitted else None,
+                # Submitted by its caller (the CLI adds the partition itself): long ago, as far
+                # as pickup is concerned.
+                "submitted_at": 0.0 if submitted else None,
                 "status": DocumentStatus.queued.value,
                 "run_id": None,
                 "error_stage": None,
@@ -83,6 +85,7 @@ class Lifecycle(Database):
                 "deleted_at": None,
                 "delete_reason": None,
                 "superseded_by": None,
+                "release_partition": False,
             }
             if existing is None:
                 conn.execute(documents.insert().values(id=doc_id, **values))
@@ -147,10 +150,19 @@ class Lifecycle(Database):
                     deleted_at=now,
                     delete_reason=reason,
                     superseded_by=superseded_by,
+                    release_partition=True,
                     updated_at=now,
                 )
             )
             return found
+
+    def partition_released(self, doc_id: str) -> None:
+        with self._tx(write=True) as conn:
+            conn.execute(
+                documents.update()
+                .where(documents.c.id == doc_id, documents.c.status == DocumentStatus.deleted.value)
+                .values(release_partition=False)
+            )
 
     def forget(self, doc_id: str) -> bool:
         """Remove a rejected file's row: nothing of it is left to show."""
@@ -164,20 +176,22 @@ class Lifecycle(Database):
 
     # Pickup: documents registered but not yet partitions with a run.
 
-    def claim_for_pickup(self, limit: int = 10_000) -> list[Document]:
-        """Live documents waiting for a partition and a run, now marked submitted, in order.
+    def claim_for_pickup(
+        self, now: float, again: Sequence[str] = (), limit: int = 10_000
+    ) -> list[Document]:
+        """Live documents waiting for a partition and a run, marked submitted at `now`, in
+        arrival order; `again` names submitted ones whose submission was lost.
 
         One transaction: a delete that commits first withdraws the document; one that commits
         after finds it submitted, and its run drops it.
         """
-        now = time.time()
         with self._tx(write=True) as conn:
+            waiting: sa.ColumnElement[bool] = documents.c.submitted_at.is_(None)
+            if again:
+                waiting = sa.or_(waiting, documents.c.id.in_(list(again)))
             rows = conn.execute(
                 sa.select(documents)
-                .where(
-                    documents.c.status == DocumentStatus.queued.value,
-                    documents.c.submitted_at.is_(None),
-                )
+                .where(documents.c.status == DocumentStatus.queued.value, waiting)
                 .order_by(documents.c.registered_at, documents.c.id)
                 .limit(limit)
             ).all()

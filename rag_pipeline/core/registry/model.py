@@ -67,6 +67,8 @@ documents = sa.Table(
     sa.Column("deleted_at", sa.Float, nullable=True),
     sa.Column("delete_reason", sa.Text, nullable=True),
     sa.Column("superseded_by", sa.String(200), nullable=True),
+    # The partition of a deleted document, still to be removed once no run names it.
+    sa.Column("release_partition", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ix_documents_order", "registered_at", "id"),
     sa.Index("ix_documents_status_order", "status", "registered_at", "id"),
     sa.Index("ix_documents_sha256", "sha256"),
@@ -136,7 +138,12 @@ class Document:
     deleted_at: float | None
     delete_reason: str | None
     superseded_by: str | None
+    release_partition: bool
     stages: dict[str, Stage] = field(default_factory=dict)
+
+    @property
+    def document_id(self) -> str:
+        return self.id
 
     @property
     def live(self) -> bool:

@@ -109,22 +109,33 @@ class Projection(Database):
                     .values(status=status.value, updated_at=now)
                 )
 
-    def run_stopped(self, doc_ids: Sequence[str], run_id: str | None, message: str) -> list[str]:
+    def run_stopped(
+        self,
+        doc_ids: Sequence[str],
+        run_id: str | None,
+        message: str,
+        created_at: float,
+        finished_runs: Sequence[str] = (),
+    ) -> list[str]:
         """A run died for good: its unfinished documents fail at their first unfinished stage.
 
         Only documents the run was (or would have been) working on: still queued or
-        processing, and not taken on by another run since. Returns the ids it failed.
+        processing, not taken on by another live run since (`finished_runs` are over), and
+        registered before the run was created (a document deleted and added again is not the
+        run's). Returns the ids failed.
         """
         now = time.time()
         failed = []
         with self._tx(write=True) as conn:
             query = sa.select(documents.c.id, documents.c.run_id).where(
                 documents.c.id.in_(list(doc_ids)),
+                documents.c.registered_at <= created_at,
                 documents.c.status.in_(
                     [DocumentStatus.queued.value, DocumentStatus.processing.value]
                 ),
             )
-            candidates = [r.id for r in conn.execute(query) if r.run_id in (None, run_id)]
+            mine = {None, run_id, *finished_runs}
+            candidates = [r.id for r in conn.execute(query) if r.run_id in mine]
             self._settle(conn, candidates)
             for doc in self._documents(conn, candidates):
                 stage = next(

@@ -13,6 +13,10 @@ class Reads(Database):
         with self._tx() as conn:
             return self._get(conn, doc_id)
 
+    def documents(self, doc_ids: Sequence[str]) -> list[Document]:
+        with self._tx() as conn:
+            return self._documents(conn, doc_ids)
+
     def get_live(self, doc_id: str) -> Document | None:
         found = self.get(doc_id)
         return found if found is not None and found.live else None
@@ -92,6 +96,29 @@ class Reads(Database):
                 .distinct()
             )
             return [row.run_id for row in conn.execute(query)]
+
+    def rejected_before(self, cutoff: float) -> list[str]:
+        with self._tx() as conn:
+            query = sa.select(documents.c.id).where(
+                documents.c.status == DocumentStatus.rejected.value,
+                documents.c.registered_at < cutoff,
+            )
+            return [row.id for row in conn.execute(query)]
+
+    def partitions_to_release(self) -> list[str]:
+        with self._tx() as conn:
+            query = sa.select(documents.c.id).where(documents.c.release_partition.is_(True))
+            return [row.id for row in conn.execute(query)]
+
+    def submitted_after(self, since: float) -> list[str]:
+        """Queued documents submitted after `since` that no run has taken on yet."""
+        with self._tx() as conn:
+            query = sa.select(documents.c.id).where(
+                documents.c.status == DocumentStatus.queued.value,
+                documents.c.submitted_at > since,
+                documents.c.run_id.is_(None),
+            )
+            return [row.id for row in conn.execute(query)]
 
     def submitted_before(self, cutoff: float) -> list[str]:
         """Queued documents submitted before `cutoff` that no run has taken on yet."""

@@ -41,6 +41,7 @@ def upgrade() -> None:
         sa.Column("deleted_at", sa.Float, nullable=True),
         sa.Column("delete_reason", sa.Text, nullable=True),
         sa.Column("superseded_by", sa.String(200), nullable=True),
+        sa.Column("release_partition", sa.Boolean, nullable=False, server_default=sa.false()),
     )
     op.create_index("ix_documents_order", "documents", ["registered_at", "id"])
     op.create_index("ix_documents_status_order", "documents", ["status", "registered_at", "id"])

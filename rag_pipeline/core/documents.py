@@ -1,0 +1,275 @@
+"""The documents service: every way a document is added, replaced or removed, in one place.
+
+The API, the CLI, the sensor and the ingestion step all call it. Each verb is one registry
+transaction around the files it touches, so there is no lock or pointer file beside it:
+- bytes are written before their row commits, so an acknowledged upload survives a crash;
+- identical bytes uploaded at once become one document (the registry serialises them);
+- a delete either withdraws a document before the sensor picks it up, or finds it picked up,
+  in which case its run drops it.
+What belongs to Dagster (partitions, the index-write pool) comes in through `Partitions`.
+"""
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from rag_pipeline.core import landing
+from rag_pipeline.core.extract import ExtractionError, accept, sniff_media_type
+from rag_pipeline.core.index import VectorIndex
+from rag_pipeline.core.registry import Document, DocumentStatus
+from rag_pipeline.core.store import DocumentStore, document_id, safe_filename, sha256_bytes
+
+
+class DocumentNotFound(LookupError):
+    def __init__(self, doc_id: str, why: str = "") -> None:
+        super().__init__(f"no document with id {doc_id!r}{why}")
+        self.doc_id = doc_id
+
+
+class Partitions(Protocol):
+    """Dagster's side of a document: its partition, and the pool that guards index writes."""
+
+    def release(self, doc_id: str) -> bool: ...
+
+    def index_write(self, purpose: str) -> AbstractContextManager[None]: ...
+
+
+@dataclass(frozen=True)
+class Accepted:
+    document: Document
+    created: bool
+
+    @property
+    def duplicate(self) -> bool:
+        return not self.created
+
+
+@dataclass(frozen=True)
+class Landed:
+    """What became of a ready landing file: `new`, `in_flight` (registered, waiting for its
+    run), `duplicate`, `rejected` or `gone`."""
+
+    relpath: str
+    action: str
+    document: Document | None = None
+
+
+def _sniff(data: bytes, name: str) -> str:
+    accept(data, name)
+    return sniff_media_type(data, name)
+
+
+class DocumentsService:
+    def __init__(self, store: DocumentStore) -> None:
+        self.store = store
+        self.registry = store.registry
+
+    def add(
+        self,
+        data: bytes,
+        filename: str,
+        *,
+        origin: str = "cli",
+        chunk_size: int | None = None,
+        chunk_overlap: int | None = None,
+        supersedes: str | None = None,
+        dedupe_by_content: bool = False,
+        submitted: bool = False,
+    ) -> Accepted:
+        """Register bytes as a document; raises ExtractionError for what can never be one.
+
+        `submitted` says the caller adds the partition itself (the CLI); otherwise the sensor
+        picks the document up.
+        """
+        name = safe_filename(filename)
+        media_type = _sniff(data, name)
+        digest = sha256_bytes(data)
+        doc_id = document_id(name, digest)
+        copy = self.store.keep_incoming(doc_id, name, data)
+        doc, created = self._register(
+            doc_id,
+            name,
+            data,
+            media_type,
+            origin=origin,
+            source_path=str(copy),
+            chunk_size=chunk_size,
+            chunk_overlap=chunk_overlap,
+            supersedes=supersedes,
+            dedupe_by_content=dedupe_by_content,
+            submitted=submitted,
+        )
+        if not created and doc.id != doc_id:
+            self.store.remove_incoming(doc_id)  # the same bytes live on under another id
+        return Accepted(doc, created)
+
+    def upload(
+        self,
+        data: bytes,
+        filename: str,
+        *,
+        chunk_size: int | None = None,
+        chunk_overlap: int | None = None,
+    ) -> Accepted:
+        """An API upload: the same bytes under any name are the document they already are."""
+        return self.add(
+            data,
+            filename,
+            origin="upload",
+            chunk_size=chunk_size,
+            chunk_overlap=chunk_overlap,
+            dedupe_by_content=True,
+        )
+
+    def replace(
+        self,
+        doc_id: str,
+        data: bytes,
+        filename: str,
+        *,
+        chunk_size: int | None = None,
+        chunk_overlap: int | None = None,
+    ) -> Accepted:
+        """A new version: the old one stays searchable until the new one is indexed."""
+        old = self.get(doc_id)
+        if not old.live:
+            raise DocumentNotFound(doc_id, f": it is {old.status}")
+        name = safe_filename(filename)
+        _sniff(data, name)
+        new_id = document_id(name, sha256_bytes(data))
+        if new_id == doc_id:
+            return Accepted(old, created=False)
+        return self.add(
+            data,
+            name,
+            origin="upload",
+            chunk_size=chunk_size,
+            chunk_overlap=chunk_overlap,
+            supersedes=doc_id,
+            dedupe_by_content=True,
+        )
+
+    def get(self, doc_id: str) -> Document:
+        found = self.registry.get(doc_id)
+        if found is None:
+            raise DocumentNotFound(doc_id)
+        return found
+
+    def delete(self, doc_id: str, index: VectorIndex, partitions: Partitions) -> None:
+        """Remove a document's vectors, terms, files and partition; it then reads `deleted`.
+
+        A rejected file is forgotten instead. A partition that a queued or running run names
+        goes once that run is done with it.
+        """
+        doc = self.get(doc_id)
+        if doc.status == DocumentStatus.deleted:
+            raise DocumentNotFound(doc_id, ": it is already deleted")
+        if doc.status == DocumentStatus.rejected:
+            self.forget_rejection(doc)
+            return
+        with partitions.index_write("delete"):
+            self.retire(doc_id, index, "deleted through the API")
+        partitions.release(doc_id)
+
+    def retire(
+        self, doc_id: str, index: VectorIndex, reason: str, by: str | None = None
+    ) -> int | None:
+        """Mark a live document deleted and remove what it left; the caller holds the
+        index-write pool and releases the partition. Returns vectors removed, None if it was
+        not live."""
+        # Lexical search drops it first, so it is never found with its vectors half gone.
+        self.store.artifact_path("lexical", doc_id).unlink(missing_ok=True)
+        doc = self.registry.retire(doc_id, reason, superseded_by=by)
+        if doc is None:
+            return None
+        removed = index.delete_document(doc_id)
+        self.store.remove_files(doc)
+        return removed
+
+    def supersede(self, doc_id: str, index: VectorIndex) -> str | None:
+        """The new version is indexed: retire the one it replaces. Returns the old id."""
+        doc = self.registry.get_live(doc_id)
+        old = doc.supersedes if doc is not None else None
+        if not old or self.retire(old, index, "superseded", by=doc_id) is None:
+            return None
+        return old
+
+    def forget_rejection(self, doc: Document) -> None:
+        if doc.source_path:
+            rejected = Path(doc.source_path)
+            rejected.unlink(missing_ok=True)
+            rejected.with_name(rejected.name + ".json").unlink(missing_ok=True)
+        self.registry.forget(doc.id)
+
+    def take_landing(self, relpath: str) -> Landed:
+        """Register a ready landing file as a document, or say why not."""
+        path = self.store.landing_dir / relpath
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return Landed(relpath, "gone")
+        except OSError as exc:
+            return self._reject(relpath, "unreadable", str(exc), None)
+        name = safe_filename(path.name)
+        try:
+            media_type = _sniff(data, name)
+        except ExtractionError as exc:
+            return self._reject(relpath, exc.code, exc.message, data)
+        digest = sha256_bytes(data)
+        doc_id = document_id(name, digest)
+        existing = self.registry.get_live(doc_id)
+        if existing is not None:
+            waiting = not self.store.raw_path(doc_id).exists()
+            if waiting and existing.source_path == str(path):
+                return Landed(relpath, "in_flight", existing)
+            landing.move_to(self.store, relpath, landing.PROCESSED)
+            return Landed(relpath, "duplicate", existing)
+        previous = self.registry.live_at_landing_path(relpath)
+        doc, created = self._register(
+            doc_id,
+            name,
+            data,
+            media_type,
+            origin="landing",
+            source_path=str(path),
+            landing_path=relpath,
+            supersedes=previous.id if previous is not None else None,
+        )
+        return Landed(relpath, "new" if created else "duplicate", doc)
+
+    def _register(
+        self, doc_id: str, name: str, data: bytes, media_type: str, **options: Any
+    ) -> tuple[Document, bool]:
+        return self.registry.register(
+            doc_id,
+            filename=name,
+            sha256=sha256_bytes(data),
+            size=len(data),
+            media_type=media_type,
+            **options,
+        )
+
+    def _reject(self, relpath: str, code: str, message: str, data: bytes | None) -> Landed:
+        name = safe_filename(Path(relpath).name)
+        doc_id = (
+            document_id(name, sha256_bytes(data)) if data is not None else f"rejected:{relpath}"
+        )
+        target = landing.reject(self.store, relpath)
+        doc = self.registry.reject(
+            doc_id,
+            filename=Path(relpath).name,
+            code=code,
+            message=message,
+            origin="landing",
+            landing_path=relpath,
+            source_path=str(target) if target is not None else None,
+            sha256=sha256_bytes(data) if data is not None else None,
+            size=len(data) if data is not None else None,
+        )
+        return Landed(relpath, "rejected", doc)
+
+    def claim_waiting(self, now: float, lost: Sequence[str] = ()) -> list[Document]:
+        """Documents to pick up, in arrival order: each once, unless its claim was lost."""
+        return self.registry.claim_for_pickup(now, again=lost)
