@@ -5,13 +5,15 @@
     python -m bench ingest [--limit N]
     python -m bench upload [--clients 16] [--per-client 20]
     python -m bench search [--chunks 10000]
+    python -m bench status [--sizes 1000 10000 100000]
     python -m bench eval [--work DIR] [--fresh]
 
 `stages` times each stage of one range run (bench/results/stages.json); `ingest` drops a corpus
 sample into the landing zone of a real daemon and measures throughput and pickup latency
 (bench/results/ingest.json and ingest.png); `upload` measures upload latency of 1 MB PDFs from
 16 concurrent clients against the API (bench/results/upload.json); `search` measures /search
-latency per mode at 10k chunks (bench/results/search.json). `eval` (`make eval`, not part of
+latency per mode at 10k chunks (bench/results/search.json); `status` measures status reads and
+the progress stream at 1k to 100k documents (bench/results/status.json and status.png). `eval` (`make eval`, not part of
 `make bench`) scores retrieval quality on the SQuAD questions (bench/results/retrieval.json).
 Arguments after the name go to that benchmark.
 """
@@ -20,7 +22,7 @@ import importlib
 import subprocess
 import sys
 
-BENCHMARKS = ("stages", "ingest", "upload", "search")
+BENCHMARKS = ("stages", "ingest", "upload", "search", "status")
 # Run on its own (`make eval`): it scores retrieval quality rather than timing anything.
 EXTRA = ("eval",)
 

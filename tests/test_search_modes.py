@@ -12,7 +12,7 @@ from conftest import add_files, copy_corpus, free_port, materialize, run_cli
 
 from rag_pipeline.core.catalog import read_chunks
 from rag_pipeline.core.index import VectorIndex, connect
-from rag_pipeline.core.ingest import retire_document
+from rag_pipeline.core.documents import DocumentsService
 from rag_pipeline.core.lexical import LexicalIndex
 from rag_pipeline.core.store import DocumentStore
 from rag_pipeline.status import document_reports
@@ -88,7 +88,7 @@ def test_rechunking_replaces_the_lexical_data_and_deleting_removes_it(
 
     # What DELETE /documents/{id} does (the API tests delete through HTTP).
     index = VectorIndex(connect(rag_env["RAG_CHROMA_URL"]), rag_env["RAG_CHROMA_COLLECTION"])
-    retire_document(store, index, doc, "deleted")
+    DocumentsService(store).retire(doc, index, "deleted")
     assert lexicon.query("Norwich", 10) == []
     assert lexicon.chunk_count == 0
     assert not store.artifact_path("terms", doc).exists()

@@ -1,0 +1,285 @@
+"""Status reads at 1,000, 10,000 and 100,000 documents, over HTTP, against an in-process floor.
+
+    python -m bench status [--sizes 1000 10000 100000] [--requests 200]
+
+Each size gets a fresh data dir and Dagster instance holding that many documents: registry rows
+(90% indexed with five materialized stages, 5% failed at document_text, 5% queued) written in
+bulk, plus a real Dagster partition for each. No document is ingested: ingestion does not change
+what a status read costs, only how many rows there are. The real API (`python -m rag_api`, one
+process) then answers, one client at a time:
+- `GET /documents?limit=100` at offset 0, the middle and the end;
+- `GET /documents/{id}` for random ids;
+- `GET /documents?status=failed&limit=100`;
+- and the progress stream: how long after the projection records a document indexed (what the
+  ingestion step does when `vector_index` finishes) its SSE client receives the event.
+
+The floor is the same registry read in this process, with no HTTP and no JSON: what any
+service built on this registry pays. Ratio = floor / API at p50.
+"""
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.stages import REPO, RESULTS, free_port, stop, wait_for_http
+
+GOALS_P99_MS = {"list": 50.0, "one": 20.0, "failed": 50.0}
+GOAL_SSE_S = 1.0
+STAGES = ("raw_document", "document_text", "document_chunks", "chunk_embeddings", "vector_index")
+
+
+def populate(data_dir: Path, home: Path, n: int) -> list[str]:
+    """n registry rows with their stages, and a Dagster partition for each; returns the ids."""
+    from dagster import DagsterInstance
+
+    from rag_pipeline.core.registry.model import documents, stages
+    from rag_pipeline.core.store import DocumentStore
+
+    registry = DocumentStore(data_dir).registry
+    ids = [f"doc-{i:06d}-{i * 7919 % 1_000_003:012x}" for i in range(n)]
+    now = time.time() - n
+    rows, stage_rows = [], []
+    for i, doc_id in enumerate(ids):
+        kind = "failed" if i % 20 == 7 else "queued" if i % 20 == 13 else "indexed"
+        at = now + i
+        rows.append(
+            {
+                "id": doc_id,
+                "collection": "default",
+                "filename": f"{doc_id}.pdf",
+                "sha256": f"{i:064x}",
+                "media_type": "application/pdf",
+                "bytes": 10_000 + i,
+                "origin": "landing",
+                "source_path": f"/landing/{doc_id}.pdf",
+                "registered_at": at,
+                "submitted_at": at,
+                "status": kind,
+                "run_id": f"run-{i // 16:08d}",
+                "error_stage": "document_text" if kind == "failed" else None,
+                "error_code": "no_text_layer" if kind == "failed" else None,
+                "error_message": "no page has a text layer" if kind == "failed" else None,
+                "chunks": 12 if kind == "indexed" else None,
+                "indexed_at": at + 5 if kind == "indexed" else None,
+                "updated_at": at + 5,
+                "release_partition": False,
+            }
+        )
+        done = {"indexed": 5, "failed": 1, "queued": 0}[kind]
+        for n_stage, stage in enumerate(STAGES):
+            state = "materialized" if n_stage < done else "pending"
+            if kind == "failed" and n_stage == 1:
+                state = "failed"
+            stage_rows.append(
+                {
+                    "document_id": doc_id,
+                    "stage": stage,
+                    "state": state,
+                    "at": at + n_stage if state != "pending" else None,
+                    "run_id": f"run-{i // 16:08d}",
+                    "metadata": {"seconds": 0.1, "path": f"/catalog/{stage}/{doc_id}.parquet"},
+                }
+            )
+    with registry.engine.begin() as conn:
+        for start in range(0, n, 5000):
+            conn.execute(documents.insert(), rows[start : start + 5000])
+            conn.execute(stages.insert(), stage_rows[start * 5 : (start + 5000) * 5])
+    os.environ["DAGSTER_HOME"] = str(home)
+    with DagsterInstance.get() as instance:
+        for start in range(0, n, 10_000):
+            instance.add_dynamic_partitions("documents", ids[start : start + 10_000])
+    return ids
+
+
+def _timed(call: Any, times: int) -> list[float]:
+    out = []
+    for _ in range(times):
+        started = time.perf_counter()
+        call()
+        out.append((time.perf_counter() - started) * 1000)
+    return out
+
+
+def _stats(ms: list[float]) -> dict[str, float]:
+    ordered = sorted(ms)
+    return {
+        "p50_ms": round(statistics.median(ordered), 2),
+        "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], 2),
+        "n": len(ordered),
+    }
+
+
+def measure(data_dir: Path, home: Path, ids: list[str], requests: int) -> dict[str, Any]:
+    from rag_pipeline.core.registry import DocumentStatus
+    from rag_pipeline.core.store import DocumentStore
+
+    registry = DocumentStore(data_dir).registry
+    n = len(ids)
+    port = free_port()
+    env = {
+        **os.environ,
+        "RAG_DATA_DIR": str(data_dir),
+        "DAGSTER_HOME": str(home),
+        "RAG_API_PORT": str(port),
+        "RAG_EMBEDDING_MODEL": "hash-384",
+    }
+    api = subprocess.Popen(
+        [sys.executable, "-m", "rag_api"], cwd=REPO, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{url}/documents?limit=1")
+        out: dict[str, Any] = {"documents": n}
+        rng = random.Random(n)
+        with httpx.Client(base_url=url, timeout=30) as http:
+
+            def get(path: str) -> None:
+                response = http.get(path)
+                response.raise_for_status()
+
+            for label, offset in (("start", 0), ("middle", n // 2), ("end", n - 100)):
+                path = f"/documents?limit=100&offset={offset}"
+                get(path)
+                api_ms = _timed(lambda path=path: get(path), requests)
+                floor_ms = _timed(
+                    lambda offset=offset: registry.page(limit=100, offset=offset), requests
+                )
+                out[f"list_{label}"] = _with_floor(api_ms, floor_ms)
+            picks = [rng.choice(ids) for _ in range(requests)]
+            it = iter(picks)
+            api_ms = _timed(lambda: get(f"/documents/{next(it)}"), requests)
+            it = iter(picks)
+            floor_ms = _timed(lambda: registry.get(next(it)), requests)
+            out["one"] = _with_floor(api_ms, floor_ms)
+            failed = "/documents?status=failed&limit=100"
+            api_ms = _timed(lambda: get(failed), requests)
+            floor_ms = _timed(lambda: registry.page(DocumentStatus.failed, limit=100), requests)
+            out["failed"] = _with_floor(api_ms, floor_ms)
+        out["sse_delay"] = sse_delays(url, registry, ids)
+        return out
+    finally:
+        stop(api)
+
+
+def _with_floor(api_ms: list[float], floor_ms: list[float]) -> dict[str, Any]:
+    api, floor = _stats(api_ms), _stats(floor_ms)
+    return {**api, "floor": floor, "ratio_p50": round(floor["p50_ms"] / api["p50_ms"], 3)}
+
+
+def sse_delays(url: str, registry: Any, ids: list[str], samples: int = 10) -> dict[str, Any]:
+    """Seconds from the projection recording `vector_index` done to the client's event."""
+    queued = [doc_id for doc_id in ids if registry.get(doc_id).status == "queued"][:samples]
+    delays = []
+    for doc_id in queued:
+        received = threading.Event()
+        ready = threading.Event()
+
+        def follow(doc_id: str = doc_id) -> None:
+            with (
+                httpx.Client(timeout=30) as http,
+                http.stream("GET", f"{url}/documents/{doc_id}/events") as stream,
+            ):
+                for line in stream.iter_lines():
+                    if line.startswith("data:"):
+                        ready.set()
+                        if json.loads(line[5:])["status"] == "indexed":
+                            received.set()
+                            return
+
+        thread = threading.Thread(target=follow, daemon=True)
+        thread.start()
+        if not ready.wait(30):
+            raise TimeoutError(f"no first event for {doc_id}")
+        registry.start([doc_id], "bench-run", STAGES)
+        for stage in STAGES:
+            registry.stage_done(doc_id, stage, "bench-run", {})
+        done = time.perf_counter()
+        if not received.wait(30):
+            raise TimeoutError(f"no indexed event for {doc_id}")
+        delays.append(time.perf_counter() - done)
+        thread.join(10)
+    return {
+        "p50_s": round(statistics.median(delays), 3),
+        "max_s": round(max(delays), 3),
+        "n": len(delays),
+        "poll_seconds": float(os.environ.get("RAG_EVENTS_POLL_SECONDS", "0.5")),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="bench status")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 100_000])
+    parser.add_argument("--requests", type=int, default=200)
+    args = parser.parse_args(argv)
+    results = []
+    for n in args.sizes:
+        with tempfile.TemporaryDirectory(prefix="bench-status-") as tmp:
+            data_dir, home = Path(tmp) / "data", Path(tmp) / "home"
+            home.mkdir()
+            (home / "dagster.yaml").write_text((REPO / "dagster_home" / "dagster.yaml").read_text())
+            started = time.perf_counter()
+            ids = populate(data_dir, home, n)
+            print(f"{n} documents registered in {time.perf_counter() - started:.1f} s", flush=True)
+            result = measure(data_dir, home, ids, args.requests)
+            results.append(result)
+            print(json.dumps(result), flush=True)
+    largest = results[-1]
+    met = {
+        "list_p99": max(largest[f"list_{p}"]["p99_ms"] for p in ("start", "middle", "end"))
+        <= GOALS_P99_MS["list"],
+        "one_p99": largest["one"]["p99_ms"] <= GOALS_P99_MS["one"],
+        "failed_p99": largest["failed"]["p99_ms"] <= GOALS_P99_MS["failed"],
+        "sse_delay": largest["sse_delay"]["max_s"] <= GOAL_SSE_S,
+    }
+    report = {
+        "benchmark": "status",
+        "ran_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "commit": subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+        ).stdout.strip(),
+        "cores": os.cpu_count(),
+        "goals": {"p99_ms": GOALS_P99_MS, "sse_delay_s": GOAL_SSE_S},
+        "goals_met": met,
+        "sizes": results,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "status.json").write_text(json.dumps(report, indent=2) + "\n")
+    _chart(results)
+    print(json.dumps({"goals_met": met}))
+
+
+def _chart(results: list[dict[str, Any]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = [r["documents"] for r in results]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for key, label in (
+        ("list_start", "list, offset 0"),
+        ("list_end", "list, last page"),
+        ("one", "one document"),
+        ("failed", "status=failed"),
+    ):
+        ax.plot(sizes, [r[key]["p99_ms"] for r in results], marker="o", label=f"{label} p99")
+    ax.axhline(GOALS_P99_MS["list"], color="grey", linestyle="--", linewidth=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("documents in the registry")
+    ax.set_ylabel("ms per request over HTTP")
+    ax.set_title("Status reads by corpus size (2 cores)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(RESULTS / "status.png", dpi=110)
