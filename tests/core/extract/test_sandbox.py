@@ -103,7 +103,10 @@ def test_a_child_that_gets_no_processor_time_is_still_bounded() -> None:
     """A child that computes nothing (a busy machine, here SIGSTOP) is ended by the wall-clock
     backstop, at twice the bound."""
     result = in_background(SLOW_PDF, timeout_s=2)
-    os.kill(the_child(), signal.SIGSTOP)
+    child = the_child()
+    # Not before: a child stopped while the document is piped to it holds up `start()`.
+    wait_until_limited(child)
+    os.kill(child, signal.SIGSTOP)
     err = result()
     assert isinstance(err, ExtractionError) and err.code == "extraction_timeout"
     assert_no_child_left()
@@ -113,6 +116,7 @@ def test_the_bound_counts_processor_time_not_wall_time() -> None:
     """A healthy document that waits for the processor longer than the bound still gets read."""
     result = in_background(MEDIUM_PDF, timeout_s=3)
     child = the_child()
+    wait_until_limited(child)
     os.kill(child, signal.SIGSTOP)
     time.sleep(3.5)
     os.kill(child, signal.SIGCONT)
