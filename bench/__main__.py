@@ -2,13 +2,16 @@
 
     python -m bench                     # every benchmark in turn (make bench)
     python -m bench stages [--docs rel/path ...]
+    python -m bench extract [--repeat 5]
     python -m bench ingest [--limit N]
     python -m bench upload [--clients 16] [--per-client 20]
     python -m bench search [--chunks 10000]
     python -m bench status [--sizes 1000 10000 100000]
     python -m bench eval [--work DIR] [--fresh]
 
-`stages` times each stage of one range run (bench/results/stages.json); `ingest` drops a corpus
+`stages` times each stage of one range run (bench/results/stages.json); `extract` times
+the extraction sandbox against in-process extraction and how soon a time bound bites
+(bench/results/extract.json); `ingest` drops a corpus
 sample into the landing zone of a real daemon and measures throughput and pickup latency
 (bench/results/ingest.json and ingest.png); `upload` measures upload latency of 1 MB PDFs from
 16 concurrent clients against the API (bench/results/upload.json); `search` measures /search
@@ -22,7 +25,7 @@ import importlib
 import subprocess
 import sys
 
-BENCHMARKS = ("stages", "ingest", "upload", "search", "status")
+BENCHMARKS = ("stages", "extract", "ingest", "upload", "search", "status")
 # Run on its own (`make eval`): it scores retrieval quality rather than timing anything.
 EXTRA = ("eval",)
 

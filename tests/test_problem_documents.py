@@ -7,7 +7,7 @@ recovered and indexed; a healthy batch-mate is indexed regardless; nothing hangs
 from pathlib import Path
 
 from conftest import add_files, copy_corpus, materialize, run_cli
-from core.test_extract import PROBLEM_PDFS
+from support.corpus_tables import PROBLEM_PDFS
 
 from rag_pipeline.core.store import DocumentStore
 from rag_pipeline.status import document_reports

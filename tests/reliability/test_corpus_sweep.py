@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from core.test_extract import EMPTY_TEXT_FILES, INTL_PDFS, PDFS, PROBLEM_PDFS, TEXT_FILES
 from reliability.harness import FULL, Stack, audit, healthy, ran_at, request, wait_terminal
+from support.corpus_tables import EMPTY_TEXT_FILES, INTL_PDFS, PDFS, PROBLEM_PDFS, TEXT_FILES
 
 pytestmark = pytest.mark.reliability
 

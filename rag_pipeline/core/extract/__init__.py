@@ -1,0 +1,96 @@
+"""Turn an uploaded PDF, Markdown or plain-text file into normalised text, page by page.
+
+`extract` sniffs the media type by content (`sniff`) and hands the document to that format's
+reader (`pdf`, `text`); every format's text then gets the same garbage check (`garbled`) and
+normalisation. `extract_document` runs `extract` in the `sandbox`, a child process with a time
+bound, because a reader can take unbounded time on a pathological document. Every failure a
+user can cause is an `ExtractionError` whose `code` is one of `ERROR_CODES`.
+
+A new binary format is a sibling module with a reader from bytes to `RawPages`, a media type
+that `sniff` recognises, and an entry in `_READERS`.
+"""
+
+from collections.abc import Callable
+
+from rag_pipeline.core.extract.garbled import GARBLED_FAIL_SHARE, garbled_share
+from rag_pipeline.core.extract.model import (
+    ERROR_CODES,
+    ExtractedText,
+    ExtractionError,
+    Page,
+    RawPages,
+)
+from rag_pipeline.core.extract.pdf import pdf_pages
+from rag_pipeline.core.extract.sandbox import run_bounded
+from rag_pipeline.core.extract.sniff import (
+    MEDIA_MARKDOWN,
+    MEDIA_PDF,
+    MEDIA_TEXT,
+    sniff,
+    sniff_media_type,
+)
+from rag_pipeline.core.extract.text import decode_text, normalize_text, text_pages
+
+__all__ = [
+    "ERROR_CODES",
+    "GARBLED_FAIL_SHARE",
+    "MEDIA_MARKDOWN",
+    "MEDIA_PDF",
+    "MEDIA_TEXT",
+    "ExtractedText",
+    "ExtractionError",
+    "Page",
+    "accept",
+    "decode_text",
+    "extract",
+    "extract_document",
+    "garbled_share",
+    "normalize_text",
+    "sniff_media_type",
+]
+
+# Binary formats are read from their bytes; text is decoded once, while it is sniffed.
+_READERS: dict[str, Callable[[bytes], RawPages]] = {MEDIA_PDF: pdf_pages}
+
+
+def extract(data: bytes, filename: str) -> ExtractedText:
+    """Extract normalised text in-process; raises ExtractionError for unusable documents."""
+    media_type, decoded = sniff(data, filename)
+    raw = _READERS[media_type](data) if decoded is None else text_pages(*decoded)
+    # Judged before normalising: NFKC and control-character removal would erase some of
+    # the evidence (a font that maps spaces to U+0001, for example).
+    share = garbled_share("\n".join(raw.pages))
+    if share > GARBLED_FAIL_SHARE:
+        cause = (
+            "its fonts have no usable text encoding" if raw.encoding is None else "unknown encoding"
+        )
+        raise ExtractionError(
+            "garbled_text", f"the text is unreadable ({share:.0%} garbage characters): {cause}"
+        )
+    pages = [Page(number, normalize_text(text)) for number, text in enumerate(raw.pages, 1)]
+    return ExtractedText(media_type, pages, raw.encoding, raw.page_count, raw.failed_pages)
+
+
+def extract_document(data: bytes, filename: str, timeout_s: float = 60.0) -> ExtractedText:
+    """`extract` in a child process that is killed after `timeout_s` seconds of processor time
+    (or twice that in wall time, whichever comes first).
+
+    The child is always reaped before this returns. Overhead over `extract`, measured with
+    a warm fork server (2-core VM): ~8 ms median for Markdown, UTF-8 text and small PDFs,
+    ~20 ms for non-UTF-8 text (charset-normalizer's caches start cold in every child). The
+    first call also starts the fork server (~0.16 s). Like any forkserver/spawn child, each
+    one re-runs a script-style __main__ (not `python -m` mains such as Dagster's workers):
+    under the `pytest` console script that adds ~50 ms per call.
+    """
+    return run_bounded(extract, data, filename, timeout_s)
+
+
+def accept(data: bytes, filename: str) -> str:
+    """Whether a file can become a document at all, before it becomes one: its media type.
+
+    Cheaper than extraction: it sniffs the type and, for text, that the text is not blank.
+    """
+    media_type, decoded = sniff(data, filename)
+    if decoded is not None:
+        text_pages(*decoded)  # blank text is `empty_file`
+    return media_type

@@ -1,0 +1,174 @@
+"""The extraction sandbox: a child bounded in processor time, with a wall-clock backstop."""
+
+import os
+import pickle
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from support.corpus_tables import read
+from support.extraction import assert_no_child_left, forkserver_children
+
+from rag_pipeline.core.extract import ExtractedText, ExtractionError, extract, extract_document
+
+SLOW_PDF = "pdf_problem/pdfjs_bug1978317.pdf"  # ~10 s of pypdf on one page
+# ~0.7 s of processor time: long enough to be caught and stopped while it is read.
+MEDIUM_PDF = "pdf/haystack_react_paper.pdf"
+
+
+def in_background(rel: str, timeout_s: float) -> Callable[[], BaseException | ExtractedText]:
+    """Start `extract_document` in a thread; the returned function waits for its outcome."""
+    outcome: list[BaseException | ExtractedText] = []
+
+    def run() -> None:
+        try:
+            outcome.append(extract_document(read(rel), Path(rel).name, timeout_s=timeout_s))
+        except BaseException as err:
+            outcome.append(err)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+
+    def result() -> BaseException | ExtractedText:
+        worker.join(60)
+        assert not worker.is_alive(), "extract_document did not return"
+        return outcome[0]
+
+    return result
+
+
+def the_child() -> int:
+    deadline = time.monotonic() + 10
+    while not (children := forkserver_children()):
+        assert time.monotonic() < deadline, "no extraction child appeared"
+        time.sleep(0.01)
+    assert len(children) == 1
+    return children[0][0]
+
+
+def limits(pid: int) -> dict[str, tuple[str, str]]:
+    """Soft and hard limit by resource name ("Max cpu time": ("3", "4")) from /proc."""
+    found = {}
+    for row in Path(f"/proc/{pid}/limits").read_text().splitlines()[1:]:
+        soft, hard = row[26:].split()[:2]
+        found[row[:26].strip()] = (soft, hard)
+    return found
+
+
+def wait_until_limited(pid: int) -> dict[str, tuple[str, str]]:
+    """The child's limits once it has set its processor-time bound (it then reads the file)."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            found = limits(pid)
+        except FileNotFoundError:
+            pytest.fail("the child ended without limiting its processor time")
+        if found["Max cpu time"][0] != "unlimited":
+            return found
+        assert time.monotonic() < deadline, "the child never limited its processor time"
+        time.sleep(0.01)
+
+
+def test_a_runaway_child_times_out_and_the_next_document_still_extracts() -> None:
+    with pytest.raises(ExtractionError) as caught:
+        extract_document(read(SLOW_PDF), "slow.pdf", timeout_s=1)
+    assert caught.value.code == "extraction_timeout"
+    assert str(caught.value) == "text extraction took longer than 1 s"
+    assert_no_child_left()
+    # The fork server survives a killed child and serves the next document normally.
+    assert (
+        "Hello, world!"
+        in extract_document(read("pdf_problem/pdfjs_helloworld-bad.pdf"), "h.pdf").text
+    )
+    assert_no_child_left()
+
+
+def test_the_kernel_holds_the_child_to_its_processor_time() -> None:
+    """RLIMIT_CPU at the bound rounded up to whole seconds (SIGXCPU), SIGKILL a second later,
+    and no core dump from either."""
+    result = in_background(SLOW_PDF, timeout_s=2.5)
+    found = wait_until_limited(the_child())
+    assert found["Max cpu time"] == ("3", "4")
+    assert found["Max core file size"] == ("0", "0")
+    err = result()
+    assert isinstance(err, ExtractionError) and err.code == "extraction_timeout"
+    assert str(err) == "text extraction took longer than 2.5 s"
+    assert_no_child_left()
+
+
+def test_a_child_that_gets_no_processor_time_is_still_bounded() -> None:
+    """A child that computes nothing (a busy machine, here SIGSTOP) is ended by the wall-clock
+    backstop, at twice the bound."""
+    result = in_background(SLOW_PDF, timeout_s=2)
+    child = the_child()
+    # Not before: a child stopped while the document is piped to it holds up `start()`.
+    wait_until_limited(child)
+    os.kill(child, signal.SIGSTOP)
+    err = result()
+    assert isinstance(err, ExtractionError) and err.code == "extraction_timeout"
+    assert_no_child_left()
+
+
+def test_the_bound_counts_processor_time_not_wall_time() -> None:
+    """A healthy document that waits for the processor longer than the bound still gets read."""
+    result = in_background(MEDIUM_PDF, timeout_s=3)
+    child = the_child()
+    wait_until_limited(child)
+    os.kill(child, signal.SIGSTOP)
+    time.sleep(3.5)
+    os.kill(child, signal.SIGCONT)
+    extracted = result()
+    assert isinstance(extracted, ExtractedText), extracted
+    assert "SYNERGIZING REASONING AND ACTING" in extracted.text
+    assert_no_child_left()
+
+
+@pytest.mark.parametrize(
+    ("signum", "code"),
+    [
+        (signal.SIGXCPU, "extraction_timeout"),  # the kernel, at the processor-time bound
+        (signal.SIGSEGV, "damaged_pdf"),  # what a crash in a C extension looks like
+        (signal.SIGKILL, "damaged_pdf"),  # the OOM killer, long before the bound
+    ],
+)
+def test_a_killed_child_is_reported_by_its_signal(signum: signal.Signals, code: str) -> None:
+    result = in_background(SLOW_PDF, timeout_s=30)
+    child = the_child()
+    wait_until_limited(child)  # the child is reading the document
+    os.kill(child, signum)
+    err = result()
+    assert isinstance(err, ExtractionError) and err.code == code
+    if code == "damaged_pdf":
+        assert signum.name in str(err)
+    else:
+        assert str(err) == "text extraction took longer than 30 s"
+    assert_no_child_left()
+
+
+def test_a_sigkill_once_the_hard_limit_could_be_reached_is_a_timeout() -> None:
+    """The kernel sends SIGKILL at the hard limit (the bound plus a second) to a child that
+    survived SIGXCPU. Here the child is stopped and killed by hand in the window between that
+    limit (4 s for a 2.5 s bound) and the wall-clock backstop (5 s)."""
+    result = in_background(SLOW_PDF, timeout_s=2.5)
+    child = the_child()
+    seen = time.monotonic()
+    wait_until_limited(child)
+    os.kill(child, signal.SIGSTOP)
+    time.sleep(max(0.0, seen + 4.3 - time.monotonic()))
+    os.kill(child, signal.SIGKILL)
+    err = result()
+    assert isinstance(err, ExtractionError) and err.code == "extraction_timeout"
+    assert_no_child_left()
+
+
+def test_results_cross_the_process_boundary_intact() -> None:
+    data = read("pdf/sf_pdflatex-4-pages.pdf")
+    assert extract_document(data, "four.pdf") == extract(data, "four.pdf")
+    err = ExtractionError("password_required", "the PDF is password-protected")
+    clone = pickle.loads(pickle.dumps(err))
+    assert (clone.code, str(clone)) == (err.code, str(err))
+    with pytest.raises(ValueError):
+        ExtractionError("no_such_code", "whatever")
