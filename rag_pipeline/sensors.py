@@ -8,7 +8,6 @@ range run. Run keys are derived from the batch, so a repeated tick never launche
 
 import hashlib
 import json
-import os
 from collections.abc import Sequence
 
 from dagster import (
@@ -25,10 +24,11 @@ from rag_pipeline.assets import MAX_DOCS_PER_RUN, STAGES, ingest_job
 from rag_pipeline.core import landing
 from rag_pipeline.partitions import DOCUMENT_IDS_TAG, DOCUMENTS, release_deferred_partitions
 from rag_pipeline.resources import DocumentStoreResource
+from rag_pipeline.settings import get_settings
 
 # Dagster's sensor daemon loops every 5 s; an interval below that lets every loop evaluate the
 # sensor (at exactly 5 s, a loop that comes a moment early skips it and pickup takes 10 s).
-SENSOR_INTERVAL_SECONDS = int(os.environ.get("RAG_SENSOR_INTERVAL_SECONDS", "2"))
+SENSOR_INTERVAL_SECONDS = get_settings().sensor_interval_seconds
 
 
 def batch_run_requests(

@@ -31,7 +31,8 @@ from rag_pipeline.core.extract import ExtractionError, accept
 from rag_pipeline.core.ingest import retire_document
 from rag_pipeline.core.store import DocumentStore, document_id, safe_filename, sha256_bytes
 from rag_pipeline.partitions import DOCUMENTS, release_partition
-from rag_pipeline.resources import ENV_DEFAULTS, api_holder_id, index_write_slot
+from rag_pipeline.resources import api_holder_id, index_write_slot
+from rag_pipeline.settings import Settings
 from rag_pipeline.status import (
     DocumentReport,
     DocumentStatus,
@@ -73,9 +74,9 @@ def _partitions() -> str:
     return DOCUMENTS
 
 
-def _check_options(size: int | None, overlap: int | None, model: str) -> None:
-    limit = max_tokens_for(model)
-    effective_size = size or int(ENV_DEFAULTS["RAG_CHUNK_SIZE"])
+def _check_options(size: int | None, overlap: int | None, settings: Settings) -> None:
+    limit = max_tokens_for(settings.embedding_model)
+    effective_size = size or settings.chunk_size
     if size is not None and not 1 <= size <= limit:
         raise ApiError(422, "invalid_options", f"chunk_size must be between 1 and {limit}")
     if overlap is not None and not 0 <= overlap < effective_size:
@@ -135,7 +136,7 @@ def upload_documents(
     chunk_overlap: Annotated[int | None, Form(description="Tokens of overlap")] = None,
 ) -> UploadResponse:
     """Accept documents for ingestion; answers at once, with a status URL per document."""
-    _check_options(chunk_size, chunk_overlap, settings.embedding_model)
+    _check_options(chunk_size, chunk_overlap, settings)
     # Every file is checked before any is written: a request is accepted whole or not at all.
     files = [_read(upload, settings.max_upload_bytes) for upload in file]
     results = []
@@ -289,7 +290,7 @@ def replace_document(
     report = _find(instance, store, doc_id)
     if report.status in (DocumentStatus.deleted, DocumentStatus.rejected):
         raise ApiError(404, "not_found", f"document {doc_id!r} is {report.status}")
-    _check_options(chunk_size, chunk_overlap, settings.embedding_model)
+    _check_options(chunk_size, chunk_overlap, settings)
     name, data = _read(file, settings.max_upload_bytes)
     new_id = document_id(name, sha256_bytes(data))
     if new_id == doc_id or waiting_report(store, new_id) is not None:
