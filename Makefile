@@ -9,7 +9,10 @@ STAMP := $(VENV)/.installed
 export $(shell sed -n 's/^\([A-Z_][A-Z0-9_]*\)=.*/\1/p' .env 2>/dev/null)
 # Dagster insists on an absolute DAGSTER_HOME.
 export DAGSTER_HOME := $(abspath $(or $(DAGSTER_HOME),dagster_home))
+# Absolute paths, so every process of the stack (and each run worker) finds the same folders
+# whatever directory it starts in.
 export RAG_DATA_DIR := $(abspath $(or $(RAG_DATA_DIR),data))
+export RAG_BACKUP_DIR := $(abspath $(or $(RAG_BACKUP_DIR),backups))
 
 .PHONY: setup run test lint bench eval clean
 

@@ -186,7 +186,11 @@ def sse_delays(url: str, registry: Any, ids: list[str], samples: int = 10) -> di
         received = threading.Event()
         ready = threading.Event()
 
-        def follow(doc_id: str = doc_id) -> None:
+        def follow(
+            doc_id: str = doc_id,
+            ready: threading.Event = ready,
+            received: threading.Event = received,
+        ) -> None:
             with (
                 httpx.Client(timeout=30) as http,
                 http.stream("GET", f"{url}/documents/{doc_id}/events") as stream,

@@ -8,7 +8,7 @@ def main() -> None:
     import uvicorn
 
     from rag_api.main import create_app
-    from rag_api.settings import get_settings
+    from rag_pipeline.settings import get_settings
 
     settings = get_settings()
     uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port)

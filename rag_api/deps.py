@@ -7,12 +7,12 @@ from dagster import DagsterInstance
 from fastapi import Depends, Request
 
 from rag_api.errors import ApiError
-from rag_api.settings import Settings, get_settings
 from rag_pipeline.core.catalog import Catalog
 from rag_pipeline.core.embedding import Embedder, get_embedder
 from rag_pipeline.core.index import VectorIndex, connect
 from rag_pipeline.core.lexical import LexicalIndex
 from rag_pipeline.core.store import DocumentStore
+from rag_pipeline.settings import Settings, get_settings
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
@@ -34,7 +34,7 @@ def get_instance(request: Request) -> DagsterInstance:
 
 
 def get_store(settings: SettingsDep) -> DocumentStore:
-    return DocumentStore(settings.data_dir)
+    return DocumentStore(settings.data_dir, settings.registry_url or None)
 
 
 def get_index(request: Request, settings: SettingsDep) -> VectorIndex:

@@ -16,9 +16,9 @@ from rag_api import errors
 from rag_api.deps import get_model, require_key
 from rag_api.errors import error_body
 from rag_api.routes import documents, search, system
-from rag_api.settings import Settings, get_settings
 from rag_pipeline.core.lexical import LexicalIndex
 from rag_pipeline.core.store import DocumentStore
+from rag_pipeline.settings import Settings, get_settings
 
 
 def _warm_up(app: FastAPI, settings: Settings) -> None:

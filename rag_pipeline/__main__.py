@@ -9,7 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from rag_pipeline.resources import apply_env_defaults
+from rag_pipeline.settings import Settings
 
 EXIT_OK, EXIT_ERROR = 0, 1
 
@@ -24,22 +24,22 @@ def _instance() -> Any:
     return DagsterInstance.get()
 
 
-def _store() -> Any:
+def _store(settings: Settings) -> Any:
     from rag_pipeline.core.store import DocumentStore
 
-    return DocumentStore(os.environ["RAG_DATA_DIR"], os.environ.get("RAG_REGISTRY_URL") or None)
+    return DocumentStore(settings.data_dir, settings.registry_url or None)
 
 
 def _print_json(obj: Any) -> None:
     print(json.dumps(obj, ensure_ascii=False, default=str))
 
 
-def cmd_add(args: argparse.Namespace) -> int:
+def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
     from rag_pipeline.core.documents import DocumentsService
     from rag_pipeline.core.extract import ExtractionError
     from rag_pipeline.partitions import DOCUMENTS
 
-    service = DocumentsService(_store())
+    service = DocumentsService(_store(settings))
     instance = _instance()
     status = EXIT_OK
     for name in args.files:
@@ -67,10 +67,10 @@ def cmd_add(args: argparse.Namespace) -> int:
     return status
 
 
-def cmd_status(args: argparse.Namespace) -> int:
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     from rag_pipeline.status import document_reports, find_report
 
-    store = _store()
+    store = _store(settings)
     if args.id:
         found = find_report(store, args.id)
         if found is None:
@@ -91,7 +91,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_search(args: argparse.Namespace) -> int:
+def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     from rag_pipeline.core.catalog import Catalog
     from rag_pipeline.core.embedding import get_embedder
     from rag_pipeline.core.index import IndexUnavailable, VectorIndex, connect
@@ -102,17 +102,13 @@ def cmd_search(args: argparse.Namespace) -> int:
         print("the query is blank", file=sys.stderr)
         return EXIT_ERROR
     mode = SearchMode(args.mode)
-    store = _store()
+    store = _store(settings)
 
     def run(mode: SearchMode) -> list[Any]:
         embedder, index = None, None
         if mode is not SearchMode.LEXICAL:
-            embedder = get_embedder(
-                os.environ["RAG_EMBEDDING_MODEL"], int(os.environ["RAG_EMBEDDING_BATCH_SIZE"])
-            )
-            index = VectorIndex(
-                connect(os.environ["RAG_CHROMA_URL"]), os.environ["RAG_CHROMA_COLLECTION"]
-            )
+            embedder = get_embedder(settings.embedding_model, settings.embedding_batch_size)
+            index = VectorIndex(connect(settings.chroma_url), settings.chroma_collection)
         return search(
             args.query,
             k=args.k,
@@ -143,13 +139,13 @@ def cmd_search(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_sql(args: argparse.Namespace) -> int:
+def cmd_sql(args: argparse.Namespace, settings: Settings) -> int:
     import duckdb
 
     from rag_pipeline.core.catalog import Catalog
 
     try:
-        columns, rows = Catalog(_store()).query(args.query)
+        columns, rows = Catalog(_store(settings)).query(args.query)
     except duckdb.Error as exc:
         print(f"query failed: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -163,10 +159,10 @@ def cmd_sql(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_restore(args: argparse.Namespace) -> int:
+def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
     from rag_pipeline.core.backup import BackupError, restore_backup
 
-    data_dir = Path(args.data_dir or os.environ["RAG_DATA_DIR"]).resolve()
+    data_dir = Path(args.data_dir).resolve() if args.data_dir else settings.data_dir
     home = Path(args.dagster_home or os.environ.get("DAGSTER_HOME") or "dagster_home").resolve()
     try:
         manifest = restore_backup(Path(args.archive), data_dir, home)
@@ -231,9 +227,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    apply_env_defaults()
+    # Read per command, not cached: tests run several commands in one process.
+    settings = Settings()
     try:
-        code: int = args.func(args)
+        code: int = args.func(args, settings)
     except Exception as exc:
         # One readable line instead of a traceback for failures the user can act on.
         if type(exc).__name__ in ("IndexUnavailable", "ModelUnavailable", "ValueError"):

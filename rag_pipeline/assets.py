@@ -5,7 +5,6 @@ materialization per document and stage as each finishes, records why a document 
 raises `Failure` at the end naming the documents that failed. Their batch-mates are unaffected.
 """
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -45,6 +44,7 @@ from rag_pipeline.resources import (
     VectorIndexResource,
     index_write_slot,
 )
+from rag_pipeline.settings import get_settings
 
 STAGES = ("raw_document", "document_text", "document_chunks", "chunk_embeddings", "vector_index")
 
@@ -65,7 +65,7 @@ _KINDS = {
     "vector_index": {"chroma"},
 }
 
-MAX_DOCS_PER_RUN = int(os.environ.get("RAG_MAX_DOCS_PER_RUN", "16"))
+MAX_DOCS_PER_RUN = get_settings().max_docs_per_run
 
 
 def _specs() -> list[AssetSpec]:

@@ -1,16 +1,59 @@
+"""The Definitions object, with its resources and schedules built from the settings."""
+
 from dagster import Definitions, in_process_executor
 
 from rag_pipeline.assets import ingest_documents, ingest_job
 from rag_pipeline.maintenance import backup_job, cleanup_job
-from rag_pipeline.resources import build_resources
-from rag_pipeline.schedules import backup_schedule, cleanup_schedule
-from rag_pipeline.sensors import landing_zone_sensor
-
-defs = Definitions(
-    assets=[ingest_documents],
-    jobs=[ingest_job, backup_job, cleanup_job],
-    schedules=[backup_schedule, cleanup_schedule],
-    sensors=[landing_zone_sensor],
-    resources=build_resources(),
-    executor=in_process_executor,
+from rag_pipeline.resources import (
+    ChunkingResource,
+    DocumentStoreResource,
+    EmbedderResource,
+    OperationsResource,
+    VectorIndexResource,
 )
+from rag_pipeline.schedules import build_schedules
+from rag_pipeline.sensors import landing_zone_sensor
+from rag_pipeline.settings import Settings, get_settings
+
+
+def build_resources(settings: Settings) -> dict[str, object]:
+    return {
+        "documents": DocumentStoreResource(
+            data_dir=str(settings.data_dir), registry_url=settings.registry_url
+        ),
+        "embedder": EmbedderResource(
+            model_name=settings.embedding_model,
+            batch_size=settings.embedding_batch_size,
+            torch_threads=settings.torch_threads,
+        ),
+        "vector_index": VectorIndexResource(
+            chroma_url=settings.chroma_url, collection=settings.chroma_collection
+        ),
+        "chunking": ChunkingResource(
+            chunk_size=settings.chunk_size,
+            chunk_overlap=settings.chunk_overlap,
+            extraction_timeout_seconds=settings.extraction_timeout_seconds,
+        ),
+        "operations": OperationsResource(
+            backup_dir=str(settings.backup_dir),
+            backup_retention_days=settings.backup_retention_days,
+            cleanup_processed_after_hours=settings.cleanup_processed_after_hours,
+            cleanup_rejected_after_days=settings.cleanup_rejected_after_days,
+            cleanup_partial_after_hours=settings.cleanup_partial_after_hours,
+            run_retention_days=settings.run_retention_days,
+        ),
+    }
+
+
+def build_definitions(settings: Settings) -> Definitions:
+    return Definitions(
+        assets=[ingest_documents],
+        jobs=[ingest_job, backup_job, cleanup_job],
+        schedules=build_schedules(settings),
+        sensors=[landing_zone_sensor],
+        resources=build_resources(settings),
+        executor=in_process_executor,
+    )
+
+
+defs = build_definitions(get_settings())

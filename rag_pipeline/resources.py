@@ -1,7 +1,6 @@
-"""Resources: adapters from Dagster to `core`, configured only from the environment.
+"""Resources: adapters from Dagster to `core`.
 
-`apply_env_defaults()` fills every unset variable with its one-machine default, so `EnvVar`
-fields always resolve and the defaults live in exactly one place.
+Their fields are plain values, built from the settings in `definitions.py`.
 """
 
 import os
@@ -10,45 +9,17 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
-from dagster import ConfigurableResource, DagsterInstance, EnvVar
+from dagster import ConfigurableResource, DagsterInstance
 from pydantic import PrivateAttr
 
 from rag_pipeline.core.catalog import Catalog
-from rag_pipeline.core.embedding import DEFAULT_MODEL, Embedder, get_embedder
+from rag_pipeline.core.embedding import Embedder, get_embedder
 from rag_pipeline.core.index import VectorIndex, connect
 from rag_pipeline.core.store import DocumentStore
 
 INDEX_WRITE_POOL = "vector_index_writes"
-
-ENV_DEFAULTS = {
-    "RAG_DATA_DIR": "data",
-    "RAG_CHROMA_URL": "http://127.0.0.1:8001",
-    "RAG_CHROMA_COLLECTION": "rag_chunks",
-    "RAG_EMBEDDING_MODEL": DEFAULT_MODEL,
-    "RAG_EMBEDDING_BATCH_SIZE": "32",
-    "RAG_TORCH_THREADS": "0",
-    "RAG_CHUNK_SIZE": "200",
-    "RAG_CHUNK_OVERLAP": "30",
-    "RAG_EXTRACTION_TIMEOUT_SECONDS": "60",
-    "RAG_BACKUP_DIR": "backups",
-    "BACKUP_RETENTION_DAYS": "7",
-    "CLEANUP_PROCESSED_AFTER_HOURS": "24",
-    "CLEANUP_REJECTED_AFTER_DAYS": "30",
-    "CLEANUP_PARTIAL_AFTER_HOURS": "24",
-    "RUN_RETENTION_DAYS": "30",
-}
-
-
-def apply_env_defaults() -> None:
-    for name, value in ENV_DEFAULTS.items():
-        os.environ.setdefault(name, value)
-    # Relative paths resolve against the directory the stack was started from, once, so that
-    # run workers started elsewhere see the same folder.
-    for name in ("RAG_DATA_DIR", "RAG_BACKUP_DIR"):
-        os.environ[name] = str(Path(os.environ[name]).expanduser().resolve())
 
 
 class DocumentStoreResource(ConfigurableResource):  # type: ignore[type-arg]
@@ -206,33 +177,3 @@ def index_write_slot(
         yield
     finally:
         storage.free_concurrency_slot_for_step(run_id, holder)
-
-
-def build_resources() -> dict[str, Any]:
-    apply_env_defaults()
-    return {
-        "documents": DocumentStoreResource(
-            data_dir=EnvVar("RAG_DATA_DIR"), registry_url=os.environ.get("RAG_REGISTRY_URL", "")
-        ),
-        "embedder": EmbedderResource(
-            model_name=EnvVar("RAG_EMBEDDING_MODEL"),
-            batch_size=EnvVar.int("RAG_EMBEDDING_BATCH_SIZE"),
-            torch_threads=EnvVar.int("RAG_TORCH_THREADS"),
-        ),
-        "vector_index": VectorIndexResource(
-            chroma_url=EnvVar("RAG_CHROMA_URL"), collection=EnvVar("RAG_CHROMA_COLLECTION")
-        ),
-        "chunking": ChunkingResource(
-            chunk_size=EnvVar.int("RAG_CHUNK_SIZE"),
-            chunk_overlap=EnvVar.int("RAG_CHUNK_OVERLAP"),
-            extraction_timeout_seconds=EnvVar.int("RAG_EXTRACTION_TIMEOUT_SECONDS"),
-        ),
-        "operations": OperationsResource(
-            backup_dir=EnvVar("RAG_BACKUP_DIR"),
-            backup_retention_days=float(os.environ["BACKUP_RETENTION_DAYS"]),
-            cleanup_processed_after_hours=float(os.environ["CLEANUP_PROCESSED_AFTER_HOURS"]),
-            cleanup_rejected_after_days=float(os.environ["CLEANUP_REJECTED_AFTER_DAYS"]),
-            cleanup_partial_after_hours=float(os.environ["CLEANUP_PARTIAL_AFTER_HOURS"]),
-            run_retention_days=float(os.environ["RUN_RETENTION_DAYS"]),
-        ),
-    }

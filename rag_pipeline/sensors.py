@@ -9,7 +9,6 @@ range run. Run keys are derived from the batch, so a repeated tick never launche
 
 import hashlib
 import json
-import os
 import time
 from collections.abc import Sequence
 
@@ -28,11 +27,12 @@ from rag_pipeline.core import landing
 from rag_pipeline.core.documents import DocumentsService
 from rag_pipeline.partitions import DOCUMENT_IDS_TAG, DOCUMENTS, release_deferred_partitions
 from rag_pipeline.resources import DocumentStoreResource
+from rag_pipeline.settings import get_settings
 from rag_pipeline.status import reconcile
 
 # Dagster's sensor daemon loops every 5 s; an interval below that lets every loop evaluate the
 # sensor (at exactly 5 s, a loop that comes a moment early skips it and pickup takes 10 s).
-SENSOR_INTERVAL_SECONDS = int(os.environ.get("RAG_SENSOR_INTERVAL_SECONDS", "2"))
+SENSOR_INTERVAL_SECONDS = get_settings().sensor_interval_seconds
 
 
 def batch_run_requests(

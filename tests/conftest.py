@@ -213,13 +213,20 @@ def run_cli(argv: list[str]) -> tuple[int, str]:
     return _capture(main, argv)
 
 
+def definitions():  # type: ignore[no-untyped-def]
+    """The Definitions as a code location loading now builds them, from the settings the test
+    put in the environment (the module's `defs` keeps those of its first import)."""
+    from rag_pipeline.definitions import build_definitions
+    from rag_pipeline.settings import Settings
+
+    return build_definitions(Settings())
+
+
 def materialize(instance: object, keys: list[str], stages: list[str] | None = None):  # type: ignore[no-untyped-def]
     """Run ingest_job over the keys as one range run, as the sensor and backfills do."""
     from dagster import AssetKey
 
-    from rag_pipeline.definitions import defs
-
-    job = defs.resolve_job_def("ingest_job")
+    job = definitions().resolve_job_def("ingest_job")
     tags = (
         {
             "dagster/asset_partition_range_start": keys[0],

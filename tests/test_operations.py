@@ -14,6 +14,7 @@ from conftest import (
     REPO,
     add_files,
     copy_corpus,
+    definitions,
     materialize,
     run_cli,
     start_chroma,
@@ -27,7 +28,6 @@ from rag_pipeline.core.index import VectorIndex, connect
 from rag_pipeline.core.lexical import LexicalIndex
 from rag_pipeline.core.search import search
 from rag_pipeline.core.store import DocumentStore
-from rag_pipeline.definitions import defs
 from rag_pipeline.resources import index_write_slot
 from rag_pipeline.status import document_reports
 
@@ -192,7 +192,7 @@ def test_a_corrupt_archive_or_a_non_empty_target_is_refused(
     instance, rag_env, backups, corpus: Path, tmp_path: Path
 ) -> None:
     add_files(instance, [copy_corpus(corpus, "markdown/haystack_sample.md", tmp_path)])
-    assert defs.resolve_job_def("backup_job").execute_in_process(instance=instance).success
+    assert definitions().resolve_job_def("backup_job").execute_in_process(instance=instance).success
     [archive] = list(backups.glob("backup-*.tar.gz"))
 
     busy = tmp_path / "busy"
@@ -247,7 +247,7 @@ def test_old_archives_are_pruned_only_after_a_successful_backup(instance, rag_en
     long_ago = time.time() - 30 * 86400
     os.utime(old, (long_ago, long_ago))
 
-    result = defs.resolve_job_def("backup_job").execute_in_process(instance=instance)
+    result = definitions().resolve_job_def("backup_job").execute_in_process(instance=instance)
 
     assert result.success
     assert not old.exists() and recent.exists()
@@ -289,7 +289,7 @@ def test_cleanup_rules_each_remove_what_they_should_and_are_idempotent(
     stale_tmp.write_text("half")
     _age(stale_tmp, 2 * 86400)
 
-    job = defs.resolve_job_def("cleanup_job")
+    job = definitions().resolve_job_def("cleanup_job")
     first = job.execute_in_process(instance=instance)
     second = job.execute_in_process(instance=instance)
 
@@ -309,15 +309,10 @@ def test_cleanup_rules_each_remove_what_they_should_and_are_idempotent(
 
 
 def test_cleanup_deletes_run_history_past_its_retention(instance, rag_env, monkeypatch) -> None:
-    job = defs.resolve_job_def("cleanup_job")
+    job = definitions().resolve_job_def("cleanup_job")
     old_run = job.execute_in_process(instance=instance).run_id
     monkeypatch.setenv("RUN_RETENTION_DAYS", "0")
-    from rag_pipeline.resources import build_resources
-
-    resources = build_resources()
-    result = job.execute_in_process(
-        instance=instance, resources={"operations": resources["operations"]}
-    )
+    result = definitions().resolve_job_def("cleanup_job").execute_in_process(instance=instance)
     assert _metadata(result)["runs_deleted"] >= 1
     assert instance.get_run_by_id(old_run) is None
     assert instance.get_run_by_id(result.run_id) is not None
@@ -337,7 +332,7 @@ def test_a_postgres_instance_is_backed_up_with_pg_dump_and_restores(
 
     ids = add_files(instance, [copy_corpus(corpus, "markdown/haystack_sample.md", tmp_path)])
     assert materialize(instance, ids).success
-    result = defs.resolve_job_def("backup_job").execute_in_process(instance=instance)
+    result = definitions().resolve_job_def("backup_job").execute_in_process(instance=instance)
     assert result.success and _metadata(result)["instance_storage"] == "postgres"
     [archive] = list(backups.glob("backup-*.tar.gz"))
 

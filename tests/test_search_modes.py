@@ -11,8 +11,8 @@ from pathlib import Path
 from conftest import add_files, copy_corpus, free_port, materialize, run_cli
 
 from rag_pipeline.core.catalog import read_chunks
-from rag_pipeline.core.index import VectorIndex, connect
 from rag_pipeline.core.documents import DocumentsService
+from rag_pipeline.core.index import VectorIndex, connect
 from rag_pipeline.core.lexical import LexicalIndex
 from rag_pipeline.core.store import DocumentStore
 from rag_pipeline.status import document_reports

@@ -28,7 +28,8 @@ from rag_pipeline.core.embedding import max_tokens_for
 from rag_pipeline.core.extract import ExtractionError, accept
 from rag_pipeline.core.store import DocumentStore, safe_filename
 from rag_pipeline.partitions import DagsterPartitions
-from rag_pipeline.resources import ENV_DEFAULTS, api_holder_id
+from rag_pipeline.resources import api_holder_id
+from rag_pipeline.settings import Settings
 from rag_pipeline.status import DocumentReport, DocumentStatus, find_report, report
 
 router = APIRouter(prefix="/documents", tags=["documents"])
@@ -59,9 +60,9 @@ def _status_url(doc_id: str) -> str:
     return f"/documents/{doc_id}"
 
 
-def _check_options(size: int | None, overlap: int | None, model: str) -> None:
-    limit = max_tokens_for(model)
-    effective_size = size or int(ENV_DEFAULTS["RAG_CHUNK_SIZE"])
+def _check_options(size: int | None, overlap: int | None, settings: Settings) -> None:
+    limit = max_tokens_for(settings.embedding_model)
+    effective_size = size or settings.chunk_size
     if size is not None and not 1 <= size <= limit:
         raise ApiError(422, "invalid_options", f"chunk_size must be between 1 and {limit}")
     if overlap is not None and not 0 <= overlap < effective_size:
@@ -103,7 +104,7 @@ def upload_documents(
     chunk_overlap: Annotated[int | None, Form(description="Tokens of overlap")] = None,
 ) -> UploadResponse:
     """Accept documents for ingestion; answers at once, with a status URL per document."""
-    _check_options(chunk_size, chunk_overlap, settings.embedding_model)
+    _check_options(chunk_size, chunk_overlap, settings)
     # Every file is checked before any is written: a request is accepted whole or not at all.
     files = [_read(upload, settings.max_upload_bytes) for upload in file]
     service = DocumentsService(store)
@@ -236,7 +237,7 @@ def replace_document(
     if found is None or found.status in (DocumentStatus.deleted, DocumentStatus.rejected):
         why = f"is {found.status}" if found is not None else "does not exist"
         raise ApiError(404, "not_found", f"document {doc_id!r} {why}")
-    _check_options(chunk_size, chunk_overlap, settings.embedding_model)
+    _check_options(chunk_size, chunk_overlap, settings)
     name, data = _read(file, settings.max_upload_bytes)
     try:
         accepted = service.replace(

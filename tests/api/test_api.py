@@ -13,7 +13,7 @@ from conftest import free_port, ingest_landed
 from fastapi.testclient import TestClient
 
 from rag_api.main import create_app
-from rag_api.settings import Settings
+from rag_pipeline.settings import Settings
 
 
 @pytest.fixture()

@@ -1,0 +1,174 @@
+"""The service's configuration: one typed class, read from the environment by the pipeline, the
+CLI and the API, and nowhere else.
+
+Every variable is `RAG_<FIELD>`. A few older names still work as aliases, so existing `.env`
+files keep working; the `RAG_` name wins when both are set. Nothing here writes `os.environ`.
+
+`python -m rag_pipeline.settings --markdown` prints the README's configuration table.
+"""
+
+import argparse
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from rag_pipeline.core.embedding import DEFAULT_MODEL
+
+ENV_PREFIX = "RAG_"
+
+
+def _or_old(old: str) -> AliasChoices:
+    """`RAG_<old>`, or the variable's older name without the prefix."""
+    return AliasChoices(f"{ENV_PREFIX}{old}", old)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_ignore_empty=True,
+        extra="ignore",
+        use_attribute_docstrings=True,
+        validate_default=True,
+        validate_by_name=True,
+        validate_by_alias=True,
+    )
+
+    data_dir: Path = Path("data")
+    """raw bytes, Parquet artifacts, landing zone, local Chroma data; a relative path is taken
+    from the directory the process starts in"""
+    registry_url: str = ""
+    """the document registry's database URL; empty means SQLite under `RAG_DATA_DIR`"""
+    chroma_url: str = "http://127.0.0.1:8001"
+    """the Chroma server; `make run` starts one when it is on loopback"""
+    chroma_collection: str = "rag_chunks"
+    """the collection holding the vectors"""
+
+    embedding_model: str = DEFAULT_MODEL
+    """the bundled model, a local model directory, or `hash-384` (deterministic, for tests)"""
+    embedding_batch_size: int = 32
+    """chunks per forward pass"""
+    torch_threads: int = 0
+    """torch threads for embedding in runs; 0 shares the cores among the runs embedding at that
+    moment, rechecked every 512 chunks"""
+
+    chunk_size: int = 200
+    """tokens per chunk (at most 254, the model's limit); a document's own options override it"""
+    chunk_overlap: int = 30
+    """tokens shared by consecutive chunks"""
+    extraction_timeout_seconds: int = 60
+    """hard bound on extracting one document, in processor time (and at most twice that in wall
+    time), so a busy machine does not fail long documents"""
+    max_docs_per_run: int = 16
+    """documents per run, for the sensor's batches and for backfills"""
+    sensor_interval_seconds: int = 2
+    """how often the landing-zone sensor may look; below the sensor daemon's 5 s loop, so every
+    loop evaluates it"""
+
+    api_host: str = "127.0.0.1"
+    """where `rag-api` listens"""
+    api_port: int = 8000
+    """port of the API"""
+    api_key: str | None = Field(default=None, repr=False)
+    """when set, every endpoint but `/health` needs `Authorization: Bearer <key>`"""
+    max_upload_mb: float = 100.0
+    """largest accepted upload, per file (413 above it)"""
+    events_poll_seconds: float = 0.5
+    """how often the SSE stream looks for a change"""
+
+    backup_dir: Path = Path("backups")
+    """where `backup_job` writes `backup-<UTC timestamp>.tar.gz`; relative as `RAG_DATA_DIR`"""
+    backup_cron: str = Field(default="0 2 * * *", validation_alias=_or_old("BACKUP_CRON"))
+    """when `backup_schedule` runs"""
+    backup_retention_days: float = Field(
+        default=7.0, validation_alias=_or_old("BACKUP_RETENTION_DAYS")
+    )
+    """archives older than this are deleted after a successful backup"""
+    schedule_timezone: str = Field(
+        default="UTC", validation_alias=AliasChoices("RAG_SCHEDULE_TIMEZONE", "BACKUP_TIMEZONE")
+    )
+    """time zone of both schedules"""
+    cleanup_cron: str = Field(default="0 * * * *", validation_alias=_or_old("CLEANUP_CRON"))
+    """when `cleanup_schedule` runs"""
+    cleanup_processed_after_hours: float = Field(
+        default=24.0,
+        validation_alias=_or_old("CLEANUP_PROCESSED_AFTER_HOURS"),
+    )
+    """grace period for `landing/processed/` copies"""
+    cleanup_rejected_after_days: float = Field(
+        default=30.0,
+        validation_alias=_or_old("CLEANUP_REJECTED_AFTER_DAYS"),
+    )
+    """how long rejected files and their records are kept"""
+    cleanup_partial_after_hours: float = Field(
+        default=24.0,
+        validation_alias=_or_old("CLEANUP_PARTIAL_AFTER_HOURS"),
+    )
+    """age at which unfinished uploads (`.part`, `.tmp`, hidden) and interrupted temp files go"""
+    run_retention_days: float = Field(default=30.0, validation_alias=_or_old("RUN_RETENTION_DAYS"))
+    """finished Dagster runs older than this are deleted"""
+
+    @field_validator("data_dir", "backup_dir")
+    @classmethod
+    def _absolute(cls, path: Path) -> Path:
+        # Resolved once, here: the daemon, its code server and the run workers it spawns all
+        # start in the same directory, so they agree without anyone rewriting the environment.
+        return path.expanduser().resolve()
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings, read from the environment once."""
+    return Settings()
+
+
+def env_names(field: FieldInfo, name: str) -> list[str]:
+    """The variables a field is read from, the preferred one first."""
+    alias = field.validation_alias
+    if isinstance(alias, AliasChoices):
+        return [str(choice) for choice in alias.choices]
+    return [f"{ENV_PREFIX}{name.upper()}"]
+
+
+def shown_default(field: FieldInfo) -> str:
+    """A field's default as it is written in `.env.example`."""
+    value = field.default
+    if value is None:
+        return ""
+    if isinstance(value, Path):
+        return str(value) if value.is_absolute() else f"./{value}"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def markdown_table() -> str:
+    """The README's configuration table, one row per field."""
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for name, field in Settings.model_fields.items():
+        first, *older = env_names(field, name)
+        variable = f"`{first}`" + "".join(f" (or `{old}`)" for old in older)
+        default = shown_default(field)
+        meaning = " ".join((field.description or "").split())
+        rows.append(f"| {variable} | {f'`{default}`' if default else 'empty'} | {meaning} |")
+    return "\n".join(rows) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m rag_pipeline.settings", description=__doc__)
+    parser.add_argument("--markdown", action="store_true", help="print the README's table")
+    args = parser.parse_args()
+    if args.markdown:
+        print(markdown_table(), end="")
+    else:
+        print(get_settings().model_dump_json(indent=2, exclude={"api_key"}))
+
+
+if __name__ == "__main__":
+    main()
