@@ -134,6 +134,24 @@ class DocumentStore:
     def landing_dir(self) -> Path:
         return self.root / "landing"
 
+    @property
+    def tombstones_dir(self) -> Path:
+        return self.root / "tombstones"
+
+    def state_paths(self) -> dict[str, Path]:
+        """Every store under RAG_DATA_DIR that holds state, by name: what a backup must hold.
+
+        Not the landing zone, which is work in progress owned by whoever drops files there, nor
+        the vector index, which is derived: the catalog holds every chunk's embedding.
+        """
+        return {
+            "raw": self.raw_dir,
+            "incoming": self.incoming_dir,
+            "sources": self.sources_dir,
+            "tombstones": self.tombstones_dir,
+            "catalog": self.catalog_dir,
+        }
+
     def source_path(self, doc_id: str) -> Path:
         return self.sources_dir / f"{doc_id}.json"
 
@@ -144,6 +162,12 @@ class DocumentStore:
         if kind not in ARTIFACT_KINDS:
             raise ValueError(f"unknown artifact kind {kind!r}")
         return self.catalog_dir / kind / f"{doc_id}.parquet"
+
+    def artifact_ids(self, kind: str) -> list[str]:
+        """The documents that have an artifact of this kind, in id order."""
+        if kind not in ARTIFACT_KINDS:
+            raise ValueError(f"unknown artifact kind {kind!r}")
+        return sorted(p.stem for p in (self.catalog_dir / kind).glob("*.parquet"))
 
     def register(
         self,
@@ -260,7 +284,7 @@ class DocumentStore:
         return data, target
 
     def tombstone_path(self, doc_id: str) -> Path:
-        return self.root / "tombstones" / f"{doc_id}.json"
+        return self.tombstones_dir / f"{doc_id}.json"
 
     def delete_document(self, doc_id: str, reason: str, superseded_by: str | None = None) -> None:
         """Remove every file the store holds for a document (vectors are the index's job).
