@@ -145,23 +145,42 @@ def test_old_archives_are_pruned_after_a_successful_backup(instance, rag_env, ba
     assert len(list(backups.glob("backup-*.tar.gz"))) == 2
 
 
+# No file the backup writes may grow past this: the target is full before the data fits.
+FULL_AT = 1 << 20
+
+
+@pytest.mark.parametrize(
+    ("names", "fails_at"),
+    [
+        (["pdf/uns_pdf2image-memory-error-test-400p.pdf"], "a store's copy"),
+        (
+            [
+                "pdf/gutenberg_intro-to-mathematics_41568-pdf.pdf",
+                "pdf/plumber_federal-register-2020-17221.pdf",
+            ],
+            "the archive",
+        ),
+    ],
+    ids=["store", "archive"],
+)
 def test_old_archives_survive_a_backup_that_fails_on_a_full_target(
-    instance, rag_env, backups, corpus: Path, tmp_path: Path
+    instance, rag_env, backups, corpus: Path, tmp_path: Path, names: list[str], fails_at: str
 ) -> None:
     old, recent = _old_archives(backups)
-    big = copy_corpus(corpus, "pdf/uns_pdf2image-memory-error-test-400p.pdf", tmp_path)
-    add_files(instance, [big])
-    # No file the backup writes may grow past 1 MiB: the target is full before the data fits.
-    limit = 1 << 20
-    assert big.stat().st_size > 2 * limit
-    assert max(p.stat().st_size for p in Path(instance.root_directory).rglob("*.db")) < limit
+    files = [copy_corpus(corpus, name, tmp_path / "in") for name in names]
+    add_files(instance, files)
+    sizes = [f.stat().st_size for f in files]
+    assert sum(sizes) > FULL_AT
+    # One file too big fails its copy; files that each fit fail the archive that holds them.
+    assert (max(sizes) > FULL_AT) == (fails_at == "a store's copy")
+    assert max(p.stat().st_size for p in Path(instance.root_directory).rglob("*.db")) < FULL_AT
     no_retries = tmp_path / "no-retries.yaml"
     no_retries.write_text("execution:\n  config:\n    retries:\n      disabled: {}\n")
 
     done = run_backup_job(
         "-c",
         str(no_retries),
-        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)),
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (FULL_AT, FULL_AT)),
     )
 
     assert done.returncode != 0
