@@ -160,13 +160,27 @@ def cmd_sql(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
-    from rag_pipeline.core.backup import BackupError, restore_backup
+    from rag_pipeline.core.backup import (
+        BackupError,
+        check_targets,
+        read_manifest,
+        rebuild_vectors,
+        restore_backup,
+    )
+    from rag_pipeline.core.index import IndexUnavailable, VectorIndex, connect
+    from rag_pipeline.core.store import DocumentStore
 
+    archive = Path(args.archive)
     data_dir = Path(args.data_dir).resolve() if args.data_dir else settings.data_dir
     home = Path(args.dagster_home or os.environ.get("DAGSTER_HOME") or "dagster_home").resolve()
+    url = args.chroma_url or settings.chroma_url
+    collection = args.collection or settings.chroma_collection
     try:
-        manifest = restore_backup(Path(args.archive), data_dir, home)
-    except BackupError as exc:
+        check_targets(read_manifest(archive), data_dir, home)
+        # Reach the index before unpacking anything, so an unreachable server refuses the restore.
+        index = VectorIndex(connect(url), collection)
+        manifest = restore_backup(archive, data_dir, home)
+    except (BackupError, IndexUnavailable) as exc:
         print(f"restore refused: {exc}", file=sys.stderr)
         return EXIT_ERROR
     print(
@@ -179,8 +193,24 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
             "empty database with `psql -f`, then point dagster.yaml at that database"
         )
     else:
-        print(f"instance storage restored into {home}")
-    return EXIT_OK
+        from dagster import DagsterInstance
+
+        from rag_pipeline.resources import release_index_write_pool
+
+        with DagsterInstance.from_config(str(home)) as restored:
+            freed = release_index_write_pool(restored)
+        print(
+            f"instance storage restored into {home}; freed {len(freed)} index-write pool "
+            "claim(s) left by processes of the backed-up deployment"
+        )
+    written, skipped = rebuild_vectors(DocumentStore(data_dir, settings.registry_url or None), index)
+    print(f"rebuilt {written} vectors into the collection {collection!r} at {url}")
+    for doc_id, reason in skipped.items():
+        print(
+            f"{doc_id}: vectors not rebuilt: {reason}; materialize its vector_index again",
+            file=sys.stderr,
+        )
+    return EXIT_ERROR if skipped else EXIT_OK
 
 
 def parser() -> argparse.ArgumentParser:
@@ -215,11 +245,21 @@ def parser() -> argparse.ArgumentParser:
     sql.add_argument("--json", action="store_true", help="one JSON object per row")
     sql.set_defaults(func=cmd_sql)
 
-    restore = sub.add_parser("restore", help="restore a backup archive into an empty location")
+    restore = sub.add_parser(
+        "restore",
+        help="restore a backup archive into an empty location and rebuild its vectors",
+    )
     restore.add_argument("archive")
     restore.add_argument("--data-dir", help="where the data goes (default: RAG_DATA_DIR)")
     restore.add_argument(
         "--dagster-home", help="where the instance storage goes (default: DAGSTER_HOME)"
+    )
+    restore.add_argument(
+        "--chroma-url",
+        help="the Chroma server the vectors are rebuilt in (default: RAG_CHROMA_URL)",
+    )
+    restore.add_argument(
+        "--collection", help="the collection they go in (default: RAG_CHROMA_COLLECTION)"
     )
     restore.set_defaults(func=cmd_restore)
     return p

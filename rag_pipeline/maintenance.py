@@ -69,7 +69,8 @@ def postgres_dumper(instance: DagsterInstance) -> Callable[[Path], None] | None:
 
 
 @op(
-    description="Archive the raw store, artifacts, Chroma data and the instance's storage.",
+    description="Archive the raw store, the catalog and the instance's storage; the vectors are "
+    "rebuilt from the catalog on restore.",
     retry_policy=RetryPolicy(max_retries=2, delay=30),
 )
 def make_backup(
@@ -82,7 +83,7 @@ def make_backup(
     instance = context.instance
     store = documents.store
     archive, manifest = backup.create_backup(
-        data_dir=store.root,
+        store=store,
         dagster_home=Path(instance.root_directory),
         backup_dir=Path(operations.backup_dir),
         pause_index_writes=lambda: index_write_slot(
@@ -105,6 +106,7 @@ def make_backup(
             "files": len(manifest["files"]),
             "documents": manifest["documents"],
             "instance_storage": manifest["instance_storage"],
+            "indexed_documents": manifest["vector_index"]["documents"],
             "pruned": len(pruned),
             "seconds": round(time.perf_counter() - started, 3),
         },

@@ -142,6 +142,23 @@ def free_dead_holders(instance: DagsterInstance, own_id: str) -> list[str]:
     return freed
 
 
+def release_index_write_pool(instance: DagsterInstance) -> list[str]:
+    """Free every claim on the index-write pool, held or waiting; returns the holders freed.
+
+    For a restored instance only. Its claims belong to processes of the backed-up deployment,
+    none of which runs here; a run that was writing when the backup was taken never finishes in
+    the restored instance, so no waiting writer would ever find its slot free.
+    """
+    storage: Any = instance.event_log_storage
+    info = storage.get_concurrency_info(INDEX_WRITE_POOL)
+    holders = sorted(
+        {s.run_id for s in info.claimed_slots} | {s.run_id for s in info.pending_steps}
+    )
+    for holder in holders:
+        storage.free_concurrency_slots_for_run(holder)
+    return holders
+
+
 @contextmanager
 def index_write_slot(
     instance: DagsterInstance,

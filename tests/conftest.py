@@ -366,3 +366,21 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture()
+def backups(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "backups"
+    monkeypatch.setenv("RAG_BACKUP_DIR", str(folder))
+    return folder
+
+
+@pytest.fixture()
+def fresh_chroma(tmp_path: Path) -> Iterator[str]:
+    """An empty Chroma server that never shared files with the one the data was indexed in."""
+    proc, url = start_chroma(tmp_path / "fresh-chroma")
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -1,9 +1,13 @@
 """Backups that restore: one tar.gz with the stores and a manifest of every file's sha256.
 
-Consistency: SQLite files (Chroma's, and the Dagster instance's on one machine) are copied with
-SQLite's online backup API, never as raw bytes. The Dagster storage is copied first and the data
-second, so the data is never older than the instance that describes it; the caller holds the
-index-write pool while the data is copied, so no index write lands halfway.
+Which stores: the instance's storage, and every store `DocumentStore.state_paths()` names. Not
+the vector index: it is derived, since the catalog holds every chunk's embedding, and a remote
+Chroma keeps its files where no backup can reach them. A restore rebuilds it from the catalog.
+
+Consistency: SQLite files (the Dagster instance's on one machine) are copied with SQLite's online
+backup API, never as raw bytes. The Dagster storage is copied first and the data second, so the
+data is never older than the instance that describes it; the caller holds the index-write pool
+while the data is copied, so no index write lands halfway.
 """
 
 import hashlib
@@ -20,14 +24,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
+
+from rag_pipeline.core import ingest
+from rag_pipeline.core.index import VectorIndex
+from rag_pipeline.core.store import DocumentStore
+
 MANIFEST = "manifest.json"
-FORMAT = 1
-# What of RAG_DATA_DIR is state. landing/ is not: it is work in progress owned by others.
-DATA_PARTS = ("raw", "incoming", "catalog", "chroma")
-# The document registry when it is SQLite under the data dir (PostgreSQL is backed up with it).
-DATA_FILES = ("registry.db",)
+# Format 1 archives also held Chroma's files under data/chroma; they restore the same way.
+FORMAT = 2
+_READABLE_FORMATS = (1, 2)
 _SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 _PREFIX = "backup-"
+# The kind of catalog artifact that says a document is in the index: the vector_index stage
+# publishes its terms right after writing its vectors, and a delete removes them first.
+INDEXED_MARK = "lexical"
 
 
 class BackupError(Exception):
@@ -65,13 +76,15 @@ def _is_sqlite(path: Path) -> bool:
 
 
 def _files(root: Path) -> Iterator[Path]:
-    for path in sorted(root.rglob("*")):
+    # A store may be one file (a database) or a folder of them.
+    for path in [root] if root.is_file() else sorted(root.rglob("*")):
         # Journals belong to the live database; the backup API already folded them in.
         if path.is_file() and not path.name.endswith(("-wal", "-shm", "-journal")):
             yield path
 
 
 def copy_tree(source: Path, target: Path, skip: Callable[[Path], bool] = lambda p: False) -> int:
+    """Copy a store, a folder or one file, to `target`; returns how many files it copied."""
     copied = 0
     if not source.exists():
         return copied
@@ -87,9 +100,18 @@ def copy_tree(source: Path, target: Path, skip: Callable[[Path], bool] = lambda 
     return copied
 
 
+def indexed_vectors(store: DocumentStore) -> dict[str, int]:
+    """The documents in the index and how many vectors each has, read from the catalog alone."""
+    counts = {}
+    for doc_id in store.artifact_ids(INDEXED_MARK):
+        embeddings = store.artifact_path("embeddings", doc_id)
+        counts[doc_id] = pq.read_metadata(embeddings).num_rows if embeddings.exists() else 0
+    return counts
+
+
 def create_backup(
     *,
-    data_dir: Path,
+    store: DocumentStore,
     dagster_home: Path,
     backup_dir: Path,
     pause_index_writes: Callable[[], Any],
@@ -106,17 +128,25 @@ def create_backup(
             postgres_dump(instance_dir / "postgres.sql")
         else:
             copy_tree(dagster_home, instance_dir, skip=_not_instance_state)
+        copied = DocumentStore(staging / "data")
+        stores: dict[str, int] = {}
         with pause_index_writes():
-            for name in DATA_FILES:
-                if (data_dir / name).exists():
-                    _copy(data_dir / name, staging / "data" / name)
-            for part in DATA_PARTS:
-                copy_tree(data_dir / part, staging / "data" / part, skip=_temporary)
+            for name, path in store.state_paths().items():
+                target = copied.root / path.relative_to(store.root)
+                stores[name] = copy_tree(path, target, skip=_temporary)
+        vectors = indexed_vectors(copied)
         manifest = {
             "format": FORMAT,
             "created_at": datetime.now(UTC).isoformat(),
             "instance_storage": "postgres" if postgres_dump else "sqlite",
             **facts,
+            "stores": stores,
+            "vector_index": {
+                "archived": False,
+                "rebuilt_from": "catalog",
+                "documents": len(vectors),
+                "vectors": sum(vectors.values()),
+            },
             "files": [
                 {
                     "path": str(p.relative_to(staging)),
@@ -128,7 +158,8 @@ def create_backup(
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2))
         target = backup_dir / archive_name()
-        partial = target.with_name(f".{target.name}.tmp")
+        # Written inside the staging folder, so a failed write leaves nothing behind.
+        partial = staging / target.name
         with tarfile.open(partial, "w:gz") as tar:
             tar.add(staging / MANIFEST, arcname=MANIFEST)
             for entry in manifest["files"]:
@@ -175,16 +206,34 @@ def read_manifest(archive: Path) -> dict[str, Any]:
         raise BackupError(f"{archive} is corrupt or unreadable: {exc}") from exc
 
 
-def restore_backup(archive: Path, data_dir: Path, dagster_home: Path) -> dict[str, Any]:
-    """Check the archive against its manifest, then unpack it into empty locations."""
-    manifest = read_manifest(archive)
-    if manifest.get("format") != FORMAT:
+def check_targets(manifest: dict[str, Any], data_dir: Path, dagster_home: Path) -> None:
+    """Refuse a restore that would mix the archive with what the targets already hold."""
+    if manifest.get("format") not in _READABLE_FORMATS:
         raise BackupError(f"unknown backup format {manifest.get('format')!r}")
     if not _is_empty(data_dir):
         raise BackupError(f"the target data directory is not empty: {data_dir}")
-    has_instance = any(e["path"].startswith("dagster/") for e in manifest["files"])
-    if has_instance and any((dagster_home / d).exists() for d in ("history", "schedules")):
-        raise BackupError(f"the target DAGSTER_HOME already holds instance storage: {dagster_home}")
+    restored = {
+        e["path"].split("/")[1] for e in manifest["files"] if e["path"].startswith("dagster/")
+    }
+    if not restored:
+        return
+    # The target's own dagster.yaml is kept; any instance storage there would be mixed or lost.
+    clashes = sorted(
+        name
+        for name in (restored - {"dagster.yaml"}) | {"history", "schedules", "postgres.sql"}
+        if (dagster_home / name).exists()
+    )
+    if clashes:
+        raise BackupError(
+            f"the target DAGSTER_HOME already holds instance storage ({', '.join(clashes)}): "
+            f"{dagster_home}"
+        )
+
+
+def restore_backup(archive: Path, data_dir: Path, dagster_home: Path) -> dict[str, Any]:
+    """Check the archive against its manifest, then unpack it into empty locations."""
+    manifest = read_manifest(archive)
+    check_targets(manifest, data_dir, dagster_home)
     expected = {e["path"]: e for e in manifest["files"]}
     with tempfile.TemporaryDirectory(
         dir=data_dir.parent if data_dir.parent.exists() else None
@@ -219,3 +268,19 @@ def restore_backup(archive: Path, data_dir: Path, dagster_home: Path) -> dict[st
                     continue  # the target's own configuration wins
                 shutil.move(part, target)
     return manifest
+
+
+def rebuild_vectors(store: DocumentStore, index: VectorIndex) -> tuple[int, dict[str, str]]:
+    """Write the vectors of every indexed document into the index, from the catalog.
+
+    The same stage the pipeline runs, so ids and record metadata are the pipeline's own, and
+    running it again over vectors that are already there changes nothing. Returns the number
+    of vectors written and, per document that could not be rebuilt, the reason.
+    """
+    written, skipped = 0, {}
+    for doc_id in store.artifact_ids(INDEXED_MARK):
+        try:
+            written += int(ingest.vector_index(store, doc_id, index).metadata["vectors"])
+        except ingest.StageError as err:
+            skipped[doc_id] = f"[{err.code}] {err.message}"
+    return written, skipped

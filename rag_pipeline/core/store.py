@@ -127,6 +127,19 @@ class DocumentStore:
     def landing_dir(self) -> Path:
         return self.root / "landing"
 
+    def state_paths(self) -> dict[str, Path]:
+        """Every store under RAG_DATA_DIR that holds state, by name: what a backup must hold.
+
+        Not the landing zone, which is work in progress owned by whoever drops files there, nor
+        the vector index, which is derived: the catalog holds every chunk's embedding. The
+        registry is here when it is SQLite under the data dir; in PostgreSQL it is backed up
+        with that database.
+        """
+        paths = {"raw": self.raw_dir, "incoming": self.incoming_dir, "catalog": self.catalog_dir}
+        if self.registry_path is not None:
+            paths["registry"] = self.registry_path
+        return paths
+
     def raw_path(self, doc_id: str) -> Path:
         return self.raw_dir / doc_id
 
@@ -138,6 +151,12 @@ class DocumentStore:
     def read_source(self, doc_id: str) -> Document | None:
         """The live document with this id: registered, and neither deleted nor rejected."""
         return self.registry.get_live(doc_id)
+
+    def artifact_ids(self, kind: str) -> list[str]:
+        """The documents that have an artifact of this kind, in id order."""
+        if kind not in ARTIFACT_KINDS:
+            raise ValueError(f"unknown artifact kind {kind!r}")
+        return sorted(p.stem for p in (self.catalog_dir / kind).glob("*.parquet"))
 
     def keep_incoming(self, doc_id: str, name: str, data: bytes) -> Path:
         """A copy of registered bytes that `raw_document` takes from; atomic, so a crash
