@@ -14,7 +14,7 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
-    # When set, every endpoint but /health wants `Authorization: Bearer <key>`.
+    # When set, every endpoint but /health and the API description wants a bearer key.
     api_key: str | None = Field(default=None, repr=False)
     max_upload_mb: float = 100.0
     data_dir: Path = Path("data")
@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     embedding_model: str = DEFAULT_MODEL
     # How often the progress stream looks at a document's status.
     events_poll_seconds: float = 0.5
+    # Idle time after which the progress stream sends a keep-alive comment.
+    events_keepalive_seconds: float = 15.0
 
     @property
     def max_upload_bytes(self) -> int:
