@@ -219,10 +219,10 @@ async def document_events(
     While nothing changes, a `: keep-alive` comment every RAG_EVENTS_KEEPALIVE_SECONDS keeps
     proxies from closing the connection. A client that goes away stops the stream.
     """
-    report: DocumentReport | None = first
+    report = first
     last = None
     idle = 0.0
-    while report is not None:
+    while True:
         snapshot = (report.status, tuple((k, s.state) for k, s in report.stages.items()))
         if snapshot != last:
             last = snapshot
@@ -235,7 +235,10 @@ async def document_events(
         if idle >= settings.events_keepalive_seconds:
             idle = 0.0
             yield ServerSentEvent(comment="keep-alive")
-        report = await run_in_threadpool(find_report, instance, store, doc_id)
+        # Found nowhere is a moment between two steps of a delete (the upload withdrawn, the
+        # tombstone not yet written), not a change: the next look sees `deleted`.
+        found = await run_in_threadpool(find_report, instance, store, doc_id)
+        report = found or report
 
 
 @router.delete("/{doc_id}", status_code=204, responses=_ERRORS)

@@ -31,9 +31,9 @@ class EventStream:
     def _next(self, deadline: float, waiting_for: str) -> Frame | None:
         """The next frame (None when the stream ends); keep-alive comments are recorded."""
         while True:
-            if time.monotonic() > deadline:
-                pytest.fail(f"no {waiting_for} within {self.timeout} s")
             frame = next(self._frames, None)
+            if time.monotonic() > deadline:
+                pytest.fail(f"no {waiting_for} within {self.timeout} s (then: {frame})")
             if frame is None or frame.comment is None:
                 return frame
             self.comments.append(frame.comment)
