@@ -112,7 +112,7 @@ def test_bad_input_gets_the_right_status(client, settings, corpus: Path) -> None
     )
     # Nothing from a refused request reaches the landing zone.
     landing = settings.data_dir / "landing"
-    assert not landing.exists() or not [p for p in landing.rglob("*") if p.isupload()]
+    assert not landing.exists() or not [p for p in landing.rglob("*") if p.is_file()]
 
 
 def test_one_bad_file_refuses_the_whole_request(client, settings, corpus: Path) -> None:
@@ -185,12 +185,12 @@ def test_an_upload_cut_off_by_a_crash_is_accepted_again(
 def test_hostile_file_names_stay_inside_the_landing_zone(
     client, settings, tmp_path: Path, name: str
 ) -> None:
-    before = {p for p in tmp_path.rglob("*") if p.isupload()}
+    before = {p for p in tmp_path.rglob("*") if p.is_file()}
     response = client.post(
         "/documents", files=[("file", (name, b"# Title\n\nSome real text here.\n"))]
     )
     assert response.status_code in (202, 422), response.text
-    written = {p for p in tmp_path.rglob("*") if p.isupload()} - before
+    written = {p for p in tmp_path.rglob("*") if p.is_file()} - before
     landing = (settings.data_dir / "landing").resolve()
     for path in written:
         assert path.resolve().is_relative_to(landing), path
