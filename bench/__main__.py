@@ -17,7 +17,8 @@ sample into the landing zone of a real daemon and measures throughput and pickup
 16 concurrent clients against the API (bench/results/upload.json); `search` measures /search
 latency per mode at 10k chunks (bench/results/search.json); `status` measures status reads and
 the progress stream at 1k to 100k documents (bench/results/status.json and status.png).
-`eval` (`make eval`, not part of `make bench`) scores retrieval quality on the SQuAD questions (bench/results/retrieval.json).
+`eval` (`make eval`, not part of `make bench`) scores retrieval quality on the SQuAD questions
+(bench/results/retrieval.json).
 Arguments after the name go to that benchmark.
 """
 

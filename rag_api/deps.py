@@ -5,6 +5,7 @@ from typing import Annotated
 
 from dagster import DagsterInstance
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from rag_api.errors import ApiError
 from rag_pipeline.core.catalog import Catalog
@@ -16,14 +17,18 @@ from rag_pipeline.settings import Settings, get_settings
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
+# auto_error=False: without RAG_API_KEY no header is needed, and a refusal keeps our error shape.
+bearer = HTTPBearer(auto_error=False, description="The key set in RAG_API_KEY")
 
-def require_key(request: Request, settings: SettingsDep) -> None:
+
+def require_key(
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> None:
     if not settings.api_key:
         return
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        token.strip().encode(), settings.api_key.encode()
+    if credentials is None or not hmac.compare_digest(
+        credentials.credentials.encode(), settings.api_key.encode()
     ):
         raise ApiError(401, "unauthorized", "a valid 'Authorization: Bearer <key>' is required")
 
@@ -37,16 +42,19 @@ def get_store(settings: SettingsDep) -> DocumentStore:
     return DocumentStore(settings.data_dir, settings.registry_url or None)
 
 
+def open_index(settings: Settings) -> VectorIndex:
+    try:
+        return VectorIndex(connect(settings.chroma_url), settings.chroma_collection)
+    except Exception as exc:
+        raise ApiError(503, "index_unavailable", f"the vector index is unreachable: {exc}") from exc
+
+
 def get_index(request: Request, settings: SettingsDep) -> VectorIndex:
-    index: VectorIndex | None = getattr(request.app.state, "index", None)
+    """The index the lifespan opened; tried again here only while Chroma was down at start-up,
+    so the API heals when Chroma comes up without a restart."""
+    index: VectorIndex | None = request.app.state.index
     if index is None:
-        try:
-            index = VectorIndex(connect(settings.chroma_url), settings.chroma_collection)
-        except Exception as exc:
-            raise ApiError(
-                503, "index_unavailable", f"the vector index is unreachable: {exc}"
-            ) from exc
-        request.app.state.index = index
+        index = request.app.state.index = open_index(settings)
     return index
 
 
@@ -57,11 +65,10 @@ def get_model(settings: SettingsDep) -> Embedder:
     return model
 
 
-def get_lexicon(request: Request, settings: SettingsDep) -> LexicalIndex:
-    """One in-memory lexical index per app, following the store's published term files."""
-    lexicon: LexicalIndex | None = getattr(request.app.state, "lexicon", None)
-    if lexicon is None:
-        lexicon = request.app.state.lexicon = LexicalIndex(DocumentStore(settings.data_dir))
+def get_lexicon(request: Request) -> LexicalIndex:
+    """One in-memory lexical index per app (built by the lifespan), following the store's
+    published term files."""
+    lexicon: LexicalIndex = request.app.state.lexicon
     return lexicon
 
 

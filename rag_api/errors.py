@@ -1,6 +1,7 @@
 """One error shape for every error: {"error": {"code", "message", "detail"}}.
 
-Domain exceptions are mapped to HTTP here, once; routes raise `ApiError` or let validation fail.
+Domain exceptions are mapped to HTTP here, once; routes raise `ApiError`, let a domain
+exception through, or let validation fail.
 """
 
 from typing import Any
@@ -9,6 +10,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from rag_pipeline.core.extract import ExtractionError
 
 
 class ApiError(Exception):
@@ -35,6 +38,9 @@ _HTTP_CODES = {
     503: "unavailable",
 }
 
+# A file refused at the door: nothing in it to index is 422, a type we cannot read is 415.
+_EXTRACTION_STATUS = {"empty_file": 422, "unsupported_type": 415}
+
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
@@ -42,6 +48,12 @@ def install(app: FastAPI) -> None:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return JSONResponse(
             error_body(exc.code, exc.message, exc.detail), status_code=exc.status, headers=headers
+        )
+
+    @app.exception_handler(ExtractionError)
+    async def _refused(_: Request, exc: ExtractionError) -> JSONResponse:
+        return JSONResponse(
+            error_body(exc.code, exc.message), status_code=_EXTRACTION_STATUS.get(exc.code, 422)
         )
 
     @app.exception_handler(RequestValidationError)

@@ -1,6 +1,7 @@
 """The FastAPI app: create_app() wires routers, errors, auth and the Dagster instance.
 
-Nothing is read or opened at import; the lifespan opens the instance and warms the model.
+Nothing is read or opened at import; the lifespan opens the instance, the vector index and the
+lexical index, and warms the model.
 """
 
 import os
@@ -11,10 +12,11 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
 from rag_api import errors
-from rag_api.deps import get_model, require_key
-from rag_api.errors import error_body
+from rag_api.deps import get_model, open_index, require_key
+from rag_api.errors import ApiError, error_body
 from rag_api.routes import documents, search, system
 from rag_pipeline.core.lexical import LexicalIndex
 from rag_pipeline.core.store import DocumentStore
@@ -39,6 +41,11 @@ def create_app(settings: Settings | None = None, instance: Any = None) -> FastAP
             app.state.instance = DagsterInstance.get()
         else:
             app.state.instance = instance
+        try:
+            app.state.index = open_index(settings)
+        except ApiError:
+            # Chroma may come up after the API: search falls back to lexical meanwhile.
+            app.state.index = None
         # Loading the model and the lexical index takes seconds: do it now, off the request path.
         app.state.lexicon = LexicalIndex(DocumentStore(settings.data_dir))
         threading.Thread(target=lambda: _warm_up(app, settings), daemon=True).start()
@@ -58,15 +65,22 @@ def create_app(settings: Settings | None = None, instance: Any = None) -> FastAP
     app.dependency_overrides[get_settings] = lambda: settings
     errors.install(app)
 
+    # The whole request may hold files up to the per-file limit, plus the multipart framing.
+    max_body = settings.max_upload_bytes + 1024 * 1024
+    # Starlette counts the body as it streams in, so a body sent without Content-Length is
+    # bounded too. Not through FastAPI(max_body_size=...): for a declared Content-Length over
+    # the limit, Starlette sends its own plain-text 413 in place of the app's answer, which
+    # would break the one error shape. The check below answers those first, in that shape.
+    app.add_middleware(RequestBodyLimitMiddleware, max_body_size=max_body)
+
     @app.middleware("http")
-    async def limit_body(request: Request, call_next: Any) -> Any:
-        # Refuse an oversized upload before reading it; the per-file check catches the rest.
+    async def refuse_declared_oversize(request: Request, call_next: Any) -> Any:
         length = request.headers.get("content-length", "")
-        if length.isdigit() and int(length) > settings.max_upload_bytes + 1024 * 1024:
+        if length.isdigit() and int(length) > max_body:
             return JSONResponse(
                 error_body(
                     "payload_too_large",
-                    f"the request is larger than {settings.max_upload_mb:g} MB",
+                    f"the request is larger than {max_body / 2**20:g} MB",
                 ),
                 status_code=413,
             )

@@ -203,7 +203,9 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
             f"instance storage restored into {home}; freed {len(freed)} index-write pool "
             "claim(s) left by processes of the backed-up deployment"
         )
-    written, skipped = rebuild_vectors(DocumentStore(data_dir, settings.registry_url or None), index)
+    written, skipped = rebuild_vectors(
+        DocumentStore(data_dir, settings.registry_url or None), index
+    )
     print(f"rebuilt {written} vectors into the collection {collection!r} at {url}")
     for doc_id, reason in skipped.items():
         print(

@@ -72,11 +72,15 @@ class Settings(BaseSettings):
     api_port: int = 8000
     """port of the API"""
     api_key: str | None = Field(default=None, repr=False)
-    """when set, every endpoint but `/health` needs `Authorization: Bearer <key>`"""
+    """when set, every endpoint but `/health` and the API description (`/openapi.json`, `/docs`,
+    `/redoc`) needs `Authorization: Bearer <key>`"""
     max_upload_mb: float = 100.0
     """largest accepted upload, per file (413 above it)"""
     events_poll_seconds: float = 0.5
     """how often the SSE stream looks for a change"""
+    events_keepalive_seconds: float = 15.0
+    """idle time after which the SSE stream sends a `: keep-alive` comment, so proxies keep it
+    open"""
 
     backup_dir: Path = Path("backups")
     """where `backup_job` writes `backup-<UTC timestamp>.tar.gz`; relative as `RAG_DATA_DIR`"""

@@ -6,13 +6,12 @@ the landing zone. Nothing here waits for ingestion.
 """
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import StreamingResponse
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from rag_api.deps import IndexDep, InstanceDep, SettingsDep, StoreDep
 from rag_api.errors import ApiError
@@ -49,9 +48,6 @@ def _with_errors(extra: dict[int | str, dict[str, Any]]) -> dict[int | str, dict
     return {**extra, **_ERRORS}
 
 
-_EXTRACTION_STATUS = {"empty_file": 422, "unsupported_type": 415}
-
-
 def _out(report: DocumentReport) -> DocumentOut:
     return DocumentOut.model_validate(report.to_dict())
 
@@ -81,9 +77,8 @@ def _read(upload: UploadFile, max_bytes: int) -> tuple[str, bytes]:
     try:
         accept(data, name)
     except ExtractionError as exc:
-        raise ApiError(
-            _EXTRACTION_STATUS.get(exc.code, 422), exc.code, f"{name}: {exc.message}"
-        ) from exc
+        # Name the file: a request may hold several.
+        raise ExtractionError(exc.code, f"{name}: {exc.message}") from exc
     return name, data
 
 
@@ -162,40 +157,43 @@ def get_document(doc_id: str, store: StoreDep) -> DocumentOut:
     return _out(_find(store, doc_id))
 
 
-@router.get(
-    "/{doc_id}/events",
-    responses=_with_errors({200: {"content": {"text/event-stream": {}}}}),
-    response_class=StreamingResponse,
-)
+def _existing_report(doc_id: str, store: StoreDep) -> DocumentReport:
+    return _find(store, doc_id)
+
+
+@router.get("/{doc_id}/events", response_class=EventSourceResponse, responses=_ERRORS)
 async def document_events(
-    doc_id: str, request: Request, store: StoreDep, settings: SettingsDep
-) -> StreamingResponse:
-    """Server-sent events: one `status` event per change, closing at a terminal state."""
-    first = await run_in_threadpool(_find, store, doc_id)
+    doc_id: str,
+    first: Annotated[DocumentReport, Depends(_existing_report)],
+    store: StoreDep,
+    settings: SettingsDep,
+) -> AsyncIterator[ServerSentEvent]:
+    """Server-sent events: one `status` event per change, closing at a terminal state.
 
-    async def stream() -> AsyncIterator[str]:
-        current: DocumentReport | None = first
-        last = None
-        idle = 0.0
-        while current is not None:
-            snapshot = (current.status, tuple((k, s.state) for k, s in current.stages.items()))
-            if snapshot != last:
-                last = snapshot
-                idle = 0.0
-                data = json.dumps(_out(current).model_dump(mode="json"))
-                yield f"event: status\ndata: {data}\n\n"
-            if current.status in TERMINAL or await request.is_disconnected():
-                return
-            await asyncio.sleep(settings.events_poll_seconds)
-            idle += settings.events_poll_seconds
-            if idle >= 15:
-                idle = 0.0
-                yield ": keep-alive\n\n"
-            current = await run_in_threadpool(find_report, store, doc_id)
-
-    return StreamingResponse(
-        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
-    )
+    While nothing changes, a `: keep-alive` comment every RAG_EVENTS_KEEPALIVE_SECONDS keeps
+    proxies from closing the connection. A client that goes away stops the stream.
+    """
+    report = first
+    last = None
+    idle = 0.0
+    while True:
+        snapshot = (report.status, tuple((k, s.state) for k, s in report.stages.items()))
+        if snapshot != last:
+            last = snapshot
+            idle = 0.0
+            yield ServerSentEvent(event="status", data=_out(report))
+        if report.status in TERMINAL:
+            return
+        await asyncio.sleep(settings.events_poll_seconds)
+        idle += settings.events_poll_seconds
+        if idle >= settings.events_keepalive_seconds:
+            idle = 0.0
+            yield ServerSentEvent(comment="keep-alive")
+        # A rejected file forgotten by a delete is found nowhere: nothing more will change.
+        found = await run_in_threadpool(find_report, store, doc_id)
+        if found is None:
+            return
+        report = found
 
 
 @router.delete("/{doc_id}", status_code=204, responses=_ERRORS)

@@ -1,0 +1,73 @@
+"""GET /health and GET /schedules."""
+
+import os
+
+import psycopg2
+import pytest
+from conftest import PG_ENV
+from fastapi.testclient import TestClient
+
+from rag_api.main import create_app
+
+pytest_plugins = ["support.api"]
+
+
+def test_health_and_schedules(client, settings, instance) -> None:
+    health = client.get("/health")
+    assert health.status_code == 200 and health.json() == {
+        "status": "ok",
+        "checks": {"instance": "ok", "index": "ok"},
+    }
+    listed = {i["name"]: i for i in client.get("/schedules").json()}
+    assert listed["landing_zone_sensor"]["kind"] == "sensor"
+    assert listed["landing_zone_sensor"]["status"] == "running"
+
+    broken = settings.model_copy(update={"chroma_url": "http://127.0.0.1:9"})
+    with TestClient(create_app(broken, instance)) as bad:
+        response = bad.get("/health")
+    assert response.status_code == 503 and response.json()["checks"]["index"].startswith("error")
+
+
+@pytest.mark.parametrize("instance", ["postgres"], indirect=True)
+def test_health_is_503_when_the_instance_database_is_gone(client) -> None:
+    assert client.get("/health").json()["checks"]["instance"] == "ok"
+    admin = psycopg2.connect(
+        host=PG_ENV["DAGSTER_PG_HOST"],
+        port=PG_ENV["DAGSTER_PG_PORT"],
+        user=PG_ENV["DAGSTER_PG_USER"],
+        password=PG_ENV["DAGSTER_PG_PASSWORD"],
+        dbname=os.environ.get("RAG_TEST_PG_ADMIN_DB", "postgres"),
+    )
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cur:
+            # FORCE ends the instance's open connections too: nothing of it is left to answer.
+            cur.execute(f'DROP DATABASE "{os.environ["DAGSTER_PG_DB"]}" WITH (FORCE)')
+    finally:
+        admin.close()
+
+    health = client.get("/health")
+
+    assert health.status_code == 503, health.text
+    body = health.json()
+    assert body["status"] == "degraded" and body["checks"]["index"] == "ok"
+    assert body["checks"]["instance"].startswith("error: "), body
+
+
+def test_the_schedules_and_the_landing_sensor_run_by_default(client) -> None:
+    from dagster import DefaultScheduleStatus, DefaultSensorStatus
+
+    from rag_pipeline.definitions import defs
+
+    schedules = {s.name: s.default_status for s in defs.schedules or []}
+    sensors = {s.name: s.default_status for s in defs.sensors or []}
+    assert schedules == {
+        "backup_schedule": DefaultScheduleStatus.RUNNING,
+        "cleanup_schedule": DefaultScheduleStatus.RUNNING,
+    }
+    assert sensors == {"landing_zone_sensor": DefaultSensorStatus.RUNNING}
+    # A fresh instance, where nobody has started or stopped anything, says the same.
+    listed = {i["name"]: i for i in client.get("/schedules").json()}
+    assert set(listed) == set(schedules) | set(sensors)
+    assert all(i["status"] == "running" for i in listed.values()), listed
+    assert all(listed[name]["next_tick_at"] for name in schedules), listed
