@@ -20,6 +20,7 @@ from rag_api.errors import ApiError, error_body
 from rag_api.routes import documents, search, system
 from rag_pipeline.core.lexical import LexicalIndex
 from rag_pipeline.core.store import DocumentStore
+from rag_pipeline.migrate import migrate, needs_migration
 from rag_pipeline.settings import Settings, get_settings
 
 
@@ -41,6 +42,9 @@ def create_app(settings: Settings | None = None, instance: Any = None) -> FastAP
             app.state.instance = DagsterInstance.get()
         else:
             app.state.instance = instance
+        store = DocumentStore(settings.data_dir, settings.registry_url or None)
+        if needs_migration(store):
+            migrate(app.state.instance, store)
         try:
             app.state.index = open_index(settings)
         except ApiError:

@@ -215,6 +215,22 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_ERROR if skipped else EXIT_OK
 
 
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from rag_pipeline.migrate import migrate, needs_migration
+
+    store = _store(settings)
+    if not needs_migration(store):
+        print(f"nothing to migrate in {store.root}")
+        return EXIT_OK
+    counts = migrate(_instance(), store)
+    print(
+        f"migrated {counts['documents']} documents, {counts['deleted']} deleted, "
+        f"{counts['uploads']} waiting uploads and {counts['rejected']} rejected files into the "
+        f"registry; the old files are under {store.root / 'legacy'}"
+    )
+    return EXIT_OK
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rag-pipeline", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -246,6 +262,11 @@ def parser() -> argparse.ArgumentParser:
     sql.add_argument("query")
     sql.add_argument("--json", action="store_true", help="one JSON object per row")
     sql.set_defaults(func=cmd_sql)
+
+    migrate = sub.add_parser(
+        "migrate", help="move a data dir from before the document registry into it (idempotent)"
+    )
+    migrate.set_defaults(func=cmd_migrate)
 
     restore = sub.add_parser(
         "restore",

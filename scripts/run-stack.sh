@@ -53,6 +53,8 @@ fi
 # fresh SQLite DAGSTER_HOME they race to create its tables and can leave two alembic heads
 # behind, after which the code location never loads. Create the storage once, first.
 "$BIN/python" -c 'from dagster import DagsterInstance; DagsterInstance.get().dispose()'
+# A data dir from before the document registry moves into it before anything reads it.
+"$BIN/rag-pipeline" migrate
 
 start "$BIN/dagster-daemon" run -w workspace.yaml
 start "$BIN/dagster-webserver" -w workspace.yaml -h "$dagster_host" -p "$dagster_port"

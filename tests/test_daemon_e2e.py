@@ -19,7 +19,7 @@ from rag_pipeline.core.search import search
 from rag_pipeline.core.store import DocumentStore
 from rag_pipeline.status import DocumentStatus, document_reports
 
-TERMINAL = {DocumentStatus.indexed, DocumentStatus.failed}
+TERMINAL = {DocumentStatus.indexed, DocumentStatus.failed, DocumentStatus.rejected}
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 GOOD = [
@@ -72,7 +72,9 @@ def test_files_dropped_into_the_landing_zone_are_ingested_in_batches(
     (inbox / "empty.txt").write_bytes(b"")
 
     with DagsterInstance.get() as instance:
-        reports = _wait_for(instance, store, len(GOOD) + len(DAMAGED), 420, tmp_path / "daemon.log")
+        # The empty file is listed too, as rejected.
+        expected = len(GOOD) + len(DAMAGED) + 1
+        reports = _wait_for(instance, store, expected, 420, tmp_path / "daemon.log")
         runs = instance.get_run_records(RunsFilter(tags={"rag/source": "landing_zone"}))
 
     by_name = {r.filename: r for r in reports}
