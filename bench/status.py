@@ -135,7 +135,7 @@ def measure(data_dir: Path, home: Path, ids: list[str], requests: int) -> dict[s
         "RAG_EMBEDDING_MODEL": "hash-384",
     }
     api = subprocess.Popen(
-        [sys.executable, "-m", "rag_api"], cwd=REPO, env=env,
+        [sys.executable, "-m", "rag_api"], cwd=REPO, env=env, start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
