@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from rag_pipeline.core.documents import DocumentNotFound
 from rag_pipeline.core.extract import ExtractionError
 
 
@@ -55,6 +56,10 @@ def install(app: FastAPI) -> None:
         return JSONResponse(
             error_body(exc.code, exc.message), status_code=_EXTRACTION_STATUS.get(exc.code, 422)
         )
+
+    @app.exception_handler(DocumentNotFound)
+    async def _not_found(_: Request, exc: DocumentNotFound) -> JSONResponse:
+        return JSONResponse(error_body("not_found", str(exc)), status_code=404)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -216,11 +216,16 @@ def reconcile(instance: DagsterInstance, store: DocumentStore) -> dict[str, list
         )
     registry.set_state(_CURSOR, json.dumps(min([since, *undecided])))
 
-    lost = [
-        key
-        for key in registry.submitted_before(time.time() - _LOST_SUBMISSION_SECONDS)
-        if not instance.has_dynamic_partition(DOCUMENTS, key)
-    ]
+    now = time.time()
+    # Looked at once, in a window after their submission: a bulk load's thousands of documents
+    # queued behind their runs are not checked on every tick for as long as they wait.
+    suspects = registry.submitted_between(
+        now - 2 * _LOST_SUBMISSION_SECONDS, now - _LOST_SUBMISSION_SECONDS
+    )
+    lost = []
+    if suspects:
+        partitions = set(instance.get_dynamic_partitions(DOCUMENTS))
+        lost = [key for key in suspects if key not in partitions]
     if lost:
         registry.unclaim(lost)
         changed["resubmitted"] = lost

@@ -11,8 +11,9 @@ from conftest import (
     materialize,
 )
 
-from rag_pipeline.core import landing
+from rag_pipeline.core.documents import DocumentsService
 from rag_pipeline.core.index import VectorIndex, connect
+from rag_pipeline.core.registry.model import documents
 from rag_pipeline.core.store import DocumentStore
 
 
@@ -29,9 +30,10 @@ def test_cleanup_rules_each_remove_what_they_should_and_are_idempotent(
     [gone] = add_files(instance, [copy_corpus(corpus, "text/uns_norwich-city.txt", tmp_path)])
     assert materialize(instance, [live, gone]).success
     index = VectorIndex(connect(rag_env["RAG_CHROMA_URL"]), rag_env["RAG_CHROMA_COLLECTION"])
-    # An orphan: its partition and source vanished without its artifacts and vectors.
+    # An orphan: its partition and registry row vanished without its artifacts and vectors.
     instance.delete_dynamic_partition("documents", gone)
-    store.source_path(gone).unlink()
+    with store.registry.engine.begin() as conn:
+        conn.execute(documents.delete().where(documents.c.id == gone))
 
     processed = store.landing_dir / "processed" / "old.md"
     fresh_processed = store.landing_dir / "processed" / "new.md"
@@ -43,10 +45,16 @@ def test_cleanup_rules_each_remove_what_they_should_and_are_idempotent(
     _age(processed, 2 * 86400)
     _age(partial, 2 * 86400)
     (store.landing_dir / "bad.txt").write_bytes(b"")
-    rejection = landing.take(store, "bad.txt", lambda key: False).rejection
-    assert rejection is not None
+    rejection = DocumentsService(store).take_landing("bad.txt").document
+    assert rejection is not None and rejection.status == "rejected"
     for path in (store.landing_dir / "rejected").iterdir():
         _age(path, 40 * 86400)
+    with store.registry.engine.begin() as conn:  # rejected 40 days ago
+        conn.execute(
+            documents.update()
+            .where(documents.c.id == rejection.id)
+            .values(registered_at=time.time() - 40 * 86400)
+        )
     stale_tmp = store.catalog_dir / "chunks" / ".x.parquet.123.tmp"
     stale_tmp.write_text("half")
     _age(stale_tmp, 2 * 86400)
@@ -63,6 +71,7 @@ def test_cleanup_rules_each_remove_what_they_should_and_are_idempotent(
         second
     )
     assert fresh_processed.exists() and fresh_partial.exists() and not processed.exists()
+    assert store.registry.get(rejection.id) is None, "the rejection's row goes with its file"
     assert index.count(gone) == 0 and index.count(live) > 0
     assert (
         not store.artifact_path("chunks", gone).exists()
@@ -74,12 +83,7 @@ def test_cleanup_deletes_run_history_past_its_retention(instance, rag_env, monke
     job = definitions().resolve_job_def("cleanup_job")
     old_run = job.execute_in_process(instance=instance).run_id
     monkeypatch.setenv("RUN_RETENTION_DAYS", "0")
-    from rag_pipeline.resources import build_resources
-
-    resources = build_resources()
-    result = job.execute_in_process(
-        instance=instance, resources={"operations": resources["operations"]}
-    )
+    result = definitions().resolve_job_def("cleanup_job").execute_in_process(instance=instance)
     assert _metadata(result)["runs_deleted"] >= 1
     assert instance.get_run_by_id(old_run) is None
     assert instance.get_run_by_id(result.run_id) is not None

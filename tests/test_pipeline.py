@@ -12,8 +12,16 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import REPO, add_files, copy_corpus, materialize, run_cli, sensor_tick
-from dagster._core.definitions.reconstruct import ReconstructableRepository
+from conftest import (
+    REPO,
+    add_files,
+    copy_corpus,
+    definitions,
+    materialize,
+    run_cli,
+    sensor_tick,
+)
+from dagster._core.definitions.reconstruct import ReconstructableJob, ReconstructableRepository
 from dagster._core.execution.api import execute_run
 
 from rag_pipeline.core.catalog import Catalog
@@ -229,7 +237,7 @@ def test_a_slot_left_by_a_killed_api_process_is_taken_over(instance) -> None:
 @pytest.mark.parametrize("how", ["api", "partition_gone"])
 @pytest.mark.parametrize("deleted", ["first", "last"])
 def test_a_range_run_whose_end_document_was_deleted_runs_the_others(
-    instance, rag_env, corpus: Path, deleted: str, how: str
+    instance, rag_env, corpus: Path, deleted: str, how: str, monkeypatch
 ) -> None:
     """Dagster resolves a range run by its ends when it creates, starts or retries it: a
     queued run whose first or last document was deleted used to fail (or never start)."""
@@ -250,6 +258,11 @@ def test_a_range_run_whose_end_document_was_deleted_runs_the_others(
     gone = request.tags[f"dagster/asset_partition_range_{end}"]
     assert gone == (keys[0] if deleted == "first" else keys[-1])
     store = DocumentStore(data_dir)
+    # The run loads the code location as a run worker would, with this test's settings; Dagster
+    # keeps the last job it reconstructed, which belongs to an earlier test.
+    monkeypatch.setattr("rag_pipeline.definitions.defs", definitions())
+    ReconstructableJob.get_repository_definition.cache_clear()
+    ReconstructableJob.get_definition.cache_clear()
     # The daemon creates the run from the sensor's request; it waits in the queue.
     job = ReconstructableRepository.for_module(
         "rag_pipeline.definitions", "defs", str(REPO)

@@ -182,13 +182,16 @@ def test_a_corrupt_archive_or_a_non_empty_target_is_refused(
     assert not (tmp_path / "t").exists() or not any((tmp_path / "t").iterdir())
 
     tampered = tmp_path / "tampered.tar.gz"
+    changed = 0
     with tarfile.open(archive) as src, tarfile.open(tampered, "w:gz") as dst:
         for member in src.getmembers():
             data = src.extractfile(member).read()
-            if member.name.startswith("data/raw/") and data:
+            if member.name.startswith(("data/raw/", "data/incoming/")) and data:
                 data = bytes([data[0] ^ 0xFF]) + data[1:]
+                changed += 1
             member.size = len(data)
             dst.addfile(member, io.BytesIO(data))
+    assert changed, "the archive holds the document's bytes to tamper with"
     with pytest.raises(BackupError, match="sha256"):
         restore_backup(tampered, tmp_path / "t2", tmp_path / "h3")
 

@@ -147,7 +147,7 @@ def list_documents(
 def _find(store: DocumentStore, doc_id: str) -> DocumentReport:
     found = find_report(store, doc_id)
     if found is None:
-        raise ApiError(404, "not_found", f"no document with id {doc_id!r}")
+        raise DocumentNotFound(doc_id)
     return found
 
 
@@ -207,10 +207,7 @@ def delete_document(
     file is forgotten.
     """
     partitions = DagsterPartitions(instance, store, api_holder_id())
-    try:
-        DocumentsService(store).delete(doc_id, index, partitions)
-    except DocumentNotFound as exc:
-        raise ApiError(404, "not_found", str(exc)) from exc
+    DocumentsService(store).delete(doc_id, index, partitions)
     return Response(status_code=204)
 
 
@@ -231,18 +228,14 @@ def replace_document(
 ) -> UploadResponse:
     """Upload a new version. The old one stays searchable until the new one is indexed."""
     service = DocumentsService(store)
-    found = find_report(store, doc_id)
-    if found is None or found.status in (DocumentStatus.deleted, DocumentStatus.rejected):
-        why = f"is {found.status}" if found is not None else "does not exist"
-        raise ApiError(404, "not_found", f"document {doc_id!r} {why}")
+    found = _find(store, doc_id)
+    if found.status in (DocumentStatus.deleted, DocumentStatus.rejected):
+        raise DocumentNotFound(doc_id, f": it is {found.status}")
     _check_options(chunk_size, chunk_overlap, settings)
     name, data = _read(file, settings.max_upload_bytes)
-    try:
-        accepted = service.replace(
-            doc_id, data, name, chunk_size=chunk_size, chunk_overlap=chunk_overlap
-        )
-    except DocumentNotFound as exc:
-        raise ApiError(404, "not_found", str(exc)) from exc
+    accepted = service.replace(
+        doc_id, data, name, chunk_size=chunk_size, chunk_overlap=chunk_overlap
+    )
     if accepted.duplicate:
         response.status_code = 200
     else:

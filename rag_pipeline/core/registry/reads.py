@@ -120,12 +120,13 @@ class Reads(Database):
             )
             return [row.id for row in conn.execute(query)]
 
-    def submitted_before(self, cutoff: float) -> list[str]:
-        """Queued documents submitted before `cutoff` that no run has taken on yet."""
+    def submitted_between(self, start: float, end: float) -> list[str]:
+        """Queued documents submitted in [start, end) that no run has taken on yet."""
         with self._tx() as conn:
             query = sa.select(documents.c.id).where(
                 documents.c.status == DocumentStatus.queued.value,
-                documents.c.submitted_at < cutoff,
+                documents.c.submitted_at >= start,
+                documents.c.submitted_at < end,
                 documents.c.run_id.is_(None),
             )
             return [row.id for row in conn.execute(query)]
