@@ -4,11 +4,10 @@ a second run removes nothing."""
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from rag_pipeline.core import cleanup, landing
 from rag_pipeline.core.documents import DocumentsService
@@ -16,14 +15,6 @@ from rag_pipeline.core.index import VectorIndex, VectorRecord, connect
 from rag_pipeline.core.store import ARTIFACT_KINDS, DocumentStore
 
 HOUR = 3600.0
-
-
-@pytest.fixture()
-def store(tmp_path: Path) -> Iterator[DocumentStore]:
-    store = DocumentStore(tmp_path / "data")
-    store.landing_dir.mkdir(parents=True)
-    yield store
-    store.registry.close()
 
 
 def _file(path: Path, age_s: float, data: bytes = b"x") -> Path:

@@ -39,14 +39,6 @@ class KeptPartitions:
 
 
 @pytest.fixture()
-def store(tmp_path: Path) -> Iterator[DocumentStore]:
-    store = DocumentStore(tmp_path / "data")
-    store.landing_dir.mkdir(parents=True)
-    yield store
-    store.registry.close()
-
-
-@pytest.fixture()
 def service(store: DocumentStore) -> DocumentsService:
     return DocumentsService(store)
 
