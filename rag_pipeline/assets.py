@@ -36,7 +36,12 @@ from rag_pipeline.core.index import VectorIndex
 from rag_pipeline.core.ingest import StageError, StageResult
 from rag_pipeline.core.registry import DocumentStatus
 from rag_pipeline.core.store import DocumentStore
-from rag_pipeline.partitions import DOCUMENT_IDS_TAG, DOCUMENTS, documents, release_partition
+from rag_pipeline.partitions import (
+    DOCUMENTS,
+    documents,
+    named_documents,
+    release_partition,
+)
 from rag_pipeline.resources import (
     ChunkingResource,
     DocumentStoreResource,
@@ -207,15 +212,15 @@ def _run_documents(context: AssetExecutionContext) -> list[str]:
     try:
         return list(context.partition_keys)
     except DagsterInvalidInvocationError as exc:
-        named = context.run.tags.get(DOCUMENT_IDS_TAG)
+        named = named_documents(context.run.tags)
         if not named:
             raise Failure(
                 f"{exc} A document at an end of this range was deleted before the run started;"
                 " materialize the documents that are still there again."
             ) from exc
     existing = set(context.instance.get_dynamic_partitions(DOCUMENTS))
-    keys = [key for key in named.split(",") if key in existing]
-    gone = [key for key in named.split(",") if key not in existing]
+    keys = [key for key in named if key in existing]
+    gone = [key for key in named if key not in existing]
     context.log.warning(
         f"{', '.join(gone)}: deleted before this run started; running the other {len(keys)}"
     )

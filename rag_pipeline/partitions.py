@@ -1,7 +1,17 @@
+"""The documents' partitions, and what a run's tags say about them: the one place that reads
+and writes Dagster's partition tags and the sensor's list of documents."""
+
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 
 from dagster import DagsterInstance, DagsterRunStatus, DynamicPartitionsDefinition, RunsFilter
-from dagster._core.storage.tags import PARENT_RUN_ID_TAG, WILL_RETRY_TAG
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    PARENT_RUN_ID_TAG,
+    PARTITION_NAME_TAG,
+    WILL_RETRY_TAG,
+)
 
 from rag_pipeline.core.store import DocumentStore
 from rag_pipeline.resources import index_write_slot
@@ -18,10 +28,45 @@ DOCUMENT_IDS_TAG = "rag/document_ids"
 
 # Where Dagster keeps a run's partitions: a range by its two ends, or one key.
 _PARTITION_TAGS = (
-    "dagster/asset_partition_range_start",
-    "dagster/asset_partition_range_end",
-    "dagster/partition",
+    ASSET_PARTITION_RANGE_START_TAG,
+    ASSET_PARTITION_RANGE_END_TAG,
+    PARTITION_NAME_TAG,
 )
+
+
+def range_tags(keys: Sequence[str]) -> dict[str, str]:
+    """Tags of a run over these documents, in partition order: the range, and its ids."""
+    return {
+        ASSET_PARTITION_RANGE_START_TAG: keys[0],
+        ASSET_PARTITION_RANGE_END_TAG: keys[-1],
+        DOCUMENT_IDS_TAG: ",".join(keys),
+    }
+
+
+def named_documents(tags: Mapping[str, str]) -> list[str] | None:
+    """The documents a run's tags name one by one (its one partition, or the sensor's list);
+    None if they give only a range's ends."""
+    if PARTITION_NAME_TAG in tags:
+        return [tags[PARTITION_NAME_TAG]]
+    if DOCUMENT_IDS_TAG in tags:
+        return [key for key in tags[DOCUMENT_IDS_TAG].split(",") if key]
+    return None
+
+
+def run_documents(tags: Mapping[str, str], ordered_keys: Callable[[], Sequence[str]]) -> list[str]:
+    """A run's documents. `ordered_keys` gives the partitions in order, and is called only for
+    a range without a list, which is resolved (as Dagster does) by the positions of its ends:
+    with an end gone, the run names nothing that can be found."""
+    named = named_documents(tags)
+    if named is not None:
+        return named
+    if ASSET_PARTITION_RANGE_START_TAG not in tags:
+        return []
+    keys = list(ordered_keys())
+    position = {key: i for i, key in enumerate(keys)}
+    start = position.get(tags[ASSET_PARTITION_RANGE_START_TAG])
+    end = position.get(tags.get(ASSET_PARTITION_RANGE_END_TAG, ""))
+    return keys[start : end + 1] if start is not None and end is not None else []
 
 
 def partition_in_use(instance: DagsterInstance, key: str) -> bool:

