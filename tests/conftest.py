@@ -8,104 +8,23 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.servers import free_port as free_port
+from support.servers import start_server
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = Path(os.environ.get("RAG_CORPUS_DIR", REPO.parent / "shared" / "corpus"))
 BIN = Path(sys.executable).parent
 # Creates an instance's storage: run it before two processes open a fresh instance at once.
 INIT_INSTANCE = "from dagster import DagsterInstance; DagsterInstance.get().dispose()"
-
-
-def free_port() -> int:
-    """A loopback port free at this moment. It is released before a server binds it, so
-    another process may take it meanwhile: start servers with `start_server`, which retries."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _listens(pid: int, port: int) -> bool:
-    """Whether process `pid` holds the listening socket on loopback `port`."""
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with contextlib.suppress(OSError), open(table) as lines:
-            for line in list(lines)[1:]:
-                fields = line.split()
-                if fields[1].endswith(f":{port:04X}") and fields[3] == "0A":
-                    inodes.add(f"socket:[{fields[9]}]")
-    with contextlib.suppress(OSError):
-        return any(os.readlink(fd) in inodes for fd in Path(f"/proc/{pid}/fd").iterdir())
-    return False
-
-
-def _comes_up(proc: subprocess.Popen[bytes], port: int, ready_path: str, timeout: float) -> bool:
-    """True once `proc` answers on `port`; False if it exits first (it could not bind)."""
-    url = f"http://127.0.0.1:{port}{ready_path}"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return False
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                # Whoever took the port may answer too: only our own socket counts.
-                if _listens(proc.pid, port):
-                    return True
-        except OSError:
-            pass
-        time.sleep(0.1)
-    proc.kill()
-    proc.wait(timeout=30)
-    raise TimeoutError(f"{url} did not answer within {timeout} s")
-
-
-def start_server(
-    launch: Callable[[int], subprocess.Popen[bytes]],
-    ready_path: str,
-    port: int | None = None,
-    attempts: int = 6,
-    timeout: float = 60.0,
-) -> tuple[subprocess.Popen[bytes], int]:
-    """Start a server with `launch(port)` and wait until `ready_path` answers; returns
-    (process, port).
-
-    Without a port, each attempt takes a fresh free one, since another process may take the
-    one found before the server binds it. With a port (a restart: clients know it), attempts
-    back off while something else still holds it, then fail saying so.
-    """
-    for attempt in range(1, attempts + 1):
-        chosen = port or free_port()
-        proc = launch(chosen)
-        if _comes_up(proc, chosen, ready_path, timeout):
-            return proc, chosen
-        if port is not None and attempt < attempts:
-            time.sleep(min(0.5 * 2**attempt, 8.0))
-    where = f"port {port}, held by another process" if port else "a fresh port each time"
-    raise RuntimeError(
-        f"the server exited {attempts} times before answering on {where} "
-        f"(last exit code {proc.returncode}; see its log)"
-    )
-
-
-def wait_for_http(url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"{url} did not answer within {timeout} s")
 
 
 @pytest.fixture(scope="session")
@@ -320,7 +239,6 @@ def sensor_tick(instance: object, data_dir: str, cursor: str | None = None):  # 
 def ingest_landed(instance: object, data_dir: str, settle: bool = True) -> list[str]:
     """Take everything in the landing zone and run what the sensor requests, in process."""
     import os
-    import time
 
     if settle:
         # Uploads are fresh files: age them past the sensor's settle time instead of sleeping.
@@ -404,7 +322,7 @@ def reliability_report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dic
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """Chroma, the daemon and the API as separate processes, shared by the reliability suite."""
     from reliability.harness import FULL, MAX_UPLOAD_MB, REAL_MODEL, Stack
 
@@ -422,6 +340,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture()
+def stack(shared_stack: object) -> object:
+    """The shared stack for one part, every process running: a part that failed after killing
+    one leaves nothing down for the next (each part also audits only its own documents)."""
+    shared_stack.revive()  # type: ignore[attr-defined]
+    return shared_stack
 
 
 @pytest.fixture()

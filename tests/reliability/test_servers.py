@@ -11,9 +11,9 @@ import sys
 import urllib.request
 from collections.abc import Iterator
 
-import conftest
 import pytest
-from conftest import free_port, start_server
+import support.servers
+from support.servers import free_port, start_server
 
 
 def _http_server(port: int) -> subprocess.Popen[bytes]:
@@ -63,7 +63,7 @@ def test_a_port_grabbed_before_the_bind_is_retried_on_a_fresh_one(
         procs.append(foreign := _http_server(taken))
         assert start_server(lambda p: foreign, "/", port=taken)[1] == taken
     ports = iter([taken])
-    monkeypatch.setattr(conftest, "free_port", lambda: next(ports, None) or free_port())
+    monkeypatch.setattr(support.servers, "free_port", lambda: next(ports, None) or free_port())
     tried: list[int] = []
 
     try:
