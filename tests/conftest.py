@@ -4,42 +4,27 @@ A Chroma server on a free loopback port (one per session, a fresh collection per
 temporary Dagster instance that enforces pools, a temporary data dir, and corpus files.
 """
 
+import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from support.servers import free_port as free_port
+from support.servers import start_server
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = Path(os.environ.get("RAG_CORPUS_DIR", REPO.parent / "shared" / "corpus"))
 BIN = Path(sys.executable).parent
 # Creates an instance's storage: run it before two processes open a fresh instance at once.
 INIT_INSTANCE = "from dagster import DagsterInstance; DagsterInstance.get().dispose()"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_http(url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"{url} did not answer within {timeout} s")
 
 
 @pytest.fixture(scope="session")
@@ -49,31 +34,21 @@ def corpus() -> Path:
     return CORPUS
 
 
-def start_chroma(path: Path, log: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
-    """A Chroma server on a free loopback port with its data at `path`; returns (process, URL)."""
-    port = free_port()
-    out = log.open("wb") if log else subprocess.DEVNULL
-    proc = subprocess.Popen(
-        [
-            str(BIN / "chroma"),
-            "run",
-            "--path",
-            str(path),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        stdout=out,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(f"{url}/api/v2/heartbeat")
-    except TimeoutError:
-        proc.kill()
-        raise
-    return proc, url
+def start_chroma(
+    path: Path, log: Path | None = None, port: int | None = None, **popen: Any
+) -> tuple[subprocess.Popen[bytes], str]:
+    """A Chroma server with its data at `path`, on a free loopback port or on `port` (a
+    restart); returns (process, URL). `popen` goes to subprocess.Popen."""
+
+    def launch(chosen: int) -> subprocess.Popen[bytes]:
+        argv = ["run", "--path", str(path), "--host", "127.0.0.1", "--port", str(chosen)]
+        with log.open("ab") if log else contextlib.nullcontext(subprocess.DEVNULL) as out:
+            return subprocess.Popen(
+                [str(BIN / "chroma"), *argv], stdout=out, stderr=subprocess.STDOUT, **popen
+            )
+
+    proc, chosen = start_server(launch, "/api/v2/heartbeat", port)
+    return proc, f"http://127.0.0.1:{chosen}"
 
 
 @pytest.fixture(scope="session")
@@ -264,7 +239,6 @@ def sensor_tick(instance: object, data_dir: str, cursor: str | None = None):  # 
 def ingest_landed(instance: object, data_dir: str, settle: bool = True) -> list[str]:
     """Take everything in the landing zone and run what the sensor requests, in process."""
     import os
-    import time
 
     if settle:
         # Uploads are fresh files: age them past the sensor's settle time instead of sleeping.
@@ -348,7 +322,7 @@ def reliability_report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dic
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """Chroma, the daemon and the API as separate processes, shared by the reliability suite."""
     from reliability.harness import FULL, MAX_UPLOAD_MB, REAL_MODEL, Stack
 
@@ -366,6 +340,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture()
+def stack(shared_stack: object) -> object:
+    """The shared stack for one part, every process running: a part that failed after killing
+    one leaves nothing down for the next (each part also audits only its own documents)."""
+    shared_stack.revive()  # type: ignore[attr-defined]
+    return shared_stack
 
 
 @pytest.fixture()

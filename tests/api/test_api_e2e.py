@@ -12,27 +12,31 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import BIN, REPO, free_port, wait_for_http
+from conftest import BIN, REPO
+from support.servers import start_server
 
 
 @pytest.fixture()
 def api_url(daemon, daemon_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
-    port = free_port()
     log = (tmp_path / "api.log").open("wb")
-    proc = subprocess.Popen(
-        [str(BIN / "rag-api")],
-        cwd=REPO,
-        env={**daemon_env, "RAG_API_PORT": str(port), "RAG_API_KEY": "e2e-key"},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
+
+    def launch(port: int) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [str(BIN / "rag-api")],
+            cwd=REPO,
+            env={**daemon_env, "RAG_API_PORT": str(port), "RAG_API_KEY": "e2e-key"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
     try:
-        wait_for_http(f"{url}/health", timeout=60)
-        yield url
+        proc, port = start_server(launch, "/health")
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
         log.close()
 
 

@@ -4,9 +4,14 @@ from pathlib import Path
 
 import pytest
 from conftest import ingest_landed
-from support.api import assert_error, upload
+from support.api import assert_error, land_rejected, take_into_partitions, upload
+
+from rag_pipeline.core.store import DocumentStore
+from rag_pipeline.partitions import DOCUMENTS
 
 pytest_plugins = ["support.api"]
+
+NORWICH = "text/uns_norwich-city.txt"
 
 
 def test_unknown_documents_are_404(client) -> None:
@@ -57,6 +62,40 @@ def test_delete_then_upload_again_ingests_afresh(client, instance, settings, cor
     assert client.get(doc["status_url"]).json()["status"] == "queued", "old history is not reused"
     ingest_landed(instance, str(settings.data_dir))
     assert client.get(doc["status_url"]).json()["status"] == "indexed"
+
+
+def test_deleting_a_rejected_file_forgets_it(client, instance, settings, corpus: Path) -> None:
+    empty = (corpus / "text/uns_empty.txt").read_bytes()
+    doc = land_rejected(instance, settings.data_dir, "empty.txt", empty)
+    assert client.get(doc["status_url"]).json()["status"] == "rejected"
+
+    assert client.delete(doc["status_url"]).status_code == 204
+
+    assert not Path(doc["source_path"]).exists(), "its file in landing/rejected is gone"
+    rejected_dir = settings.data_dir / "landing" / "rejected"
+    assert not [p for p in rejected_dir.rglob("*") if p.is_file()]
+    assert DocumentStore(settings.data_dir).registry.get(doc["id"]) is None, "its row is gone"
+    assert_error(client.get(doc["status_url"]), 404, "not_found")
+    assert_error(client.delete(doc["status_url"]), 404, "not_found")
+    assert client.get("/documents", params={"status": "rejected"}).json()["total"] == 0
+
+
+def test_deleting_a_queued_upload_means_it_is_never_ingested(
+    client, instance, settings, corpus: Path
+) -> None:
+    doc = client.post("/documents", files=[upload(corpus, NORWICH)]).json()["documents"][0]
+    store = DocumentStore(settings.data_dir)
+    assert (store.incoming_dir / doc["id"]).is_dir()
+
+    assert client.delete(doc["status_url"]).status_code == 204
+    tick = take_into_partitions(instance, settings.data_dir)
+
+    assert not tick.dynamic_partitions_requests and not tick.run_requests, "nothing claimed"
+    assert not instance.has_dynamic_partition(DOCUMENTS, doc["id"])
+    assert not (store.incoming_dir / doc["id"]).exists(), "its bytes are gone"
+    gone = client.get(doc["status_url"]).json()
+    assert (gone["status"], gone["run_ids"], gone["chunks"]) == ("deleted", [], None)
+    assert client.get("/documents").json()["total"] == 0
 
 
 def test_put_replaces_a_document_once_the_new_version_is_indexed(

@@ -6,12 +6,10 @@ the next: every event the stream must send is known, and nothing waits on a time
 """
 
 import itertools
-import os
-import time
 from pathlib import Path
 
-from conftest import ingest_landed, materialize, sensor_tick
-from support.api import upload
+from conftest import ingest_landed, materialize
+from support.api import land_rejected, take_into_partitions, upload
 from support.sse import open_events
 
 from rag_pipeline.assets import STAGES
@@ -25,15 +23,6 @@ def _states(event: dict) -> list[str]:
     return [event["stages"][stage]["state"] for stage in STAGES]
 
 
-def _take_into_partitions(instance, data_dir: Path) -> None:
-    """The sensor's tick, with uploads aged past its settle time; no run is started."""
-    past = time.time() - 5
-    for path in (data_dir / "landing").rglob("*"):
-        if path.is_file():
-            os.utime(path, (past, past))
-    sensor_tick(instance, str(data_dir))
-
-
 def test_every_stage_is_one_event_in_order_until_indexed(
     client, instance, settings, corpus: Path
 ) -> None:
@@ -44,7 +33,7 @@ def test_every_stage_is_one_event_in_order_until_indexed(
         events = [stream.next_status()]
         assert events[0]["status"] == "queued"
         assert _states(events[0]) == ["pending"] * len(STAGES)
-        _take_into_partitions(instance, settings.data_dir)
+        take_into_partitions(instance, settings.data_dir)
 
         for done, stage in enumerate(STAGES, start=1):
             assert materialize(instance, [doc["id"]], stages=[stage]).success, stage
@@ -101,11 +90,8 @@ def test_the_stream_closes_when_the_document_is_deleted(client, corpus: Path) ->
 
 
 def test_a_rejected_file_is_one_event_and_the_end(client, instance, settings, corpus) -> None:
-    landing = settings.data_dir / "landing"
-    landing.mkdir(parents=True)
-    (landing / "empty.txt").write_bytes((corpus / "text/uns_empty.txt").read_bytes())
-    _take_into_partitions(instance, settings.data_dir)
-    [rejected] = client.get("/documents", params={"status": "rejected"}).json()["items"]
+    data = (corpus / "text/uns_empty.txt").read_bytes()
+    rejected = land_rejected(instance, settings.data_dir, "empty.txt", data)
 
     with open_events(client, f"/documents/{rejected['id']}") as stream:
         event = stream.next_status()

@@ -2,7 +2,8 @@
 
 `Stack` runs the Chroma server, the Dagster daemon and the API as separate processes on
 loopback, each in its own process group, and can kill any of them with SIGKILL and start it
-again on the same port and data. `audit` compares what the API says with what the stores hold.
+again on the same port and data. `reliability.audit` compares what the API says with what the
+stores hold.
 """
 
 import contextlib
@@ -14,12 +15,12 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-from conftest import BIN, INIT_INSTANCE, REPO, free_port, make_dagster_home, wait_for_http
+from conftest import BIN, INIT_INSTANCE, REPO, make_dagster_home
+from support.servers import start_server
 
 FULL = os.environ.get("RELIABILITY", "short") == "full"
 REAL_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -42,50 +43,65 @@ class Stack:
         self.home = root / "dagster_home"
         self.chroma_dir = root / "chroma"
         make_dagster_home(self.home, "sqlite")
-        self.chroma_url = f"http://127.0.0.1:{free_port()}"
-        self.api_url = f"http://127.0.0.1:{free_port()}"
         self.env = {
             **os.environ,
             "DAGSTER_HOME": str(self.home),
             "RAG_DATA_DIR": str(self.data),
-            "RAG_CHROMA_URL": self.chroma_url,
             "RAG_CHROMA_COLLECTION": f"reliability-{uuid.uuid4().hex[:8]}",
             "RAG_EMBEDDING_MODEL": model,
-            "RAG_API_PORT": self.api_url.rsplit(":", 1)[1],
             "RAG_API_KEY": API_KEY,
             **env,
         }
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        # Chosen at the first start; a restart binds the same one, as clients know it.
+        self.ports: dict[str, int] = {}
         # Every process group ever started: a killed daemon leaves its code server behind.
         self.groups: list[int] = []
 
-    def command(self, name: str) -> list[str]:
+    @property
+    def chroma_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['chroma']}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['api']}"
+
+    def command(self, name: str, port: int | None = None) -> list[str]:
         if name == "chroma":
-            host, port = self.chroma_url.removeprefix("http://").split(":")
-            path = str(self.chroma_dir)
-            return [str(BIN / "chroma"), "run", "--path", path, "--host", host, "--port", port]
+            where = ["--path", str(self.chroma_dir), "--host", "127.0.0.1", "--port", str(port)]
+            return [str(BIN / "chroma"), "run", *where]
         if name == "daemon":
             return [str(BIN / "dagster-daemon"), "run", "-w", str(REPO / "workspace.yaml")]
         if name == "api":
             return [str(BIN / "rag-api")]
         raise ValueError(name)
 
-    def start(self, name: str) -> None:
+    def _launch(self, name: str, port: int | None = None) -> subprocess.Popen[bytes]:
+        if name == "chroma":
+            self.env["RAG_CHROMA_URL"] = f"http://127.0.0.1:{port}"
+        elif name == "api":
+            self.env["RAG_API_PORT"] = str(port)
         with (self.root / f"{name}.log").open("ab") as log:
             proc = subprocess.Popen(
-                self.command(name),
+                self.command(name, port),
                 cwd=REPO,
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        self.procs[name] = proc
         self.groups.append(proc.pid)
-        if name == "chroma":
-            wait_for_http(f"{self.chroma_url}/api/v2/heartbeat", timeout=60)
-        elif name == "api":
-            wait_for_http(f"{self.api_url}/health", timeout=120)
+        return proc
+
+    def start(self, name: str) -> None:
+        """Start one process; Chroma and the API on their port of before, or a free one."""
+        if name == "daemon":
+            self.procs[name] = self._launch(name)
+            return
+        ready, timeout = ("/api/v2/heartbeat", 60) if name == "chroma" else ("/health", 120)
+        self.procs[name], self.ports[name] = start_server(
+            lambda port: self._launch(name, port), ready, self.ports.get(name), timeout=timeout
+        )
 
     def start_all(self) -> None:
         # A fresh SQLite instance initialised by the daemon, its code server and the API at the
@@ -93,6 +109,12 @@ class Stack:
         subprocess.run([str(BIN / "python"), "-c", INIT_INSTANCE], env=self.env, check=True)
         for name in ("chroma", "daemon", "api"):
             self.start(name)
+
+    def revive(self) -> None:
+        """Start whatever is not running, e.g. what a failed part killed and never restarted."""
+        for name in ("chroma", "daemon", "api"):
+            if name not in self.procs or not self.alive(name):
+                self.start(name)
 
     def kill(self, name: str) -> None:
         """SIGKILL the process itself, as the OOM killer would; its children live on."""
@@ -244,124 +266,6 @@ def wait_terminal(
         if time.monotonic() - started > timeout or time.monotonic() - last_change > stall:
             return reports, time.monotonic() - started
         time.sleep(2)
-
-
-@dataclass
-class Audit:
-    """What the stores hold against what the API says, for every document it knows."""
-
-    chroma_count: int
-    catalog_chunks_live: int
-    orphan_vectors: list[str] = field(default_factory=list)
-    mismatched: dict[str, str] = field(default_factory=dict)
-    same_bytes_twice: list[list[str]] = field(default_factory=list)
-
-    @property
-    def duplicates(self) -> int:
-        """Vectors that should not be there, plus documents ingested twice from the same bytes."""
-        return len(self.orphan_vectors) + sum(len(g) - 1 for g in self.same_bytes_twice)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "chroma_count": self.chroma_count,
-            "catalog_chunks_of_live_documents": self.catalog_chunks_live,
-            "duplicates": self.duplicates,
-            "orphan_vectors": len(self.orphan_vectors),
-            "status_mismatches": len(self.mismatched),
-        }
-
-
-def chroma_ids(stack: Stack) -> list[str]:
-    import chromadb
-    from chromadb.config import Settings
-
-    host, port = stack.chroma_url.removeprefix("http://").split(":")
-    client = chromadb.HttpClient(
-        host=host, port=int(port), settings=Settings(anonymized_telemetry=False)
-    )
-    collection = client.get_collection(stack.env["RAG_CHROMA_COLLECTION"])
-    ids: list[str] = []
-    while True:
-        batch = collection.get(include=[], limit=5000, offset=len(ids))
-        ids.extend(batch["ids"])
-        if len(batch["ids"]) < 5000:
-            return ids
-
-
-def _instance_disagrees(stack: Stack, docs: dict[str, dict[str, Any]]) -> dict[str, str]:
-    """The registry's projection against the instance: every document the registry calls
-    indexed has a vector_index materialization since it was registered, every failed one a
-    failed stage or run."""
-    from datetime import datetime
-
-    from dagster import AssetKey, AssetRecordsFilter
-
-    wrong: dict[str, str] = {}
-    with stack.instance() as instance:
-        for doc_id, doc in docs.items():
-            if doc["status"] not in ("indexed", "failed") or doc_id.startswith("rejected:"):
-                continue
-            since = datetime.fromisoformat(doc["created_at"]).timestamp()
-            stage = "vector_index" if doc["status"] == "indexed" else doc["error"]["stage"]
-            records_filter = AssetRecordsFilter(
-                asset_key=AssetKey(stage), asset_partitions=[doc_id], after_timestamp=since
-            )
-            if doc["status"] == "indexed":
-                found = instance.fetch_materializations(records_filter, limit=1).records
-            elif doc["error"]["code"] == "run_failed":
-                found = [r for r in doc["run_ids"] if instance.get_run_by_id(r)]
-            else:
-                found = instance.fetch_observations(records_filter, limit=1).records
-            if not found:
-                wrong[doc_id] = f"{doc['status']} in the registry, not so in the instance"
-    return wrong
-
-
-def audit(stack: Stack, client: httpx.Client) -> Audit:
-    import pyarrow.parquet as pq
-
-    from rag_pipeline.core.store import DocumentStore
-
-    docs = all_documents(client)
-    registry = DocumentStore(stack.data).registry
-    ids = chroma_ids(stack)
-    by_doc: dict[str, set[str]] = {}
-    for vector_id in ids:
-        by_doc.setdefault(vector_id.rsplit(":", 1)[0], set()).add(vector_id)
-    catalog = stack.data / "catalog"
-    live_chunks = 0
-    mismatched: dict[str, str] = {}
-    by_sha: dict[str, list[str]] = {}
-    for doc_id, doc in docs.items():
-        status = doc["status"]
-        vectors = by_doc.get(doc_id, set())
-        if status == "indexed":
-            path = catalog / "chunks" / f"{doc_id}.parquet"
-            chunks = pq.read_metadata(path).num_rows if path.exists() else 0
-            live_chunks += chunks
-            expected = {f"{doc_id}:{n}" for n in range(chunks)}
-            if not chunks or vectors != expected or doc.get("chunks") != chunks:
-                mismatched[doc_id] = (
-                    f"indexed, status says {doc.get('chunks')} chunks, catalog {chunks}, "
-                    f"{len(vectors)} vectors"
-                )
-            row = registry.get(doc_id)
-            if row is not None and row.sha256:
-                by_sha.setdefault(row.sha256, []).append(doc_id)
-        elif status in ("queued", "processing"):
-            mismatched[doc_id] = f"{status} after ingestion settled"
-        elif vectors:
-            mismatched[doc_id] = f"{status} but {len(vectors)} vectors"
-    mismatched.update(_instance_disagrees(stack, docs))
-    listed = {d for d, doc in docs.items() if doc["status"] == "indexed"}
-    orphans = sorted(v for d, vs in by_doc.items() if d not in listed for v in vs)
-    return Audit(
-        chroma_count=len(ids),
-        catalog_chunks_live=live_chunks,
-        orphan_vectors=orphans,
-        mismatched=mismatched,
-        same_bytes_twice=[g for g in by_sha.values() if len(g) > 1],
-    )
 
 
 def healthy(stack: Stack) -> dict[str, bool]:

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from reliability.harness import FULL, Stack, audit, healthy, ran_at, request, wait_terminal
+from reliability.audit import Scope, audit
+from reliability.harness import FULL, Stack, healthy, ran_at, request, wait_terminal
 from support.corpus_tables import EMPTY_TEXT_FILES, INTL_PDFS, PDFS, PROBLEM_PDFS, TEXT_FILES
 
 pytestmark = pytest.mark.reliability
@@ -144,7 +145,7 @@ def test_every_corpus_file_reaches_its_expected_end(
         reports, seconds = wait_terminal(client, set(ids.values()), timeout=bound)
         for rel, doc_id in ids.items():
             actual[rel] = outcome(reports[doc_id])
-        state = audit(stack, client)
+        state = audit(stack, client, Scope(frozenset(ids.values())))
 
     confusion = Counter(f"{expected[rel]} -> {actual[rel]}" for rel in files)
     wrong = {

@@ -9,10 +9,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from reliability.audit import Scope, audit
 from reliability.harness import (
     FULL,
     Stack,
-    audit,
     healthy,
     pool_claimed,
     ran_at,
@@ -112,29 +112,43 @@ def inject(stack: Stack, client: Any, fault: str) -> tuple[set[str], float, floa
 def _api_fault(stack: Stack, client: Any) -> tuple[set[str], float, float]:
     """Uploads keep coming while the API dies: every 2xx must be kept, the rest retried."""
     accepted: set[str] = set()
+    errors: list[BaseException] = []
     lock = threading.Lock()
+    stop = threading.Event()
     base = 10_000 + 100 * FAULTS.index("api")
 
     def uploader() -> None:
-        with stack.client() as own:
-            for n in range(base, base + 3 * BATCH):
-                data = synthetic_text(n, paragraphs=3)
-                response = request(
-                    own, "POST", "/documents", files={"file": (f"api-{n}.txt", data)}
-                )
-                if response.status_code in (200, 202):
-                    with lock:
-                        accepted.add(response.json()["documents"][0]["id"])
+        try:
+            with stack.client() as own:
+                for n in range(base, base + 3 * BATCH):
+                    if stop.is_set():
+                        return
+                    data = synthetic_text(n, paragraphs=3)
+                    response = request(
+                        own, "POST", "/documents", files={"file": (f"api-{n}.txt", data)}
+                    )
+                    if response.status_code in (200, 202):
+                        with lock:
+                            accepted.add(response.json()["documents"][0]["id"])
+        except BaseException as exc:
+            errors.append(exc)
 
     thread = threading.Thread(target=uploader)
     thread.start()
-    while len(accepted) < BATCH and thread.is_alive():
-        time.sleep(0.05)
-    killed = time.monotonic()
-    stack.kill("api")
-    stack.start("api")
-    restart = time.monotonic() - killed
-    thread.join(timeout=300)
+    try:
+        while len(accepted) < BATCH and thread.is_alive():
+            time.sleep(0.05)
+        killed = time.monotonic()
+        stack.kill("api")
+        stack.start("api")
+        restart = time.monotonic() - killed
+        thread.join(timeout=300)
+        assert not thread.is_alive(), "the uploader did not finish within 300 s"
+    finally:
+        # A failure above must not leave the uploader running into the next part.
+        stop.set()
+        thread.join(timeout=300)
+    assert not errors, errors
     return accepted, killed, restart
 
 
@@ -170,7 +184,7 @@ def test_documents_recover_from_a_kill_without_manual_steps(
             client, ids, timeout=900 if FULL else 240, done=lambda d: d["status"] == "indexed"
         )
         recovered = time.monotonic() - killed
-        state = audit(stack, client)
+        state = audit(stack, client, Scope(frozenset(ids), part=fault))
     retries = retries_since(stack, time.time() - recovered)
     statuses = {i: reports[i]["status"] for i in ids}
     not_indexed = {i: s for i, s in statuses.items() if s != "indexed"}

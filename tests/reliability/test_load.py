@@ -11,10 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from reliability.audit import Scope, audit
 from reliability.harness import (
     FULL,
     Stack,
-    audit,
     healthy,
     ran_at,
     request,
@@ -59,7 +59,7 @@ def run_op(client: Any, ledger: Ledger, n: int, kind: str, rng: random.Random) -
         response = request(client, "POST", "/documents", files={"file": (name, data)})
     elif kind == "duplicate" and keeper is not None:
         # Half under the same name, half under another: identical bytes are one document.
-        name = keeper[0] if n % 2 else f"copy-{n:04d}-{keeper[0]}"
+        name = keeper[0] if n % 2 else f"load-copy-{n:04d}-{keeper[0]}"
         response = request(client, "POST", "/documents", files={"file": (name, keeper[1])})
     elif kind == "version" and target is not None:
         name, data = target[1], synthetic_text(n, version=2)
@@ -109,10 +109,27 @@ def test_concurrent_uploads_versions_and_deletes_lose_nothing(
     rng = random.Random(500)
     kinds = rng.choices(list(MIX), weights=list(MIX.values()), k=UPLOADS)
     ledger = Ledger()
+    seeds = [random.Random(n) for n in range(UPLOADS)]
+    stop = threading.Event()
+
+    def op(n: int, client: Any) -> None:
+        if stop.is_set():
+            return
+        try:
+            run_op(client, ledger, n, kinds[n], seeds[n])
+        except BaseException:
+            stop.set()  # one client's failure fails the test: the others stop with it
+            raise
+
     started = time.monotonic()
-    with stack.client(timeout=120) as client, ThreadPoolExecutor(CLIENTS) as pool:
-        seeds = [random.Random(n) for n in range(UPLOADS)]
-        list(pool.map(lambda n: run_op(client, ledger, n, kinds[n], seeds[n]), range(UPLOADS)))
+    with stack.client(timeout=120) as client:
+        pool = ThreadPoolExecutor(CLIENTS)
+        try:
+            list(pool.map(lambda n: op(n, client), range(UPLOADS)))
+        finally:
+            # No client outlives the test's assertions, nor touches the client once closed.
+            stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
     upload_seconds = time.monotonic() - started
 
     with stack.client() as client:
@@ -126,7 +143,7 @@ def test_concurrent_uploads_versions_and_deletes_lose_nothing(
                 or d["status"] in ("failed", "rejected")
             ),
         )
-        state = audit(stack, client)
+        state = audit(stack, client, Scope(frozenset(ledger.expected), part="load"))
     final = {doc_id: reports[doc_id]["status"] for doc_id in ledger.expected}
     lost = sorted(
         i for i, want in ledger.expected.items() if want == "indexed" and final[i] != want

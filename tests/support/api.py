@@ -3,14 +3,19 @@
 Test modules take the fixtures with `pytest_plugins = ["support.api"]`.
 """
 
+import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from conftest import sensor_tick
 from fastapi.testclient import TestClient
 
 from rag_api.main import create_app
+from rag_pipeline.core.registry import DocumentStatus
+from rag_pipeline.core.store import DocumentStore
 from rag_pipeline.settings import Settings
 
 
@@ -52,8 +57,27 @@ def assert_error(response: httpx.Response, status: int, code: str) -> dict:
 
 def assert_nothing_kept(settings: Settings) -> None:
     """A refused request leaves no bytes in the store and no row in the registry."""
-    from rag_pipeline.core.store import DocumentStore
-
     store = DocumentStore(settings.data_dir)
     assert not store.incoming_dir.exists() or not list(store.incoming_dir.rglob("*.*"))
     assert store.registry.page()[1] == 0
+
+
+def take_into_partitions(instance: object, data_dir: Path):  # type: ignore[no-untyped-def]
+    """The sensor's tick, with landed files aged past its settle time; no run is started."""
+    past = time.time() - 5
+    for path in (data_dir / "landing").rglob("*"):
+        if path.is_file():
+            os.utime(path, (past, past))
+    return sensor_tick(instance, str(data_dir))
+
+
+def land_rejected(instance: object, data_dir: Path, name: str, data: bytes) -> dict:
+    """A file dropped into the landing zone that the sensor rejects; returns its document."""
+    landing = data_dir / "landing"
+    landing.mkdir(parents=True, exist_ok=True)
+    (landing / name).write_bytes(data)
+    take_into_partitions(instance, data_dir)
+    rejected, _ = DocumentStore(data_dir).registry.page(DocumentStatus.rejected)
+    [doc] = [d for d in rejected if d.filename == name]
+    assert doc.source_path and Path(doc.source_path).is_file(), doc
+    return {"id": doc.id, "status_url": f"/documents/{doc.id}", "source_path": doc.source_path}
