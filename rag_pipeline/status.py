@@ -102,8 +102,7 @@ def document_reports(
     offset: int = 0,
 ) -> list[DocumentReport]:
     """Documents in arrival order (deleted ones only when asked for by status)."""
-    shown = None if status is not None else [s for s in DocumentStatus if s != "deleted"]
-    docs, _ = store.registry.page(status, limit=limit, offset=offset, statuses=shown)
+    docs, _ = store.registry.page(status, limit=limit, offset=offset, include_deleted=False)
     return [report(doc) for doc in docs]
 
 

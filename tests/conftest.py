@@ -366,3 +366,14 @@ def fresh_chroma(tmp_path: Path) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.fixture()
+def store(tmp_path: Path) -> Iterator[object]:
+    """An empty data dir with its landing zone, and its SQLite registry."""
+    from rag_pipeline.core.store import DocumentStore
+
+    store = DocumentStore(tmp_path / "data")
+    store.landing_dir.mkdir(parents=True)
+    yield store
+    store.registry.close()

@@ -21,7 +21,7 @@ def _old_layout(store: DocumentStore, corpus: Path) -> tuple[str, str]:
     the registry: source records, a tombstone, a waiting upload and a rejected file's record.
     Returns the ids of the waiting upload and of the rejected file."""
     sources, tombstones = store.root / "sources", store.root / "tombstones"
-    for doc in store.registry.page(limit=1000, statuses=None)[0]:
+    for doc in store.registry.page(limit=1000)[0]:
         if doc.status == "deleted":
             tombstone = {
                 "document_id": doc.id,

@@ -49,7 +49,7 @@ def _with_errors(extra: dict[int | str, dict[str, Any]]) -> dict[int | str, dict
 
 
 def _out(report: DocumentReport) -> DocumentOut:
-    return DocumentOut.model_validate(report.to_dict())
+    return DocumentOut.model_validate(report, from_attributes=True)
 
 
 def _status_url(doc_id: str) -> str:
@@ -137,8 +137,7 @@ def list_documents(
     """Every document, in the order they arrived; filter by status, page with limit/offset.
 
     Deleted documents are listed only with `?status=deleted`."""
-    shown = None if status is not None else [s for s in DocumentStatus if s != "deleted"]
-    docs, total = store.registry.page(status, limit=limit, offset=offset, statuses=shown)
+    docs, total = store.registry.page(status, limit=limit, offset=offset, include_deleted=False)
     return DocumentPage(
         items=[_out(report(doc)) for doc in docs], total=total, limit=limit, offset=offset
     )

@@ -39,16 +39,30 @@ class Reads(Database):
         status: DocumentStatus | None = None,
         limit: int = 50,
         offset: int = 0,
-        statuses: Iterable[DocumentStatus] | None = None,
+        include_deleted: bool = True,
     ) -> tuple[list[Document], int]:
-        """Documents in arrival order, and how many match in all."""
-        wanted = [status.value] if status is not None else None
-        if statuses is not None:
-            wanted = [s.value for s in statuses]
-        where = [documents.c.status.in_(wanted)] if wanted is not None else []
+        """Documents in arrival order, and how many match in all.
+
+        Each shape of query has an index that gives both the order and the count: by status,
+        or all in arrival order (leaving deleted ones out is a filter on that walk, and their
+        count comes off the total)."""
+        deleted = DocumentStatus.deleted.value
+        if status is not None:
+            where = [documents.c.status == status.value]
+        else:
+            where = [] if include_deleted else [documents.c.status != deleted]
         with self._tx() as conn:
-            total = conn.execute(sa.select(sa.func.count()).select_from(documents).where(*where))
-            count = int(total.scalar_one())
+
+            def count(*conditions: sa.ColumnElement[bool]) -> int:
+                query = sa.select(sa.func.count()).select_from(documents).where(*conditions)
+                return int(conn.execute(query).scalar_one())
+
+            if status is not None:
+                total = count(*where)
+            else:
+                total = count()
+                if not include_deleted:
+                    total -= count(documents.c.status == deleted)
             ids = [
                 row.id
                 for row in conn.execute(
@@ -59,7 +73,7 @@ class Reads(Database):
                     .offset(offset)
                 )
             ]
-            return self._documents(conn, ids), count
+            return self._documents(conn, ids), total
 
     def ids(self, statuses: Iterable[DocumentStatus] = LIVE) -> list[str]:
         wanted = [s.value for s in statuses]
