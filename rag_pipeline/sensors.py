@@ -25,6 +25,7 @@ from dagster import (
 from rag_pipeline.assets import MAX_DOCS_PER_RUN, STAGES, ingest_job
 from rag_pipeline.core import landing
 from rag_pipeline.core.documents import DocumentsService
+from rag_pipeline.core.store import DocumentStore
 from rag_pipeline.partitions import DOCUMENTS, range_tags, release_deferred_partitions
 from rag_pipeline.resources import DocumentStoreResource
 from rag_pipeline.settings import get_settings
@@ -99,7 +100,14 @@ def _dump_cursor(pending: Files, taken: Files, claimed_at: float) -> str:
 def landing_zone_sensor(
     context: SensorEvaluationContext, documents: DocumentStoreResource
 ) -> SensorResult:
-    store = documents.store
+    return landing_zone_tick(context, documents.store, looked_at=time.time())
+
+
+def landing_zone_tick(
+    context: SensorEvaluationContext, store: DocumentStore, looked_at: float
+) -> SensorResult:
+    """One evaluation of the sensor; a file first seen is settled if its mtime was at least
+    SETTLE_SECONDS old at `looked_at`."""
     service = DocumentsService(store)
     for what, ids in reconcile(context.instance, store).items():
         if ids:
@@ -121,7 +129,9 @@ def landing_zone_sensor(
     counts: dict[str, int] = {}
     # In arrival order: a new version dropped right after the file it replaces must be
     # registered after it, or it could not name the document it supersedes.
-    arrived = sorted(landing.ready(candidates, pending), key=lambda rel: candidates[rel].mtime_ns)
+    arrived = sorted(
+        landing.ready(candidates, pending, looked_at), key=lambda rel: candidates[rel].mtime_ns
+    )
     for relpath in arrived:
         outcome = service.take_landing(relpath)
         counts[outcome.action] = counts.get(outcome.action, 0) + 1

@@ -1,11 +1,14 @@
-"""Entry point 4: `rag-pipeline add`, then `dagster asset materialize ... --partition ID`."""
+"""Entry point 4: `rag-pipeline add`, then `dagster asset materialize ... --partition ID`.
+
+With hash-384: what the real model finds in this PDF is test_e2e_real_model.py's concern.
+"""
 
 import json
 import os
 import subprocess
 from pathlib import Path
 
-import pytest
+import pypdf
 from conftest import BIN, REPO, copy_corpus
 
 
@@ -13,11 +16,20 @@ def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
     return subprocess.run(args, env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
 
 
-@pytest.mark.e2e
+def _pages_with(pdf: Path, phrase: str) -> list[int]:
+    """The 1-based pages of the PDF whose text, as pypdf reads it, holds the phrase."""
+    reader = pypdf.PdfReader(pdf)
+    return [
+        number
+        for number, page in enumerate(reader.pages, start=1)
+        if " ".join(phrase.split()) in " ".join(page.extract_text().split())
+    ]
+
+
 def test_dagster_cli_materializes_an_added_document(
-    instance, real_model, corpus: Path, tmp_path: Path
+    instance, rag_env, corpus: Path, tmp_path: Path
 ) -> None:
-    env = {**os.environ, **real_model, "DAGSTER_HOME": os.environ["DAGSTER_HOME"]}
+    env = {**os.environ, **rag_env, "DAGSTER_HOME": os.environ["DAGSTER_HOME"]}
     pdf = copy_corpus(corpus, "pdf/pdfminer_naacl06-shinyama.pdf", tmp_path)
     added = _run([str(BIN / "rag-pipeline"), "add", str(pdf)], env)
     assert added.returncode == 0, added.stderr
@@ -42,20 +54,11 @@ def test_dagster_cli_materializes_an_added_document(
     status = _run([str(BIN / "rag-pipeline"), "status", doc_id, "--json"], env)
     record = json.loads(status.stdout)
     assert record["status"] == "indexed"
-    assert (
-        record["stages"]["chunk_embeddings"]["metadata"]["model"]
-        == real_model["RAG_EMBEDDING_MODEL"]
-    )
+    assert record["chunks"] > 0
 
-    found = _run(
-        [
-            str(BIN / "rag-pipeline"),
-            "search",
-            "basic patterns that are syntactically connected to an entity",
-            "--json",
-        ],
-        env,
-    )
+    phrase = "only using basic patterns sometimes gives undesired results"
+    [page] = _pages_with(pdf, phrase)
+    found = _run([str(BIN / "rag-pipeline"), "search", phrase, "--mode", "lexical", "--json"], env)
+    assert found.returncode == 0, found.stderr
     top = json.loads(found.stdout.splitlines()[0])
-    assert top["document_id"] == doc_id
-    assert top["page"] in (2, 3)
+    assert (top["document_id"], top["page"]) == (doc_id, page)

@@ -20,7 +20,6 @@ from rag_pipeline.core.store import DocumentStore
 from rag_pipeline.status import DocumentStatus, document_reports
 
 TERMINAL = {DocumentStatus.indexed, DocumentStatus.failed, DocumentStatus.rejected}
-MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 GOOD = [
     "pdf/sf_minimal-document.pdf",
@@ -52,7 +51,11 @@ def _wait_for(instance, store: DocumentStore, expected: int, timeout: float, log
 
 @pytest.mark.e2e
 @pytest.mark.parametrize(
-    "daemon_env", [{}, {"storage": "postgres"}], indirect=True, ids=["sqlite", "postgres"]
+    "daemon_env",
+    # PostgreSQL storage holds nothing model-specific: hash-384 is enough for it.
+    [{}, {"storage": "postgres", "RAG_EMBEDDING_MODEL": "hash-384"}],
+    indirect=True,
+    ids=["sqlite", "postgres"],
 )
 def test_files_dropped_into_the_landing_zone_are_ingested_in_batches(
     daemon, daemon_env, corpus: Path, tmp_path: Path, monkeypatch
@@ -97,7 +100,7 @@ def test_files_dropped_into_the_landing_zone_are_ingested_in_batches(
         "To ensure that an article can have several different relations, we let each article "
         "belong to several different clusters.",
         k=1,
-        embedder=get_embedder(MODEL),
+        embedder=get_embedder(daemon_env["RAG_EMBEDDING_MODEL"]),
         index=index,
         lexicon=LexicalIndex(store),
         catalog=Catalog(store),
@@ -105,6 +108,7 @@ def test_files_dropped_into_the_landing_zone_are_ingested_in_batches(
     assert hits[0].filename == "pdfminer_naacl06-shinyama.pdf" and hits[0].page == 3
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("daemon_env", [{"RAG_EMBEDDING_MODEL": "hash-384"}], indirect=True)
 def test_a_backfill_runs_batches_and_can_rerun_one_stage(
     daemon, daemon_env, corpus: Path, tmp_path: Path, monkeypatch

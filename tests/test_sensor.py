@@ -8,28 +8,30 @@ from pathlib import Path
 import pytest
 from dagster import SensorResult, build_sensor_context
 
-from rag_pipeline.core import ingest
+from rag_pipeline.assets import MAX_DOCS_PER_RUN
+from rag_pipeline.core import ingest, landing
 from rag_pipeline.core.documents import DocumentsService
 from rag_pipeline.core.registry import DocumentStatus
 from rag_pipeline.core.store import DocumentStore
 from rag_pipeline.resources import DocumentStoreResource
-from rag_pipeline.sensors import landing_zone_sensor
+from rag_pipeline.sensors import batch_run_requests, landing_zone_sensor, landing_zone_tick
+from rag_pipeline.status import document_reports
 
 
 class Daemon:
     """Evaluates the sensor the way the daemon does: apply partitions, keep the cursor."""
 
-    def __init__(self, instance, data_dir: Path) -> None:
+    def __init__(self, instance, store: DocumentStore) -> None:
         self.instance = instance
+        self.store = store
         self.cursor: str | None = None
-        self.resources = {"documents": DocumentStoreResource(data_dir=str(data_dir))}
 
-    def tick(self) -> SensorResult:
-        context = build_sensor_context(
-            instance=self.instance, cursor=self.cursor, resources=self.resources
+    def tick(self, looked_at: float | None = None) -> SensorResult:
+        """A tick looking at the landing zone at `looked_at` (now, unless a test says when)."""
+        context = build_sensor_context(instance=self.instance, cursor=self.cursor)
+        result = landing_zone_tick(
+            context, self.store, time.time() if looked_at is None else looked_at
         )
-        result = landing_zone_sensor(context)
-        assert isinstance(result, SensorResult)
         for request in result.dynamic_partitions_requests or []:
             self.instance.add_dynamic_partitions(
                 request.partitions_def_name, request.partition_keys
@@ -64,7 +66,7 @@ def test_a_new_file_becomes_a_partition_and_a_range_run(instance, store, corpus:
     drop(corpus, "markdown/haystack_sample.md", store)
     drop(corpus, "text/uns_norwich-city.txt", store, name="sub/dir/norwich.txt")
 
-    result = Daemon(instance, store.root).tick()
+    result = Daemon(instance, store).tick()
 
     added = keys(result)
     assert len(added) == 2 and any(k.startswith("norwich-") for k in added)
@@ -76,18 +78,27 @@ def test_a_new_file_becomes_a_partition_and_a_range_run(instance, store, corpus:
 
 
 def test_files_still_being_written_are_left_alone(instance, store, corpus: Path) -> None:
-    drop(corpus, "markdown/haystack_sample.md", store, name="upload.md.part")
-    drop(corpus, "markdown/haystack_sample.md", store, name=".hidden.md")
-    drop(corpus, "markdown/haystack_sample.md", store, name="report.pdf.crdownload")
+    in_progress = [
+        drop(corpus, "markdown/haystack_sample.md", store, name=name)
+        for name in ("upload.md.part", "notes.md.tmp", ".hidden.md", "report.pdf.crdownload")
+    ]
     growing = drop(corpus, "text/uns_norwich-city.txt", store, age=0)
-    daemon = Daemon(instance, store.root)
+    written_at = growing.stat().st_mtime
+    daemon = Daemon(instance, store)
 
-    assert keys(daemon.tick()) == [], "a file written just now waits for a second look"
+    # Looked at within the settle time of its last write, however late this test runs.
+    first = daemon.tick(looked_at=written_at + landing.SETTLE_SECONDS / 2)
+    assert keys(first) == [], "a file written just now waits for a second look"
     with growing.open("a") as fh:
         fh.write("more text arriving\n")
     assert keys(daemon.tick()) == [], "it changed since the last look"
     [key] = keys(daemon.tick())
     assert key.startswith("uns-norwich-city-")
+
+    assert all(path.exists() for path in in_progress), "files being written stay where they are"
+    assert not (store.landing_dir / "rejected").exists()
+    assert [r.filename for r in document_reports(store)] == ["uns_norwich-city.txt"]
+    assert instance.get_dynamic_partitions("documents") == [key]
 
 
 def test_unsupported_and_empty_files_are_rejected_with_a_record(
@@ -98,7 +109,7 @@ def test_unsupported_and_empty_files_are_rejected_with_a_record(
     png.write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(2000))
     os.utime(png, (time.time() - 5, time.time() - 5))
 
-    result = Daemon(instance, store.root).tick()
+    result = Daemon(instance, store).tick()
 
     assert keys(result) == []
     assert instance.get_dynamic_partitions("documents") == []
@@ -111,7 +122,7 @@ def test_unsupported_and_empty_files_are_rejected_with_a_record(
 
 def test_a_repeated_tick_requests_nothing_new(instance, store, corpus: Path) -> None:
     drop(corpus, "markdown/haystack_sample.md", store)
-    daemon = Daemon(instance, store.root)
+    daemon = Daemon(instance, store)
     first = daemon.tick()
     assert len(keys(first)) == 1
 
@@ -125,17 +136,21 @@ def test_a_cursor_from_before_a_restart_keeps_the_sensor_correct(
     instance, store, corpus: Path
 ) -> None:
     drop(corpus, "markdown/haystack_sample.md", store)
-    before = Daemon(instance, store.root)
+    before = Daemon(instance, store)
     first = before.tick()
 
     # The daemon restarts: a new evaluator with the stored cursor, and one with none at all.
-    after = Daemon(instance, store.root)
+    after = Daemon(instance, store)
     after.cursor = before.cursor
     assert keys(after.tick()) == []
-    lost_cursor = Daemon(instance, store.root)
+    lost_cursor = Daemon(instance, store)
     assert keys(lost_cursor.tick()) == [], "the partition exists: the file is in flight"
     # Same batch, same run key: the daemon launches a batch once however often it is asked.
-    assert next(r.run_key for r in first.run_requests or []).startswith("landing-")
+    [run] = first.run_requests or []
+    added = keys(first)
+    registered = {key: store.registry.get(key).registered_at for key in added}  # type: ignore[union-attr]
+    [again] = batch_run_requests(added, MAX_DOCS_PER_RUN, registered)
+    assert again.run_key == run.run_key
 
 
 def test_a_tick_whose_result_was_lost_is_repeated(instance, store, corpus: Path) -> None:
@@ -145,16 +160,17 @@ def test_a_tick_whose_result_was_lost_is_repeated(instance, store, corpus: Path)
     )
     lost = landing_zone_sensor(context)  # evaluated, but the daemon died before applying it
 
-    retried = Daemon(instance, store.root).tick()
+    retried = Daemon(instance, store).tick()
 
     assert keys(retried) == keys(lost)
-    assert len(retried.run_requests or []) == 1
+    [run] = retried.run_requests or []
+    assert [r.run_key for r in lost.run_requests or []] == [run.run_key], "launched once"
 
 
 def test_a_document_deleted_and_uploaded_again_gets_a_new_run_key(
     instance, store, corpus: Path
 ) -> None:
-    daemon = Daemon(instance, store.root)
+    daemon = Daemon(instance, store)
     drop(corpus, "markdown/haystack_sample.md", store)
     first = daemon.tick()
     [key] = keys(first)
@@ -173,7 +189,7 @@ def test_a_document_deleted_and_uploaded_again_gets_a_new_run_key(
 
 
 def test_identical_bytes_are_never_ingested_twice(instance, store, corpus: Path) -> None:
-    daemon = Daemon(instance, store.root)
+    daemon = Daemon(instance, store)
     drop(corpus, "markdown/haystack_sample.md", store)
     [key] = keys(daemon.tick())
     ingest.raw_document(store, key)  # takes the bytes and moves the landing copy on
@@ -190,7 +206,7 @@ def test_identical_bytes_are_never_ingested_twice(instance, store, corpus: Path)
 def test_a_replaced_file_is_a_new_version_that_supersedes_the_old(
     instance, store, corpus: Path
 ) -> None:
-    daemon = Daemon(instance, store.root)
+    daemon = Daemon(instance, store)
     drop(corpus, "markdown/haystack_sample.md", store, name="notes.md")
     [old] = keys(daemon.tick())
     ingest.raw_document(store, old)
@@ -209,7 +225,7 @@ def test_an_upload_deleted_before_pickup_is_never_ingested(instance, store) -> N
     # The API's delete commits before the sensor's claim: the claim never sees it.
     assert store.registry.retire(accepted.document.id, "deleted through the API") is not None
 
-    result = Daemon(instance, store.root).tick()
+    result = Daemon(instance, store).tick()
 
     assert keys(result) == [] and not result.run_requests
     assert store.registry.get(accepted.document.id).status == "deleted"  # type: ignore[union-attr]
@@ -219,7 +235,7 @@ def test_an_upload_is_picked_up_once_in_the_run_of_its_tick(instance, store) -> 
     service = DocumentsService(store)
     first = service.upload(b"The first note of the day.\n", "first.txt").document
     second = service.upload(b"The second note of the day.\n", "second.txt").document
-    daemon = Daemon(instance, store.root)
+    daemon = Daemon(instance, store)
 
     result = daemon.tick()
 
