@@ -73,3 +73,16 @@ def test_the_image_installs_the_project_and_the_postgres_instance_config() -> No
     config = yaml.safe_load((REPO / "dagster.yaml").read_text())
     db = config["storage"]["postgres"]["postgres_db"]
     assert {v["env"] for k, v in db.items() if isinstance(v, dict)} <= _env_example()
+
+
+def test_the_registry_lives_in_its_own_database_on_the_instance_server() -> None:
+    env = COMPOSE["x-rag-env"]
+    url = env["RAG_REGISTRY_URL"]
+    assert url.startswith("postgresql+psycopg2://") and "@postgres:5432/" in url
+    database = url.rsplit("/", 1)[1]
+    assert database != env["DAGSTER_PG_DB"], "alembic histories would collide"
+    mounts = [v for v in SERVICES["postgres"]["volumes"] if "docker-entrypoint-initdb.d" in v]
+    [mount] = mounts
+    init = REPO / mount.split(":")[0]
+    scripts = " ".join(p.read_text() for p in sorted(init.glob("*.sql")))
+    assert f"CREATE DATABASE {database};" in scripts
