@@ -43,7 +43,7 @@ def upgrade() -> None:
         sa.Column("superseded_by", sa.String(200), nullable=True),
         sa.Column("release_partition", sa.Boolean, nullable=False, server_default=sa.false()),
     )
-    op.create_index("ix_documents_order", "documents", ["registered_at", "id"])
+    op.create_index("ix_documents_order", "documents", ["registered_at", "id", "status"])
     op.create_index("ix_documents_status_order", "documents", ["status", "registered_at", "id"])
     op.create_index("ix_documents_sha256", "documents", ["sha256"])
     op.create_index("ix_documents_landing_path", "documents", ["landing_path"])
