@@ -1,30 +1,27 @@
 """Shared fixtures: real components at test scale.
 
 A Chroma server on a free loopback port (one per session, a fresh collection per test), a
-temporary Dagster instance that enforces pools, a temporary data dir, and corpus files.
+temporary Dagster instance that enforces pools, a temporary data dir, and corpus files. Helpers
+live in tests/support/; this file holds fixtures only.
 """
 
-import contextlib
 import json
 import os
-import shutil
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from support.servers import free_port as free_port
-from support.servers import start_server
-
-REPO = Path(__file__).resolve().parents[1]
-CORPUS = Path(os.environ.get("RAG_CORPUS_DIR", REPO.parent / "shared" / "corpus"))
-BIN = Path(sys.executable).parent
-# Creates an instance's storage: run it before two processes open a fresh instance at once.
-INIT_INSTANCE = "from dagster import DagsterInstance; DagsterInstance.get().dispose()"
+from support.env import (
+    BIN,
+    CORPUS,
+    INIT_INSTANCE,
+    PG_ENV,
+    REPO,
+    make_dagster_home,
+    start_chroma,
+)
 
 
 @pytest.fixture(scope="session")
@@ -32,23 +29,6 @@ def corpus() -> Path:
     if not CORPUS.is_dir():
         pytest.fail(f"the test corpus is missing: {CORPUS} (set RAG_CORPUS_DIR)")
     return CORPUS
-
-
-def start_chroma(
-    path: Path, log: Path | None = None, port: int | None = None, **popen: Any
-) -> tuple[subprocess.Popen[bytes], str]:
-    """A Chroma server with its data at `path`, on a free loopback port or on `port` (a
-    restart); returns (process, URL). `popen` goes to subprocess.Popen."""
-
-    def launch(chosen: int) -> subprocess.Popen[bytes]:
-        argv = ["run", "--path", str(path), "--host", "127.0.0.1", "--port", str(chosen)]
-        with log.open("ab") if log else contextlib.nullcontext(subprocess.DEVNULL) as out:
-            return subprocess.Popen(
-                [str(BIN / "chroma"), *argv], stdout=out, stderr=subprocess.STDOUT, **popen
-            )
-
-    proc, chosen = start_server(launch, "/api/v2/heartbeat", port)
-    return proc, f"http://127.0.0.1:{chosen}"
 
 
 @pytest.fixture(scope="session")
@@ -84,14 +64,6 @@ def real_model(monkeypatch: pytest.MonkeyPatch, rag_env: dict[str, str]) -> dict
     return rag_env
 
 
-PG_ENV = {
-    "DAGSTER_PG_HOST": os.environ.get("DAGSTER_PG_HOST", "127.0.0.1"),
-    "DAGSTER_PG_PORT": os.environ.get("DAGSTER_PG_PORT", "5432"),
-    "DAGSTER_PG_USER": os.environ.get("DAGSTER_PG_USER", "postgres"),
-    "DAGSTER_PG_PASSWORD": os.environ.get("DAGSTER_PG_PASSWORD", ""),
-}
-
-
 @pytest.fixture()
 def postgres_db() -> Iterator[dict[str, str]]:
     """A fresh PostgreSQL database for one test; PostgreSQL must be up (`.ci/run` starts it)."""
@@ -120,12 +92,6 @@ def postgres_db() -> Iterator[dict[str, str]]:
         admin.close()
 
 
-def make_dagster_home(home: Path, storage: str) -> None:
-    home.mkdir(parents=True, exist_ok=True)
-    config = REPO / ("dagster.yaml" if storage == "postgres" else "dagster_home/dagster.yaml")
-    shutil.copyfile(config, home / "dagster.yaml")
-
-
 @pytest.fixture(params=["sqlite"])
 def instance(request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     """A real on-disk instance under a temporary DAGSTER_HOME, with the project's dagster.yaml.
@@ -143,117 +109,6 @@ def instance(request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     with DagsterInstance.from_config(str(home)) as inst:
         yield inst
-
-
-def copy_corpus(corpus: Path, rel: str, dest: Path) -> Path:
-    target = dest / Path(rel).name
-    dest.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(corpus / rel, target)
-    return target
-
-
-def add_files(instance: object, paths: list[Path], **options: int) -> list[str]:
-    """Register files the way `rag-pipeline add` does, returning their document ids."""
-    from rag_pipeline.__main__ import main
-
-    ids = []
-    for path in paths:
-        code, out = _capture(main, ["add", str(path), *_options(options)])
-        assert code == 0, f"add {path.name} failed"
-        ids.append(out.strip())
-    return ids
-
-
-def _options(options: dict[str, int]) -> list[str]:
-    return [
-        arg
-        for name, value in options.items()
-        for arg in (f"--{name.replace('_', '-')}", str(value))
-    ]
-
-
-def _capture(fn, argv):  # type: ignore[no-untyped-def]
-    import contextlib
-    import io
-
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        code = fn(argv)
-    return code, buf.getvalue()
-
-
-def run_cli(argv: list[str]) -> tuple[int, str]:
-    from rag_pipeline.__main__ import main
-
-    return _capture(main, argv)
-
-
-def definitions():  # type: ignore[no-untyped-def]
-    """The Definitions as a code location loading now builds them, from the settings the test
-    put in the environment (the module's `defs` keeps those of its first import)."""
-    from rag_pipeline.definitions import build_definitions
-    from rag_pipeline.settings import Settings
-
-    return build_definitions(Settings())
-
-
-def materialize(instance: object, keys: list[str], stages: list[str] | None = None):  # type: ignore[no-untyped-def]
-    """Run ingest_job over the keys as one range run, as the sensor and backfills do."""
-    from dagster import AssetKey
-
-    job = definitions().resolve_job_def("ingest_job")
-    tags = (
-        {
-            "dagster/asset_partition_range_start": keys[0],
-            "dagster/asset_partition_range_end": keys[-1],
-        }
-        if len(keys) > 1
-        else {"dagster/partition": keys[0]}
-    )
-    return job.execute_in_process(
-        instance=instance,  # type: ignore[arg-type]
-        tags=tags,
-        asset_selection=[AssetKey(s) for s in stages] if stages else None,
-        raise_on_error=False,
-    )
-
-
-def sensor_tick(instance: object, data_dir: str, cursor: str | None = None):  # type: ignore[no-untyped-def]
-    """Evaluate the landing-zone sensor once and apply its partitions, as the daemon does."""
-    from dagster import build_sensor_context
-
-    from rag_pipeline.resources import DocumentStoreResource
-    from rag_pipeline.sensors import landing_zone_sensor
-
-    context = build_sensor_context(
-        instance=instance,  # type: ignore[arg-type]
-        cursor=cursor,
-        resources={"documents": DocumentStoreResource(data_dir=data_dir)},
-    )
-    result = landing_zone_sensor(context)
-    for request in result.dynamic_partitions_requests or []:
-        instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)  # type: ignore[attr-defined]
-    return result
-
-
-def ingest_landed(instance: object, data_dir: str, settle: bool = True) -> list[str]:
-    """Take everything in the landing zone and run what the sensor requests, in process."""
-    import os
-
-    if settle:
-        # Uploads are fresh files: age them past the sensor's settle time instead of sleeping.
-        past = time.time() - 5
-        for path in Path(data_dir, "landing").rglob("*"):
-            if path.is_file():
-                os.utime(path, (past, past))
-    result = sensor_tick(instance, data_dir)
-    keys = [k for r in result.dynamic_partitions_requests or [] for k in r.partition_keys]
-    for request in result.run_requests or []:
-        start = request.tags["dagster/asset_partition_range_start"]
-        end = request.tags["dagster/asset_partition_range_end"]
-        batch = keys[keys.index(start) : keys.index(end) + 1]
-        materialize(instance, batch)
-    return keys
 
 
 @pytest.fixture()

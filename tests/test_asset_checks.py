@@ -4,8 +4,8 @@ document, passing for a sound document and failing, with its severity, for a bad
 from pathlib import Path
 
 import pytest
-from conftest import add_files, copy_corpus, materialize
 from dagster import AssetCheckEvaluation, AssetCheckSeverity, DagsterEventType
+from support.runs import add_files, copy_corpus, materialize
 
 from rag_pipeline import checks
 from rag_pipeline.core.index import VectorIndex, connect

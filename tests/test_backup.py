@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, add_files, copy_corpus, definitions, materialize
 from support.backups import CHILD_ENV, CLI_BACKUP_JOB, run_backup_job, run_restore
+from support.env import REPO
+from support.runs import add_files, copy_corpus, definitions, materialize
 
 from rag_pipeline.core.backup import read_manifest
 from rag_pipeline.core.catalog import Catalog
@@ -66,7 +67,7 @@ def test_a_backup_taken_while_a_run_writes_restores_its_documents_as_processing(
     # The run writes from its own process, as runs do. Holding the index-write pool stops it
     # right before its index writes, so the backup is sure to start mid-run.
     script = (
-        "import sys; from dagster import DagsterInstance; from conftest import materialize; "
+        "import sys; from dagster import DagsterInstance; from support.runs import materialize; "
         "i = DagsterInstance.get(); sys.exit(0 if materialize(i, sys.argv[1:]).success else 1)"
     )
     started: list[subprocess.Popen[bytes]] = []
@@ -193,7 +194,7 @@ def test_a_postgres_instance_is_backed_up_with_pg_dump_and_restores(
     instance, rag_env, backups, corpus: Path, tmp_path: Path, monkeypatch
 ) -> None:
     import psycopg2
-    from conftest import PG_ENV
+    from support.env import PG_ENV
 
     ids = add_files(instance, [copy_corpus(corpus, "markdown/haystack_sample.md", tmp_path)])
     assert materialize(instance, ids).success

@@ -9,7 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pypdf
-from conftest import BIN, REPO, copy_corpus
+from support.env import BIN, REPO
+from support.runs import copy_corpus
 
 
 def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -113,9 +113,9 @@ def test_files_dropped_into_the_landing_zone_are_ingested_in_batches(
 def test_a_backfill_runs_batches_and_can_rerun_one_stage(
     daemon, daemon_env, corpus: Path, tmp_path: Path, monkeypatch
 ) -> None:
-    from conftest import add_files, copy_corpus
     from dagster import AssetKey, DagsterInstance, RunsFilter
     from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
+    from support.runs import add_files, copy_corpus
 
     from rag_pipeline.definitions import defs
 

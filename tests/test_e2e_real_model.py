@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import add_files, copy_corpus, materialize, run_cli
+from support.runs import add_files, copy_corpus, materialize, run_cli
 
 from rag_pipeline.core.catalog import Catalog
 from rag_pipeline.core.embedding import bundled_model_dir

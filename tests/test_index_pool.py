@@ -8,13 +8,13 @@ import time
 import uuid
 from pathlib import Path
 
-from conftest import add_files, copy_corpus, materialize
 from support.pipeline import (
     pending_on_pool,
     reports_by_id,
     vector_index,
     wait_until_pending_on_pool,
 )
+from support.runs import add_files, copy_corpus, materialize
 
 from rag_pipeline.resources import (
     DEAD_HOLDER_CHECK_SECONDS,

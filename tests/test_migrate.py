@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from conftest import add_files, copy_corpus, materialize, run_cli, sensor_tick
+from support.runs import add_files, copy_corpus, materialize, run_cli, sensor_tick
 
 from rag_pipeline.core.documents import DocumentsService
 from rag_pipeline.core.index import VectorIndex, connect

@@ -4,12 +4,7 @@ import os
 import time
 from pathlib import Path
 
-from conftest import (
-    add_files,
-    copy_corpus,
-    definitions,
-    materialize,
-)
+from support.runs import add_files, copy_corpus, definitions, materialize
 
 from rag_pipeline.core.documents import DocumentsService
 from rag_pipeline.core.index import VectorIndex, connect

@@ -9,8 +9,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import add_files, copy_corpus, materialize, run_cli
 from support.pipeline import reports_by_id, vector_index
+from support.runs import add_files, copy_corpus, materialize, run_cli
 
 from rag_pipeline.core.catalog import Catalog
 from rag_pipeline.core.documents import DocumentsService

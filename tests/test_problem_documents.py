@@ -6,8 +6,8 @@ recovered and indexed; a healthy batch-mate is indexed regardless; nothing hangs
 
 from pathlib import Path
 
-from conftest import add_files, copy_corpus, materialize, run_cli
 from support.corpus_tables import PROBLEM_PDFS
+from support.runs import add_files, copy_corpus, materialize, run_cli
 
 from rag_pipeline.core.store import DocumentStore
 from rag_pipeline.status import document_reports

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, add_files, copy_corpus, definitions, materialize
 from support.backups import CHILD_ENV, run_backup_job, run_restore
+from support.env import REPO
+from support.runs import add_files, copy_corpus, definitions, materialize
 
 from rag_pipeline.core.backup import BackupError, read_manifest, restore_backup
 from rag_pipeline.core.catalog import Catalog

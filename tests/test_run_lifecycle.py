@@ -6,10 +6,11 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, add_files, copy_corpus, definitions, materialize, sensor_tick
 from dagster._core.definitions.reconstruct import ReconstructableJob, ReconstructableRepository
 from dagster._core.execution.api import execute_run
+from support.env import REPO
 from support.pipeline import reports_by_id, vector_index
+from support.runs import add_files, copy_corpus, definitions, materialize, sensor_tick
 
 from rag_pipeline.core.documents import DocumentsService
 from rag_pipeline.core.store import DocumentStore

@@ -8,7 +8,8 @@ what lexical search adds; test_e2e_real_model.py and the API end-to-end test use
 import json
 from pathlib import Path
 
-from conftest import add_files, copy_corpus, free_port, materialize, run_cli
+from support.runs import add_files, copy_corpus, materialize, run_cli
+from support.servers import free_port
 
 from rag_pipeline.core.catalog import read_chunks
 from rag_pipeline.core.documents import DocumentsService

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO
 from dagster import ScheduleDefinition
+from support.env import REPO
 
 from rag_pipeline.definitions import build_definitions
 from rag_pipeline.settings import Settings, env_names, markdown_table, shown_default

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import BIN, REPO
+from support.env import BIN, REPO
 from support.servers import start_server
 
 

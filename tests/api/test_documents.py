@@ -3,8 +3,8 @@
 from pathlib import Path
 
 import pytest
-from conftest import ingest_landed
 from support.api import assert_error, land_rejected, take_into_partitions, upload
+from support.runs import ingest_landed
 
 from rag_pipeline.core.store import DocumentStore
 from rag_pipeline.partitions import DOCUMENTS

@@ -8,8 +8,8 @@ the next: every event the stream must send is known, and nothing waits on a time
 import itertools
 from pathlib import Path
 
-from conftest import ingest_landed, materialize
 from support.api import land_rejected, take_into_partitions, upload
+from support.runs import ingest_landed, materialize
 from support.sse import open_events
 
 from rag_pipeline.assets import STAGES

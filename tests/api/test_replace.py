@@ -8,8 +8,8 @@ test_documents.py.
 from pathlib import Path
 
 import pytest
-from conftest import ingest_landed
 from support.api import assert_error, land_rejected, upload
+from support.runs import ingest_landed
 
 from rag_pipeline.core.store import DocumentStore
 

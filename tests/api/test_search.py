@@ -2,9 +2,10 @@
 
 from pathlib import Path
 
-from conftest import free_port, ingest_landed
 from fastapi.testclient import TestClient
 from support.api import assert_error, upload
+from support.runs import ingest_landed
+from support.servers import free_port
 
 from rag_api.main import create_app
 

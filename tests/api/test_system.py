@@ -4,8 +4,8 @@ import os
 
 import psycopg2
 import pytest
-from conftest import PG_ENV
 from fastapi.testclient import TestClient
+from support.env import PG_ENV
 
 from rag_api.main import create_app
 

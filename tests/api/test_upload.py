@@ -9,8 +9,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import ingest_landed
 from support.api import assert_error, assert_nothing_kept, upload
+from support.runs import ingest_landed
 
 from rag_pipeline.core.catalog import Catalog
 from rag_pipeline.core.chunking import load_tokenizer

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from conftest import BIN, INIT_INSTANCE, REPO, make_dagster_home
+from support.env import BIN, INIT_INSTANCE, REPO, make_dagster_home
 from support.servers import start_server
 
 FULL = os.environ.get("RELIABILITY", "short") == "full"

@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import BIN
 from reliability.harness import API_KEY, FULL, MAX_UPLOAD_MB, Stack, healthy, ran_at, wait_terminal
+from support.env import BIN
 
 pytestmark = pytest.mark.reliability
 

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import sensor_tick
 from fastapi.testclient import TestClient
 
 from rag_api.main import create_app
 from rag_pipeline.core.registry import DocumentStatus
 from rag_pipeline.core.store import DocumentStore
 from rag_pipeline.settings import Settings
+from support.runs import sensor_tick
 
 
 @pytest.fixture()

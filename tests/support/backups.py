@@ -5,7 +5,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from conftest import BIN, REPO, run_cli
+from support.env import BIN, REPO
+from support.runs import run_cli
 
 # Child processes import this checkout and the tests' helpers.
 CHILD_ENV = {"PYTHONPATH": os.pathsep.join([str(REPO / "tests"), str(REPO)])}
