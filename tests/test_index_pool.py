@@ -6,8 +6,10 @@ import subprocess
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from support.pipeline import (
     pending_on_pool,
     reports_by_id,
@@ -27,12 +29,29 @@ from rag_pipeline.resources import (
 RUN_STEP = "ingest_documents"
 
 
-def _start_run(instance, doc: str) -> tuple[threading.Thread, list[bool]]:
+@pytest.fixture()
+def workers(instance) -> Iterator[list[threading.Thread]]:
+    """Threads a test starts. After a failed assert one may still wait for the pool or write:
+    the pool is freed and every thread joined before the instance is disposed."""
+    started: list[threading.Thread] = []
+    yield started
+    storage = instance.event_log_storage
+    for slot in storage.get_concurrency_info(INDEX_WRITE_POOL).claimed_slots:
+        storage.free_concurrency_slots_for_run(slot.run_id)
+    for thread in started:
+        thread.join(timeout=120)
+    assert not any(t.is_alive() for t in started), "a worker outlived its test"
+
+
+def _start_run(
+    instance, doc: str, workers: list[threading.Thread]
+) -> tuple[threading.Thread, list[bool]]:
     """Materialize the document in a thread; the list gets the run's success when it ends."""
     outcome: list[bool] = []
     worker = threading.Thread(
         target=lambda: outcome.append(materialize(instance, [doc]).success), daemon=True
     )
+    workers.append(worker)
     worker.start()
     return worker, outcome
 
@@ -42,11 +61,13 @@ def _holders(instance) -> list[str]:
     return [str(slot.run_id) for slot in info.claimed_slots]
 
 
-def test_index_writes_wait_for_the_pool(instance, rag_env, corpus: Path, tmp_path: Path) -> None:
+def test_index_writes_wait_for_the_pool(
+    instance, rag_env, corpus: Path, tmp_path: Path, workers: list[threading.Thread]
+) -> None:
     [doc] = add_files(instance, [copy_corpus(corpus, "markdown/haystack_sample.md", tmp_path)])
 
     with index_write_slot(instance, "another-writer", "test"):
-        worker, outcome = _start_run(instance, doc)
+        worker, outcome = _start_run(instance, doc, workers)
         waiting = wait_until_pending_on_pool(instance, RUN_STEP)
         # The run got as far as its index write and waits there, with nothing written.
         assert reports_by_id(rag_env)[doc]["stages"]["chunk_embeddings"]["state"] == "materialized"
@@ -61,7 +82,7 @@ def test_index_writes_wait_for_the_pool(instance, rag_env, corpus: Path, tmp_pat
 
 
 def test_a_slot_left_by_a_dead_run_is_taken_over(
-    instance, rag_env, corpus: Path, tmp_path: Path
+    instance, rag_env, corpus: Path, tmp_path: Path, workers: list[threading.Thread]
 ) -> None:
     """A run worker killed while writing never frees its slot; its retry must not wait forever."""
     from dagster import DagsterRun, DagsterRunStatus
@@ -75,7 +96,7 @@ def test_a_slot_left_by_a_dead_run_is_taken_over(
     storage.initialize_concurrency_limit_to_default(INDEX_WRITE_POOL)
     claim = storage.claim_concurrency_slot(INDEX_WRITE_POOL, holder.run_id, "ingest_documents")
     assert claim.is_claimed
-    worker, outcome = _start_run(instance, doc)
+    worker, outcome = _start_run(instance, doc, workers)
     waiting = wait_until_pending_on_pool(instance, RUN_STEP)
     # Well past the dead-holder check: a holder whose run is still going keeps its slot, and
     # the run is still there waiting for it.
@@ -93,7 +114,9 @@ def test_a_slot_left_by_a_dead_run_is_taken_over(
     assert not info.claimed_slots and not info.pending_steps
 
 
-def test_a_slot_left_by_a_killed_api_process_is_taken_over(instance) -> None:
+def test_a_slot_left_by_a_killed_api_process_is_taken_over(
+    instance, workers: list[threading.Thread]
+) -> None:
     gone = subprocess.Popen(["true"])
     gone.wait()
     storage = instance.event_log_storage
@@ -113,6 +136,7 @@ def test_a_slot_left_by_a_killed_api_process_is_taken_over(instance) -> None:
             )
 
     worker = threading.Thread(target=delete, daemon=True)
+    workers.append(worker)
     worker.start()
     worker.join(timeout=30)
     assert held == [me], "the slot of an API process that is gone was never freed"
