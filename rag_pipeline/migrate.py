@@ -19,7 +19,7 @@ from typing import Any
 from dagster import AssetKey, AssetRecordsFilter, DagsterInstance
 
 from rag_pipeline.core.registry import STAGES
-from rag_pipeline.core.registry.model import documents, stages
+from rag_pipeline.core.registry.model import documents, fresh_row, stages
 from rag_pipeline.core.store import DocumentStore
 from rag_pipeline.partitions import DOCUMENTS
 
@@ -95,34 +95,7 @@ def _migrate(instance: DagsterInstance, store: DocumentStore) -> dict[str, int]:
 
 
 def _base_row(doc_id: str, now: float) -> dict[str, Any]:
-    return {
-        "id": doc_id,
-        "collection": "default",
-        "filename": None,
-        "sha256": None,
-        "media_type": None,
-        "bytes": None,
-        "chunk_size": None,
-        "chunk_overlap": None,
-        "origin": "landing",
-        "source_path": None,
-        "landing_path": None,
-        "supersedes": None,
-        "registered_at": now,
-        "submitted_at": None,
-        "status": "queued",
-        "run_id": None,
-        "error_stage": None,
-        "error_code": None,
-        "error_message": None,
-        "chunks": None,
-        "indexed_at": None,
-        "updated_at": now,
-        "deleted_at": None,
-        "delete_reason": None,
-        "superseded_by": None,
-        "release_partition": False,
-    }
+    return {"id": doc_id, **fresh_row(now)}
 
 
 def _live_row(

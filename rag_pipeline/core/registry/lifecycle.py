@@ -2,7 +2,6 @@
 
 import time
 from collections.abc import Sequence
-from typing import Any
 
 import sqlalchemy as sa
 
@@ -12,6 +11,7 @@ from rag_pipeline.core.registry.model import (
     Document,
     DocumentStatus,
     documents,
+    fresh_row,
     stages,
 )
 
@@ -58,35 +58,23 @@ class Lifecycle(Database):
             if supersedes is not None:
                 old = self._get(conn, supersedes)
                 supersedes = supersedes if old is not None and old.live else None
-            values: dict[str, Any] = {
-                "collection": collection,
-                "filename": filename,
-                "sha256": sha256,
-                "media_type": media_type,
-                "bytes": size,
-                "chunk_size": chunk_size,
-                "chunk_overlap": chunk_overlap,
-                "origin": origin,
-                "source_path": source_path,
-                "landing_path": landing_path,
-                "supersedes": supersedes,
-                "registered_at": now,
+            values = fresh_row(
+                now,
+                collection=collection,
+                filename=filename,
+                sha256=sha256,
+                media_type=media_type,
+                bytes=size,
+                chunk_size=chunk_size,
+                chunk_overlap=chunk_overlap,
+                origin=origin,
+                source_path=source_path,
+                landing_path=landing_path,
+                supersedes=supersedes,
                 # Submitted by its caller (the CLI adds the partition itself): long ago, as far
                 # as pickup is concerned.
-                "submitted_at": 0.0 if submitted else None,
-                "status": DocumentStatus.queued.value,
-                "run_id": None,
-                "error_stage": None,
-                "error_code": None,
-                "error_message": None,
-                "chunks": None,
-                "indexed_at": None,
-                "updated_at": now,
-                "deleted_at": None,
-                "delete_reason": None,
-                "superseded_by": None,
-                "release_partition": False,
-            }
+                submitted_at=0.0 if submitted else None,
+            )
             if existing is None:
                 conn.execute(documents.insert().values(id=doc_id, **values))
             else:

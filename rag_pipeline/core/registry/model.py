@@ -102,6 +102,22 @@ state = sa.Table(
 )
 
 
+def fresh_row(now: float, **values: Any) -> dict[str, Any]:
+    """Every column of a document row as a new life starts it: queued, with no outcome, no
+    run and no end; `values` fill in what registration knows."""
+    row: dict[str, Any] = {column.name: None for column in documents.columns if column.name != "id"}
+    row.update(
+        collection=DEFAULT_COLLECTION,
+        origin="landing",
+        registered_at=now,
+        updated_at=now,
+        status=DocumentStatus.queued.value,
+        release_partition=False,
+    )
+    row.update(values)
+    return row
+
+
 @dataclass
 class Stage:
     state: StageState = StageState.pending
