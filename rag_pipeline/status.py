@@ -175,7 +175,8 @@ def reconcile(instance: DagsterInstance, store: DocumentStore) -> dict[str, list
             created = record.create_timestamp.timestamp()
             changed["failed"] += registry.run_stopped(docs, run.run_id, _why(run), created)
 
-    since = float(registry.get_state(_CURSOR) or 0.0)
+    stored = float(registry.get_state(_CURSOR) or 0.0)
+    since = stored
     ended = RunsFilter(
         statuses=[DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED],
         updated_after=datetime.fromtimestamp(since, UTC),
@@ -197,7 +198,9 @@ def reconcile(instance: DagsterInstance, store: DocumentStore) -> dict[str, list
         changed["failed"] += registry.run_stopped(
             keys, run.run_id, _why(run), created, _finished(instance, registry, keys)
         )
-    registry.set_state(_CURSOR, json.dumps(min([since, *undecided])))
+    cursor = min([since, *undecided])
+    if cursor != stored:  # the sensor calls this every tick: write only when it moved
+        registry.set_state(_CURSOR, json.dumps(cursor))
 
     now = time.time()
     # Looked at once, in a window after their submission: a bulk load's thousands of documents
