@@ -67,7 +67,9 @@ def _check_options(size: int | None, overlap: int | None, settings: Settings) ->
         )
 
 
-def _read(upload: UploadFile, max_bytes: int) -> tuple[str, bytes]:
+def _read(upload: UploadFile, max_bytes: int) -> tuple[str, bytes, str]:
+    """The file's safe name, its bytes and their media type, or the reason it can never be a
+    document (every file of a request is read before any is kept)."""
     name = safe_filename(upload.filename or "")
     data = upload.file.read(max_bytes + 1)
     if len(data) > max_bytes:
@@ -75,11 +77,11 @@ def _read(upload: UploadFile, max_bytes: int) -> tuple[str, bytes]:
             413, "payload_too_large", f"{name} is larger than {max_bytes // (1024 * 1024)} MB"
         )
     try:
-        accept(data, name)
+        media_type = accept(data, name)
     except ExtractionError as exc:
         # Name the file: a request may hold several.
         raise ExtractionError(exc.code, f"{name}: {exc.message}") from exc
-    return name, data
+    return name, data, media_type
 
 
 @router.post(
@@ -106,9 +108,15 @@ def upload_documents(
     results = [
         _uploaded(
             name,
-            service.upload(data, name, chunk_size=chunk_size, chunk_overlap=chunk_overlap),
+            service.upload(
+                data,
+                name,
+                chunk_size=chunk_size,
+                chunk_overlap=chunk_overlap,
+                media_type=media_type,
+            ),
         )
-        for name, data in files
+        for name, data, media_type in files
     ]
     if all(r.duplicate for r in results):
         response.status_code = 200
@@ -231,9 +239,14 @@ def replace_document(
     if found.status in (DocumentStatus.deleted, DocumentStatus.rejected):
         raise DocumentNotFound(doc_id, f": it is {found.status}")
     _check_options(chunk_size, chunk_overlap, settings)
-    name, data = _read(file, settings.max_upload_bytes)
+    name, data, media_type = _read(file, settings.max_upload_bytes)
     accepted = service.replace(
-        doc_id, data, name, chunk_size=chunk_size, chunk_overlap=chunk_overlap
+        doc_id,
+        data,
+        name,
+        chunk_size=chunk_size,
+        chunk_overlap=chunk_overlap,
+        media_type=media_type,
     )
     if accepted.duplicate:
         response.status_code = 200

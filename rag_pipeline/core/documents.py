@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from rag_pipeline.core import landing
-from rag_pipeline.core.extract import ExtractionError, accept, sniff_media_type
+from rag_pipeline.core.extract import ExtractionError, accept
 from rag_pipeline.core.index import VectorIndex
 from rag_pipeline.core.registry import Document, DocumentStatus
 from rag_pipeline.core.store import DocumentStore, document_id, safe_filename, sha256_bytes
@@ -56,11 +56,6 @@ class Landed:
     document: Document | None = None
 
 
-def _sniff(data: bytes, name: str) -> str:
-    accept(data, name)
-    return sniff_media_type(data, name)
-
-
 class DocumentsService:
     def __init__(self, store: DocumentStore) -> None:
         self.store = store
@@ -77,14 +72,16 @@ class DocumentsService:
         supersedes: str | None = None,
         dedupe_by_content: bool = False,
         submitted: bool = False,
+        media_type: str | None = None,
     ) -> Accepted:
         """Register bytes as a document; raises ExtractionError for what can never be one.
 
         `submitted` says the caller adds the partition itself (the CLI); otherwise the sensor
-        picks the document up.
+        picks the document up. `media_type` is what `accept` said of these bytes, when the
+        caller has asked it already (the API checks a whole request before keeping any of it).
         """
         name = safe_filename(filename)
-        media_type = _sniff(data, name)
+        media_type = media_type or accept(data, name)
         digest = sha256_bytes(data)
         doc_id = document_id(name, digest)
         copy = self.store.keep_incoming(doc_id, name, data)
@@ -92,6 +89,7 @@ class DocumentsService:
             doc_id,
             name,
             data,
+            digest,
             media_type,
             origin=origin,
             source_path=str(copy),
@@ -112,6 +110,7 @@ class DocumentsService:
         *,
         chunk_size: int | None = None,
         chunk_overlap: int | None = None,
+        media_type: str | None = None,
     ) -> Accepted:
         """An API upload: the same bytes under any name are the document they already are."""
         return self.add(
@@ -121,6 +120,7 @@ class DocumentsService:
             chunk_size=chunk_size,
             chunk_overlap=chunk_overlap,
             dedupe_by_content=True,
+            media_type=media_type,
         )
 
     def replace(
@@ -131,15 +131,15 @@ class DocumentsService:
         *,
         chunk_size: int | None = None,
         chunk_overlap: int | None = None,
+        media_type: str | None = None,
     ) -> Accepted:
         """A new version: the old one stays searchable until the new one is indexed."""
         old = self.get(doc_id)
         if not old.live:
             raise DocumentNotFound(doc_id, f": it is {old.status}")
         name = safe_filename(filename)
-        _sniff(data, name)
-        new_id = document_id(name, sha256_bytes(data))
-        if new_id == doc_id:
+        media_type = media_type or accept(data, name)
+        if document_id(name, sha256_bytes(data)) == doc_id:
             return Accepted(old, created=False)
         return self.add(
             data,
@@ -149,6 +149,7 @@ class DocumentsService:
             chunk_overlap=chunk_overlap,
             supersedes=doc_id,
             dedupe_by_content=True,
+            media_type=media_type,
         )
 
     def get(self, doc_id: str) -> Document:
@@ -214,7 +215,7 @@ class DocumentsService:
             return self._reject(relpath, "unreadable", str(exc), None)
         name = safe_filename(path.name)
         try:
-            media_type = _sniff(data, name)
+            media_type = accept(data, name)
         except ExtractionError as exc:
             return self._reject(relpath, exc.code, exc.message, data)
         digest = sha256_bytes(data)
@@ -231,6 +232,7 @@ class DocumentsService:
             doc_id,
             name,
             data,
+            digest,
             media_type,
             origin="landing",
             source_path=str(path),
@@ -240,22 +242,21 @@ class DocumentsService:
         return Landed(relpath, "new" if created else "duplicate", doc)
 
     def _register(
-        self, doc_id: str, name: str, data: bytes, media_type: str, **options: Any
+        self, doc_id: str, name: str, data: bytes, digest: str, media_type: str, **options: Any
     ) -> tuple[Document, bool]:
         return self.registry.register(
             doc_id,
             filename=name,
-            sha256=sha256_bytes(data),
+            sha256=digest,
             size=len(data),
             media_type=media_type,
             **options,
         )
 
     def _reject(self, relpath: str, code: str, message: str, data: bytes | None) -> Landed:
+        digest = sha256_bytes(data) if data is not None else None
         name = safe_filename(Path(relpath).name)
-        doc_id = (
-            document_id(name, sha256_bytes(data)) if data is not None else f"rejected:{relpath}"
-        )
+        doc_id = document_id(name, digest) if digest is not None else f"rejected:{relpath}"
         target = landing.reject(self.store, relpath)
         doc = self.registry.reject(
             doc_id,
@@ -265,7 +266,7 @@ class DocumentsService:
             origin="landing",
             landing_path=relpath,
             source_path=str(target) if target is not None else None,
-            sha256=sha256_bytes(data) if data is not None else None,
+            sha256=digest,
             size=len(data) if data is not None else None,
         )
         return Landed(relpath, "rejected", doc)

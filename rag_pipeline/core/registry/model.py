@@ -159,10 +159,6 @@ class Document:
     stages: dict[str, Stage] = field(default_factory=dict)
 
     @property
-    def document_id(self) -> str:
-        return self.id
-
-    @property
     def live(self) -> bool:
         return self.status in LIVE
 

@@ -1,11 +1,11 @@
 """Reads: one document, pages in arrival order, and what the reconciler looks for."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 
 from rag_pipeline.core.registry.database import LIVE_VALUES, Database
-from rag_pipeline.core.registry.model import LIVE, Document, DocumentStatus, documents
+from rag_pipeline.core.registry.model import Document, DocumentStatus, documents
 
 
 class Reads(Database):
@@ -74,16 +74,6 @@ class Reads(Database):
                 )
             ]
             return self._documents(conn, ids), total
-
-    def ids(self, statuses: Iterable[DocumentStatus] = LIVE) -> list[str]:
-        wanted = [s.value for s in statuses]
-        with self._tx() as conn:
-            query = (
-                sa.select(documents.c.id)
-                .where(documents.c.status.in_(wanted))
-                .order_by(documents.c.registered_at, documents.c.id)
-            )
-            return [row.id for row in conn.execute(query)]
 
     def by_run(self, run_ids: Sequence[str]) -> dict[str, list[str]]:
         """Queued or processing documents last taken on by each of these runs."""
