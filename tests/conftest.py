@@ -20,7 +20,8 @@ from support.env import (
     PG_ENV,
     REPO,
     make_dagster_home,
-    start_chroma,
+    pg_admin,
+    running_chroma,
 )
 
 
@@ -34,12 +35,8 @@ def corpus() -> Path:
 @pytest.fixture(scope="session")
 def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data = tmp_path_factory.mktemp("chroma")
-    proc, url = start_chroma(data, log=data / "chroma.log")
-    try:
+    with running_chroma(data, log=data / "chroma.log") as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 @pytest.fixture()
@@ -67,21 +64,8 @@ def real_model(monkeypatch: pytest.MonkeyPatch, rag_env: dict[str, str]) -> dict
 @pytest.fixture()
 def postgres_db() -> Iterator[dict[str, str]]:
     """A fresh PostgreSQL database for one test; PostgreSQL must be up (`.ci/run` starts it)."""
-    import psycopg2
-
     name = f"rag_test_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = psycopg2.connect(
-            host=PG_ENV["DAGSTER_PG_HOST"],
-            port=PG_ENV["DAGSTER_PG_PORT"],
-            user=PG_ENV["DAGSTER_PG_USER"],
-            password=PG_ENV["DAGSTER_PG_PASSWORD"],
-            dbname=os.environ.get("RAG_TEST_PG_ADMIN_DB", "postgres"),
-            connect_timeout=5,
-        )
-    except psycopg2.OperationalError as exc:
-        pytest.fail(f"PostgreSQL is not reachable ({exc}); start it, e.g. with .ci/run")
-    admin.autocommit = True
+    admin = pg_admin()
     with admin.cursor() as cur:
         cur.execute(f'CREATE DATABASE "{name}"')
     try:
@@ -216,12 +200,8 @@ def backups(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture()
 def fresh_chroma(tmp_path: Path) -> Iterator[str]:
     """An empty Chroma server that never shared files with the one the data was indexed in."""
-    proc, url = start_chroma(tmp_path / "fresh-chroma")
-    try:
+    with running_chroma(tmp_path / "fresh-chroma") as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 @pytest.fixture()

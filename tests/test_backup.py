@@ -193,8 +193,7 @@ def test_old_archives_survive_a_backup_that_fails_on_a_full_target(
 def test_a_postgres_instance_is_backed_up_with_pg_dump_and_restores(
     instance, rag_env, backups, corpus: Path, tmp_path: Path, monkeypatch
 ) -> None:
-    import psycopg2
-    from support.env import PG_ENV
+    from support.env import PG_ENV, pg_admin
 
     ids = add_files(instance, [copy_corpus(corpus, "markdown/haystack_sample.md", tmp_path)])
     assert materialize(instance, ids).success
@@ -208,14 +207,7 @@ def test_a_postgres_instance_is_backed_up_with_pg_dump_and_restores(
     assert code == 0 and "psql" in out
     # Load the dump into a fresh database, as the restore message says, and read it back.
     target = f"rag_restore_{os.getpid()}"
-    admin = psycopg2.connect(
-        host=PG_ENV["DAGSTER_PG_HOST"],
-        port=PG_ENV["DAGSTER_PG_PORT"],
-        user=PG_ENV["DAGSTER_PG_USER"],
-        password=PG_ENV["DAGSTER_PG_PASSWORD"],
-        dbname="postgres",
-    )
-    admin.autocommit = True
+    admin = pg_admin()
     with admin.cursor() as cur:
         cur.execute(f'DROP DATABASE IF EXISTS "{target}"')
         cur.execute(f'CREATE DATABASE "{target}"')

@@ -2,10 +2,9 @@
 
 import os
 
-import psycopg2
 import pytest
 from fastapi.testclient import TestClient
-from support.env import PG_ENV
+from support.env import pg_admin
 
 from rag_api.main import create_app
 
@@ -31,14 +30,7 @@ def test_health_and_schedules(client, settings, instance) -> None:
 @pytest.mark.parametrize("instance", ["postgres"], indirect=True)
 def test_health_is_503_when_the_instance_database_is_gone(client) -> None:
     assert client.get("/health").json()["checks"]["instance"] == "ok"
-    admin = psycopg2.connect(
-        host=PG_ENV["DAGSTER_PG_HOST"],
-        port=PG_ENV["DAGSTER_PG_PORT"],
-        user=PG_ENV["DAGSTER_PG_USER"],
-        password=PG_ENV["DAGSTER_PG_PASSWORD"],
-        dbname=os.environ.get("RAG_TEST_PG_ADMIN_DB", "postgres"),
-    )
-    admin.autocommit = True
+    admin = pg_admin()
     try:
         with admin.cursor() as cur:
             # FORCE ends the instance's open connections too: nothing of it is left to answer.

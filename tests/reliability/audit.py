@@ -102,7 +102,9 @@ def _instance_disagrees(stack: Stack, docs: dict[str, dict[str, Any]]) -> dict[s
             if doc["status"] == "indexed":
                 found = instance.fetch_materializations(records_filter, limit=1).records
             elif doc["error"]["code"] == "run_failed":
-                found = [r for r in doc["run_ids"] if instance.get_run_by_id(r)]
+                # The run it names ended without success in the instance too.
+                runs = (instance.get_run_by_id(r) for r in doc["run_ids"])
+                found = [r for r in runs if r is not None and r.is_finished and not r.is_success]
             else:
                 found = instance.fetch_observations(records_filter, limit=1).records
             if not found:

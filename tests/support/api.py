@@ -58,7 +58,8 @@ def assert_error(response: httpx.Response, status: int, code: str) -> dict:
 def assert_nothing_kept(settings: Settings) -> None:
     """A refused request leaves no bytes in the store and no row in the registry."""
     store = DocumentStore(settings.data_dir)
-    assert not store.incoming_dir.exists() or not list(store.incoming_dir.rglob("*.*"))
+    kept = [p for p in store.incoming_dir.rglob("*") if p.is_file()]
+    assert not kept, kept
     assert store.registry.page()[1] == 0
 
 

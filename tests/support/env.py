@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,3 +48,35 @@ def make_dagster_home(home: Path, storage: str) -> None:
     home.mkdir(parents=True, exist_ok=True)
     config = REPO / ("dagster.yaml" if storage == "postgres" else "dagster_home/dagster.yaml")
     shutil.copyfile(config, home / "dagster.yaml")
+
+
+def pg_admin() -> Any:
+    """An autocommit connection to the test server's admin database, to create and drop the
+    databases tests use; fails the test, saying what to do, when PostgreSQL is not up."""
+    import psycopg2
+    import pytest
+
+    try:
+        admin = psycopg2.connect(
+            host=PG_ENV["DAGSTER_PG_HOST"],
+            port=PG_ENV["DAGSTER_PG_PORT"],
+            user=PG_ENV["DAGSTER_PG_USER"],
+            password=PG_ENV["DAGSTER_PG_PASSWORD"],
+            dbname=os.environ.get("RAG_TEST_PG_ADMIN_DB", "postgres"),
+            connect_timeout=5,
+        )
+    except psycopg2.OperationalError as exc:
+        pytest.fail(f"PostgreSQL is not reachable ({exc}); start it, e.g. with .ci/run")
+    admin.autocommit = True
+    return admin
+
+
+@contextlib.contextmanager
+def running_chroma(path: Path, log: Path | None = None) -> Iterator[str]:
+    """A Chroma server with its data at `path` for the length of the block; yields its URL."""
+    proc, url = start_chroma(path, log=log)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
