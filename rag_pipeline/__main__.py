@@ -231,6 +231,14 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    _instance()  # DAGSTER_HOME made absolute, as the runs it executes expect
+    from rag_pipeline.execution.worker import main as worker_main
+
+    worker_main(concurrency=args.concurrency, loglevel=args.loglevel)
+    return EXIT_OK
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rag-pipeline", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -267,6 +275,16 @@ def parser() -> argparse.ArgumentParser:
         "migrate", help="move a data dir from before the document registry into it (idempotent)"
     )
     migrate.set_defaults(func=cmd_migrate)
+
+    worker = sub.add_parser(
+        "worker",
+        help="execute Dagster runs in warm processes (a Celery worker); runs until stopped",
+    )
+    worker.add_argument(
+        "--concurrency", type=int, help="runs at once (default: RAG_WORKER_CONCURRENCY)"
+    )
+    worker.add_argument("--loglevel", default="INFO")
+    worker.set_defaults(func=cmd_worker)
 
     restore = sub.add_parser(
         "restore",

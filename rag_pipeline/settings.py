@@ -67,6 +67,18 @@ class Settings(BaseSettings):
     """how often the landing-zone sensor may look; below the sensor daemon's 5 s loop, so every
     loop evaluates it"""
 
+    broker_url: str = ""
+    """where runs wait for a warm worker (a Celery broker URL: `redis://`, `amqp://`,
+    `sqla+postgresql://`...); empty means an SQLite file under `RAG_DATA_DIR`, no server"""
+    result_backend: str = ""
+    """where workers record each run task's state (a Celery result backend URL, persistent so
+    run monitoring can read it); empty means SQLite under `RAG_DATA_DIR`"""
+    worker_concurrency: int = 2
+    """runs one `rag-pipeline worker` executes at once, each in its own warm process"""
+    worker_lost_after_seconds: float = 45.0
+    """a run whose worker has not beaten its heartbeat (every 5 s) for this long is failed by
+    run monitoring, and retried"""
+
     api_host: str = "127.0.0.1"
     """where `rag-api` listens"""
     api_port: int = 8000
@@ -120,6 +132,14 @@ class Settings(BaseSettings):
         # Resolved once, here: the daemon, its code server and the run workers it spawns all
         # start in the same directory, so they agree without anyone rewriting the environment.
         return path.expanduser().resolve()
+
+    @property
+    def celery_broker_url(self) -> str:
+        return self.broker_url or f"sqla+sqlite:///{self.data_dir / 'celery' / 'broker.sqlite'}"
+
+    @property
+    def celery_result_backend(self) -> str:
+        return self.result_backend or f"db+sqlite:///{self.data_dir / 'celery' / 'results.sqlite'}"
 
     @property
     def max_upload_bytes(self) -> int:

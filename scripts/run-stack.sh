@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs the local stack in the foreground: a Chroma server, the Dagster webserver and daemon,
-# and the REST API.
+# Runs the local stack in the foreground: a Chroma server, a long-lived Dagster code server, the
+# Dagster webserver and daemon, the warm run workers, and the REST API.
 # Ctrl-C (or any one of them exiting) stops all of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +11,7 @@ export RAG_DATA_DIR="${RAG_DATA_DIR:-$PWD/data}"
 export RAG_CHROMA_URL="${RAG_CHROMA_URL:-http://127.0.0.1:8001}"
 dagster_host="${DAGSTER_WEBSERVER_HOST:-127.0.0.1}"
 dagster_port="${DAGSTER_WEBSERVER_PORT:-3000}"
+code_port="${DAGSTER_CODE_SERVER_PORT:-4000}"
 
 mkdir -p "$DAGSTER_HOME" "$RAG_DATA_DIR/chroma" "$RAG_DATA_DIR/landing"
 [ -f "$DAGSTER_HOME/dagster.yaml" ] || cp dagster_home/dagster.yaml "$DAGSTER_HOME/dagster.yaml"
@@ -20,7 +21,7 @@ chroma_port=$(python3 -c 'import sys, urllib.parse as u; print(u.urlparse(sys.ar
 
 pids=()
 # Each service runs in its own process group, so stopping it also stops what it started
-# (the webserver and the daemon each start a code server).
+# (the code server its gRPC child, the worker its warm processes).
 start() { setsid "$@" & pids+=($!); }
 stop() {
   trap - INT TERM EXIT
@@ -56,8 +57,32 @@ fi
 # A data dir from before the document registry moves into it before anything reads it.
 "$BIN/rag-pipeline" migrate
 
-start "$BIN/dagster-daemon" run -w workspace.yaml
-start "$BIN/dagster-webserver" -w workspace.yaml -h "$dagster_host" -p "$dagster_port"
+# One long-lived code server that the webserver and the daemon share, as in docker-compose:
+# nothing re-imports the project every minute.
+start "$BIN/dagster" code-server start -h 127.0.0.1 -p "$code_port" \
+  -m rag_pipeline.definitions --location-name rag_pipeline > "$RAG_DATA_DIR/code-server.log" 2>&1
+workspace="$DAGSTER_HOME/workspace.grpc.yaml"
+cat > "$workspace" <<EOF
+# Written by scripts/run-stack.sh: the code location is the code server on port $code_port.
+load_from:
+  - grpc_server:
+      host: 127.0.0.1
+      port: $code_port
+      location_name: rag_pipeline
+EOF
+for _ in $(seq 1 150); do
+  "$BIN/dagster" api grpc-health-check -p "$code_port" > /dev/null 2>&1 && break
+  sleep 0.2
+done
+"$BIN/dagster" api grpc-health-check -p "$code_port" > /dev/null 2>&1 \
+  || { echo "the code server did not start; see $RAG_DATA_DIR/code-server.log" >&2; exit 1; }
+echo "Dagster code server on 127.0.0.1:$code_port"
+
+# Runs execute here, in processes that have loaded the code and the model once.
+start "$BIN/rag-pipeline" worker
+echo "run worker: ${RAG_WORKER_CONCURRENCY:-2} warm processes (rag-pipeline worker)"
+start "$BIN/dagster-daemon" run -w "$workspace"
+start "$BIN/dagster-webserver" -w "$workspace" -h "$dagster_host" -p "$dagster_port"
 echo "Dagster UI on http://$dagster_host:$dagster_port (DAGSTER_HOME=$DAGSTER_HOME)"
 start "$BIN/python" -m rag_api
 echo "REST API on http://${RAG_API_HOST:-127.0.0.1}:${RAG_API_PORT:-8000} (OpenAPI at /docs)"

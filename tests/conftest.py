@@ -5,6 +5,7 @@ temporary Dagster instance that enforces pools, a temporary data dir, and corpus
 live in tests/support/; this file holds fixtures only.
 """
 
+import contextlib
 import json
 import os
 import subprocess
@@ -23,6 +24,7 @@ from support.env import (
     pg_admin,
     running_chroma,
 )
+from support.servers import process_group
 
 
 @pytest.fixture(scope="session")
@@ -117,26 +119,20 @@ def daemon_env(request, tmp_path: Path, chroma_url: str) -> dict[str, str]:
 
 @pytest.fixture()
 def daemon(daemon_env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """The daemon, and the warm run worker its runs execute on (the worker's log goes to
+    worker.log)."""
     # Create the instance before two processes race to (see scripts/run-stack.sh).
     subprocess.run([str(BIN / "python"), "-c", INIT_INSTANCE], env=daemon_env, check=True)
-    log = (tmp_path / "daemon.log").open("wb")
-    proc = subprocess.Popen(
-        [str(BIN / "dagster-daemon"), "run", "-w", str(REPO / "workspace.yaml")],
-        cwd=REPO,
-        env=daemon_env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        yield proc
-    finally:
-        os.killpg(proc.pid, 15)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-        log.close()
+    commands = {
+        "worker": [str(BIN / "rag-pipeline"), "worker"],
+        "daemon": [str(BIN / "dagster-daemon"), "run", "-w", str(REPO / "workspace.yaml")],
+    }
+    with contextlib.ExitStack() as stack:
+        procs = {
+            name: stack.enter_context(process_group(cmd, daemon_env, tmp_path / f"{name}.log"))
+            for name, cmd in commands.items()
+        }
+        yield procs["daemon"]
 
 
 RELIABILITY_REPORT = REPO / "bench" / "results" / "reliability.json"

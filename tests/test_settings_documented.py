@@ -14,7 +14,8 @@ from support.env import REPO
 from rag_pipeline.definitions import build_definitions
 from rag_pipeline.settings import Settings, env_names, markdown_table, shown_default
 
-_VAR = re.compile(r"\b((?:RAG|DAGSTER|BACKUP|CLEANUP)_[A-Z0-9_]+|RUN_RETENTION_DAYS)\b")
+# (Names ending in _TAG are Dagster's run-tag constants, not variables.)
+_VAR = re.compile(r"\b((?:RAG|DAGSTER|BACKUP|CLEANUP)_[A-Z0-9_]+(?<!_TAG)|RUN_RETENTION_DAYS)\b")
 # A variable's name as a string literal: what reading it by hand takes.
 _NAMED = re.compile(r"""["']((?:RAG|BACKUP|CLEANUP)_[A-Z0-9_]+|RUN_RETENTION_DAYS)["']""")
 _BEGIN, _END = "<!-- settings:begin -->\n", "<!-- settings:end -->"

@@ -6,12 +6,16 @@ meanwhile; `start_server` notices (the server exits, or someone else answers) an
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
@@ -82,3 +86,31 @@ def start_server(
         f"the server exited {attempts} times before answering on {where} "
         f"(last exit code {proc.returncode}; see its log)"
     )
+
+
+@contextmanager
+def process_group(
+    command: list[str], env: dict[str, str], log_path: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A process in its own group, logging to `log_path`; the whole group is stopped at exit
+    (TERM, then KILL after 30 s), so whatever it started goes with it."""
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            command,
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            yield proc
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=30)

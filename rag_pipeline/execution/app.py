@@ -1,0 +1,53 @@
+"""The Celery app shared by the run launcher (which sends) and the workers (which execute)."""
+
+from pathlib import Path
+from typing import Any
+
+from celery import Celery
+from dagster_celery.config import DEFAULT_CONFIG
+from dagster_celery.make_app import make_app
+from dagster_celery.tasks import create_execute_job_task, create_resume_job_task
+
+from rag_pipeline.settings import Settings
+
+QUEUE = "dagster"
+
+
+def app_args(broker: str, backend: str) -> dict[str, Any]:
+    return {
+        "broker": broker,
+        "backend": backend,
+        "include": [],
+        "config_source": config_source(),
+        "task_default_queue": QUEUE,
+    }
+
+
+def config_source() -> dict[str, Any]:
+    return {
+        **DEFAULT_CONFIG,
+        # A worker reserves only what it can start: a run never waits behind another run in a
+        # worker that is busy while a second worker is idle.
+        "worker_prefetch_multiplier": 1,
+        "broker_connection_retry_on_startup": True,
+        # Records which worker runs a task, for the UI's debug info and for the health check.
+        "result_extended": True,
+        "worker_hijack_root_logger": False,
+    }
+
+
+def ensure_local_paths(*urls: str) -> None:
+    """An SQLite broker or result backend needs its folder."""
+    for url in urls:
+        for prefix in ("sqla+sqlite:///", "db+sqlite:///"):
+            if url.startswith(prefix):
+                Path(url.removeprefix(prefix)).parent.mkdir(parents=True, exist_ok=True)
+
+
+def celery_app(settings: Settings) -> Celery:
+    broker, backend = settings.celery_broker_url, settings.celery_result_backend
+    ensure_local_paths(broker, backend)
+    app = make_app(app_args(broker, backend))
+    create_execute_job_task(app)
+    create_resume_job_task(app)
+    return app

@@ -1,0 +1,111 @@
+"""The run launcher of the warm execution model: dagster-celery's `CeleryRunLauncher`, whose
+broker and result backend default to the service's settings, with a health check that notices a
+dead worker and a cancel that reaches the run's own process.
+
+In `dagster.yaml`:
+
+    run_launcher:
+      module: rag_pipeline.execution.launcher
+      class: WarmRunLauncher
+"""
+
+import time
+from collections.abc import Mapping
+from typing import Any, Self
+
+from dagster import DagsterRun, DagsterRunStatus, Field, Noneable, Permissive, StringSource
+from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
+from dagster._serdes import ConfigurableClassData
+from dagster_celery.launcher import CeleryRunLauncher
+from dagster_celery.tags import DAGSTER_CELERY_TASK_ID_TAG
+
+from rag_pipeline.execution import heartbeat
+from rag_pipeline.execution.app import QUEUE, app_args, ensure_local_paths
+from rag_pipeline.settings import get_settings
+
+
+class WarmRunLauncher(CeleryRunLauncher):
+    def __init__(
+        self,
+        broker: str | None = None,
+        backend: str | None = None,
+        default_queue: str = QUEUE,
+        include: list[str] | None = None,
+        config_source: dict[str, Any] | None = None,
+        inst_data: ConfigurableClassData | None = None,
+    ) -> None:
+        settings = get_settings()
+        self.lost_after_seconds = settings.worker_lost_after_seconds
+        broker = broker or settings.celery_broker_url
+        backend = backend or settings.celery_result_backend
+        ensure_local_paths(broker, backend)
+        super().__init__(
+            default_queue=default_queue,
+            broker=broker,
+            backend=backend,
+            include=include,
+            config_source={**app_args(broker, backend)["config_source"], **(config_source or {})},
+            inst_data=inst_data,
+        )
+
+    @classmethod
+    def config_type(cls) -> dict[str, Field]:
+        return {
+            "broker": Field(
+                Noneable(StringSource),
+                is_required=False,
+                description="Celery broker URL; default: RAG_BROKER_URL, else SQLite.",
+            ),
+            "backend": Field(
+                Noneable(StringSource),
+                is_required=False,
+                description="Celery result backend URL; default: RAG_RESULT_BACKEND, else SQLite.",
+            ),
+            "config_source": Field(
+                Noneable(Permissive()),
+                is_required=False,
+                description="More Celery settings.",
+            ),
+        }
+
+    @classmethod
+    def from_config_value(
+        cls, inst_data: ConfigurableClassData, config_value: Mapping[str, Any]
+    ) -> Self:
+        return cls(inst_data=inst_data, **config_value)
+
+    def terminate(self, run_id: str) -> bool:
+        """Marks the run CANCELING; its worker's heartbeat thread sees it within seconds and
+        interrupts the run in its own process. (Celery's revoke needs a broadcast channel the
+        SQLite broker lacks, and would kill the warm process with it.)"""
+        run = self._instance.get_run_by_id(run_id)
+        if run is None or run.is_finished:
+            return False
+        if run.status != DagsterRunStatus.CANCELING:
+            self._instance.report_run_canceling(run)
+        if (
+            run.status == DagsterRunStatus.STARTING
+            and heartbeat.last_beat(self._instance, run_id) is None
+        ):
+            # Not yet taken by a worker: the worker skips a run that is no longer STARTING.
+            self._instance.report_run_canceled(run, "Canceled before a worker took it.")
+        return True
+
+    def check_run_worker_health(self, run: DagsterRun) -> CheckRunHealthResult:
+        if DAGSTER_CELERY_TASK_ID_TAG not in run.tags:
+            return CheckRunHealthResult(WorkerStatus.UNKNOWN, "not launched on a warm worker")
+        task = super().check_run_worker_health(run)
+        if task.status in (WorkerStatus.FAILED, WorkerStatus.SUCCESS):
+            return task
+        last = heartbeat.last_beat(self._instance, run.run_id)
+        if last is None:
+            return task
+        silent = time.time() - last
+        if silent > self.lost_after_seconds:
+            worker = run.tags.get(heartbeat.WORKER_TAG, "its worker")
+            return CheckRunHealthResult(
+                WorkerStatus.FAILED,
+                f"{worker} has not beaten the run's heartbeat for {silent:.0f} s "
+                f"(limit {self.lost_after_seconds:.0f} s): the worker is gone",
+            )
+        return CheckRunHealthResult(WorkerStatus.RUNNING)

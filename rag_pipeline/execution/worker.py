@@ -1,0 +1,109 @@
+"""`rag-pipeline worker`: a Celery worker that executes Dagster runs in warm processes.
+
+Each prefork child imports the code location and loads the embedding model once, when it
+starts, so a run pays for neither; extraction's fork server is started then too. Each run's
+child beats its heartbeat for as long as the run executes (see `heartbeat.py`).
+
+Start as many as the machine (or the cluster) holds, all against one broker and one Dagster
+instance: `rag-pipeline worker --concurrency 2`.
+"""
+
+import logging
+import multiprocessing
+import os
+import time
+from typing import Any
+
+from celery import signals
+from dagster import DagsterInstance
+from dagster._grpc.types import ExecuteRunArgs, ResumeRunArgs
+from dagster._serdes import unpack_value
+
+from rag_pipeline.execution.app import QUEUE, celery_app
+from rag_pipeline.execution.heartbeat import Heartbeat
+from rag_pipeline.settings import get_settings
+
+log = logging.getLogger("rag_pipeline.worker")
+
+_beats: dict[str, Heartbeat] = {}
+_instance: DagsterInstance | None = None
+
+
+def _run_id(kwargs: dict[str, Any]) -> str | None:
+    packed = kwargs.get("execute_job_args_packed") or kwargs.get("resume_job_args_packed")
+    if packed is None:
+        return None
+    args = unpack_value(packed, as_type=(ExecuteRunArgs, ResumeRunArgs))
+    return str(args.run_id)
+
+
+def _the_instance() -> DagsterInstance:
+    global _instance
+    if _instance is None:
+        _instance = DagsterInstance.get()
+    return _instance
+
+
+def _allow_children() -> None:
+    """Lets a prefork child start extraction's bounded child. Billiard marks its children
+    daemonic, and multiprocessing refuses to start children from a daemonic process; the mark
+    only governs that refusal and reaping at exit, and the sandbox reaps its children itself.
+    Billiard's auth key also refuses to be pickled for the fork server: a fresh
+    multiprocessing key replaces it."""
+    me = multiprocessing.current_process()  # billiard's process object, in a prefork child
+    me._config["daemon"] = False
+    me._config["authkey"] = multiprocessing.process.AuthenticationString(os.urandom(32))
+
+
+@signals.worker_process_init.connect
+def _warm(**_: Any) -> None:
+    """Everything a run would otherwise load on its hot path."""
+    started = time.perf_counter()
+    _allow_children()
+    from rag_pipeline.core.embedding import get_embedder
+    from rag_pipeline.core.extract import extract_document
+    from rag_pipeline.definitions import defs
+
+    settings = get_settings()
+    defs.get_repository_def()  # builds the job and its asset graph once
+    get_embedder(settings.embedding_model, settings.embedding_batch_size).embed(["warm up"])
+    extract_document(b"warm up", "warm-up.txt", timeout_s=30)
+    _the_instance()
+    log.info("worker process warm in %.1f s", time.perf_counter() - started)
+
+
+@signals.task_prerun.connect
+def _run_starts(task_id: str, kwargs: dict[str, Any], **_: Any) -> None:
+    run_id = _run_id(kwargs or {})
+    if run_id is None:
+        return
+    beat = Heartbeat(_the_instance(), run_id)
+    beat.start()
+    _beats[task_id] = beat
+
+
+@signals.task_postrun.connect
+def _run_ends(task_id: str, **_: Any) -> None:
+    beat = _beats.pop(task_id, None)
+    if beat is not None:
+        beat.stop()
+
+
+def main(concurrency: int | None = None, loglevel: str = "INFO") -> None:
+    settings = get_settings()
+    app = celery_app(settings)
+    app.worker_main(
+        [
+            "worker",
+            "--pool=prefork",
+            f"--concurrency={concurrency or settings.worker_concurrency}",
+            f"--loglevel={loglevel}",
+            f"--queues={QUEUE}",
+            f"--hostname=rag-worker-{os.getpid()}@%h",
+            # No broadcast traffic: the SQLite broker has no fanout, and health comes from the
+            # runs' own heartbeats.
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ]
+    )
