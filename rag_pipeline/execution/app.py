@@ -47,7 +47,7 @@ def ensure_local_paths(*urls: str) -> None:
 def celery_app(settings: Settings) -> Celery:
     broker, backend = settings.celery_broker_url, settings.celery_result_backend
     ensure_local_paths(broker, backend)
-    app = make_app(app_args(broker, backend))
+    app = make_app(app_args(broker, backend))  # type: ignore[no-untyped-call]
     create_execute_job_task(app)
     create_resume_job_task(app)
     return app

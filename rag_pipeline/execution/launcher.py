@@ -62,7 +62,7 @@ class WarmRunLauncher(CeleryRunLauncher):
                 description="Celery result backend URL; default: RAG_RESULT_BACKEND, else SQLite.",
             ),
             "config_source": Field(
-                Noneable(Permissive()),
+                Noneable(Permissive()),  # type: ignore[no-untyped-call]
                 is_required=False,
                 description="More Celery settings.",
             ),

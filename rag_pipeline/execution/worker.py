@@ -50,9 +50,11 @@ def _allow_children() -> None:
     only governs that refusal and reaping at exit, and the sandbox reaps its children itself.
     Billiard's auth key also refuses to be pickled for the fork server: a fresh
     multiprocessing key replaces it."""
-    me = multiprocessing.current_process()  # billiard's process object, in a prefork child
+    me: Any = multiprocessing.current_process()  # billiard's process object, in a prefork child
     me._config["daemon"] = False
-    me._config["authkey"] = multiprocessing.process.AuthenticationString(os.urandom(32))
+    me._config["authkey"] = multiprocessing.process.AuthenticationString(  # type: ignore[attr-defined]
+        os.urandom(32)
+    )
 
 
 @signals.worker_process_init.connect

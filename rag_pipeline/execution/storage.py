@@ -1,0 +1,116 @@
+"""The one-machine instance storage: Dagster's SQLite storage, with an event log that keeps its
+database connections instead of opening a new engine for every event.
+
+Dagster's `SqliteEventLogStorage` builds an engine, connects, commits and disposes for each
+write, several times per asset event (the run's shard, then the cross-run index). Measured at
+c7cc0f2 on this machine: 25 ms per event, 98 of the 139 s a 300-abstract run took, where the
+embedding work itself takes a few seconds. Keeping an engine per shard (a few, least recently
+used first out) and writing in WAL mode with `synchronous=NORMAL` (a process killed at any point
+loses nothing; only a power cut can lose the last commits, and the database stays consistent)
+makes the same event cost a fraction of that. Everything else is Dagster's own code and layout:
+the same files, readable by any Dagster process.
+
+In `dagster.yaml`:
+
+    storage:
+      custom:
+        module: rag_pipeline.execution.storage
+        class: PooledSqliteStorage
+        config:
+          base_dir: {env: DAGSTER_HOME}
+"""
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
+from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
+from dagster._core.storage.sqlite_storage import (
+    DagsterSqliteStorage,
+    _event_logs_directory,
+    _runs_directory,
+    _schedule_directory,
+)
+from dagster._serdes import ConfigurableClassData
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import QueuePool
+
+# Shards whose engines stay open: the index and the runs being written right now.
+_OPEN_SHARDS = 8
+_BUSY_TIMEOUT_SECONDS = 30
+
+
+def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+class PooledSqliteEventLogStorage(SqliteEventLogStorage):
+    def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
+        self._engines: OrderedDict[str, Engine] = OrderedDict()
+        self._engines_lock = threading.Lock()
+        super().__init__(base_dir, inst_data)
+
+    def _engine(self, shard: str) -> Engine:
+        with self._engines_lock:
+            engine = self._engines.get(shard)
+            if engine is not None:
+                self._engines.move_to_end(shard)
+                return engine
+            engine = create_engine(
+                self.conn_string_for_shard(shard),
+                poolclass=QueuePool,
+                pool_size=1,
+                max_overflow=4,
+                connect_args={"timeout": _BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
+            )
+            event.listen(engine, "connect", _pragmas)
+            self._engines[shard] = engine
+            while len(self._engines) > _OPEN_SHARDS:
+                _, oldest = self._engines.popitem(last=False)
+                oldest.dispose()
+            return engine
+
+    @contextmanager
+    def _connect(self, shard: str) -> Iterator[Connection]:  # type: ignore[override]
+        with self._db_lock:
+            engine = self._engine(shard)
+            if shard not in self._initialized_dbs:
+                self._initdb(engine)
+                self._initialized_dbs.add(shard)
+            with engine.connect() as conn, conn.begin():
+                yield conn
+
+    def dispose(self) -> None:
+        with self._engines_lock:
+            for engine in self._engines.values():
+                engine.dispose()
+            self._engines.clear()
+        super().dispose()
+
+
+class PooledSqliteStorage(DagsterSqliteStorage):
+    """Dagster's SQLite storage (runs, event log, schedules under `base_dir`) with the pooled
+    event log."""
+
+    def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
+        # As DagsterSqliteStorage.__init__, but for the event log's class.
+        self.base_dir = base_dir
+        self._inst_data = inst_data
+        self._run_storage = SqliteRunStorage.from_local(_runs_directory(base_dir))
+        self._event_log_storage = PooledSqliteEventLogStorage(_event_logs_directory(base_dir))
+        self._schedule_storage = SqliteScheduleStorage.from_local(_schedule_directory(base_dir))
+        super(DagsterSqliteStorage, self).__init__()  # type: ignore[no-untyped-call]
+
+    @classmethod
+    def from_config_value(  # type: ignore[override]
+        cls, inst_data: ConfigurableClassData, config_value: Any
+    ) -> "PooledSqliteStorage":
+        return cls.from_local(inst_data=inst_data, **config_value)
