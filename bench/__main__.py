@@ -4,6 +4,8 @@
     python -m bench stages [--docs rel/path ...]
     python -m bench extract [--repeat 5]
     python -m bench ingest [--limit N]
+    python -m bench latency [--solo 10] [--burst 10] [--launcher warm|default]
+    python -m bench small [--limit N]
     python -m bench upload [--clients 16] [--per-client 20]
     python -m bench search [--chunks 10000]
     python -m bench status [--sizes 1000 10000 100000]
@@ -13,7 +15,11 @@
 the extraction sandbox against in-process extraction and how soon a time bound bites
 (bench/results/extract.json); `ingest` drops a corpus
 sample into the landing zone of a real daemon and measures throughput and pickup latency
-(bench/results/ingest.json and ingest.png); `upload` measures upload latency of 1 MB PDFs from
+(bench/results/ingest.json and ingest.png); `latency` times one small document through the
+API until search finds it, alone and in a burst of ten, and `--launcher default` measures
+spawn-per-run for comparison (bench/results/latency.json and latency.png); `small` drops the
+11,429 Vaswani/NPL abstracts into the landing zone at once (bench/results/small.json and
+small.png); `upload` measures upload latency of 1 MB PDFs from
 16 concurrent clients against the API (bench/results/upload.json); `search` measures /search
 latency per mode at 10k chunks (bench/results/search.json); `status` measures status reads and
 the progress stream at 1k to 100k documents (bench/results/status.json and status.png).
@@ -26,7 +32,7 @@ import importlib
 import subprocess
 import sys
 
-BENCHMARKS = ("stages", "extract", "ingest", "upload", "search", "status")
+BENCHMARKS = ("stages", "extract", "ingest", "latency", "small", "upload", "search", "status")
 # Run on its own (`make eval`): it scores retrieval quality rather than timing anything.
 EXTRA = ("eval",)
 

@@ -2,9 +2,10 @@
 
 The floor extracts, chunks and embeds the sample in this one process, with no Dagster, after
 loading the model (a per-process cost, reported on its own). The pipeline figure comes from a
-real `dagster-daemon` on a temporary instance: every file is dropped into the landing zone,
-the sensor turns them into batched range runs, and the clock runs from the first file landed to
-the last document indexed or failed. Pickup latency is a document's run start minus the time
+real `dagster-daemon` and a warm `rag-pipeline worker` on a temporary instance (see
+bench/stack.py): every file is dropped into the landing zone, the sensor turns them into
+batched range runs that execute on the worker, and the clock runs from the first file landed
+to the last document indexed or failed. Pickup latency is a document's run start minus the time
 its file landed. The sample is the 48 SQuAD texts, then the 25 well-formed PDFs, each sorted.
 
     python -m bench ingest [--limit N]    # writes bench/results/ingest.json and ingest.png
@@ -16,8 +17,6 @@ import logging
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -27,14 +26,13 @@ from typing import Any
 
 import yaml
 
-from bench.stages import CORPUS, MODEL, REPO, RESULTS, start_chroma, stop, wait_for_http
+from bench.stack import Stack, run_events, tail
+from bench.stages import CORPUS, MODEL, RESULTS
 
 TIMEOUT_SECONDS = 40 * 60
 # Terminal times come from event timestamps, so a slow poll costs no precision, only CPU
 # that the runs would otherwise have on a small machine.
 POLL_SECONDS = 5.0
-RUN_EVENTS = ("RUN_ENQUEUED", "RUN_STARTING", "RUN_START", "STEP_START")
-END_EVENTS = ("RUN_SUCCESS", "RUN_FAILURE")  # a run with one failed document ends in failure
 
 
 def sample(corpus: Path, limit: int | None) -> list[Path]:
@@ -79,25 +77,6 @@ def floor(paths: list[Path]) -> dict[str, Any]:
     }
 
 
-def start_daemon(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        daemon = subprocess.Popen(
-            [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", "workspace.yaml"],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its code server and run workers go with its group
-        )
-    deadline = time.monotonic() + 180
-    # Up means one sensor tick evaluated: the code location loaded and the sensor runs.
-    while "Sensor landing_zone_sensor" not in log.read_text(errors="replace"):
-        if daemon.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"dagster-daemon did not come up:\n{_tail(log)}")
-        time.sleep(0.5)
-    return daemon
-
-
 def drop(paths: list[Path], landing_dir: Path) -> dict[str, float]:
     """Deliver each file as careful writers do: a hidden .part name, then an atomic rename."""
     landing_dir.mkdir(parents=True, exist_ok=True)
@@ -131,9 +110,7 @@ def pipeline(paths: list[Path], data_dir: Path, log: Path) -> dict[str, Any]:
                 break
             if time.monotonic() > deadline:
                 states = {r.filename: str(r.status) for r in reports}
-                raise TimeoutError(
-                    f"not terminal after {TIMEOUT_SECONDS} s: {states}\n{_tail(log)}"
-                )
+                raise TimeoutError(f"not terminal after {TIMEOUT_SECONDS} s: {states}\n{tail(log)}")
             if time.monotonic() - shown > 30:
                 shown = time.monotonic()
                 counts = Counter(str(r.status) for r in reports)
@@ -168,27 +145,22 @@ def pipeline(paths: list[Path], data_dir: Path, log: Path) -> dict[str, Any]:
                 break
             time.sleep(1)
         runs = [
-            _run_timeline(instance, rec, reports) for rec in instance.get_run_records(landing_runs)
+            run_timeline(instance, rec, reports) for rec in instance.get_run_records(landing_runs)
         ]
     runs.sort(key=lambda run: run["events"].get("RUN_ENQUEUED", 0.0))
     return {
         "first_landed": min(landed.values()),
         "documents": docs,
         "runs": runs,
-        "rejected": [f"{r.filename} [{r.code}] {r.message}" for r in rejected],
+        "rejected": [
+            f"{r.filename} [{r.error.code}] {r.error.message}" if r.error else f"{r.filename}"
+            for r in rejected
+        ],
     }
 
 
-def _run_timeline(instance: Any, record: Any, reports: list[Any]) -> dict[str, Any]:
-    """When a run was queued, launched, started and done, from its own event log."""
-    from dagster import DagsterEventType
-
+def run_timeline(instance: Any, record: Any, reports: list[Any]) -> dict[str, Any]:
     run = record.dagster_run
-    events: dict[str, float] = {}
-    wanted = {DagsterEventType[name] for name in (*RUN_EVENTS, *END_EVENTS)}
-    for entry in instance.all_logs(run.run_id, of_type=wanted):
-        name = entry.dagster_event_type.name if entry.dagster_event_type else ""
-        events.setdefault("RUN_END" if name in END_EVENTS else name, entry.timestamp)
     mine = [r for r in reports if r.stages["raw_document"].run_id == run.run_id]
     batches = [r.stages["chunk_embeddings"].metadata.get("batch_seconds") for r in mine]
     return {
@@ -196,8 +168,9 @@ def _run_timeline(instance: Any, record: Any, reports: list[Any]) -> dict[str, A
         "status": run.status.value,
         "documents": int(run.tags.get("rag/documents", len(mine))),
         "chunks": sum(r.chunks or 0 for r in mine),
-        "events": events,
-        # Shared by the run's documents; the run's first embed call also loads the model.
+        "events": run_events(instance, run.run_id),
+        # Shared by the run's documents; under the default launcher the run's first embed call
+        # also loads the model.
         "embed_batch_seconds": max((float(b) for b in batches if b is not None), default=None),
     }
 
@@ -206,36 +179,8 @@ def _ts(iso: str | None) -> float | None:
     return datetime.fromisoformat(iso).timestamp() if iso else None
 
 
-def group_cpu(pgid: int) -> tuple[float, float]:
-    """(run workers, the rest) CPU seconds of a live process group, read from /proc.
-
-    The daemon and its code servers count apart from everything they started: run workers,
-    their extraction fork servers, and exited workers, reaped (cutime+cstime) or zombies
-    (whose cmdline is empty).
-    """
-    tick = os.sysconf("SC_CLK_TCK")
-    runs = rest = 0.0
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-            cmdline = (proc / "cmdline").read_bytes()
-        except (OSError, IndexError):
-            continue  # gone while we looked
-        if int(stat[2]) != pgid:  # stat[2] is pgrp, field 5 of proc_pid_stat(5)
-            continue
-        own = (int(stat[11]) + int(stat[12])) / tick
-        is_run = b"dagster-daemon" not in cmdline and b"api\0grpc" not in cmdline
-        runs += (int(stat[13]) + int(stat[14])) / tick + (own if is_run else 0.0)
-        rest += 0.0 if is_run else own
-    return round(runs, 2), round(rest, 2)
-
-
 def _clock() -> str:
     return datetime.now().strftime("%H:%M:%S")
-
-
-def _tail(log: Path, chars: int = 3000) -> str:
-    return log.read_text(errors="replace")[-chars:] if log.exists() else ""
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
@@ -260,41 +205,28 @@ def main(argv: list[str] | None = None) -> None:
     load_before = os.getloadavg()
     print(f"floor: {len(paths)} documents in this process ...", flush=True)
     base = floor(paths)
-    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
-        work = Path(tmp)
-        (work / "home").mkdir()
-        shutil.copyfile(REPO / "dagster_home" / "dagster.yaml", work / "home" / "dagster.yaml")
-        chroma, url = start_chroma(work / "chroma")
-        daemon: subprocess.Popen[bytes] | None = None
-        os.environ.update(
-            DAGSTER_HOME=str(work / "home"),
-            RAG_DATA_DIR=str(work / "data"),
-            RAG_CHROMA_URL=url,
-            RAG_EMBEDDING_MODEL=MODEL,
-        )
-        try:
-            wait_for_http(f"{url}/api/v2/heartbeat")
-            print("pipeline: starting dagster-daemon ...", flush=True)
-            daemon = start_daemon(dict(os.environ), work / "daemon.log")
-            print(f"pipeline: dropping {len(paths)} files into the landing zone", flush=True)
-            observer = time.process_time()
-            piped = pipeline(paths, work / "data", work / "daemon.log")
-            runs_cpu, daemon_cpu = group_cpu(daemon.pid)
-            piped["cpu_seconds"] = {
-                "run_workers": runs_cpu,
-                "daemon_and_code_server": daemon_cpu,
-                "chroma": round(sum(group_cpu(chroma.pid)), 2),
-                "benchmark_polling": round(time.process_time() - observer, 2),
-            }
-        finally:
-            if daemon is not None:
-                stop(daemon)
-            stop(chroma)
-        config = yaml.safe_load((work / "home" / "dagster.yaml").read_text())
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp, Stack(Path(tmp)) as stack:
+        os.environ.update(stack.env)
+        print("pipeline: starting rag-pipeline worker and dagster-daemon ...", flush=True)
+        stack.start()
+        print(f"pipeline: dropping {len(paths)} files into the landing zone", flush=True)
+        observer = time.process_time()
+        piped = pipeline(paths, stack.work / "data", stack.log("daemon"))
+        piped["cpu_seconds"] = {
+            **stack.cpu_seconds(),
+            "benchmark_polling": round(time.process_time() - observer, 2),
+        }
+        config = yaml.safe_load((stack.work / "home" / "dagster.yaml").read_text())
     from rag_pipeline.assets import MAX_DOCS_PER_RUN
 
     environment = {
         "cpu_count": os.cpu_count(),
+        "launcher": stack.launcher,
+        "RAG_WORKER_CONCURRENCY": stack.env.get("RAG_WORKER_CONCURRENCY", "2"),
+        "worker_warm_up": {
+            "seconds": stack.worker_warm_seconds,
+            "cpu_seconds": stack.worker_warm_cpu,
+        },
         "RAG_MAX_DOCS_PER_RUN": MAX_DOCS_PER_RUN,
         "max_concurrent_runs": config["concurrency"]["runs"]["max_concurrent_runs"],
         "model": MODEL,
