@@ -3,8 +3,10 @@ one result.
 
 The cursor holds the size and mtime of files seen but not yet taken, so a file still being
 written is taken only once it stands still. Partitions keep insertion order, so the keys added
-in one tick form contiguous ranges: each batch of up to RAG_MAX_DOCS_PER_RUN documents is one
-range run. Run keys are derived from the batch, so a repeated tick never launches it twice.
+in one tick form contiguous ranges: a batch is one range run. Batches follow the work: a run
+takes waiting documents until their files reach RAG_RUN_BUDGET_MB (or RAG_MAX_DOCS_PER_RUN of
+them), so many short notes share a few runs while a large book runs alone, in the large lane.
+Run keys are derived from the batch, so a repeated tick never launches it twice.
 """
 
 import hashlib
@@ -25,6 +27,7 @@ from dagster import (
 from rag_pipeline.assets import MAX_DOCS_PER_RUN, STAGES, ingest_job
 from rag_pipeline.core import landing
 from rag_pipeline.core.documents import DocumentsService
+from rag_pipeline.core.registry import Document
 from rag_pipeline.core.store import DocumentStore
 from rag_pipeline.partitions import DOCUMENTS, range_tags, release_deferred_partitions
 from rag_pipeline.resources import DocumentStoreResource
@@ -36,25 +39,54 @@ from rag_pipeline.status import reconcile
 SENSOR_INTERVAL_SECONDS = get_settings().sensor_interval_seconds
 
 
+LANE_TAG = "rag/lane"
+
+
+def batches(
+    docs: Sequence[Document], budget_bytes: int, max_docs: int = MAX_DOCS_PER_RUN
+) -> list[list[Document]]:
+    """Consecutive documents, in order, grouped until the next one would take the batch over
+    the byte budget or the document cap; a document over the budget is a batch of its own."""
+    grouped: list[list[Document]] = []
+    batch: list[Document] = []
+    used = 0
+    for doc in docs:
+        size = doc.bytes or 0
+        if batch and (used + size > budget_bytes or len(batch) >= max_docs):
+            grouped.append(batch)
+            batch, used = [], 0
+        batch.append(doc)
+        used += size
+    if batch:
+        grouped.append(batch)
+    return grouped
+
+
 def batch_run_requests(
-    keys: Sequence[str], batch_size: int, registered: dict[str, float]
+    docs: Sequence[Document], large_bytes: int | None = None
 ) -> list[RunRequest]:
-    """One range run per batch. The run key names the batch and when its documents were
-    registered: a repeated tick asks for the same run, a document deleted and uploaded again
-    gets a new one (the daemon never launches a run key twice)."""
+    """One range run per batch (see `batches`). The run key names the batch and when its
+    documents were registered: a repeated tick asks for the same run, a document deleted and
+    uploaded again gets a new one (the daemon never launches a run key twice)."""
+    settings = get_settings()
+    budget = int(settings.run_budget_mb * 1024 * 1024)
+    large = int(settings.large_document_mb * 1024 * 1024) if large_bytes is None else large_bytes
     requests = []
-    for start in range(0, len(keys), batch_size):
-        batch = list(keys[start : start + batch_size])
-        ident = "\n".join(f"{key}@{registered.get(key, 0.0)!r}" for key in batch)
+    for batch in batches(docs, budget):
+        keys = [doc.id for doc in batch]
+        ident = "\n".join(f"{doc.id}@{doc.registered_at!r}" for doc in batch)
         digest = hashlib.sha1(ident.encode(), usedforsecurity=False).hexdigest()
+        size = sum(doc.bytes or 0 for doc in batch)
         requests.append(
             RunRequest(
                 run_key=f"landing-{digest[:16]}",
                 asset_selection=[AssetKey(stage) for stage in STAGES],
                 tags={
-                    **range_tags(batch),
+                    **range_tags(keys),
                     "rag/source": "landing_zone",
                     "rag/documents": str(len(batch)),
+                    "rag/bytes": str(size),
+                    LANE_TAG: "large" if max(d.bytes or 0 for d in batch) >= large else "small",
                 },
             )
         )
@@ -132,6 +164,9 @@ def landing_zone_tick(
     arrived = sorted(
         landing.ready(candidates, pending, looked_at), key=lambda rel: candidates[rel].mtime_ns
     )
+    # The rest stay pending, already settled, for the next tick.
+    later = set(arrived[get_settings().max_files_per_tick :])
+    arrived = arrived[: get_settings().max_files_per_tick]
     for relpath in arrived:
         outcome = service.take_landing(relpath)
         counts[outcome.action] = counts.get(outcome.action, 0) + 1
@@ -143,7 +178,7 @@ def landing_zone_tick(
     pending = {
         rel: state
         for rel, state in candidates.items()
-        if rel not in taken and (store.landing_dir / rel).exists()
+        if rel not in taken and (rel in later or (store.landing_dir / rel).exists())
     }
 
     # Uploads and landed files alike: each waiting document is claimed once. A claim made by
@@ -160,10 +195,13 @@ def landing_zone_tick(
     if not waiting:
         return SensorResult(skip_reason=_summary(counts) or "no new files", cursor=cursor)
     new_keys = [doc.id for doc in waiting]
-    registered = {doc.id: doc.registered_at for doc in waiting}
-    context.log.info(f"{len(new_keys)} document(s) to ingest; landing zone: {_summary(counts)}")
+    requests = batch_run_requests(waiting)
+    context.log.info(
+        f"{len(new_keys)} document(s) to ingest in {len(requests)} run(s); landing zone: "
+        f"{_summary(counts)}"
+    )
     return SensorResult(
-        run_requests=batch_run_requests(new_keys, MAX_DOCS_PER_RUN, registered),
+        run_requests=requests,
         dynamic_partitions_requests=[AddDynamicPartitionsRequest(DOCUMENTS, new_keys)],
         cursor=cursor,
     )

@@ -61,8 +61,18 @@ class Settings(BaseSettings):
     extraction_timeout_seconds: int = 60
     """hard bound on extracting one document, in processor time (and at most twice that in wall
     time), so a busy machine does not fail long documents"""
-    max_docs_per_run: int = 16
-    """documents per run, for the sensor's batches and for backfills"""
+    max_docs_per_run: int = 256
+    """most documents in one run: the sensor's batches (which its byte budget usually ends
+    first) and backfills (counted in documents only)"""
+    run_budget_mb: float = 4.0
+    """the sensor fills a run with waiting documents up to this many megabytes of files, so
+    1,000 short notes make a few runs and a large book runs on its own"""
+    large_document_mb: float = 2.0
+    """a run holding a document this large goes in the large lane, which takes at most one of
+    the run slots, so small documents always have the other"""
+    max_files_per_tick: int = 2000
+    """the landing-zone sensor registers at most this many new files per evaluation, so a
+    tick stays well inside Dagster's sensor timeout; the rest follow on the next ones"""
     sensor_interval_seconds: int = 2
     """how often the landing-zone sensor may look; below the sensor daemon's 5 s loop, so every
     loop evaluates it"""
@@ -135,7 +145,8 @@ class Settings(BaseSettings):
 
     @property
     def celery_broker_url(self) -> str:
-        return self.broker_url or f"sqla+sqlite:///{self.data_dir / 'celery' / 'broker.sqlite'}"
+        default = f"sqla-quick+sqlite:///{self.data_dir / 'celery' / 'broker.sqlite'}"
+        return self.broker_url or default
 
     @property
     def celery_result_backend(self) -> str:

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from dagster import SensorResult, build_sensor_context
 
-from rag_pipeline.assets import MAX_DOCS_PER_RUN
 from rag_pipeline.core import ingest, landing
 from rag_pipeline.core.documents import DocumentsService
 from rag_pipeline.core.registry import DocumentStatus
 from rag_pipeline.core.store import DocumentStore
+from rag_pipeline.partitions import named_documents
 from rag_pipeline.resources import DocumentStoreResource
 from rag_pipeline.sensors import batch_run_requests, landing_zone_sensor, landing_zone_tick
 from rag_pipeline.status import document_reports
@@ -148,8 +148,7 @@ def test_a_cursor_from_before_a_restart_keeps_the_sensor_correct(
     # Same batch, same run key: the daemon launches a batch once however often it is asked.
     [run] = first.run_requests or []
     added = keys(first)
-    registered = {key: store.registry.get(key).registered_at for key in added}  # type: ignore[union-attr]
-    [again] = batch_run_requests(added, MAX_DOCS_PER_RUN, registered)
+    [again] = batch_run_requests([store.registry.get(key) for key in added])  # type: ignore[misc]
     assert again.run_key == run.run_key
 
 
@@ -243,3 +242,40 @@ def test_an_upload_is_picked_up_once_in_the_run_of_its_tick(instance, store) -> 
     [run] = result.run_requests or []
     assert run.tags["rag/document_ids"] == f"{first.id},{second.id}"
     assert keys(daemon.tick()) == []
+
+
+def test_batches_follow_the_work(instance, store, corpus: Path, monkeypatch) -> None:
+    """Short notes share runs up to the byte budget; a large document runs alone, in the large
+    lane; every document is in exactly one run, in arrival order."""
+    from rag_pipeline.settings import get_settings
+
+    monkeypatch.setenv("RAG_RUN_BUDGET_MB", "0.1")  # 100 KiB of files per run
+    monkeypatch.setenv("RAG_LARGE_DOCUMENT_MB", "0.5")
+    get_settings.cache_clear()
+    try:
+        past = time.time() - 60
+        for n in range(40):  # 30 notes of 3.3 KB, a 3.6 MB book, 10 more notes
+            if n == 30:
+                drop(corpus, "pdf/uns_pdf2image-memory-error-test-400p.pdf", store, "book.pdf")
+                os.utime(store.landing_dir / "book.pdf", (past + n, past + n))
+            note = store.landing_dir / f"note-{n:02d}.txt"
+            note.write_text(f"Note {n}: " + "warm workers batch by bytes. " * 110)
+            os.utime(note, (past + n + 0.5, past + n + 0.5))
+        result = Daemon(instance, store).tick()
+    finally:
+        get_settings.cache_clear()
+
+    runs = result.run_requests or []
+    docs = {doc.id: doc for doc in map(store.registry.get, keys(result)) if doc is not None}
+    in_runs = [named_documents(r.tags) for r in runs]
+    assert [k for run in in_runs for k in run] == keys(result), "each document once, in order"
+    assert sorted(keys(result)) == sorted(docs) and len(docs) == 41
+    book = next(doc.id for doc in docs.values() if doc.filename == "book.pdf")
+    [book_run] = [r for r, members in zip(runs, in_runs, strict=True) if book in members]
+    assert named_documents(book_run.tags) == [book], "the book runs alone"
+    assert book_run.tags["rag/lane"] == "large"
+    small = [r for r in runs if r is not book_run]
+    assert all(r.tags["rag/lane"] == "small" for r in small)
+    # 30 notes of 3.3 KB fill one 100 KiB run before the book; the 10 after it share another.
+    assert [int(r.tags["rag/documents"]) for r in small] == [30, 10]
+    assert all(int(r.tags["rag/bytes"]) <= 100 * 1024 for r in small)

@@ -20,12 +20,14 @@ In `dagster.yaml`:
           base_dir: {env: DAGSTER_HOME}
 """
 
+import os
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
@@ -39,6 +41,11 @@ from dagster._serdes import ConfigurableClassData
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import QueuePool
+
+# Dagster batches the event writes it can (a run's planned events, a partition range's
+# materializations) only when this is set; the store_event_batch below makes a batch one
+# transaction per shard. An explicit setting wins.
+os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", "1000")
 
 # Shards whose engines stay open: the index and the runs being written right now.
 _OPEN_SHARDS = 8
@@ -56,6 +63,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
         self._engines: OrderedDict[str, Engine] = OrderedDict()
         self._engines_lock = threading.Lock()
+        self._batch = threading.local()
         super().__init__(base_dir, inst_data)
 
     def _engine(self, shard: str) -> Engine:
@@ -78,15 +86,44 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
                 oldest.dispose()
             return engine
 
+    def _ready_engine(self, shard: str) -> Engine:
+        engine = self._engine(shard)
+        if shard not in self._initialized_dbs:
+            self._initdb(engine)
+            self._initialized_dbs.add(shard)
+        return engine
+
     @contextmanager
     def _connect(self, shard: str) -> Iterator[Connection]:  # type: ignore[override]
+        batch: dict[str, Connection] | None = getattr(self._batch, "connections", None)
+        if batch is not None:
+            # Inside store_event_batch: this thread already holds the lock, and every write
+            # to a shard joins that shard's one transaction.
+            if shard not in batch:
+                conn = self._ready_engine(shard).connect()
+                conn.begin()
+                batch[shard] = conn
+            yield batch[shard]
+            return
+        with self._db_lock, self._ready_engine(shard).connect() as conn, conn.begin():
+            yield conn
+
+    def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
+        """A batch in one transaction per shard, instead of three or four per event. Dagster
+        sends batches (the planned events of a run, a range's materializations) when
+        DAGSTER_EVENT_BATCH_SIZE is set; on an error it stores the events one by one."""
         with self._db_lock:
-            engine = self._engine(shard)
-            if shard not in self._initialized_dbs:
-                self._initdb(engine)
-                self._initialized_dbs.add(shard)
-            with engine.connect() as conn, conn.begin():
-                yield conn
+            connections: dict[str, Connection] = {}
+            self._batch.connections = connections
+            try:
+                for entry in events:
+                    self.store_event(entry)
+                for conn in connections.values():
+                    conn.commit()
+            finally:
+                self._batch.connections = None
+                for conn in connections.values():
+                    conn.close()  # rolls back whatever was not committed
 
     def dispose(self) -> None:
         with self._engines_lock:
