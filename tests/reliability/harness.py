@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 from support.env import BIN, INIT_INSTANCE, REPO, make_dagster_home
+from support.runs import executing
 from support.servers import start_server
 
 FULL = os.environ.get("RELIABILITY", "short") == "full"
@@ -35,8 +36,6 @@ MAX_UPLOAD_MB = 8
 STALL_SECONDS = 600.0 if FULL else 120.0
 # Started in this order: the worker before the daemon, so the first runs find it.
 PROCESSES = ("chroma", "worker", "daemon", "api")
-# The run tag naming the process executing a run, "host:pid" (rag_pipeline/execution/heartbeat.py).
-WORKER_TAG = "rag/worker"
 
 
 class Stack:
@@ -162,20 +161,13 @@ class Stack:
             _signal_group(pgid, signal.SIGKILL)
 
     def executing(self) -> dict[str, int]:
-        """Runs executing now, each with the pid of the warm worker process executing it: the
-        run tag the process itself writes when it takes the run, read on STARTED runs of this
-        host, and only for processes of this stack."""
-        from dagster import DagsterRunStatus, RunsFilter
-
+        """Runs executing now, each with the pid of the warm worker process executing it, for
+        processes of this stack."""
         with self.instance() as instance:
-            runs = instance.get_runs(filters=RunsFilter(statuses=[DagsterRunStatus.STARTED]))
+            runs = executing(instance)
         mine = {pid for pid, _ in _processes(self.groups)}
-        found: dict[str, int] = {}
-        for run in runs:
-            host, _, pid = run.tags.get(WORKER_TAG, "").rpartition(":")
-            if host == socket.gethostname() and pid.isdigit() and int(pid) in mine:
-                found[run.run_id] = int(pid)
-        return found
+        here = socket.gethostname()
+        return {run: pid for run, (host, pid) in runs.items() if host == here and pid in mine}
 
     def run_workers(self) -> list[int]:
         """The processes executing runs right now: the worker's prefork children named by the

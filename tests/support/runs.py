@@ -117,6 +117,22 @@ def ingest_landed(instance: object, data_dir: str, settle: bool = True) -> list[
     return keys
 
 
+def executing(instance: object) -> dict[str, tuple[str, int]]:
+    """STARTED runs, each with the process executing it, (host, pid): the tag `rag/worker`
+    ("host:pid") that the warm worker's process writes when it takes the run."""
+    from dagster import DagsterRunStatus, RunsFilter
+
+    from rag_pipeline.execution.heartbeat import WORKER_TAG
+
+    runs = instance.get_runs(filters=RunsFilter(statuses=[DagsterRunStatus.STARTED]))  # type: ignore[attr-defined]
+    found: dict[str, tuple[str, int]] = {}
+    for run in runs:
+        host, _, pid = run.tags.get(WORKER_TAG, "").rpartition(":")
+        if host and pid.isdigit():
+            found[run.run_id] = (host, int(pid))
+    return found
+
+
 def failed_at(instance: object, run_ids: list[str]) -> dict[str, float | None]:
     """When each run was marked failed (epoch seconds); None for one that did not fail (yet)."""
     from dagster import DagsterRunStatus, RunsFilter
