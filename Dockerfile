@@ -1,4 +1,5 @@
-# One image for every service of the stack: code location, webserver, daemon, API and Chroma.
+# One image for every service of the stack: code location, webserver, daemon, run workers, API
+# and Chroma.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

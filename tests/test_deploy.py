@@ -20,15 +20,26 @@ def _env_example() -> set[str]:
 
 
 def test_the_stack_has_every_service() -> None:
-    assert set(SERVICES) == {"postgres", "chroma", "code", "webserver", "daemon", "api"}
+    assert set(SERVICES) == {
+        "postgres",
+        "redis",
+        "chroma",
+        "code",
+        "webserver",
+        "daemon",
+        "worker",
+        "api",
+    }
     assert "pg_isready" in " ".join(SERVICES["postgres"]["healthcheck"]["test"])
-    for name in ("code", "daemon", "api", "chroma"):
+    assert "ping" in SERVICES["redis"]["healthcheck"]["test"]
+    for name in ("code", "daemon", "worker", "api", "chroma"):
         assert any(v.startswith("data:") for v in SERVICES[name]["volumes"]), name
 
 
 def test_every_command_points_at_something_that_exists() -> None:
     for name, service in SERVICES.items():
-        if "command" not in service:
+        # Services from other images (Redis) bring their own commands.
+        if "command" not in service or "build" not in service:
             continue
         command = service["command"]
         assert (BIN / command[0]).exists() or shutil.which(command[0]), (name, command[0])
@@ -86,3 +97,30 @@ def test_the_registry_lives_in_its_own_database_on_the_instance_server() -> None
     init = REPO / mount.split(":")[0]
     scripts = " ".join(p.read_text() for p in sorted(init.glob("*.sql")))
     assert f"CREATE DATABASE {database};" in scripts
+
+
+def test_the_worker_tier_scales_with_compose() -> None:
+    """`docker compose up --scale worker=N`: any number of workers from one definition, next to
+    the daemon that launches runs onto them."""
+    worker, daemon = SERVICES["worker"], SERVICES["daemon"]
+    assert worker["command"] == ["rag-pipeline", "worker"]
+    # A fixed name or a host port would stop the second replica from starting.
+    assert "container_name" not in worker and "ports" not in worker
+    assert worker["build"] == daemon["build"] and worker["environment"] == daemon["environment"]
+    # Every run executes on a worker, backups too.
+    assert {v.split(":")[0] for v in worker["volumes"]} >= {"data", "backups"}
+    for name in ("postgres", "redis", "chroma"):
+        assert worker["depends_on"][name] == {"condition": "service_healthy"}, name
+    assert daemon["depends_on"]["redis"] == {"condition": "service_healthy"}
+
+
+def test_runs_wait_in_the_broker_and_their_state_in_the_instance_server() -> None:
+    env = COMPOSE["x-rag-env"]
+    broker = env["RAG_BROKER_URL"]
+    assert broker.startswith("redis://redis:6379/")
+    backend = env["RAG_RESULT_BACKEND"]
+    # Persistent, so run monitoring can read a task's state after the worker is gone: the
+    # instance's own database, where Celery's two tables sit beside Dagster's.
+    assert backend.startswith("db+postgresql+psycopg2://")
+    assert backend.endswith(f"@postgres:5432/{env['DAGSTER_PG_DB']}")
+    assert any(v.startswith("redis:") for v in SERVICES["redis"]["volumes"])

@@ -1,6 +1,7 @@
 """The run launcher of the warm execution model: dagster-celery's `CeleryRunLauncher`, whose
 broker and result backend default to the service's settings, with a health check that notices a
-dead worker and a cancel that reaches the run's own process.
+dead worker (and fails its run so that run retries see it) and a cancel that reaches the run's
+own process.
 
 In `dagster.yaml`:
 
@@ -14,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any, Self
 
 from dagster import DagsterRun, DagsterRunStatus, Field, Noneable, Permissive, StringSource
+from dagster._core.events import DagsterEvent, DagsterEventType, JobFailureData, RunFailureReason
 from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
 from dagster._serdes import ConfigurableClassData
 from dagster_celery.launcher import CeleryRunLauncher
@@ -92,6 +94,14 @@ class WarmRunLauncher(CeleryRunLauncher):
         return True
 
     def check_run_worker_health(self, run: DagsterRun) -> CheckRunHealthResult:
+        health = self._worker_health(run)
+        if health.status == WorkerStatus.FAILED:
+            self._fail(
+                run, f"Detected run worker status {health}. Marking run {run.run_id} as failed."
+            )
+        return health
+
+    def _worker_health(self, run: DagsterRun) -> CheckRunHealthResult:
         if DAGSTER_CELERY_TASK_ID_TAG not in run.tags:
             return CheckRunHealthResult(WorkerStatus.UNKNOWN, "not launched on a warm worker")
         task = super().check_run_worker_health(run)
@@ -109,3 +119,24 @@ class WarmRunLauncher(CeleryRunLauncher):
                 f"(limit {self.lost_after_seconds:.0f} s): the worker is gone",
             )
         return CheckRunHealthResult(WorkerStatus.RUNNING)
+
+    def _fail(self, run: DagsterRun, message: str) -> None:
+        """Fails a run whose worker is gone, the run's row before its failure event.
+
+        Run monitoring would fail it too, but through `report_run_failed`, which stores the
+        event first and updates the row after. Run retries (the daemon's event-log consumer,
+        whose 5 s loop lines up with monitoring's) read the row when they see the event: a run
+        still STARTED then is never retried, and its documents wait for good. Failed here,
+        monitoring finds the status changed and leaves it."""
+        current = self._instance.get_run_by_id(run.run_id)
+        if current is None or current.status != DagsterRunStatus.STARTED:
+            return
+        failure = JobFailureData(error=None, failure_reason=RunFailureReason.UNEXPECTED_TERMINATION)
+        event = DagsterEvent(
+            event_type_value=DagsterEventType.RUN_FAILURE.value,
+            job_name=run.job_name,
+            message=message,
+            event_specific_data=failure,
+        )
+        self._instance.run_storage.handle_run_event(run.run_id, event)
+        self._instance.report_run_failed(current, message, job_failure_data=failure)

@@ -1,9 +1,9 @@
 """The stack under test and the checks that say whether anything was lost.
 
-`Stack` runs the Chroma server, the Dagster daemon and the API as separate processes on
-loopback, each in its own process group, and can kill any of them with SIGKILL and start it
-again on the same port and data. `reliability.audit` compares what the API says with what the
-stores hold.
+`Stack` runs the Chroma server, the warm run worker (`rag-pipeline worker`), the Dagster daemon
+and the API as separate processes on loopback, each in its own process group, and can kill any
+of them (or its whole group) with SIGKILL and start it again on the same port and data.
+`reliability.audit` compares what the API says with what the stores hold.
 """
 
 import contextlib
@@ -11,6 +11,7 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import time
 import uuid
@@ -20,6 +21,7 @@ from typing import Any
 
 import httpx
 from support.env import BIN, INIT_INSTANCE, REPO, make_dagster_home
+from support.runs import executing
 from support.servers import start_server
 
 FULL = os.environ.get("RELIABILITY", "short") == "full"
@@ -32,10 +34,13 @@ RETRYABLE = (httpx.TransportError,)
 MAX_UPLOAD_MB = 8
 # Waiting for ingestion gives up once no document has moved for this long.
 STALL_SECONDS = 600.0 if FULL else 120.0
+# Started in this order: the worker before the daemon, so the first runs find it.
+PROCESSES = ("chroma", "worker", "daemon", "api")
 
 
 class Stack:
-    """Chroma, the daemon and the API for one temporary data dir and Dagster home."""
+    """Chroma, the run worker, the daemon and the API for one temporary data dir and Dagster
+    home."""
 
     def __init__(self, root: Path, model: str, **env: str) -> None:
         self.root = root
@@ -72,6 +77,8 @@ class Stack:
             return [str(BIN / "chroma"), "run", *where]
         if name == "daemon":
             return [str(BIN / "dagster-daemon"), "run", "-w", str(REPO / "workspace.yaml")]
+        if name == "worker":
+            return [str(BIN / "rag-pipeline"), "worker"]
         if name == "api":
             return [str(BIN / "rag-api")]
         raise ValueError(name)
@@ -95,7 +102,7 @@ class Stack:
 
     def start(self, name: str) -> None:
         """Start one process; Chroma and the API on their port of before, or a free one."""
-        if name == "daemon":
+        if name in ("daemon", "worker"):
             self.procs[name] = self._launch(name)
             return
         ready, timeout = ("/api/v2/heartbeat", 60) if name == "chroma" else ("/health", 120)
@@ -107,12 +114,12 @@ class Stack:
         # A fresh SQLite instance initialised by the daemon, its code server and the API at the
         # same moment can end up with two alembic heads and never load: create it first.
         subprocess.run([str(BIN / "python"), "-c", INIT_INSTANCE], env=self.env, check=True)
-        for name in ("chroma", "daemon", "api"):
+        for name in PROCESSES:
             self.start(name)
 
     def revive(self) -> None:
         """Start whatever is not running, e.g. what a failed part killed and never restarted."""
-        for name in ("chroma", "daemon", "api"):
+        for name in PROCESSES:
             if name not in self.procs or not self.alive(name):
                 self.start(name)
 
@@ -121,6 +128,20 @@ class Stack:
         proc = self.procs[name]
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
+
+    def kill_group(self, *names: str) -> None:
+        """SIGKILL each named process and everything in its group at once, as when their host
+        or container dies: the daemon with its code server, the worker with its warm
+        processes and their extraction children."""
+        procs = [self.procs[name] for name in names]
+        for proc in procs:
+            _signal_group(proc.pid, signal.SIGKILL)
+        for proc in procs:
+            proc.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        groups = [proc.pid for proc in procs]
+        while any(True for _ in _processes(groups)) and time.monotonic() < deadline:
+            time.sleep(0.1)  # children die a moment after their group's signal
 
     def kill_pid(self, pid: int) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -139,13 +160,19 @@ class Stack:
         for pgid in self.groups:
             _signal_group(pgid, signal.SIGKILL)
 
+    def executing(self) -> dict[str, int]:
+        """Runs executing now, each with the pid of the warm worker process executing it, for
+        processes of this stack."""
+        with self.instance() as instance:
+            runs = executing(instance)
+        mine = {pid for pid, _ in _processes(self.groups)}
+        here = socket.gethostname()
+        return {run: pid for run, (host, pid) in runs.items() if host == here and pid in mine}
+
     def run_workers(self) -> list[int]:
-        """Run worker processes: what the code server spawns for each run it launches."""
-        return [
-            pid
-            for pid, cmd in _processes(self.groups)
-            if "spawn_main" in cmd and _parent_is_code_server(pid)
-        ]
+        """The processes executing runs right now: the worker's prefork children named by the
+        runs they execute (a child between runs is not one)."""
+        return sorted(set(self.executing().values()))
 
     def instance(self) -> Any:
         from dagster import DagsterInstance
@@ -176,15 +203,6 @@ def _processes(groups: list[int]) -> Iterator[tuple[int, str]]:
                 yield int(stat.parent.name), cmd
         except (OSError, IndexError, ValueError):
             continue
-
-
-def _parent_is_code_server(pid: int) -> bool:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        parent = Path(f"/proc/{fields[1]}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except (OSError, IndexError):
-        return False
-    return "api grpc" in parent or "code-server" in parent
 
 
 def ran_at() -> dict[str, str]:
@@ -276,6 +294,7 @@ def healthy(stack: Stack) -> dict[str, bool]:
         health = False
     return {
         "chroma": stack.alive("chroma"),
+        "worker": stack.alive("worker"),
         "daemon": stack.alive("daemon"),
         "api": stack.alive("api") and health,
     }

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,45 @@ def pg_admin() -> Any:
         pytest.fail(f"PostgreSQL is not reachable ({exc}); start it, e.g. with .ci/run")
     admin.autocommit = True
     return admin
+
+
+# The broker server of the scale-out tests (`.ci/run` starts it).
+REDIS_URL = "redis://127.0.0.1:6379"
+_REDIS_CLAIM = "rag-test-claimed-by"
+
+
+@contextlib.contextmanager
+def redis_database() -> Iterator[str]:
+    """An empty database of the Redis server, claimed for the block; yields its URL.
+
+    Other tests and stacks may share the server: a database counts as free only while it is
+    empty, and is taken with a claim key set only if absent, so two tests never take the same
+    one. Every key in it after that is this test's, and they are deleted at the end. Database
+    0, everyone's default, is never taken. Fails the test, saying what to do, when Redis is
+    not up."""
+    import pytest
+    import redis
+
+    server = redis.Redis.from_url(f"{REDIS_URL}/0", socket_connect_timeout=5)
+    try:
+        count = int(server.config_get("databases")["databases"])
+    except redis.RedisError as exc:
+        pytest.fail(f"Redis is not reachable at {REDIS_URL} ({exc}); start it, e.g. with .ci/run")
+    finally:
+        server.close()
+    token = f"{os.getpid()}:{time.time()}"
+    for number in range(count - 1, 0, -1):
+        db = redis.Redis.from_url(f"{REDIS_URL}/{number}")
+        try:
+            if db.dbsize() == 0 and db.set(_REDIS_CLAIM, token, nx=True, ex=24 * 3600):
+                try:
+                    yield f"{REDIS_URL}/{number}"
+                finally:
+                    db.flushdb()
+                return
+        finally:
+            db.close()
+    pytest.fail(f"every Redis database of {REDIS_URL} but 0 holds keys: none is free to claim")
 
 
 @contextlib.contextmanager

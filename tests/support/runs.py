@@ -115,3 +115,48 @@ def ingest_landed(instance: object, data_dir: str, settle: bool = True) -> list[
         batch = keys[keys.index(start) : keys.index(end) + 1]
         materialize(instance, batch)
     return keys
+
+
+def executing(instance: object) -> dict[str, tuple[str, int]]:
+    """STARTED runs, each with the process executing it, (host, pid): the tag `rag/worker`
+    ("host:pid") that the warm worker's process writes when it takes the run."""
+    from dagster import DagsterRunStatus, RunsFilter
+
+    from rag_pipeline.execution.heartbeat import WORKER_TAG
+
+    runs = instance.get_runs(filters=RunsFilter(statuses=[DagsterRunStatus.STARTED]))  # type: ignore[attr-defined]
+    found: dict[str, tuple[str, int]] = {}
+    for run in runs:
+        host, _, pid = run.tags.get(WORKER_TAG, "").rpartition(":")
+        if host and pid.isdigit():
+            found[run.run_id] = (host, int(pid))
+    return found
+
+
+def failed_at(instance: object, run_ids: list[str]) -> dict[str, float | None]:
+    """When each run was marked failed (epoch seconds); None for one that did not fail (yet)."""
+    from dagster import DagsterRunStatus, RunsFilter
+
+    if not run_ids:
+        return {}
+    records = instance.get_run_records(RunsFilter(run_ids=list(run_ids)))  # type: ignore[attr-defined]
+    ended = {
+        r.dagster_run.run_id: r.end_time
+        for r in records
+        if r.dagster_run.status == DagsterRunStatus.FAILURE
+    }
+    return {run_id: ended.get(run_id) for run_id in run_ids}
+
+
+def retries_of(instance: object, run_ids: list[str]) -> dict[str, list[str]]:
+    """The runs that run retries started for each run (it tags them with the run they retry)."""
+    from dagster import RunsFilter
+    from dagster._core.storage.tags import PARENT_RUN_ID_TAG
+
+    return {
+        run_id: [
+            r.run_id
+            for r in instance.get_runs(filters=RunsFilter(tags={PARENT_RUN_ID_TAG: run_id}))  # type: ignore[attr-defined]
+        ]
+        for run_id in run_ids
+    }

@@ -88,6 +88,14 @@ def start_server(
     )
 
 
+def process_group_of(pid: int) -> int | None:
+    """The process group `pid` belongs to; None once it is gone."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[2])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 @contextmanager
 def process_group(
     command: list[str], env: dict[str, str], log_path: Path
