@@ -68,7 +68,6 @@ def _wait(predicate, timeout: float, what: str, log: Path):  # type: ignore[no-u
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("daemon_env", [{"RAG_EMBEDDING_MODEL": "hash-384"}], indirect=True)
 def test_a_cancel_stops_the_run_and_the_warm_worker_takes_the_next(
     daemon, daemon_env, corpus: Path, tmp_path: Path, monkeypatch
 ) -> None:
@@ -76,7 +75,7 @@ def test_a_cancel_stops_the_run_and_the_warm_worker_takes_the_next(
         monkeypatch.setenv(name, value)
     store = DocumentStore(daemon_env["RAG_DATA_DIR"])
     store.landing_dir.mkdir(parents=True, exist_ok=True)
-    # The 400-page PDF takes long enough to cancel mid-run.
+    # The 400-page PDF, embedded by the real model, takes long enough to cancel mid-run.
     shutil.copyfile(
         corpus / "pdf/uns_pdf2image-memory-error-test-400p.pdf", store.landing_dir / "book.pdf"
     )

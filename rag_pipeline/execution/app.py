@@ -44,6 +44,11 @@ def config_source() -> dict[str, Any]:
         # A worker reserves only what it can start: a run never waits behind another run in a
         # worker that is busy while a second worker is idle.
         "worker_prefetch_multiplier": 1,
+        # Acknowledged when it ends: a busy process holds its run's message, so the worker
+        # reserves no run it cannot start (one reserved by a worker that then died would wait
+        # for the start timeout). A run whose process is lost is failed by monitoring, not
+        # redelivered: a redelivered run that has ended does not execute again.
+        "task_acks_late": True,
         "broker_connection_retry_on_startup": True,
         # Records which worker runs a task, for the UI's debug info and for the health check.
         "result_extended": True,

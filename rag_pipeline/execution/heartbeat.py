@@ -6,24 +6,23 @@ host gone, a container restarted. A run's task then reads `STARTED` forever in a
 backend. The heartbeat is written by the very process that executes the run, so it stops with
 it, whatever took it away.
 
-The same thread turns a cancel into an interrupt: a run marked CANCELING (from the UI, the API
-or `dagster run terminate`) is interrupted in its process, as Dagster's own run worker is.
+A cancel (from the UI, or `dagster run terminate`) marks the run CANCELING; the ingest step
+looks for that between documents and stops (assets.CancelWatch), so the warm process lives on.
+A signal would not do: Dagster turns an interrupt in a step with a retry policy into a retry.
 """
 
 import logging
 import os
-import signal
 import socket
 import threading
 import time
 
-from dagster import DagsterInstance, DagsterRunStatus
+from dagster import DagsterInstance
 
 log = logging.getLogger(__name__)
 
 INTERVAL_SECONDS = 5.0
 WORKER_TAG = "rag/worker"
-_CANCELLED = {DagsterRunStatus.CANCELING, DagsterRunStatus.CANCELED}
 
 
 def _key(run_id: str) -> str:
@@ -65,17 +64,8 @@ class Heartbeat:
         self._thread.join(timeout=INTERVAL_SECONDS * 2)
 
     def _loop(self) -> None:
-        interrupted = False
         while not self._stop.wait(INTERVAL_SECONDS):
             try:
                 beat(self._instance, self._run_id, time.time())
-                run = self._instance.get_run_by_id(self._run_id)
             except Exception:  # a storage hiccup costs one beat, not the thread
                 log.warning("heartbeat for run %s failed", self._run_id, exc_info=True)
-                continue
-            if run is not None and run.status in _CANCELLED and not interrupted:
-                # As Dagster's run worker does: the run's step sees the interrupt, ends, and
-                # the run is marked CANCELED.
-                interrupted = True
-                log.info("run %s was canceled: interrupting it", self._run_id)
-                os.kill(os.getpid(), signal.SIGINT)

@@ -77,9 +77,9 @@ class WarmRunLauncher(CeleryRunLauncher):
         return cls(inst_data=inst_data, **config_value)
 
     def terminate(self, run_id: str) -> bool:
-        """Marks the run CANCELING; its worker's heartbeat thread sees it within seconds and
-        interrupts the run in its own process. (Celery's revoke needs a broadcast channel the
-        SQLite broker lacks, and would kill the warm process with it.)"""
+        """Marks the run CANCELING; the run's ingest step sees it at its next document (or slice
+        of embeddings) and stops, and Dagster records the run CANCELED. (Celery's revoke needs a
+        broadcast channel the SQLite broker lacks, and would kill the warm process with it.)"""
         run = self._instance.get_run_by_id(run_id)
         if run is None or run.is_finished:
             return False
