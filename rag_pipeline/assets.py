@@ -152,28 +152,39 @@ def _ingest(
             outcomes = _index(context, store, service, live, vector_index.get(), indexed)
         else:
             outcomes = {key: _run_stage(stage, store, key, model, chunking) for key in live}
-        for key, outcome in outcomes.items():
-            if _deleted_meanwhile(store, key, outcome):
-                # Deleted (or superseded) after its run was asked for: before the run started,
-                # or between two of its stages. Nothing is left to do for it.
-                dropped.add(key)
-                release_partition(context.instance, store, key)
-                context.log.info(f"{key} was deleted while its run was queued or running: dropped")
-                continue
-            if isinstance(outcome, StageError):
-                failed[key] = (stage, outcome)
-                context.log.error(f"{key}: {stage} failed [{outcome.code}] {outcome.message}")
-                registry.stage_failed(key, stage, context.run_id, outcome.code, outcome.message)
-                yield AssetObservation(
-                    asset_key=stage,
-                    partition=key,
-                    description=f"[{outcome.code}] {outcome.message}",
-                    metadata={"error_code": outcome.code, "error_message": outcome.message},
+        # The stage's documents go to the registry in one transaction, also when the step
+        # stops part-way: one per document cost more than the stage for short documents.
+        done: dict[str, dict[str, Any]] = {}
+        try:
+            for key, outcome in outcomes.items():
+                if _deleted_meanwhile(store, key, outcome):
+                    # Deleted (or superseded) after its run was asked for: before the run started,
+                    # or between two of its stages. Nothing is left to do for it.
+                    dropped.add(key)
+                    release_partition(context.instance, store, key)
+                    context.log.info(
+                        f"{key} was deleted while its run was queued or running: dropped"
+                    )
+                    continue
+                if isinstance(outcome, StageError):
+                    failed[key] = (stage, outcome)
+                    context.log.error(f"{key}: {stage} failed [{outcome.code}] {outcome.message}")
+                    registry.stage_failed(key, stage, context.run_id, outcome.code, outcome.message)
+                    yield AssetObservation(
+                        asset_key=stage,
+                        partition=key,
+                        description=f"[{outcome.code}] {outcome.message}",
+                        metadata={"error_code": outcome.code, "error_message": outcome.message},
+                    )
+                    continue
+                yield AssetMaterialization(
+                    asset_key=stage, partition=key, metadata=_metadata(outcome)
                 )
-                continue
-            yield AssetMaterialization(asset_key=stage, partition=key, metadata=_metadata(outcome))
-            registry.stage_done(key, stage, context.run_id, outcome.metadata)
-            yield from _checks(stage, key, outcome, model, indexed)
+                done[key] = outcome.metadata
+                yield from _checks(stage, key, outcome, model, indexed)
+        finally:
+            if done:
+                registry.stages_done(stage, context.run_id, done)
 
     if failed:
         lines = [
