@@ -1,7 +1,8 @@
 """Extraction benchmark: the sandbox against in-process extraction, and how fast a bound bites.
 
 The floor for each document is `extract` in this process; the sandbox figure is
-`extract_document`, which reads the same bytes in a forkserver child. Ratio is floor seconds /
+`extract_document`, which reads the same bytes in a forkserver child (text files up to
+`IN_PROCESS_TEXT_BYTES` in-process, as ingestion reads them). Ratio is floor seconds /
 sandbox seconds (1.0 means the child costs nothing). For the time bound, a runaway document
 (about 10 s of pypdf on one page) is given a 1 s bound, once computing and once stopped with
 SIGSTOP: the ratio is the bound / the wall seconds until `extraction_timeout` (processor time
@@ -46,9 +47,9 @@ def median_seconds(read: Callable[[bytes, str], object], rel: str, repeat: int) 
 
 
 def documents(repeat: int) -> dict[str, dict[str, float]]:
-    from rag_pipeline.core.extract import extract, extract_document
+    from rag_pipeline.core.extract import extract, extract_document, start_sandbox
 
-    extract_document(b"warm up the fork server", "warm.txt")
+    start_sandbox()
     out = {}
     for rel in DOCS:
         floor = median_seconds(extract, rel, repeat)

@@ -132,6 +132,8 @@ def _ingest(
     service = DocumentsService(store)
     failed: dict[str, tuple[str, StageError]] = {}
     dropped: set[str] = set()
+    # Vectors each indexed document holds, counted once its group is written.
+    indexed: dict[str, int] = {}
     # Loaded lazily: a run that only extracts text never loads the model.
     model = embedder.get()
 
@@ -147,42 +149,42 @@ def _ingest(
                 before_slice=lambda: model.use_threads(embedder.threads(_active_runs(context))),
             )
         elif stage == "vector_index":
-            index = vector_index.get()
-            outcomes = {}
-            for key in live:
-                # One document at a time: a DELETE (or the other run) waits for one document's
-                # write, not for the whole batch's.
-                with index_write_slot(
-                    context.instance, context.run_id, "ingest_documents", log=context.log.warning
-                ):
-                    outcome = _run_stage(stage, store, key, model, chunking, index)
-                    if isinstance(outcome, StageResult):
-                        _supersede(context, service, index, key, outcome)
-                outcomes[key] = outcome
+            outcomes = _index(context, store, service, live, vector_index.get(), indexed)
         else:
             outcomes = {key: _run_stage(stage, store, key, model, chunking) for key in live}
-        for key, outcome in outcomes.items():
-            if _deleted_meanwhile(store, key, outcome):
-                # Deleted (or superseded) after its run was asked for: before the run started,
-                # or between two of its stages. Nothing is left to do for it.
-                dropped.add(key)
-                release_partition(context.instance, store, key)
-                context.log.info(f"{key} was deleted while its run was queued or running: dropped")
-                continue
-            if isinstance(outcome, StageError):
-                failed[key] = (stage, outcome)
-                context.log.error(f"{key}: {stage} failed [{outcome.code}] {outcome.message}")
-                registry.stage_failed(key, stage, context.run_id, outcome.code, outcome.message)
-                yield AssetObservation(
-                    asset_key=stage,
-                    partition=key,
-                    description=f"[{outcome.code}] {outcome.message}",
-                    metadata={"error_code": outcome.code, "error_message": outcome.message},
+        # The stage's documents go to the registry in one transaction, also when the step
+        # stops part-way: one per document cost more than the stage for short documents.
+        done: dict[str, dict[str, Any]] = {}
+        try:
+            for key, outcome in outcomes.items():
+                if _deleted_meanwhile(store, key, outcome):
+                    # Deleted (or superseded) after its run was asked for: before the run started,
+                    # or between two of its stages. Nothing is left to do for it.
+                    dropped.add(key)
+                    release_partition(context.instance, store, key)
+                    context.log.info(
+                        f"{key} was deleted while its run was queued or running: dropped"
+                    )
+                    continue
+                if isinstance(outcome, StageError):
+                    failed[key] = (stage, outcome)
+                    context.log.error(f"{key}: {stage} failed [{outcome.code}] {outcome.message}")
+                    registry.stage_failed(key, stage, context.run_id, outcome.code, outcome.message)
+                    yield AssetObservation(
+                        asset_key=stage,
+                        partition=key,
+                        description=f"[{outcome.code}] {outcome.message}",
+                        metadata={"error_code": outcome.code, "error_message": outcome.message},
+                    )
+                    continue
+                yield AssetMaterialization(
+                    asset_key=stage, partition=key, metadata=_metadata(outcome)
                 )
-                continue
-            yield AssetMaterialization(asset_key=stage, partition=key, metadata=_metadata(outcome))
-            registry.stage_done(key, stage, context.run_id, outcome.metadata)
-            yield from _checks(stage, key, outcome, model, vector_index)
+                done[key] = outcome.metadata
+                yield from _checks(stage, key, outcome, model, indexed)
+        finally:
+            if done:
+                registry.stages_done(stage, context.run_id, done)
 
     if failed:
         lines = [
@@ -200,6 +202,34 @@ def _ingest(
             },
             allow_retries=False,
         )
+
+
+def _index(
+    context: AssetExecutionContext,
+    store: DocumentStore,
+    service: DocumentsService,
+    keys: list[str],
+    index: VectorIndex,
+    indexed: dict[str, int],
+) -> dict[str, StageResult | StageError]:
+    """vector_index for the documents, a group per hold of the index-write pool: a DELETE (or
+    another run) waits for one group's write, not for the whole batch's."""
+    outcomes: dict[str, StageResult | StageError] = {}
+    for group in ingest.index_inputs(store, keys):
+        ready = [item for item in group if isinstance(item, ingest.IndexInput)]
+        outcomes.update(item for item in group if not isinstance(item, ingest.IndexInput))
+        if not ready:
+            continue
+        with index_write_slot(
+            context.instance, context.run_id, "ingest_documents", log=context.log.warning
+        ):
+            written = ingest.vector_index(store, ready, index)
+            for key, outcome in written.items():
+                if isinstance(outcome, StageResult) and outcome.supersedes:
+                    _supersede(context, service, index, key, outcome)
+        outcomes.update(written)
+        indexed.update(index.counts(k for k, o in written.items() if isinstance(o, StageResult)))
+    return {key: outcomes[key] for key in keys}
 
 
 def _run_documents(context: AssetExecutionContext) -> list[str]:
@@ -249,15 +279,12 @@ def _run_stage(
     key: str,
     model: Embedder,
     chunking: ChunkingResource,
-    index: VectorIndex | None = None,
 ) -> StageResult | StageError:
     try:
         if stage == "raw_document":
             return ingest.raw_document(store, key)
         if stage == "document_text":
             return ingest.document_text(store, key, chunking.extraction_timeout_seconds)
-        if stage == "vector_index" and index is not None:
-            return ingest.vector_index(store, key, index)
         return ingest.document_chunks(
             store,
             key,
@@ -298,7 +325,7 @@ def _checks(
     key: str,
     outcome: StageResult,
     model: Embedder,
-    vector_index: VectorIndexResource,
+    indexed: dict[str, int],
 ) -> Iterator[Any]:
     meta = outcome.metadata
     if stage == "document_text":
@@ -306,7 +333,7 @@ def _checks(
     elif stage == "chunk_embeddings":
         yield checks.embedding_dimension(key, meta["dimension"], model.dimension, meta["min_norm"])
     elif stage == "vector_index":
-        yield checks.vectors_match_chunks(key, vector_index.get().count(key), meta["chunks"])
+        yield checks.vectors_match_chunks(key, indexed[key], meta["chunks"])
 
 
 # In process: the model loads once per run and embedding batches span the run's documents.

@@ -60,7 +60,8 @@ class Settings(BaseSettings):
     """tokens shared by consecutive chunks"""
     extraction_timeout_seconds: int = 60
     """hard bound on extracting one document, in processor time (and at most twice that in wall
-    time), so a busy machine does not fail long documents"""
+    time), so a busy machine does not fail long documents; text files up to 256 KiB are read
+    in-process, where their size bounds the time"""
     max_docs_per_run: int = 256
     """most documents in one run: the sensor's batches (which its byte budget usually ends
     first) and backfills (counted in documents only)"""

@@ -203,3 +203,48 @@ def test_status_lists_rejected_files(instance, rag_env, corpus: Path) -> None:
     assert rejected["error"]["code"] == "empty_file"
     code, out = run_cli(["status", rejected["id"], "--json"])
     assert code == 0 and json.loads(out)["status"] == "rejected"
+
+
+def test_documents_indexed_in_groups_keep_their_own_outcomes(
+    instance, rag_env, corpus: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """Several groups per run, one of them holding a document that cannot be indexed: that one
+    fails alone, the others are indexed and checked each against its own chunks."""
+    from dagster import DagsterEventType
+
+    from rag_pipeline.core import ingest
+
+    monkeypatch.setattr(ingest, "INDEX_GROUP_DOCUMENTS", 2)
+    names = [
+        "text/uns_norwich-city.txt",
+        "markdown/haystack_sample.md",
+        "markdown/uns_codeblock.md",
+        "markdown/plumber_README.md",
+        "text/chardet_windows-1252_dutch.txt",
+    ]
+    ids = add_files(instance, [copy_corpus(corpus, name, tmp_path) for name in names])
+    stale = ids[2]
+    embedded = ["raw_document", "document_text", "document_chunks", "chunk_embeddings"]
+    assert materialize(instance, ids, stages=embedded).success
+    monkeypatch.setenv("RAG_CHUNK_SIZE", "20")
+    monkeypatch.setenv("RAG_CHUNK_OVERLAP", "2")
+    assert materialize(instance, [stale], stages=["document_chunks"]).success
+
+    result = materialize(instance, ids, stages=["vector_index"])
+
+    assert not result.success
+    reports = reports_by_id(rag_env)
+    index = vector_index(rag_env)
+    assert reports[stale]["status"] == "failed"
+    assert reports[stale]["error"]["code"] == "stale_embeddings"
+    assert index.count(stale) == 0
+    matched = {}
+    for entry in instance.all_logs(result.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
+        evaluation = entry.dagster_event.event_specific_data
+        matched[evaluation.partition] = (evaluation.passed, evaluation.metadata)
+    assert set(matched) == set(ids) - {stale}
+    for doc_id in set(ids) - {stale}:
+        assert reports[doc_id]["status"] == "indexed", reports[doc_id]
+        assert index.count(doc_id) == reports[doc_id]["chunks"]
+        passed, metadata = matched[doc_id]
+        assert passed and metadata["vectors_in_index"].value == reports[doc_id]["chunks"]

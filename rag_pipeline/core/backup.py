@@ -278,9 +278,15 @@ def rebuild_vectors(store: DocumentStore, index: VectorIndex) -> tuple[int, dict
     of vectors written and, per document that could not be rebuilt, the reason.
     """
     written, skipped = 0, {}
-    for doc_id in store.artifact_ids(INDEXED_MARK):
-        try:
-            written += int(ingest.vector_index(store, doc_id, index).metadata["vectors"])
-        except ingest.StageError as err:
-            skipped[doc_id] = f"[{err.code}] {err.message}"
+    for group in ingest.index_inputs(store, store.artifact_ids(INDEXED_MARK)):
+        outcomes: dict[str, ingest.StageResult | ingest.StageError] = dict(
+            item for item in group if not isinstance(item, ingest.IndexInput)
+        )
+        ready = [item for item in group if isinstance(item, ingest.IndexInput)]
+        outcomes.update(ingest.vector_index(store, ready, index))
+        for doc_id, outcome in outcomes.items():
+            if isinstance(outcome, ingest.StageError):
+                skipped[doc_id] = f"[{outcome.code}] {outcome.message}"
+            else:
+                written += int(outcome.metadata["vectors"])
     return written, skipped

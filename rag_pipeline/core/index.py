@@ -5,7 +5,7 @@ and citations need; chunk text lives in the Parquet catalog and is joined by id 
 Exactly one writer per collection at a time: callers hold the index-write pool around writes.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -28,6 +28,16 @@ class VectorRecord:
     page: int
     char_start: int
     char_end: int
+
+
+@dataclass(frozen=True)
+class DocumentVectors:
+    """What the index should hold for one document."""
+
+    document_id: str
+    filename: str
+    records: Sequence[VectorRecord]
+    vectors: Vectors
 
 
 @dataclass(frozen=True)
@@ -97,6 +107,22 @@ class VectorIndex:
         found = self._collection.get(where={"document_id": document_id}, include=[])
         return set(found["ids"])
 
+    def ids_by_document(self, document_ids: Iterable[str]) -> dict[str, set[str]]:
+        """Each document's vector ids, in one query; a document without vectors has none."""
+        wanted = list(dict.fromkeys(document_ids))
+        found: dict[str, set[str]] = {doc_id: set() for doc_id in wanted}
+        if not wanted:
+            return found
+        where = {"document_id": {"$in": wanted}} if len(wanted) > 1 else {"document_id": wanted[0]}
+        batch = self._collection.get(where=where, include=["metadatas"])
+        for id_, meta in zip(batch["ids"], batch["metadatas"] or [], strict=True):
+            found[str(meta["document_id"])].add(id_)
+        return found
+
+    def counts(self, document_ids: Iterable[str]) -> dict[str, int]:
+        """Each document's number of vectors, in one query."""
+        return {doc_id: len(ids) for doc_id, ids in self.ids_by_document(document_ids).items()}
+
     def replace_document(
         self,
         document_id: str,
@@ -108,31 +134,49 @@ class VectorIndex:
 
         Upsert first, then delete the stale ids, so the document is searchable throughout.
         """
-        if len(records) != len(vectors):
-            raise ValueError(f"{len(records)} records but {len(vectors)} vectors")
-        stale = self.ids_for(document_id)
-        ids = [vector_id(document_id, r.chunk_no) for r in records]
-        metadatas = [
-            {
-                "document_id": document_id,
-                "filename": filename,
-                "chunk_no": r.chunk_no,
-                "page": r.page,
-                "char_start": r.char_start,
-                "char_end": r.char_end,
-            }
-            for r in records
-        ]
+        done = self.replace_documents([DocumentVectors(document_id, filename, records, vectors)])
+        return done[document_id]
+
+    def replace_documents(self, group: Sequence[DocumentVectors]) -> dict[str, tuple[int, int]]:
+        """`replace_document` for several documents in one round of queries (one read of the
+        ids they hold, upserts of up to UPSERT_BATCH vectors, one delete of the stale ones);
+        returns (upserted, deleted) by document."""
+        for doc in group:
+            if len(doc.records) != len(doc.vectors):
+                raise ValueError(
+                    f"{doc.document_id}: {len(doc.records)} records but {len(doc.vectors)} vectors"
+                )
+        held = self.ids_by_document(doc.document_id for doc in group)
+        ids: list[str] = []
+        metadatas: list[dict[str, Any]] = []
+        stale: dict[str, set[str]] = {}
+        for doc in group:
+            own = [vector_id(doc.document_id, r.chunk_no) for r in doc.records]
+            ids.extend(own)
+            metadatas.extend(
+                {
+                    "document_id": doc.document_id,
+                    "filename": doc.filename,
+                    "chunk_no": r.chunk_no,
+                    "page": r.page,
+                    "char_start": r.char_start,
+                    "char_end": r.char_end,
+                }
+                for r in doc.records
+            )
+            stale[doc.document_id] = held[doc.document_id] - set(own)
+        vectors = (
+            np.concatenate([np.asarray(doc.vectors, dtype=np.float32) for doc in group])
+            if ids
+            else np.zeros((0, 0), dtype=np.float32)
+        )
         for start in range(0, len(ids), UPSERT_BATCH):
             end = start + UPSERT_BATCH
             self._collection.upsert(
-                ids=ids[start:end],
-                embeddings=np.asarray(vectors[start:end], dtype=np.float32),
-                metadatas=metadatas[start:end],
+                ids=ids[start:end], embeddings=vectors[start:end], metadatas=metadatas[start:end]
             )
-        stale -= set(ids)
-        self._delete_ids(sorted(stale))
-        return len(ids), len(stale)
+        self._delete_ids(sorted(set().union(*stale.values())))
+        return {doc.document_id: (len(doc.records), len(stale[doc.document_id])) for doc in group}
 
     def delete_document(self, document_id: str) -> int:
         ids = sorted(self.ids_for(document_id))

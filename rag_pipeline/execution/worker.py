@@ -63,13 +63,13 @@ def _warm(**_: Any) -> None:
     started = time.perf_counter()
     _allow_children()
     from rag_pipeline.core.embedding import get_embedder
-    from rag_pipeline.core.extract import extract_document
+    from rag_pipeline.core.extract import start_sandbox
     from rag_pipeline.definitions import defs
 
     settings = get_settings()
     defs.get_repository_def()  # builds the job and its asset graph once
     get_embedder(settings.embedding_model, settings.embedding_batch_size).embed(["warm up"])
-    extract_document(b"warm up", "warm-up.txt", timeout_s=30)
+    start_sandbox()
     _the_instance()
     log.info("worker process warm in %.1f s", time.perf_counter() - started)
 

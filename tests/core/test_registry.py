@@ -121,6 +121,42 @@ def test_the_projection_follows_a_run_to_indexed(registry: Registry) -> None:
     assert all(doc.stages[s].state == StageState.materialized for s in STAGES)
 
 
+def test_a_stage_done_for_many_documents_at_once_reads_as_done_one_by_one(
+    registry: Registry,
+) -> None:
+    for doc_id in ("m-1", "m-2", "m-3", "one"):
+        _register(registry, doc_id)
+    registry.start(["m-1", "m-2", "m-3", "one"], "run-1", STAGES)
+    registry.retire("m-3", "deleted through the API")
+    for stage in STAGES:
+        chunks = "chunks" in stage
+        registry.stages_done(
+            stage,
+            "run-1",
+            {
+                d: {"chunks": n} if chunks else {"n": n}
+                for n, d in ((2, "m-1"), (5, "m-2"), (7, "m-3"))
+            },
+        )
+        registry.stage_done("one", stage, "run-1", {"chunks": 2} if chunks else {"n": 2})
+    registry.finish(["m-1", "m-2", "one"], "run-1")
+    one, first, second, gone = registry.documents(["one", "m-1", "m-2", "m-3"])
+
+    def row(doc):  # type: ignore[no-untyped-def]
+        stages = {
+            s: (x.state, x.run_id, x.metadata, x.at is not None) for s, x in doc.stages.items()
+        }
+        return (doc.status, doc.chunks, doc.indexed_at is not None, stages)
+
+    assert row(first) == row(one)
+    assert row(second)[:3] == ("indexed", 5, True)
+    assert second.stages["vector_index"].metadata == {"n": 5}
+    assert gone.status == DocumentStatus.deleted, "a document deleted meanwhile stays deleted"
+    assert gone.stages.get("vector_index") is None or gone.stages["vector_index"].state != (
+        StageState.materialized
+    )
+
+
 def test_a_failed_stage_fails_the_document_and_a_rerun_clears_the_error(
     registry: Registry,
 ) -> None:

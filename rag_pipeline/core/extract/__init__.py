@@ -3,7 +3,8 @@
 `extract` sniffs the media type by content (`sniff`) and hands the document to that format's
 reader (`pdf`, `text`); every format's text then gets the same garbage check (`garbled`) and
 normalisation. `extract_document` runs `extract` in the `sandbox`, a child process with a time
-bound, because a reader can take unbounded time on a pathological document. Every failure a
+bound, because a reader can take unbounded time on a pathological document; small text files,
+whose decoding is bounded by their size, are read in-process. Every failure a
 user can cause is an `ExtractionError` whose `code` is one of `ERROR_CODES`.
 
 A new binary format is a sibling module with a reader from bytes to `RawPages`, a media type
@@ -19,6 +20,7 @@ from rag_pipeline.core.extract.model import (
     ExtractionError,
     Page,
     RawPages,
+    one_line_reason,
 )
 from rag_pipeline.core.extract.pdf import pdf_pages
 from rag_pipeline.core.extract.sandbox import run_bounded
@@ -26,6 +28,7 @@ from rag_pipeline.core.extract.sniff import (
     MEDIA_MARKDOWN,
     MEDIA_PDF,
     MEDIA_TEXT,
+    looks_like_pdf,
     sniff,
     sniff_media_type,
 )
@@ -47,16 +50,27 @@ __all__ = [
     "garbled_share",
     "normalize_text",
     "sniff_media_type",
+    "start_sandbox",
 ]
 
 # Binary formats are read from their bytes; text is decoded once, while it is sniffed.
 _READERS: dict[str, Callable[[bytes], RawPages]] = {MEDIA_PDF: pdf_pages}
+
+# Text up to this size is read in-process: decoding it takes a few milliseconds at most (a
+# 256 KiB file that is not UTF-8, the slowest case, ~0.1 s), a tenth of the sandbox's cost
+# for a small file. PDFs, and the formats of any other reader in `_READERS`, always go to the
+# sandbox, whatever their size.
+IN_PROCESS_TEXT_BYTES = 256 * 1024
 
 
 def extract(data: bytes, filename: str) -> ExtractedText:
     """Extract normalised text in-process; raises ExtractionError for unusable documents."""
     media_type, decoded = sniff(data, filename)
     raw = _READERS[media_type](data) if decoded is None else text_pages(*decoded)
+    return _checked(media_type, raw)
+
+
+def _checked(media_type: str, raw: RawPages) -> ExtractedText:
     # Judged before normalising: NFKC and control-character removal would erase some of
     # the evidence (a font that maps spaces to U+0001, for example).
     share = garbled_share("\n".join(raw.pages))
@@ -81,8 +95,27 @@ def extract_document(data: bytes, filename: str, timeout_s: float = 60.0) -> Ext
     first call also starts the fork server (~0.16 s). Like any forkserver/spawn child, each
     one re-runs a script-style __main__ (not `python -m` mains such as Dagster's workers):
     under the `pytest` console script that adds ~50 ms per call.
+
+    Text files up to `IN_PROCESS_TEXT_BYTES` skip the child: their reading is bounded by their
+    size. They give the same result, and the same errors, as in the child.
     """
+    if len(data) <= IN_PROCESS_TEXT_BYTES and not looks_like_pdf(data):
+        try:
+            media_type, decoded = sniff(data, filename)
+            if decoded is not None:
+                return _checked(media_type, text_pages(*decoded))
+        except ExtractionError:
+            raise
+        except Exception as err:  # a bug, reported as the child would report it
+            raise RuntimeError(
+                f"text extraction failed: {type(err).__name__}: {one_line_reason(err)}"
+            ) from err
     return run_bounded(extract, data, filename, timeout_s)
+
+
+def start_sandbox() -> None:
+    """Start the sandbox's fork server now, so that the first PDF does not wait for it."""
+    run_bounded(extract, b"warm up", "warm-up.txt", timeout_s=30)
 
 
 def accept(data: bytes, filename: str) -> str:

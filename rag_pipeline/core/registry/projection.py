@@ -58,17 +58,44 @@ class Projection(Database):
                     self._put_stage(conn, missing, stage, StageState.in_progress, None, run_id, {})
 
     def stage_done(self, doc_id: str, stage: str, run_id: str, metadata: dict[str, Any]) -> None:
+        self.stages_done(stage, run_id, {doc_id: metadata})
+
+    def stages_done(self, stage: str, run_id: str, done: dict[str, dict[str, Any]]) -> None:
+        """A stage materialized for these documents (id -> its metadata), in one transaction;
+        documents no longer live are left as they are."""
         now = time.time()
         with self._tx(write=True) as conn:
-            if not self._live_ids(conn, [doc_id]):
+            live = self._live_ids(conn, list(done))
+            if not live:
                 return
-            self._put_stage(conn, [doc_id], stage, StageState.materialized, now, run_id, metadata)
+            conn.execute(
+                stages.delete().where(stages.c.document_id.in_(live), stages.c.stage == stage)
+            )
+            conn.execute(
+                stages.insert(),
+                [
+                    {
+                        "document_id": doc_id,
+                        "stage": stage,
+                        "state": StageState.materialized.value,
+                        "at": now,
+                        "run_id": run_id,
+                        "metadata": done[doc_id],
+                    }
+                    for doc_id in live
+                ],
+            )
             values: dict[str, Any] = {"updated_at": now}
-            if stage == "document_chunks" and "chunks" in metadata:
-                values["chunks"] = int(metadata["chunks"])
             if stage == "vector_index":
                 values.update(status=DocumentStatus.indexed.value, indexed_at=now)
-            conn.execute(documents.update().where(documents.c.id == doc_id).values(**values))
+            if stage != "document_chunks":
+                conn.execute(documents.update().where(documents.c.id.in_(live)).values(**values))
+                return
+            for doc_id in live:
+                own = dict(values)
+                if "chunks" in done[doc_id]:
+                    own["chunks"] = int(done[doc_id]["chunks"])
+                conn.execute(documents.update().where(documents.c.id == doc_id).values(**own))
 
     def stage_failed(self, doc_id: str, stage: str, run_id: str, code: str, message: str) -> None:
         now = time.time()

@@ -1,5 +1,6 @@
 """The extraction sandbox: a child bounded in processor time, with a wall-clock backstop."""
 
+import multiprocessing
 import os
 import pickle
 import signal
@@ -12,7 +13,14 @@ import pytest
 from support.corpus_tables import read
 from support.extraction import assert_no_child_left, forkserver_children
 
-from rag_pipeline.core.extract import ExtractedText, ExtractionError, extract, extract_document
+from rag_pipeline.core.extract import (
+    IN_PROCESS_TEXT_BYTES,
+    ExtractedText,
+    ExtractionError,
+    extract,
+    extract_document,
+)
+from rag_pipeline.core.extract.sandbox import run_bounded
 
 SLOW_PDF = "pdf_problem/pdfjs_bug1978317.pdf"  # ~10 s of pypdf on one page
 # ~0.7 s of processor time: long enough to be caught and stopped while it is read.
@@ -172,3 +180,62 @@ def test_results_cross_the_process_boundary_intact() -> None:
     assert (clone.code, str(clone)) == (err.code, str(err))
     with pytest.raises(ValueError):
         ExtractionError("no_such_code", "whatever")
+
+
+def _extract_in_daemon(sender: multiprocessing.connection.Connection, rel: str) -> None:
+    try:
+        sender.send(("ok", extract_document(read(rel), Path(rel).name).text[:200]))
+    except BaseException as err:
+        sender.send(("error", f"{type(err).__name__}: {err}"))
+
+
+def extract_where_no_child_can_start(rel: str) -> tuple[str, str]:
+    """`extract_document` in a daemonic process, which multiprocessing forbids to start any
+    child: it succeeds only if it reads the document without the sandbox."""
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(target=_extract_in_daemon, args=(sender, rel), daemon=True)
+    process.start()
+    assert receiver.poll(60), "the daemonic process did not answer"
+    outcome: tuple[str, str] = receiver.recv()
+    process.join(10)
+    return outcome
+
+
+def test_a_small_text_is_read_in_process_and_a_pdf_or_a_large_text_in_the_sandbox() -> None:
+    small = "text/chardet_shift_jis_rashomon.txt"
+    large = "text/gutenberg_devils-dictionary_972.txt"
+    assert len(read(small)) <= IN_PROCESS_TEXT_BYTES < len(read(large))
+    status, text = extract_where_no_child_can_start(small)
+    assert status == "ok" and text == extract(read(small), "r.txt").text[:200]
+    for rel in (large, "pdf/sf_minimal-document.pdf"):
+        status, reason = extract_where_no_child_can_start(rel)
+        assert status == "error" and "not allowed to have children" in reason, (rel, reason)
+
+
+@pytest.mark.parametrize(
+    "rel",
+    [
+        "text/chardet_shift_jis_rashomon.txt",
+        "text/chardet_euc-kr_korean.txt",
+        "text/chardet_windows-1252_dutch.txt",
+        "text/uns_fake-text-utf-16.txt",
+        "text/uns_empty.txt",
+        "text/uns_fake-text-all-whitespace.txt",
+        "markdown/uns_umlauts-non-utf8.md",
+        "markdown/haystack_sample.md",
+    ],
+)
+def test_a_small_text_reads_as_it_would_in_the_sandbox(rel: str) -> None:
+    data, name = read(rel), Path(rel).name
+    assert len(data) <= IN_PROCESS_TEXT_BYTES
+
+    def outcome(read_it: Callable[[], ExtractedText]) -> object:
+        try:
+            return read_it()
+        except ExtractionError as err:
+            return (err.code, err.message)
+
+    in_process = outcome(lambda: extract_document(data, name))
+    assert in_process == outcome(lambda: run_bounded(extract, data, name, 30))
+    assert_no_child_left()
