@@ -5,6 +5,7 @@ materialization per document and stage as each finishes, records why a document 
 raises `Failure` at the end naming the documents that failed. Their batch-mates are unaffected.
 """
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -136,22 +137,26 @@ def _ingest(
     indexed: dict[str, int] = {}
     # Loaded lazily: a run that only extracts text never loads the model.
     model = embedder.get()
+    canceled = CancelWatch(context)
+
+    def before_slice() -> None:
+        canceled.check()
+        model.use_threads(embedder.threads(_active_runs(context)))
 
     for stage in selected:
         live = [key for key in keys if key not in failed and key not in dropped]
         if not live:
             break
+        canceled.check()
         if stage == "chunk_embeddings":
-            outcomes = ingest.chunk_embeddings(
-                store,
-                live,
-                model,
-                before_slice=lambda: model.use_threads(embedder.threads(_active_runs(context))),
-            )
+            outcomes = ingest.chunk_embeddings(store, live, model, before_slice=before_slice)
         elif stage == "vector_index":
             outcomes = _index(context, store, service, live, vector_index.get(), indexed)
         else:
-            outcomes = {key: _run_stage(stage, store, key, model, chunking) for key in live}
+            outcomes = {}
+            for key in live:
+                canceled.check()
+                outcomes[key] = _run_stage(stage, store, key, model, chunking)
         # The stage's documents go to the registry in one transaction, also when the step
         # stops part-way: one per document cost more than the stage for short documents.
         done: dict[str, dict[str, Any]] = {}
@@ -230,6 +235,32 @@ def _index(
         outcomes.update(written)
         indexed.update(index.counts(k for k, o in written.items() if isinstance(o, StageResult)))
     return {key: outcomes[key] for key in keys}
+
+
+class CancelWatch:
+    """A cancel (the UI's Terminate, `dagster run terminate`) marks the run CANCELING. The step
+    looks between documents and between slices of embeddings, at most once a second, and stops
+    without a retry; Dagster then records the run CANCELED, and a warm worker process goes on
+    to its next run. (Dagster turns an interrupt inside a step with a retry policy into a
+    retry, so a signal would not stop it.)"""
+
+    INTERVAL_SECONDS = 1.0
+
+    def __init__(self, context: AssetExecutionContext) -> None:
+        self._context = context
+        self._next = 0.0
+
+    def check(self) -> None:
+        now = time.monotonic()
+        if now < self._next:
+            return
+        self._next = now + self.INTERVAL_SECONDS
+        run = self._context.instance.get_run_by_id(self._context.run_id)
+        if run is not None and run.status in (
+            DagsterRunStatus.CANCELING,
+            DagsterRunStatus.CANCELED,
+        ):
+            raise Failure(description="The run was canceled.", allow_retries=False)
 
 
 def _run_documents(context: AssetExecutionContext) -> list[str]:
