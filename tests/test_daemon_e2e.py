@@ -165,6 +165,8 @@ def test_a_backfill_runs_batches_and_can_rerun_one_stage(
         reports = _wait_for(instance, store, len(ids), 300, tmp_path / "daemon.log")
         runs = instance.get_run_records(RunsFilter(tags={"dagster/backfill": first}))
         assert len(runs) == 3, "10 documents at up to 4 per run"
+        # Executed by the warm worker, whose process tagged each run it ran.
+        assert all("rag/worker" in r.dagster_run.tags for r in runs)
         statuses = {r.id: r.status for r in reports}
         assert [statuses[i] for i in ids[: len(GOOD)]] == ["indexed"] * len(GOOD)
         assert [statuses[i] for i in ids[len(GOOD) :]] == ["failed"] * len(DAMAGED)

@@ -10,14 +10,11 @@ loses nothing; only a power cut can lose the last commits, and the database stay
 makes the same event cost a fraction of that. Everything else is Dagster's own code and layout:
 the same files, readable by any Dagster process.
 
-In `dagster.yaml`:
+In `dagster.yaml` (runs and schedules keep Dagster's default SQLite storage):
 
-    storage:
-      custom:
-        module: rag_pipeline.execution.storage
-        class: PooledSqliteStorage
-        config:
-          base_dir: {env: DAGSTER_HOME}
+    event_log_storage:
+      module: rag_pipeline.execution.storage
+      class: PooledSqliteEventLogStorage
 """
 
 import os
@@ -27,16 +24,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from dagster import DagsterInstance, Field, StringSource
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
-from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
-from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
-from dagster._core.storage.sqlite_storage import (
-    DagsterSqliteStorage,
-    _event_logs_directory,
-    _runs_directory,
-    _schedule_directory,
-)
+from dagster._core.storage.sqlite_storage import _event_logs_directory
 from dagster._serdes import ConfigurableClassData
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
@@ -60,11 +51,39 @@ def _pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 class PooledSqliteEventLogStorage(SqliteEventLogStorage):
-    def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
+    """Without a `base_dir`, the event log lives where Dagster's default puts it, under the
+    instance's own directory: an instance opened by path (`DagsterInstance.from_config(home)`,
+    a restore into another home) reads its own files, whatever DAGSTER_HOME says."""
+
+    def __init__(
+        self, base_dir: str | None = None, inst_data: ConfigurableClassData | None = None
+    ) -> None:
         self._engines: OrderedDict[str, Engine] = OrderedDict()
         self._engines_lock = threading.Lock()
         self._batch = threading.local()
-        super().__init__(base_dir, inst_data)
+        self._pending_inst_data = inst_data
+        self._located = base_dir is not None
+        if base_dir is not None:
+            super().__init__(base_dir, inst_data)
+
+    def register_instance(self, instance: DagsterInstance) -> None:
+        if not self._located:
+            # Where Dagster's default SQLite storage keeps the event log of this instance.
+            super().__init__(
+                _event_logs_directory(instance.root_directory), self._pending_inst_data
+            )
+            self._located = True
+        super().register_instance(instance)
+
+    @classmethod
+    def config_type(cls) -> dict[str, Field]:
+        return {"base_dir": Field(StringSource, is_required=False)}
+
+    @classmethod
+    def from_config_value(  # type: ignore[override]
+        cls, inst_data: ConfigurableClassData, config_value: Any
+    ) -> "PooledSqliteEventLogStorage":
+        return cls(inst_data=inst_data, **config_value)
 
     def _engine(self, shard: str) -> Engine:
         with self._engines_lock:
@@ -131,23 +150,3 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
                 engine.dispose()
             self._engines.clear()
         super().dispose()
-
-
-class PooledSqliteStorage(DagsterSqliteStorage):
-    """Dagster's SQLite storage (runs, event log, schedules under `base_dir`) with the pooled
-    event log."""
-
-    def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
-        # As DagsterSqliteStorage.__init__, but for the event log's class.
-        self.base_dir = base_dir
-        self._inst_data = inst_data
-        self._run_storage = SqliteRunStorage.from_local(_runs_directory(base_dir))
-        self._event_log_storage = PooledSqliteEventLogStorage(_event_logs_directory(base_dir))
-        self._schedule_storage = SqliteScheduleStorage.from_local(_schedule_directory(base_dir))
-        super(DagsterSqliteStorage, self).__init__()  # type: ignore[no-untyped-call]
-
-    @classmethod
-    def from_config_value(  # type: ignore[override]
-        cls, inst_data: ConfigurableClassData, config_value: Any
-    ) -> "PooledSqliteStorage":
-        return cls.from_local(inst_data=inst_data, **config_value)

@@ -1,0 +1,84 @@
+"""The one-machine instance storage (rag_pipeline/execution/storage.py): Dagster's SQLite layout
+with pooled event-log connections and batches in one transaction."""
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from dagster import AssetKey, AssetMaterialization, DagsterInstance
+
+from rag_pipeline.execution.storage import PooledSqliteEventLogStorage
+
+
+def _home(path: Path) -> Path:
+    from support.env import make_dagster_home
+
+    make_dagster_home(path, "sqlite")
+    return path
+
+
+def _count(instance: DagsterInstance, key: str = "notes") -> int:
+    return len(instance.fetch_materializations(AssetKey(key), limit=100).records)
+
+
+def test_an_instance_opened_by_path_reads_its_own_files(tmp_path: Path, monkeypatch) -> None:
+    ours, elsewhere = _home(tmp_path / "ours"), _home(tmp_path / "elsewhere")
+    monkeypatch.setenv("DAGSTER_HOME", str(elsewhere))
+    with DagsterInstance.from_config(str(ours)) as instance:
+        assert isinstance(instance.event_log_storage, PooledSqliteEventLogStorage)
+        instance.report_runless_asset_event(AssetMaterialization("notes", partition="a"))
+    assert (ours / "history" / "runs" / "index.db").exists()
+    assert not (elsewhere / "history" / "runs" / "index.db").exists()
+    with DagsterInstance.from_config(str(ours)) as again:
+        assert _count(again) == 1
+    with DagsterInstance.get() as other:
+        assert _count(other) == 0
+
+
+def test_a_long_lived_reader_sees_what_another_process_wrote(tmp_path: Path) -> None:
+    home = _home(tmp_path / "home")
+    with DagsterInstance.from_config(str(home)) as reader:
+        assert _count(reader) == 0  # its connection is open and pooled from here on
+        writer = textwrap.dedent(
+            f"""
+            from dagster import AssetMaterialization, DagsterInstance
+            with DagsterInstance.from_config({str(home)!r}) as instance:
+                for n in range(3):
+                    instance.report_runless_asset_event(
+                        AssetMaterialization("notes", partition=f"p{{n}}")
+                    )
+            """
+        )
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+        subprocess.run([sys.executable, "-c", writer], check=True, env=env)
+        assert _count(reader) == 3
+
+
+def test_a_batch_is_stored_whole(tmp_path: Path) -> None:
+    from dagster._core.events import DagsterEvent, DagsterEventType, StepMaterializationData
+    from dagster._core.events.log import EventLogEntry
+
+    home = _home(tmp_path / "home")
+    with DagsterInstance.from_config(str(home)) as instance:
+        entries = [
+            EventLogEntry(
+                error_info=None,
+                level="DEBUG",
+                user_message="",
+                run_id="batch-run",
+                timestamp=1_800_000_000.0 + n,
+                dagster_event=DagsterEvent(
+                    DagsterEventType.ASSET_MATERIALIZATION.value,
+                    "job",
+                    event_specific_data=StepMaterializationData(
+                        AssetMaterialization("notes", partition=f"p{n}")
+                    ),
+                ),
+            )
+            for n in range(50)
+        ]
+        instance.event_log_storage.store_event_batch(entries)
+        assert _count(instance) == 50
+        assert len(instance.get_records_for_run("batch-run").records) == 50
