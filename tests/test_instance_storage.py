@@ -82,3 +82,38 @@ def test_a_batch_is_stored_whole(tmp_path: Path) -> None:
         instance.event_log_storage.store_event_batch(entries)
         assert _count(instance) == 50
         assert len(instance.get_records_for_run("batch-run").records) == 50
+
+
+def test_a_document_that_failed_in_a_range_run_shows_failed(
+    tmp_path: Path, monkeypatch, corpus: Path
+) -> None:
+    """A range run plans its documents in one event per asset; the partition status the UI
+    reads still marks the document that failed, and only it."""
+    from support.runs import add_files, copy_corpus, materialize
+
+    home = _home(tmp_path / "home")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("RAG_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("RAG_EMBEDDING_MODEL", "hash-384")
+    files = [
+        copy_corpus(corpus, rel, tmp_path / "in")
+        for rel in ("text/uns_norwich-city.txt", "pdf_problem/uns_password.pdf")
+    ]
+    with DagsterInstance.get() as instance:
+        good, bad = add_files(instance, files)
+        result = materialize(instance, [good, bad], ["raw_document", "document_text"])
+        assert not result.success
+        planned = [
+            e
+            for e in instance.get_records_for_run(result.run_id).records
+            if e.event_log_entry.dagster_event_type == "ASSET_MATERIALIZATION_PLANNED"
+        ]
+        assert len(planned) == 2, "one planned event per asset for the whole range"
+        storage = instance.event_log_storage
+        attempts = (
+            storage.get_latest_asset_partition_materialization_attempts_without_materializations(
+                AssetKey("document_text")
+            )
+        )
+    assert set(attempts) == {bad}
+    assert attempts[bad][0] == result.run_id
