@@ -152,11 +152,9 @@ def landing_zone_tick(
     # Files registered on an earlier tick stay in landing/ until raw_document moves them on;
     # while they are unchanged and still the live document of their path, there is nothing to
     # look at.
-    taken = {
-        rel: state
-        for rel, state in taken_before.items()
-        if current.get(rel) == state and store.registry.live_at_landing_path(rel) is not None
-    }
+    unchanged = [rel for rel, state in taken_before.items() if current.get(rel) == state]
+    live = store.registry.live_landing_paths(unchanged)
+    taken = {rel: taken_before[rel] for rel in unchanged if rel in live}
     candidates = {rel: state for rel, state in current.items() if rel not in taken}
     counts: dict[str, int] = {}
     # In arrival order: a new version dropped right after the file it replaces must be

@@ -34,6 +34,24 @@ class Reads(Database):
             ).first()
             return self._get(conn, row.id) if row is not None else None
 
+    def live_landing_paths(self, landing_paths: Sequence[str]) -> set[str]:
+        """Which of these landing paths a live document was registered from: one query per
+        thousand paths, where the sensor would otherwise look up each taken file each tick."""
+        found: set[str] = set()
+        paths = list(landing_paths)
+        with self._tx() as conn:
+            for start in range(0, len(paths), 1000):
+                rows = conn.execute(
+                    sa.select(documents.c.landing_path)
+                    .where(
+                        documents.c.landing_path.in_(paths[start : start + 1000]),
+                        documents.c.status.in_(LIVE_VALUES),
+                    )
+                    .distinct()
+                )
+                found.update(row.landing_path for row in rows)
+        return found
+
     def page(
         self,
         status: DocumentStatus | None = None,
