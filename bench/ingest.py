@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import shutil
-import signal
 import tempfile
 import time
 from collections import Counter
@@ -26,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from bench.stack import Stack, run_events, tail
+from bench.stack import Stack, run_events, stop_on_sigterm, tail
 from bench.stages import CORPUS, MODEL, RESULTS
 
 TIMEOUT_SECONDS = 40 * 60
@@ -183,10 +182,6 @@ def _clock() -> str:
     return datetime.now().strftime("%H:%M:%S")
 
 
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt  # so a SIGTERM to the benchmark still stops the daemon and Chroma
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m bench ingest",
@@ -198,7 +193,7 @@ def main(argv: list[str] | None = None) -> None:
     paths = sample(CORPUS, args.limit)
     if not paths:
         raise SystemExit(f"no corpus documents under {CORPUS} (set RAG_CORPUS_DIR)")
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    stop_on_sigterm()
 
     from bench.ingest_report import print_table, summarise, write_chart
 

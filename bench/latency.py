@@ -32,7 +32,6 @@ import argparse
 import json
 import os
 import random
-import signal
 import statistics
 import tempfile
 import threading
@@ -46,7 +45,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from bench.stack import LAUNCHERS, Stack, provenance, run_events
+from bench.stack import LAUNCHERS, Stack, provenance, run_events, stop_on_sigterm
 from bench.stages import MODEL, RESULTS
 
 GOALS = {"solo_p50_seconds": 5.0, "solo_p95_seconds": 8.0, "burst_max_seconds": 10.0}
@@ -411,10 +410,6 @@ def write_chart(results: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt  # so a SIGTERM to the benchmark still stops the stack
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m bench latency",
@@ -427,7 +422,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--launcher", choices=LAUNCHERS, default="warm")
     parser.add_argument("--seed", type=int, default=None, help="for the nonsense words")
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    stop_on_sigterm()
     rng = random.Random(args.seed)
     measured = provenance()
 

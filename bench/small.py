@@ -21,7 +21,6 @@ import json
 import math
 import os
 import re
-import signal
 import tempfile
 import time
 from collections import Counter
@@ -32,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from bench.ingest import floor
-from bench.stack import LAUNCHERS, Stack, provenance, run_events, tail
+from bench.stack import LAUNCHERS, Stack, provenance, run_events, stop_on_sigterm, tail
 from bench.stages import CORPUS, MODEL, RESULTS
 
 COLLECTION = CORPUS / "retrieval" / "vaswani_npl" / "doc-text.trec.gz"
@@ -358,10 +357,6 @@ def write_chart(report: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt  # so a SIGTERM to the benchmark still stops the stack
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m bench small",
@@ -371,7 +366,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limit", type=int, default=None, help="only the first N abstracts")
     parser.add_argument("--launcher", choices=LAUNCHERS, default="warm")
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    stop_on_sigterm()
     docs = abstracts(args.limit)
     measured = provenance()
     with (

@@ -10,6 +10,7 @@ Two execution models can be measured:
 """
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -219,6 +220,15 @@ def run_events(instance: Any, run_id: str) -> dict[str, float]:
         name = entry.dagster_event_type.name if entry.dagster_event_type else ""
         events.setdefault("RUN_END" if name in END_EVENTS else name, entry.timestamp)
     return events
+
+
+def stop_on_sigterm() -> None:
+    """A SIGTERM to the benchmark raises KeyboardInterrupt, so the stack it started is stopped."""
+
+    def _raise_interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _raise_interrupt)
 
 
 def provenance() -> dict[str, Any]:
