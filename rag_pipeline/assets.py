@@ -25,7 +25,6 @@ from dagster import (
     RetryPolicy,
     RunsFilter,
     define_asset_job,
-    in_process_executor,
     multi_asset,
 )
 
@@ -37,6 +36,7 @@ from rag_pipeline.core.index import VectorIndex
 from rag_pipeline.core.ingest import StageError, StageResult
 from rag_pipeline.core.registry import DocumentStatus
 from rag_pipeline.core.store import DocumentStore
+from rag_pipeline.execution.executor import warm_executor
 from rag_pipeline.partitions import (
     DOCUMENTS,
     documents,
@@ -367,11 +367,12 @@ def _checks(
         yield checks.vectors_match_chunks(key, indexed[key], meta["chunks"])
 
 
-# In process: the model loads once per run and embedding batches span the run's documents.
+# One step, on a warm worker (execution/executor.py): the model is loaded there already, and
+# embedding batches span the run's documents.
 ingest_job = define_asset_job(
     "ingest_job",
     selection=AssetSelection.groups("ingestion"),
     partitions_def=documents,
-    executor_def=in_process_executor,
+    executor_def=warm_executor,
     description="Ingest a range of documents end to end, each with its own outcome.",
 )

@@ -1,8 +1,9 @@
 """The Definitions object, with its resources and schedules built from the settings."""
 
-from dagster import Definitions, in_process_executor
+from dagster import Definitions
 
 from rag_pipeline.assets import ingest_documents, ingest_job
+from rag_pipeline.execution.executor import warm_executor
 from rag_pipeline.maintenance import backup_job, cleanup_job
 from rag_pipeline.resources import (
     ChunkingResource,
@@ -52,7 +53,7 @@ def build_definitions(settings: Settings) -> Definitions:
         schedules=build_schedules(settings),
         sensors=[landing_zone_sensor],
         resources=build_resources(settings),
-        executor=in_process_executor,
+        executor=warm_executor,
     )
 
 

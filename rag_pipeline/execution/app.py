@@ -6,7 +6,7 @@ from typing import Any
 from celery import Celery
 from dagster_celery.config import DEFAULT_CONFIG
 from dagster_celery.make_app import make_app
-from dagster_celery.tasks import create_execute_job_task, create_resume_job_task
+from dagster_celery.tasks import create_execute_job_task, create_resume_job_task, create_task
 from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport.sqlalchemy import Transport as SqlaTransport
 
@@ -70,4 +70,8 @@ def celery_app(settings: Settings) -> Celery:
     app = make_app(app_args(broker, backend))  # type: ignore[no-untyped-call]
     create_execute_job_task(app)
     create_resume_job_task(app)
+    # One step of a run orchestrated outside the launcher (executor.py). Acknowledged when
+    # taken: a step whose worker dies is failed by its orchestrator, never redelivered to
+    # execute again in a run that has ended.
+    create_task(app, acks_late=False)  # type: ignore[no-untyped-call]
     return app

@@ -11,14 +11,16 @@ instance: `rag-pipeline worker --concurrency 2`.
 import logging
 import multiprocessing
 import os
+import threading
 import time
 from typing import Any
 
 from celery import signals
 from dagster import DagsterInstance
-from dagster._grpc.types import ExecuteRunArgs, ResumeRunArgs
+from dagster._grpc.types import ExecuteRunArgs, ExecuteStepArgs, ResumeRunArgs
 from dagster._serdes import unpack_value
 
+from rag_pipeline.execution import heartbeat
 from rag_pipeline.execution.app import QUEUE, celery_app
 from rag_pipeline.execution.heartbeat import Heartbeat
 from rag_pipeline.settings import get_settings
@@ -29,12 +31,16 @@ _beats: dict[str, Heartbeat] = {}
 _instance: DagsterInstance | None = None
 
 
-def _run_id(kwargs: dict[str, Any]) -> str | None:
+def _what_runs(kwargs: dict[str, Any]) -> tuple[str, str] | None:
+    """The run a task executes, and whether it is the whole run or one step of it."""
     packed = kwargs.get("execute_job_args_packed") or kwargs.get("resume_job_args_packed")
-    if packed is None:
-        return None
-    args = unpack_value(packed, as_type=(ExecuteRunArgs, ResumeRunArgs))
-    return str(args.run_id)
+    if packed is not None:
+        args = unpack_value(packed, as_type=(ExecuteRunArgs, ResumeRunArgs))
+        return str(args.run_id), heartbeat.RUN
+    packed = kwargs.get("execute_step_args_packed")
+    if packed is not None:
+        return str(unpack_value(packed, as_type=ExecuteStepArgs).run_id), heartbeat.STEP
+    return None
 
 
 def _the_instance() -> DagsterInstance:
@@ -61,6 +67,7 @@ def _allow_children() -> None:
 def _warm(**_: Any) -> None:
     """Everything a run would otherwise load on its hot path."""
     started = time.perf_counter()
+    heartbeat.mark_warm_worker()
     _allow_children()
     from rag_pipeline.core.embedding import get_embedder
     from rag_pipeline.core.extract import start_sandbox
@@ -74,12 +81,49 @@ def _warm(**_: Any) -> None:
     log.info("worker process warm in %.1f s", time.perf_counter() - started)
 
 
+class _Presence:
+    """The worker's main process says it is alive every few seconds, in the Dagster instance:
+    a run orchestrated elsewhere hands its step to the workers only when one is (executor.py)."""
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+
+    def start(self) -> None:
+        threading.Thread(target=self._loop, name="worker-presence", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _loop(self) -> None:
+        instance = DagsterInstance.get()
+        while True:
+            try:
+                heartbeat.worker_seen(instance, time.time())
+            except Exception:
+                log.warning("could not record this worker as alive", exc_info=True)
+            if self._stop.wait(heartbeat.INTERVAL_SECONDS):
+                return
+
+
+_presence = _Presence()
+
+
+@signals.worker_ready.connect
+def _ready(**_: Any) -> None:
+    _presence.start()
+
+
+@signals.worker_shutdown.connect
+def _shutdown(**_: Any) -> None:
+    _presence.stop()
+
+
 @signals.task_prerun.connect
 def _run_starts(task_id: str, kwargs: dict[str, Any], **_: Any) -> None:
-    run_id = _run_id(kwargs or {})
-    if run_id is None:
+    what = _what_runs(kwargs or {})
+    if what is None:
         return
-    beat = Heartbeat(_the_instance(), run_id)
+    beat = Heartbeat(_the_instance(), *what)
     beat.start()
     _beats[task_id] = beat
 

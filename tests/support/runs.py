@@ -160,3 +160,17 @@ def retries_of(instance: object, run_ids: list[str]) -> dict[str, list[str]]:
         ]
         for run_id in run_ids
     }
+
+
+def materialize_args(doc_id: str) -> list[str]:
+    """`dagster asset materialize`'s arguments (after `dagster`) for one document's chain."""
+    return [
+        "asset",
+        "materialize",
+        "-m",
+        "rag_pipeline.definitions",
+        "--select",
+        "raw_document*",
+        "--partition",
+        doc_id,
+    ]
