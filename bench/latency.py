@@ -20,12 +20,17 @@ Searches are polled cheaply: a lexical query (no model) every 0.2 s per waiting 
 the real hybrid query once the lexical one finds it; the document becomes searchable in both
 at the same moment (its vectors are written before its terms are published).
 
+- cli (entry point 4): `rag-pipeline add` and `dagster asset materialize --partition` for a
+  note, from the first command to searchable; first with the warm worker alive (the command
+  hands its step to it), then with the worker stopped (the command loads the model itself),
+  p50 of `--cli` each. Same floor as solo.
+
 `--launcher default` measures the execution model before warm workers: Dagster's
 DefaultRunLauncher spawns a process per run, and no worker runs. Each launcher's figures are
 kept under its own key in bench/results/latency.json, and latency.png draws every launcher
 measured.
 
-    python -m bench latency [--solo 10] [--burst 10] [--launcher warm|default]
+    python -m bench latency [--solo 10] [--burst 10] [--cli 3] [--launcher warm|default]
 """
 
 import argparse
@@ -33,6 +38,7 @@ import json
 import os
 import random
 import statistics
+import subprocess
 import tempfile
 import threading
 import time
@@ -45,8 +51,9 @@ from typing import Any
 import httpx
 import numpy as np
 
-from bench.stack import LAUNCHERS, Stack, provenance, run_events, stop_on_sigterm
-from bench.stages import MODEL, RESULTS
+from bench.stack import BIN, LAUNCHERS, Stack, provenance, run_events, stop_on_sigterm
+from bench.stages import MODEL, RESULTS, stop
+from rag_pipeline.execution.executor import WORKER_SEEN_WITHIN_SECONDS
 
 GOALS = {"solo_p50_seconds": 5.0, "solo_p95_seconds": 8.0, "burst_max_seconds": 10.0}
 POLL_SECONDS = 0.2
@@ -239,6 +246,45 @@ def burst(http: httpx.Client, count: int, within: float, rng: random.Random) -> 
     return uploads
 
 
+def by_cli(http: httpx.Client, env: dict[str, str], count: int, rng: random.Random) -> list[float]:
+    """Seconds from `rag-pipeline add` to searchable through `dagster asset materialize`."""
+    seconds = []
+    with tempfile.TemporaryDirectory(prefix="bench-cli-") as tmp:
+        for n in range(count):
+            word = nonsense(rng)
+            name, data = note(word)
+            path = Path(tmp) / name
+            path.write_bytes(data)
+            upload = Upload(word, time.time())
+            added = subprocess.run(
+                [str(BIN / "rag-pipeline"), "add", str(path)],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            upload.document_id = added.stdout.strip()
+            command = [
+                str(BIN / "dagster"),
+                "asset",
+                "materialize",
+                "-m",
+                "rag_pipeline.definitions",
+            ]
+            subprocess.run(
+                [*command, "--select", "raw_document*", "--partition", upload.document_id],
+                env=env,
+                capture_output=True,
+                check=True,
+            )
+            watch(http, [upload], lambda: True, TIMEOUT_SECONDS)
+            if upload.seconds is None:
+                raise RuntimeError(f"{upload.document_id} not searchable after the CLI")
+            seconds.append(upload.seconds)
+            print(f"  cli {n + 1}/{count}: {upload.seconds} s", flush=True)
+    return seconds
+
+
 def breakdown(uploads: list[Upload]) -> list[dict[str, Any]]:
     """Each upload with where its time went, from its run's event log: the sensor (posted to
     run enqueued), the queue, the launch (run starting to the run's process started), setup
@@ -365,6 +411,8 @@ def print_table(report: dict[str, Any]) -> None:
             f"{k} {v:.2f}" for k, v in report[part]["phase_p50_seconds"].items() if v is not None
         )
         print(f"{part} p50 per phase (s): {phases}")
+    for how, figures in report.get("cli", {}).items():
+        print(f"cli, {how}: p50 {figures['p50_seconds']} s ({figures['seconds']})")
     cpu = ", ".join(f"{k} {v:.1f}" for k, v in report["cpu_seconds"].items())
     print(f"CPU seconds: {cpu}; load average before {report['load_average_before']}")
 
@@ -419,6 +467,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--solo", type=int, default=10, help="solo uploads")
     parser.add_argument("--burst", type=int, default=10, help="uploads in the burst")
     parser.add_argument("--burst-seconds", type=float, default=2.0, help="the burst's spread")
+    parser.add_argument("--cli", type=int, default=3, help="notes through the CLI, each way")
     parser.add_argument("--launcher", choices=LAUNCHERS, default="warm")
     parser.add_argument("--seed", type=int, default=None, help="for the nonsense words")
     args = parser.parse_args(argv)
@@ -442,7 +491,27 @@ def main(argv: list[str] | None = None) -> None:
             time.sleep(SOLO_PAUSE_SECONDS[1])
             print(f"pipeline: a burst of {args.burst} in {args.burst_seconds} s", flush=True)
             bursts = burst(http, args.burst, args.burst_seconds, rng)
-        report = summarise(measured, base, solos, bursts, stack)
+            # Before the CLI part stops the worker, whose CPU the report counts.
+            report = summarise(measured, base, solos, bursts, stack)
+            cli: dict[str, list[float]] = {}
+            if args.cli and args.launcher == "warm":
+                print(f"pipeline: {args.cli} through the CLI, warm worker alive", flush=True)
+                cli["warm_worker"] = by_cli(http, stack.env, args.cli, rng)
+                stop(stack.procs.pop("worker"))
+                time.sleep(WORKER_SEEN_WITHIN_SECONDS + 1)
+                print(f"pipeline: {args.cli} through the CLI, no worker", flush=True)
+                cli["in_process"] = by_cli(http, stack.env, args.cli, rng)
+        if cli:
+            report["cli"] = {
+                how: {
+                    "seconds": values,
+                    "p50_seconds": _percentile(values, 50),
+                    "ratio_floor_over_pipeline": round(
+                        base["solo_p50_seconds"] / statistics.median(values), 4
+                    ),
+                }
+                for how, values in cli.items()
+            }
     report["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     report["settings"] = {"solo": args.solo, "burst": args.burst, "within": args.burst_seconds}
     print_table(report)
