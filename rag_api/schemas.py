@@ -5,6 +5,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from rag_pipeline.core.search import SearchMode
+from rag_pipeline.runs import RunStatus
 from rag_pipeline.status import DocumentStatus, StageState
 
 
@@ -102,3 +103,26 @@ class InstigatorOut(BaseModel):
 class HealthOut(BaseModel):
     status: str
     checks: dict[str, str]
+
+
+class RunOut(BaseModel):
+    """A Dagster run, as GET /runs/{run_id} reports it."""
+
+    id: str
+    job: str
+    status: RunStatus
+    created_at: str | None
+    started_at: str | None
+    ended_at: str | None
+    error: str | None = Field(description="why the run failed, when it did")
+    metadata: dict[str, Any] = Field(
+        description="the job's own result: a backup's archive path and size, cleanup's counts, "
+        "the documents an ingest run could not process"
+    )
+    tags: dict[str, str]
+
+
+class RunStarted(BaseModel):
+    run_id: str
+    job: str
+    status_url: str
