@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag_pipeline.core.documents import DocumentNotFound
 from rag_pipeline.core.extract import ExtractionError
+from rag_pipeline.schedules import InvalidSchedule
 
 
 class ApiError(Exception):
@@ -57,6 +58,10 @@ def install(app: FastAPI) -> None:
         return JSONResponse(
             error_body(exc.code, exc.message), status_code=_EXTRACTION_STATUS.get(exc.code, 422)
         )
+
+    @app.exception_handler(InvalidSchedule)
+    async def _invalid_schedule(_: Request, exc: InvalidSchedule) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, exc.message), status_code=422)
 
     @app.exception_handler(DocumentNotFound)
     async def _not_found(_: Request, exc: DocumentNotFound) -> JSONResponse:

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from rag_pipeline.core.search import SearchMode
 from rag_pipeline.runs import RunStatus
@@ -93,11 +93,26 @@ class InstigatorOut(BaseModel):
     name: str
     kind: str
     status: str
+    job: str | None = None
     cron: str | None = None
     timezone: str | None = None
     interval_seconds: int | None = None
     last_tick_at: str | None = None
     next_tick_at: str | None = None
+
+
+class ScheduleChange(BaseModel):
+    """What PATCH /schedules/{name} changes; at least one field."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    running: StrictBool | None = Field(default=None, description="start or stop the schedule")
+    cron: str | None = Field(
+        default=None, max_length=120, description="five fields: minute hour day month weekday"
+    )
+    timezone: str | None = Field(
+        default=None, max_length=64, description="a tz database name, e.g. UTC or Europe/Paris"
+    )
 
 
 class HealthOut(BaseModel):

@@ -1,17 +1,29 @@
-"""Operations from the API against the real daemon and warm worker: a schedule's job run now.
+"""Operations from the API against the real daemon and warm worker: a schedule's job run
+now, schedules changed and stopped.
 
 The API runs in the test process (TestClient) on the daemon's DAGSTER_HOME and data dir; the
 daemon's queue starts what it asks for on the warm worker.
 """
 
+import os
+import random
+import signal
 import tarfile
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from dagster import RunsFilter
 from fastapi.testclient import TestClient
+from support.env import BIN, REPO
+from support.runs import wait_for
+from support.servers import process_group
+
+from rag_pipeline import schedules
+from rag_pipeline.schedules import SCHEDULED_FOR_TAG, Cursor
 
 pytestmark = pytest.mark.e2e
 
@@ -58,3 +70,92 @@ def test_running_the_backup_schedule_writes_a_real_archive(api, daemon_env) -> N
     with tarfile.open(archive) as tar:
         assert "manifest.json" in tar.getnames()
     assert report["started_at"] and report["ended_at"] >= report["started_at"]
+
+
+def _ticks(instance: Any, name: str, after: float) -> list[Any]:
+    """The sensor's ticks that began after `after`, oldest first."""
+    states = [s for s in instance.all_instigator_state() if s.name == name]
+    if not states:
+        return []
+    ticks = instance.get_ticks(states[0].instigator_origin_id, states[0].selector_id, limit=100)
+    return sorted((t for t in ticks if t.timestamp > after), key=lambda t: t.timestamp)
+
+
+def _first_tick_following(instance: Any, cron: str, after: float, log: Path) -> Any:
+    """The first evaluation of cleanup_schedule that began after `after` and used `cron`."""
+
+    def found() -> Any:
+        for tick in _ticks(instance, "cleanup_schedule", after):
+            cursor = Cursor.load(tick.cursor)
+            if tick.end_timestamp and cursor is not None and cursor.cron == cron:
+                return tick
+        return None
+
+    return wait_for(found, 30, f"a tick following {cron!r}", log, interval=0.1)
+
+
+@pytest.mark.parametrize("daemon_env", [{"RAG_EMBEDDING_MODEL": "hash-384"}], indirect=True)
+def test_a_cron_change_moves_the_next_tick_at_once_and_a_stop_stops_the_ticks(
+    api, daemon, daemon_env, tmp_path: Path
+) -> None:
+    instance = api.app.state.instance
+    log = tmp_path / "daemon.log"
+    wait_for(lambda: _ticks(instance, "cleanup_schedule", 0), 120, "the daemon's first tick", log)
+
+    # Changes at random moments of the daemon's 5 s loop, as a user's come: the time from the
+    # API's answer to the end of the daemon's first evaluation that computed the new cron's
+    # next tick.
+    rng = random.Random(16)
+    delays = []
+    crons = ["*/7 * * * *", "*/3 * * * *", "5 4 * * *", "*/2 * * * 1-5", "0 */6 * * *"] * 2
+    for cron in [*crons, "* * * * *"]:
+        time.sleep(rng.uniform(0, 5))
+        changed = api.patch("/schedules/cleanup_schedule", json={"cron": cron})
+        answered = time.time()
+        assert changed.status_code == 200, changed.text
+        tick = _first_tick_following(instance, cron, answered - 5, log)
+        delays.append(tick.end_timestamp - answered)
+        cursor = Cursor.load(tick.cursor)
+        expected = schedules.next_tick(
+            schedules.CronSchedule("cleanup_schedule", cron, "UTC"), tick.timestamp
+        )
+        assert cursor is not None and cursor.next == expected.isoformat()
+    delays.sort()
+    print(f"change to the daemon's next tick: {[round(d, 2) for d in delays]} s")
+    # One daemon loop (5 s) plus the evaluation itself at worst; half a loop typically.
+    assert delays[len(delays) // 2] <= 5.0 and delays[-1] <= 7.0, delays
+
+    # The new cron fires: cleanup_job runs for the next minute, within a loop of it.
+    due = datetime.fromisoformat(changed.json()["next_tick_at"])
+    run = wait_for(
+        lambda: instance.get_runs(
+            filters=RunsFilter(
+                tags={
+                    schedules.SCHEDULE_TAG: "cleanup_schedule",
+                    SCHEDULED_FOR_TAG: due.isoformat(),
+                }
+            )
+        ),
+        90,
+        "the scheduled run",
+        log,
+    )[0]
+    created = instance.get_run_record_by_id(run.run_id).create_timestamp.timestamp()
+    assert 0 <= created - due.timestamp() <= 6.0, created - due.timestamp()
+    assert wait_run(api, run.run_id)["status"] == "succeeded"
+
+    # The change survives a restart of the daemon: the new one follows the same cron.
+    os.killpg(daemon.pid, signal.SIGTERM)
+    daemon.wait(timeout=60)
+    restarted = time.time()
+    command = [str(BIN / "dagster-daemon"), "run", "-w", str(REPO / "workspace.yaml")]
+    with process_group(command, daemon_env, tmp_path / "daemon-2.log"):
+        _first_tick_following(instance, "* * * * *", restarted, tmp_path / "daemon-2.log")
+
+        stopped = api.patch("/schedules/cleanup_schedule", json={"running": False})
+        assert stopped.json()["status"] == "stopped"
+        stopped_at = time.time()
+        # An evaluation under way when it stopped may still finish; none begins after.
+        time.sleep(12)
+        assert not _ticks(instance, "cleanup_schedule", stopped_at + 1)
+        assert _ticks(instance, "backup_schedule", stopped_at + 1), "the other one ticks on"

@@ -14,6 +14,7 @@ from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from dagster._core.launcher import WorkerStatus
 from dagster._core.test_utils import create_run_for_test
 from dagster_celery.tags import DAGSTER_CELERY_TASK_ID_TAG
+from support.runs import wait_for as _wait
 
 from rag_pipeline.core.registry import DocumentStatus
 from rag_pipeline.core.store import DocumentStore
@@ -55,16 +56,6 @@ def test_a_run_whose_heartbeat_stopped_is_reported_failed(warm_instance) -> None
     # A run another launcher started has no task: nothing to judge.
     other = create_run_for_test(warm_instance, status=DagsterRunStatus.STARTED)
     assert launcher.check_run_worker_health(other).status == WorkerStatus.UNKNOWN
-
-
-def _wait(predicate, timeout: float, what: str, log: Path):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    pytest.fail(f"{what} not within {timeout} s\n{log.read_text()[-3000:]}")
 
 
 @pytest.mark.e2e
