@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from rag_pipeline.core.documents import DocumentNotFound
+from rag_pipeline.core.documents import DocumentBusy, DocumentNotFound, InvalidOptions
 from rag_pipeline.core.extract import ExtractionError
 from rag_pipeline.schedules import InvalidSchedule
 
@@ -62,6 +62,14 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(InvalidSchedule)
     async def _invalid_schedule(_: Request, exc: InvalidSchedule) -> JSONResponse:
         return JSONResponse(error_body(exc.code, exc.message), status_code=422)
+
+    @app.exception_handler(DocumentBusy)
+    async def _busy(_: Request, exc: DocumentBusy) -> JSONResponse:
+        return JSONResponse(error_body("document_busy", str(exc)), status_code=409)
+
+    @app.exception_handler(InvalidOptions)
+    async def _invalid_options(_: Request, exc: InvalidOptions) -> JSONResponse:
+        return JSONResponse(error_body("invalid_options", str(exc)), status_code=422)
 
     @app.exception_handler(DocumentNotFound)
     async def _not_found(_: Request, exc: DocumentNotFound) -> JSONResponse:

@@ -68,6 +68,23 @@ class UploadResponse(BaseModel):
     documents: list[UploadedDocument]
 
 
+class Reprocess(BaseModel):
+    """New chunk options for the document; none re-runs it from its text as it is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    chunk_size: int | None = Field(default=None, description="tokens per chunk")
+    chunk_overlap: int | None = Field(default=None, description="tokens of overlap")
+
+
+class Reprocessed(BaseModel):
+    id: str
+    run_id: str
+    first_stage: str = Field(description="the stage the run starts at")
+    status_url: str
+    run_url: str
+
+
 class SearchHit(BaseModel):
     document_id: str
     filename: str

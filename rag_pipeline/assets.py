@@ -19,6 +19,7 @@ from dagster import (
     BackfillPolicy,
     Backoff,
     DagsterInvalidInvocationError,
+    DagsterInvariantViolationError,
     DagsterRunStatus,
     Failure,
     MetadataValue,
@@ -269,10 +270,11 @@ def _run_documents(context: AssetExecutionContext) -> list[str]:
     Dagster resolves a range by the positions of its ends among the partitions, so deleting the
     document at an end before the run starts makes the whole range invalid. Runs the sensor
     launches name their documents; the ones still there run, the deleted one needs nothing.
+    Runs over documents picked one by one (a retry) have no range, only their names.
     """
     try:
         return list(context.partition_keys)
-    except DagsterInvalidInvocationError as exc:
+    except (DagsterInvalidInvocationError, DagsterInvariantViolationError) as exc:
         named = named_documents(context.run.tags)
         if not named:
             raise Failure(
@@ -282,9 +284,10 @@ def _run_documents(context: AssetExecutionContext) -> list[str]:
     existing = set(context.instance.get_dynamic_partitions(DOCUMENTS))
     keys = [key for key in named if key in existing]
     gone = [key for key in named if key not in existing]
-    context.log.warning(
-        f"{', '.join(gone)}: deleted before this run started; running the other {len(keys)}"
-    )
+    if gone:
+        context.log.warning(
+            f"{', '.join(gone)}: deleted before this run started; running the other {len(keys)}"
+        )
     return keys
 
 

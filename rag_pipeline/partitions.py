@@ -43,6 +43,21 @@ def range_tags(keys: Sequence[str]) -> dict[str, str]:
     }
 
 
+def rerun_tags(instance: DagsterInstance, keys: Sequence[str]) -> dict[str, str]:
+    """Tags of a run over documents picked one by one (a reprocess, a retry): their partition,
+    or their range when they are consecutive partitions, so the UI shows the run on them; else
+    only their ids (a range would take the documents between them too), which the ingest step
+    runs by name."""
+    if len(keys) == 1:
+        return {PARTITION_NAME_TAG: keys[0]}
+    position = {key: i for i, key in enumerate(instance.get_dynamic_partitions(DOCUMENTS))}
+    ordered = sorted(keys, key=lambda key: position.get(key, len(position)))
+    spots = [position.get(key) for key in ordered]
+    if None not in spots and spots[-1] - spots[0] == len(spots) - 1:  # type: ignore[operator]
+        return range_tags(ordered)
+    return {DOCUMENT_IDS_TAG: ",".join(ordered)}
+
+
 def named_documents(tags: Mapping[str, str]) -> list[str] | None:
     """The documents a run's tags name one by one (its one partition, or the sensor's list);
     None if they give only a range's ends."""

@@ -14,7 +14,7 @@ pins what it relies on.
 import os
 import sys
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -27,6 +27,9 @@ from dagster._core.remote_representation.code_location import CodeLocation
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from dagster._core.workspace.context import WorkspaceProcessContext
 from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
+
+from rag_pipeline.core.registry import Document
+from rag_pipeline.settings import get_settings
 
 # The code location's name in workspace.yaml and scripts/run-stack.sh: the daemon finds a run's
 # job by it, so runs created here start and retry like the daemon's own.
@@ -133,6 +136,37 @@ class Launcher:
             if self._workspace is not None:
                 self._workspace.__exit__(None, None, None)
                 self._workspace = None
+
+
+class DocumentRuns:
+    """The documents service's `Runs`: ingest runs over documents picked one by one, from a
+    stage on, named in their tags (rag_pipeline/partitions.py: `rerun_tags`)."""
+
+    def __init__(self, launcher: Launcher) -> None:
+        self.launcher = launcher
+
+    def create(self, docs: Sequence[Document], first_stage: str, source: str) -> str:
+        from rag_pipeline.assets import STAGES
+        from rag_pipeline.partitions import DOCUMENTS, rerun_tags
+        from rag_pipeline.sensors import batch_tags
+
+        instance = self.launcher.instance
+        keys = [doc.id for doc in docs]
+        # A document whose partition was lost gets it back (the sensor's reconcile resubmits
+        # only documents that never ran).
+        missing = [key for key in keys if not instance.has_dynamic_partition(DOCUMENTS, key)]
+        if missing:
+            instance.add_dynamic_partitions(DOCUMENTS, missing)
+        large = int(get_settings().large_document_mb * 1024 * 1024)
+        tags = {**rerun_tags(instance, keys), **batch_tags(docs, source, large)}
+        stages = STAGES[STAGES.index(first_stage) :]
+        return self.launcher.create("ingest_job", tags, [AssetKey(stage) for stage in stages])
+
+    def submit(self, run_id: str) -> None:
+        self.launcher.submit(run_id)
+
+    def discard(self, run_id: str) -> None:
+        self.launcher.discard(run_id)
 
 
 class RunStatus(StrEnum):

@@ -1,5 +1,5 @@
 """Operations from the API against the real daemon and warm worker: a schedule's job run
-now, schedules changed and stopped.
+now, schedules changed and stopped, a document reprocessed.
 
 The API runs in the test process (TestClient) on the daemon's DAGSTER_HOME and data dir; the
 daemon's queue starts what it asks for on the warm worker.
@@ -26,6 +26,9 @@ from rag_pipeline import schedules
 from rag_pipeline.schedules import SCHEDULED_FOR_TAG, Cursor
 
 pytestmark = pytest.mark.e2e
+
+NORWICH = "text/uns_norwich-city.txt"
+QUERY = "Norwich City Football Club"
 
 
 @pytest.fixture()
@@ -159,3 +162,38 @@ def test_a_cron_change_moves_the_next_tick_at_once_and_a_stop_stops_the_ticks(
         time.sleep(12)
         assert not _ticks(instance, "cleanup_schedule", stopped_at + 1)
         assert _ticks(instance, "backup_schedule", stopped_at + 1), "the other one ticks on"
+
+
+def _document(client: TestClient, doc_id: str) -> dict[str, Any]:
+    response = client.get(f"/documents/{doc_id}")
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def test_a_reprocess_with_a_new_chunk_size_changes_the_chunk_count_while_search_answers(
+    api, corpus: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "worker.log"
+    posted = api.post("/documents", files=[("file", (corpus / NORWICH).open("rb"))])
+    doc_id = posted.json()["documents"][0]["id"]
+    before = wait_for(
+        lambda: (d := _document(api, doc_id))["status"] == "indexed" and d, 300, "indexed", log
+    )
+
+    asked = api.post(f"/documents/{doc_id}/reprocess", json={"chunk_size": 64})
+    assert asked.status_code == 202, asked.text
+    run_id = asked.json()["run_id"]
+    answers = []
+    while (now := _document(api, doc_id))["status"] != "indexed" or run_id not in now["run_ids"]:
+        assert now["status"] in ("queued", "processing"), now
+        found = api.get("/search", params={"q": QUERY, "k": 3})
+        assert found.status_code == 200, found.text
+        answers.append([h["document_id"] for h in found.json()["results"]])
+        assert len(answers) < 2000, "not indexed again in time"
+    assert answers and all(doc_id in hits for hits in answers), answers
+
+    assert now["chunks"] > before["chunks"]
+    assert now["stages"]["document_chunks"]["metadata"]["chunk_size"] == 64
+    assert wait_run(api, run_id)["status"] == "succeeded"
+    hits = api.get("/search", params={"q": QUERY, "k": 1}).json()["results"]
+    assert hits[0]["document_id"] == doc_id

@@ -13,21 +13,30 @@ from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from rag_api.deps import IndexDep, InstanceDep, SettingsDep, StoreDep
+from rag_api.deps import AdminOnly, IndexDep, InstanceDep, LauncherDep, SettingsDep, StoreDep
 from rag_api.errors import ApiError
 from rag_api.schemas import (
     DocumentOut,
     DocumentPage,
     ErrorResponse,
+    Reprocess,
+    Reprocessed,
     UploadedDocument,
     UploadResponse,
 )
-from rag_pipeline.core.documents import Accepted, DocumentNotFound, DocumentsService
+from rag_pipeline.core.documents import (
+    Accepted,
+    DocumentNotFound,
+    DocumentsService,
+    check_options,
+)
 from rag_pipeline.core.embedding import max_tokens_for
 from rag_pipeline.core.extract import ExtractionError, accept
+from rag_pipeline.core.registry import Document
 from rag_pipeline.core.store import DocumentStore, safe_filename
 from rag_pipeline.partitions import DagsterPartitions
 from rag_pipeline.resources import api_holder_id
+from rag_pipeline.runs import DocumentRuns
 from rag_pipeline.settings import Settings
 from rag_pipeline.status import DocumentReport, DocumentStatus, find_report, report
 
@@ -56,15 +65,18 @@ def _status_url(doc_id: str) -> str:
     return f"/documents/{doc_id}"
 
 
-def _check_options(size: int | None, overlap: int | None, settings: Settings) -> None:
-    limit = max_tokens_for(settings.embedding_model)
-    effective_size = size or settings.chunk_size
-    if size is not None and not 1 <= size <= limit:
-        raise ApiError(422, "invalid_options", f"chunk_size must be between 1 and {limit}")
-    if overlap is not None and not 0 <= overlap < effective_size:
-        raise ApiError(
-            422, "invalid_options", f"chunk_overlap must be at least 0 and below {effective_size}"
-        )
+def _check_options(
+    size: int | None, overlap: int | None, settings: Settings, base: Document | None = None
+) -> None:
+    """Chunk options as given at upload, or for a document whose own options they change."""
+    own_overlap = base.chunk_overlap if base is not None else None
+    check_options(
+        size,
+        overlap,
+        max_tokens=max_tokens_for(settings.embedding_model),
+        base_size=(base.chunk_size if base is not None else None) or settings.chunk_size,
+        base_overlap=settings.chunk_overlap if own_overlap is None else own_overlap,
+    )
 
 
 def _read(upload: UploadFile, max_bytes: int) -> tuple[str, bytes, str]:
@@ -253,3 +265,44 @@ def replace_document(
     else:
         response.headers["Location"] = _status_url(accepted.document.id)
     return UploadResponse(documents=[_uploaded(name, accepted)])
+
+
+@router.post(
+    "/{doc_id}/reprocess",
+    status_code=202,
+    response_model=Reprocessed,
+    responses=_with_errors({409: {"model": ErrorResponse}}),
+    dependencies=[AdminOnly],
+)
+def reprocess_document(
+    doc_id: str,
+    response: Response,
+    settings: SettingsDep,
+    store: StoreDep,
+    launcher: LauncherDep,
+    options: Reprocess | None = None,
+) -> Reprocessed:
+    """Run a document again without uploading it: from its chunks with new chunk options,
+    else from its text (after an extractor or settings change).
+
+    Its current chunks stay searchable until the new ones are indexed; its status reads
+    `queued`, then `processing`, with the new run. A document a run is queued or running for
+    is 409.
+    """
+    service = DocumentsService(store)
+    doc = service.get(doc_id)
+    size = options.chunk_size if options else None
+    overlap = options.chunk_overlap if options else None
+    if doc.live:
+        _check_options(size, overlap, settings, base=doc)
+    rerun = service.reprocess(
+        doc_id, DocumentRuns(launcher), chunk_size=size, chunk_overlap=overlap
+    )
+    response.headers["Location"] = _status_url(doc_id)
+    return Reprocessed(
+        id=doc_id,
+        run_id=rerun.run_id,
+        first_stage=rerun.first_stage,
+        status_url=_status_url(doc_id),
+        run_url=f"/runs/{rerun.run_id}",
+    )
