@@ -1,6 +1,6 @@
 """Response schemas: what clients see, not storage rows."""
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
@@ -83,6 +83,40 @@ class Reprocessed(BaseModel):
     first_stage: str = Field(description="the stage the run starts at")
     status_url: str
     run_url: str
+
+
+class RetryRequest(BaseModel):
+    """Which failed documents to run again; every filter is optional."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["failed"] = "failed"
+    error_code: str | None = Field(default=None, max_length=64, description="e.g. run_failed")
+    collection: str | None = Field(
+        default=None,
+        max_length=64,
+        description="only this collection's documents (all are in `default` until collections "
+        "can be created)",
+    )
+    include_permanent: StrictBool = Field(
+        default=False,
+        description="also password_required, no_text_layer, unsupported_type and empty_file, "
+        "which the same bytes will fail again",
+    )
+    limit: int = Field(default=1000, ge=1, le=10_000, description="at most this many documents")
+
+
+class RetryRun(BaseModel):
+    run_id: str
+    documents: list[str]
+    first_stage: str
+    run_url: str
+
+
+class RetryResponse(BaseModel):
+    documents: list[str]
+    runs: list[RetryRun] = Field(description="one run per batch, not per document")
+    skipped_permanent: int = Field(description="matching failures left alone as permanent")
 
 
 class SearchHit(BaseModel):

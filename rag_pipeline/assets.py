@@ -19,7 +19,6 @@ from dagster import (
     BackfillPolicy,
     Backoff,
     DagsterInvalidInvocationError,
-    DagsterInvariantViolationError,
     DagsterRunStatus,
     Failure,
     MetadataValue,
@@ -270,11 +269,17 @@ def _run_documents(context: AssetExecutionContext) -> list[str]:
     Dagster resolves a range by the positions of its ends among the partitions, so deleting the
     document at an end before the run starts makes the whole range invalid. Runs the sensor
     launches name their documents; the ones still there run, the deleted one needs nothing.
-    Runs over documents picked one by one (a retry) have no range, only their names.
+    Runs over documents picked one by one (a retry) run only those, not the ones between.
     """
     try:
-        return list(context.partition_keys)
-    except (DagsterInvalidInvocationError, DagsterInvariantViolationError) as exc:
+        keys = list(context.partition_keys)
+        named = named_documents(context.run.tags)
+        if named is None or len(named) == len(keys):
+            return keys
+        # Documents picked one by one (a retry): the range's ends and the ones named between.
+        picked = set(named)
+        return [key for key in keys if key in picked]
+    except DagsterInvalidInvocationError as exc:
         named = named_documents(context.run.tags)
         if not named:
             raise Failure(

@@ -43,19 +43,20 @@ def range_tags(keys: Sequence[str]) -> dict[str, str]:
     }
 
 
+# Runs over documents picked one by one (a reprocess, a retry), tagged `rag/source`.
+PICKED_SOURCES = ("reprocess", "retry")
+
+
 def rerun_tags(instance: DagsterInstance, keys: Sequence[str]) -> dict[str, str]:
-    """Tags of a run over documents picked one by one (a reprocess, a retry): their partition,
-    or their range when they are consecutive partitions, so the UI shows the run on them; else
-    only their ids (a range would take the documents between them too), which the ingest step
-    runs by name."""
+    """Tags of a run over documents picked one by one: their partition, or the range from the
+    first to the last in partition order with their ids. Dagster needs a range to run a subset
+    of stages on partitions; the ingest step runs only the documents named, and the event log
+    counts the run as planned only for those (execution/storage.py), so the documents between
+    them are neither run nor shown as in progress or failed."""
     if len(keys) == 1:
         return {PARTITION_NAME_TAG: keys[0]}
     position = {key: i for i, key in enumerate(instance.get_dynamic_partitions(DOCUMENTS))}
-    ordered = sorted(keys, key=lambda key: position.get(key, len(position)))
-    spots = [position.get(key) for key in ordered]
-    if None not in spots and spots[-1] - spots[0] == len(spots) - 1:  # type: ignore[operator]
-        return range_tags(ordered)
-    return {DOCUMENT_IDS_TAG: ",".join(ordered)}
+    return range_tags(sorted(keys, key=lambda key: position.get(key, len(position))))
 
 
 def named_documents(tags: Mapping[str, str]) -> list[str] | None:

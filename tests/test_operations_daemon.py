@@ -1,5 +1,5 @@
 """Operations from the API against the real daemon and warm worker: a schedule's job run
-now, schedules changed and stopped, a document reprocessed.
+now, schedules changed and stopped, a document reprocessed, failed documents retried.
 
 The API runs in the test process (TestClient) on the daemon's DAGSTER_HOME and data dir; the
 daemon's queue starts what it asks for on the warm worker.
@@ -29,6 +29,12 @@ pytestmark = pytest.mark.e2e
 
 NORWICH = "text/uns_norwich-city.txt"
 QUERY = "Norwich City Football Club"
+RETRIED = [
+    "markdown/haystack_sample.md",
+    "markdown/uns_codeblock.md",
+    "text/chardet_windows-1252_dutch.txt",
+    "markdown/plumber_README.md",
+]
 
 
 @pytest.fixture()
@@ -197,3 +203,41 @@ def test_a_reprocess_with_a_new_chunk_size_changes_the_chunk_count_while_search_
     assert wait_run(api, run_id)["status"] == "succeeded"
     hits = api.get("/search", params={"q": QUERY, "k": 1}).json()["results"]
     assert hits[0]["document_id"] == doc_id
+
+
+@pytest.mark.parametrize("daemon_env", [{"RAG_EMBEDDING_MODEL": "hash-384"}], indirect=True)
+def test_a_bulk_retry_launches_one_run_per_batch(
+    api, daemon_env, corpus: Path, tmp_path: Path
+) -> None:
+    from rag_pipeline.core.store import DocumentStore
+
+    log = tmp_path / "worker.log"
+    files = [NORWICH, *RETRIED, "pdf_problem/uns_password.pdf"]
+    ids = [
+        api.post("/documents", files=[("file", (corpus / rel).open("rb"))]).json()["documents"][0][
+            "id"
+        ]
+        for rel in files
+    ]
+    wait_for(
+        lambda: all(_document(api, i)["status"] in ("indexed", "failed") for i in ids),
+        300,
+        "ingested",
+        log,
+    )
+    *good, locked = ids
+    # What the reconciler records when a run's worker is lost for good.
+    registry = DocumentStore(daemon_env["RAG_DATA_DIR"]).registry
+    for doc_id in good:
+        registry.stage_failed(doc_id, "chunk_embeddings", "lost", "run_failed", "worker lost")
+
+    asked = api.post("/documents/retry", json={})
+    assert asked.status_code == 202, asked.text
+    body = asked.json()
+    assert sorted(body["documents"]) == sorted(good) and body["skipped_permanent"] == 1
+    # Five documents, at most four per run (RAG_MAX_DOCS_PER_RUN): two runs, not five.
+    assert len(body["runs"]) == 2
+    for run in body["runs"]:
+        assert wait_run(api, run["run_id"])["status"] == "succeeded"
+    assert all(_document(api, i)["status"] == "indexed" for i in good)
+    assert _document(api, locked)["status"] == "failed"

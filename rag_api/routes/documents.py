@@ -21,6 +21,9 @@ from rag_api.schemas import (
     ErrorResponse,
     Reprocess,
     Reprocessed,
+    RetryRequest,
+    RetryResponse,
+    RetryRun,
     UploadedDocument,
     UploadResponse,
 )
@@ -160,6 +163,46 @@ def list_documents(
     docs, total = store.registry.page(status, limit=limit, offset=offset, include_deleted=False)
     return DocumentPage(
         items=[_out(report(doc)) for doc in docs], total=total, limit=limit, offset=offset
+    )
+
+
+@router.post(
+    "/retry",
+    status_code=202,
+    response_model=RetryResponse,
+    responses=_ERRORS,
+    dependencies=[AdminOnly],
+)
+def retry_documents(
+    request: RetryRequest, settings: SettingsDep, store: StoreDep, launcher: LauncherDep
+) -> RetryResponse:
+    """Run failed documents again, each from the stage where it stopped, in batched runs.
+
+    Failures the same bytes will repeat (password_required, no_text_layer, unsupported_type,
+    empty_file) are left alone unless `include_permanent`. Each document reads `queued` with
+    its run. Filters that match nothing answer 202 with no runs.
+    """
+    retried = DocumentsService(store).retry(
+        DocumentRuns(launcher),
+        budget_bytes=int(settings.run_budget_mb * 1024 * 1024),
+        max_docs=settings.max_docs_per_run,
+        error_code=request.error_code,
+        collection=request.collection,
+        include_permanent=request.include_permanent,
+        limit=request.limit,
+    )
+    return RetryResponse(
+        documents=retried.document_ids,
+        runs=[
+            RetryRun(
+                run_id=rerun.run_id,
+                documents=rerun.document_ids,
+                first_stage=rerun.first_stage,
+                run_url=f"/runs/{rerun.run_id}",
+            )
+            for rerun in retried.runs
+        ],
+        skipped_permanent=retried.skipped_permanent,
     )
 
 

@@ -46,6 +46,11 @@ class DocumentNotFound(LookupError):
         self.doc_id = doc_id
 
 
+# Failures a retry cannot change: the same bytes fail the same way (there is no OCR yet for a
+# PDF without a text layer). A retry leaves them alone unless asked to include them.
+PERMANENT_ERRORS = ("password_required", "no_text_layer", "unsupported_type", "empty_file")
+
+
 class DocumentBusy(Exception):
     """A document a run is already queued or running for."""
 
@@ -95,6 +100,17 @@ class Rerun:
     run_id: str
     document_ids: list[str]
     first_stage: str
+
+
+@dataclass(frozen=True)
+class Retried:
+    runs: list[Rerun]
+    # Failed documents the filters matched that failed for good (see PERMANENT_ERRORS).
+    skipped_permanent: int
+
+    @property
+    def document_ids(self) -> list[str]:
+        return [doc_id for rerun in self.runs for doc_id in rerun.document_ids]
 
 
 def first_stage_to_run(doc: Document, affected: str) -> str:
@@ -303,6 +319,32 @@ class DocumentsService:
         if not rerun.document_ids:
             raise DocumentBusy(doc_id, "taken by another request")
         return rerun
+
+    def retry(
+        self,
+        runs: Runs,
+        *,
+        budget_bytes: int,
+        max_docs: int,
+        error_code: str | None = None,
+        collection: str | None = None,
+        include_permanent: bool = False,
+        limit: int = 1000,
+    ) -> Retried:
+        """Run failed documents again, each from the stage where it stopped, in batched runs
+        (by bytes and count, as the sensor batches new documents): one run per batch of
+        documents that start at the same stage, never one per document."""
+        exclude = () if include_permanent else PERMANENT_ERRORS
+        docs, skipped = self.registry.failed(error_code, collection, exclude, limit)
+        by_stage: dict[str, list[Document]] = {}
+        for doc in docs:
+            by_stage.setdefault(first_stage_to_run(doc, STAGES[-1]), []).append(doc)
+        reruns: list[Rerun] = []
+        for stage in sorted(by_stage, key=STAGES.index):
+            grouped = batches(by_stage[stage], budget_bytes, max_docs)
+            done = self._rerun(grouped, runs, stage, source="retry", expect=[DocumentStatus.failed])
+            reruns.extend(rerun for rerun in done if rerun.document_ids)
+        return Retried(reruns, skipped)
 
     def _rerun(
         self,
