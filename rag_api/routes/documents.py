@@ -31,7 +31,7 @@ from rag_pipeline.core.documents import (
     Accepted,
     DocumentNotFound,
     DocumentsService,
-    check_options,
+    check_document_options,
 )
 from rag_pipeline.core.embedding import max_tokens_for
 from rag_pipeline.core.extract import ExtractionError, accept
@@ -72,13 +72,13 @@ def _check_options(
     size: int | None, overlap: int | None, settings: Settings, base: Document | None = None
 ) -> None:
     """Chunk options as given at upload, or for a document whose own options they change."""
-    own_overlap = base.chunk_overlap if base is not None else None
-    check_options(
+    check_document_options(
+        base,
         size,
         overlap,
         max_tokens=max_tokens_for(settings.embedding_model),
-        base_size=(base.chunk_size if base is not None else None) or settings.chunk_size,
-        base_overlap=settings.chunk_overlap if own_overlap is None else own_overlap,
+        default_size=settings.chunk_size,
+        default_overlap=settings.chunk_overlap,
     )
 
 

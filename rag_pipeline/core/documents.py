@@ -83,6 +83,27 @@ def check_options(
         )
 
 
+def check_document_options(
+    doc: Document | None,
+    size: int | None,
+    overlap: int | None,
+    *,
+    max_tokens: int,
+    default_size: int,
+    default_overlap: int,
+) -> None:
+    """Chunk options for a new document (`doc` None) or one whose own options they change."""
+    own_size = doc.chunk_size if doc is not None else None
+    own_overlap = doc.chunk_overlap if doc is not None else None
+    check_options(
+        size,
+        overlap,
+        max_tokens=max_tokens,
+        base_size=own_size or default_size,
+        base_overlap=default_overlap if own_overlap is None else own_overlap,
+    )
+
+
 class Runs(Protocol):
     """Dagster's side of running documents again: a run created, then submitted."""
 
