@@ -13,6 +13,7 @@ from rag_pipeline.core.embedding import Embedder, get_embedder
 from rag_pipeline.core.index import VectorIndex, connect
 from rag_pipeline.core.lexical import LexicalIndex
 from rag_pipeline.core.store import DocumentStore
+from rag_pipeline.runs import Launcher
 from rag_pipeline.settings import Settings, get_settings
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -33,9 +34,20 @@ def require_key(
         raise ApiError(401, "unauthorized", "a valid 'Authorization: Bearer <key>' is required")
 
 
+def require_admin(_: Annotated[None, Depends(require_key)]) -> None:
+    """Operations: schedules, runs, reprocess and retry. The API key for now; the one place to
+    ask for the admin role once keys carry roles."""
+
+
 def get_instance(request: Request) -> DagsterInstance:
     instance: DagsterInstance = request.app.state.instance
     return instance
+
+
+def get_launcher(request: Request) -> Launcher:
+    """Creates and submits runs; its code location loads on first use."""
+    launcher: Launcher = request.app.state.launcher
+    return launcher
 
 
 def get_store(settings: SettingsDep) -> DocumentStore:
@@ -77,6 +89,8 @@ def get_catalog(store: Annotated[DocumentStore, Depends(get_store)]) -> Catalog:
 
 
 InstanceDep = Annotated[DagsterInstance, Depends(get_instance)]
+LauncherDep = Annotated[Launcher, Depends(get_launcher)]
+AdminOnly = Depends(require_admin)
 StoreDep = Annotated[DocumentStore, Depends(get_store)]
 IndexDep = Annotated[VectorIndex, Depends(get_index)]
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]

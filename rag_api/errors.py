@@ -11,8 +11,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from rag_pipeline.core.documents import DocumentNotFound
+from rag_pipeline.core.documents import DocumentBusy, DocumentNotFound, InvalidOptions
 from rag_pipeline.core.extract import ExtractionError
+from rag_pipeline.schedules import InvalidSchedule
 
 
 class ApiError(Exception):
@@ -33,6 +34,7 @@ _HTTP_CODES = {
     401: "unauthorized",
     404: "not_found",
     405: "method_not_allowed",
+    409: "conflict",
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "invalid_request",
@@ -56,6 +58,18 @@ def install(app: FastAPI) -> None:
         return JSONResponse(
             error_body(exc.code, exc.message), status_code=_EXTRACTION_STATUS.get(exc.code, 422)
         )
+
+    @app.exception_handler(InvalidSchedule)
+    async def _invalid_schedule(_: Request, exc: InvalidSchedule) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, exc.message), status_code=422)
+
+    @app.exception_handler(DocumentBusy)
+    async def _busy(_: Request, exc: DocumentBusy) -> JSONResponse:
+        return JSONResponse(error_body("document_busy", str(exc)), status_code=409)
+
+    @app.exception_handler(InvalidOptions)
+    async def _invalid_options(_: Request, exc: InvalidOptions) -> JSONResponse:
+        return JSONResponse(error_body("invalid_options", str(exc)), status_code=422)
 
     @app.exception_handler(DocumentNotFound)
     async def _not_found(_: Request, exc: DocumentNotFound) -> JSONResponse:

@@ -18,10 +18,11 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from rag_api import errors
 from rag_api.deps import get_model, open_index, require_key
 from rag_api.errors import ApiError, error_body
-from rag_api.routes import documents, search, system
+from rag_api.routes import documents, runs, schedules, search, system
 from rag_pipeline.core.lexical import LexicalIndex
 from rag_pipeline.core.store import DocumentStore
 from rag_pipeline.migrate import migrate, needs_migration
+from rag_pipeline.runs import Launcher
 from rag_pipeline.settings import Settings, get_settings
 
 
@@ -58,10 +59,12 @@ def create_app(settings: Settings | None = None, instance: Any = None) -> FastAP
             app.state.index = None
         # Loading the model and the lexical index takes seconds: do it now, off the request path.
         app.state.lexicon = LexicalIndex(DocumentStore(settings.data_dir))
+        app.state.launcher = Launcher(app.state.instance)
         threading.Thread(target=lambda: _warm_up(app, settings), daemon=True).start()
         try:
             yield
         finally:
+            app.state.launcher.close()
             if own:
                 app.state.instance.dispose()
 
@@ -100,6 +103,8 @@ def create_app(settings: Settings | None = None, instance: Any = None) -> FastAP
     app.include_router(documents.router, dependencies=protected)
     app.include_router(search.router, dependencies=protected)
     app.include_router(system.router)
+    app.include_router(schedules.router)
+    app.include_router(runs.router)
     return app
 
 

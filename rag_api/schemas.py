@@ -1,10 +1,11 @@
 """Response schemas: what clients see, not storage rows."""
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from rag_pipeline.core.search import SearchMode
+from rag_pipeline.runs import RunStatus
 from rag_pipeline.status import DocumentStatus, StageState
 
 
@@ -67,6 +68,57 @@ class UploadResponse(BaseModel):
     documents: list[UploadedDocument]
 
 
+class Reprocess(BaseModel):
+    """New chunk options for the document; none re-runs it from its text as it is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    chunk_size: int | None = Field(default=None, description="tokens per chunk")
+    chunk_overlap: int | None = Field(default=None, description="tokens of overlap")
+
+
+class Reprocessed(BaseModel):
+    id: str
+    run_id: str
+    first_stage: str = Field(description="the stage the run starts at")
+    status_url: str
+    run_url: str
+
+
+class RetryRequest(BaseModel):
+    """Which failed documents to run again; every filter is optional."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["failed"] = "failed"
+    error_code: str | None = Field(default=None, max_length=64, description="e.g. run_failed")
+    collection: str | None = Field(
+        default=None,
+        max_length=64,
+        description="only this collection's documents (all are in `default` until collections "
+        "can be created)",
+    )
+    include_permanent: StrictBool = Field(
+        default=False,
+        description="also password_required, no_text_layer, unsupported_type and empty_file, "
+        "which the same bytes will fail again",
+    )
+    limit: int = Field(default=1000, ge=1, le=10_000, description="at most this many documents")
+
+
+class RetryRun(BaseModel):
+    run_id: str
+    documents: list[str]
+    first_stage: str
+    run_url: str
+
+
+class RetryResponse(BaseModel):
+    documents: list[str]
+    runs: list[RetryRun] = Field(description="one run per batch, not per document")
+    skipped_permanent: int = Field(description="matching failures left alone as permanent")
+
+
 class SearchHit(BaseModel):
     document_id: str
     filename: str
@@ -92,6 +144,7 @@ class InstigatorOut(BaseModel):
     name: str
     kind: str
     status: str
+    job: str | None = None
     cron: str | None = None
     timezone: str | None = None
     interval_seconds: int | None = None
@@ -99,6 +152,43 @@ class InstigatorOut(BaseModel):
     next_tick_at: str | None = None
 
 
+class ScheduleChange(BaseModel):
+    """What PATCH /schedules/{name} changes; at least one field."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    running: StrictBool | None = Field(default=None, description="start or stop the schedule")
+    cron: str | None = Field(
+        default=None, max_length=120, description="five fields: minute hour day month weekday"
+    )
+    timezone: str | None = Field(
+        default=None, max_length=64, description="a tz database name, e.g. UTC or Europe/Paris"
+    )
+
+
 class HealthOut(BaseModel):
     status: str
     checks: dict[str, str]
+
+
+class RunOut(BaseModel):
+    """A Dagster run, as GET /runs/{run_id} reports it."""
+
+    id: str
+    job: str
+    status: RunStatus
+    created_at: str | None
+    started_at: str | None
+    ended_at: str | None
+    error: str | None = Field(description="why the run failed, when it did")
+    metadata: dict[str, Any] = Field(
+        description="the job's own result: a backup's archive path and size, cleanup's counts, "
+        "the documents an ingest run could not process"
+    )
+    tags: dict[str, str]
+
+
+class RunStarted(BaseModel):
+    run_id: str
+    job: str
+    status_url: str

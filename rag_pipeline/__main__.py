@@ -231,6 +231,77 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _runs() -> Any:
+    from rag_pipeline.runs import DocumentRuns, Launcher
+
+    return DocumentRuns(Launcher(_instance()))
+
+
+def cmd_reprocess(args: argparse.Namespace, settings: Settings) -> int:
+    from rag_pipeline.core.documents import (
+        DocumentBusy,
+        DocumentNotFound,
+        DocumentsService,
+        InvalidOptions,
+        check_document_options,
+    )
+    from rag_pipeline.core.embedding import max_tokens_for
+
+    service = DocumentsService(_store(settings))
+    runs = _runs()
+    status = EXIT_OK
+    try:
+        for doc_id in args.ids:
+            try:
+                doc = service.get(doc_id)
+                if doc.live:
+                    check_document_options(
+                        doc,
+                        args.chunk_size,
+                        args.chunk_overlap,
+                        max_tokens=max_tokens_for(settings.embedding_model),
+                        default_size=settings.chunk_size,
+                        default_overlap=settings.chunk_overlap,
+                    )
+                rerun = service.reprocess(
+                    doc_id, runs, chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap
+                )
+            except (DocumentNotFound, DocumentBusy, InvalidOptions) as exc:
+                print(f"{doc_id}: {exc}", file=sys.stderr)
+                status = EXIT_ERROR
+                continue
+            print(f"{doc_id}\t{rerun.run_id}\tfrom {rerun.first_stage}")
+    finally:
+        runs.launcher.close()
+    return status
+
+
+def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
+    from rag_pipeline.core.documents import DocumentsService
+
+    runs = _runs()
+    try:
+        retried = DocumentsService(_store(settings)).retry(
+            runs,
+            budget_bytes=int(settings.run_budget_mb * 1024 * 1024),
+            max_docs=settings.max_docs_per_run,
+            error_code=args.error_code,
+            collection=args.collection,
+            include_permanent=args.include_permanent,
+            limit=args.limit,
+        )
+    finally:
+        runs.launcher.close()
+    for rerun in retried.runs:
+        print(f"{rerun.run_id}\tfrom {rerun.first_stage}\t{','.join(rerun.document_ids)}")
+    print(
+        f"{len(retried.document_ids)} document(s) in {len(retried.runs)} run(s); "
+        f"{retried.skipped_permanent} permanent failure(s) left alone",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     _instance()  # DAGSTER_HOME made absolute, as the runs it executes expect
     from rag_pipeline.execution.worker import main as worker_main
@@ -275,6 +346,34 @@ def parser() -> argparse.ArgumentParser:
         "migrate", help="move a data dir from before the document registry into it (idempotent)"
     )
     migrate.set_defaults(func=cmd_migrate)
+
+    reprocess = sub.add_parser(
+        "reprocess",
+        help="run documents again without uploading them: from their chunks with new chunk "
+        "options, else from their text; prints id, run id and first stage",
+    )
+    reprocess.add_argument("ids", nargs="+", metavar="ID")
+    reprocess.add_argument("--chunk-size", type=int, help="new tokens per chunk")
+    reprocess.add_argument("--chunk-overlap", type=int, help="new tokens of overlap")
+    reprocess.set_defaults(func=cmd_reprocess)
+
+    retry = sub.add_parser(
+        "retry",
+        help="run failed documents again, from where they stopped, in batched runs; prints "
+        "one line per run",
+    )
+    retry.add_argument(
+        "--failed", action="store_true", required=True, help="the documents that failed"
+    )
+    retry.add_argument("--error-code", help="only those that failed with this code")
+    retry.add_argument("--collection", help="only this collection's documents")
+    retry.add_argument(
+        "--include-permanent",
+        action="store_true",
+        help="also password_required, no_text_layer, unsupported_type and empty_file",
+    )
+    retry.add_argument("--limit", type=int, default=1000, help="at most this many (1000)")
+    retry.set_defaults(func=cmd_retry)
 
     worker = sub.add_parser(
         "worker",

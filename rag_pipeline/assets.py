@@ -269,9 +269,16 @@ def _run_documents(context: AssetExecutionContext) -> list[str]:
     Dagster resolves a range by the positions of its ends among the partitions, so deleting the
     document at an end before the run starts makes the whole range invalid. Runs the sensor
     launches name their documents; the ones still there run, the deleted one needs nothing.
+    Runs over documents picked one by one (a retry) run only those, not the ones between.
     """
     try:
-        return list(context.partition_keys)
+        keys = list(context.partition_keys)
+        named = named_documents(context.run.tags)
+        if named is None or len(named) == len(keys):
+            return keys
+        # Documents picked one by one (a retry): the range's ends and the ones named between.
+        picked = set(named)
+        return [key for key in keys if key in picked]
     except DagsterInvalidInvocationError as exc:
         named = named_documents(context.run.tags)
         if not named:
@@ -282,9 +289,10 @@ def _run_documents(context: AssetExecutionContext) -> list[str]:
     existing = set(context.instance.get_dynamic_partitions(DOCUMENTS))
     keys = [key for key in named if key in existing]
     gone = [key for key in named if key not in existing]
-    context.log.warning(
-        f"{', '.join(gone)}: deleted before this run started; running the other {len(keys)}"
-    )
+    if gone:
+        context.log.warning(
+            f"{', '.join(gone)}: deleted before this run started; running the other {len(keys)}"
+        )
     return keys
 
 

@@ -50,8 +50,7 @@ def build_definitions(settings: Settings) -> Definitions:
     return Definitions(
         assets=[ingest_documents],
         jobs=[ingest_job, backup_job, cleanup_job],
-        schedules=build_schedules(settings),
-        sensors=[landing_zone_sensor],
+        sensors=[landing_zone_sensor, *build_schedules(settings)],
         resources=build_resources(settings),
         executor=warm_executor,
     )

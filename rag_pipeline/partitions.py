@@ -43,6 +43,22 @@ def range_tags(keys: Sequence[str]) -> dict[str, str]:
     }
 
 
+# Runs over documents picked one by one (a reprocess, a retry), tagged `rag/source`.
+PICKED_SOURCES = ("reprocess", "retry")
+
+
+def rerun_tags(instance: DagsterInstance, keys: Sequence[str]) -> dict[str, str]:
+    """Tags of a run over documents picked one by one: their partition, or the range from the
+    first to the last in partition order with their ids. Dagster needs a range to run a subset
+    of stages on partitions; the ingest step runs only the documents named, and the event log
+    counts the run as planned only for those (execution/storage.py), so the documents between
+    them are neither run nor shown as in progress or failed."""
+    if len(keys) == 1:
+        return {PARTITION_NAME_TAG: keys[0]}
+    position = {key: i for i, key in enumerate(instance.get_dynamic_partitions(DOCUMENTS))}
+    return range_tags(sorted(keys, key=lambda key: position.get(key, len(position))))
+
+
 def named_documents(tags: Mapping[str, str]) -> list[str] | None:
     """The documents a run's tags name one by one (its one partition, or the sensor's list);
     None if they give only a range's ends."""

@@ -26,7 +26,7 @@ from dagster import (
 
 from rag_pipeline.assets import MAX_DOCS_PER_RUN, STAGES, ingest_job
 from rag_pipeline.core import landing
-from rag_pipeline.core.documents import DocumentsService
+from rag_pipeline.core.documents import DocumentsService, batches
 from rag_pipeline.core.registry import Document
 from rag_pipeline.core.store import DocumentStore
 from rag_pipeline.partitions import DOCUMENTS, range_tags, release_deferred_partitions
@@ -42,26 +42,6 @@ SENSOR_INTERVAL_SECONDS = get_settings().sensor_interval_seconds
 LANE_TAG = "rag/lane"
 
 
-def batches(
-    docs: Sequence[Document], budget_bytes: int, max_docs: int = MAX_DOCS_PER_RUN
-) -> list[list[Document]]:
-    """Consecutive documents, in order, grouped until the next one would take the batch over
-    the byte budget or the document cap; a document over the budget is a batch of its own."""
-    grouped: list[list[Document]] = []
-    batch: list[Document] = []
-    used = 0
-    for doc in docs:
-        size = doc.bytes or 0
-        if batch and (used + size > budget_bytes or len(batch) >= max_docs):
-            grouped.append(batch)
-            batch, used = [], 0
-        batch.append(doc)
-        used += size
-    if batch:
-        grouped.append(batch)
-    return grouped
-
-
 def batch_run_requests(
     docs: Sequence[Document], large_bytes: int | None = None
 ) -> list[RunRequest]:
@@ -72,25 +52,30 @@ def batch_run_requests(
     budget = int(settings.run_budget_mb * 1024 * 1024)
     large = int(settings.large_document_mb * 1024 * 1024) if large_bytes is None else large_bytes
     requests = []
-    for batch in batches(docs, budget):
+    for batch in batches(docs, budget, MAX_DOCS_PER_RUN):
         keys = [doc.id for doc in batch]
         ident = "\n".join(f"{doc.id}@{doc.registered_at!r}" for doc in batch)
         digest = hashlib.sha1(ident.encode(), usedforsecurity=False).hexdigest()
-        size = sum(doc.bytes or 0 for doc in batch)
         requests.append(
             RunRequest(
                 run_key=f"landing-{digest[:16]}",
                 asset_selection=[AssetKey(stage) for stage in STAGES],
-                tags={
-                    **range_tags(keys),
-                    "rag/source": "landing_zone",
-                    "rag/documents": str(len(batch)),
-                    "rag/bytes": str(size),
-                    LANE_TAG: "large" if max(d.bytes or 0 for d in batch) >= large else "small",
-                },
+                tags={**range_tags(keys), **batch_tags(batch, "landing_zone", large)},
             )
         )
     return requests
+
+
+def batch_tags(batch: Sequence[Document], source: str, large_bytes: int) -> dict[str, str]:
+    """What started a batch's run, its size, and its lane: a run holding a document of
+    `large_bytes` or more goes in the large lane."""
+    largest = max(doc.bytes or 0 for doc in batch)
+    return {
+        "rag/source": source,
+        "rag/documents": str(len(batch)),
+        "rag/bytes": str(sum(doc.bytes or 0 for doc in batch)),
+        LANE_TAG: "large" if largest >= large_bytes else "small",
+    }
 
 
 Files = dict[str, landing.FileState]

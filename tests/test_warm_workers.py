@@ -18,6 +18,7 @@ from dagster._core.test_utils import create_run_for_test
 from dagster_celery.tags import DAGSTER_CELERY_TASK_ID_TAG
 from support.env import BIN, REPO
 from support.runs import materialize_args
+from support.runs import wait_for as _wait
 
 from rag_pipeline.core.registry import DocumentStatus
 from rag_pipeline.core.store import DocumentStore
@@ -70,16 +71,6 @@ def test_a_run_whose_heartbeat_stopped_is_reported_failed(warm_instance) -> None
     heartbeat.beat(warm_instance, cli_run.run_id, time.time() - launcher.lost_after_seconds - 1)
     assert launcher.check_run_worker_health(cli_run).status == WorkerStatus.FAILED
     assert warm_instance.get_run_by_id(cli_run.run_id).status == DagsterRunStatus.FAILURE
-
-
-def _wait(predicate, timeout: float, what: str, log: Path):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    pytest.fail(f"{what} not within {timeout} s\n{log.read_text()[-3000:]}")
 
 
 @pytest.mark.e2e

@@ -13,21 +13,33 @@ from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from rag_api.deps import IndexDep, InstanceDep, SettingsDep, StoreDep
+from rag_api.deps import AdminOnly, IndexDep, InstanceDep, LauncherDep, SettingsDep, StoreDep
 from rag_api.errors import ApiError
 from rag_api.schemas import (
     DocumentOut,
     DocumentPage,
     ErrorResponse,
+    Reprocess,
+    Reprocessed,
+    RetryRequest,
+    RetryResponse,
+    RetryRun,
     UploadedDocument,
     UploadResponse,
 )
-from rag_pipeline.core.documents import Accepted, DocumentNotFound, DocumentsService
+from rag_pipeline.core.documents import (
+    Accepted,
+    DocumentNotFound,
+    DocumentsService,
+    check_document_options,
+)
 from rag_pipeline.core.embedding import max_tokens_for
 from rag_pipeline.core.extract import ExtractionError, accept
+from rag_pipeline.core.registry import Document
 from rag_pipeline.core.store import DocumentStore, safe_filename
 from rag_pipeline.partitions import DagsterPartitions
 from rag_pipeline.resources import api_holder_id
+from rag_pipeline.runs import DocumentRuns
 from rag_pipeline.settings import Settings
 from rag_pipeline.status import DocumentReport, DocumentStatus, find_report, report
 
@@ -56,15 +68,18 @@ def _status_url(doc_id: str) -> str:
     return f"/documents/{doc_id}"
 
 
-def _check_options(size: int | None, overlap: int | None, settings: Settings) -> None:
-    limit = max_tokens_for(settings.embedding_model)
-    effective_size = size or settings.chunk_size
-    if size is not None and not 1 <= size <= limit:
-        raise ApiError(422, "invalid_options", f"chunk_size must be between 1 and {limit}")
-    if overlap is not None and not 0 <= overlap < effective_size:
-        raise ApiError(
-            422, "invalid_options", f"chunk_overlap must be at least 0 and below {effective_size}"
-        )
+def _check_options(
+    size: int | None, overlap: int | None, settings: Settings, base: Document | None = None
+) -> None:
+    """Chunk options as given at upload, or for a document whose own options they change."""
+    check_document_options(
+        base,
+        size,
+        overlap,
+        max_tokens=max_tokens_for(settings.embedding_model),
+        default_size=settings.chunk_size,
+        default_overlap=settings.chunk_overlap,
+    )
 
 
 def _read(upload: UploadFile, max_bytes: int) -> tuple[str, bytes, str]:
@@ -148,6 +163,46 @@ def list_documents(
     docs, total = store.registry.page(status, limit=limit, offset=offset, include_deleted=False)
     return DocumentPage(
         items=[_out(report(doc)) for doc in docs], total=total, limit=limit, offset=offset
+    )
+
+
+@router.post(
+    "/retry",
+    status_code=202,
+    response_model=RetryResponse,
+    responses=_ERRORS,
+    dependencies=[AdminOnly],
+)
+def retry_documents(
+    request: RetryRequest, settings: SettingsDep, store: StoreDep, launcher: LauncherDep
+) -> RetryResponse:
+    """Run failed documents again, each from the stage where it stopped, in batched runs.
+
+    Failures the same bytes will repeat (password_required, no_text_layer, unsupported_type,
+    empty_file) are left alone unless `include_permanent`. Each document reads `queued` with
+    its run. Filters that match nothing answer 202 with no runs.
+    """
+    retried = DocumentsService(store).retry(
+        DocumentRuns(launcher),
+        budget_bytes=int(settings.run_budget_mb * 1024 * 1024),
+        max_docs=settings.max_docs_per_run,
+        error_code=request.error_code,
+        collection=request.collection,
+        include_permanent=request.include_permanent,
+        limit=request.limit,
+    )
+    return RetryResponse(
+        documents=retried.document_ids,
+        runs=[
+            RetryRun(
+                run_id=rerun.run_id,
+                documents=rerun.document_ids,
+                first_stage=rerun.first_stage,
+                run_url=f"/runs/{rerun.run_id}",
+            )
+            for rerun in retried.runs
+        ],
+        skipped_permanent=retried.skipped_permanent,
     )
 
 
@@ -253,3 +308,44 @@ def replace_document(
     else:
         response.headers["Location"] = _status_url(accepted.document.id)
     return UploadResponse(documents=[_uploaded(name, accepted)])
+
+
+@router.post(
+    "/{doc_id}/reprocess",
+    status_code=202,
+    response_model=Reprocessed,
+    responses=_with_errors({409: {"model": ErrorResponse}}),
+    dependencies=[AdminOnly],
+)
+def reprocess_document(
+    doc_id: str,
+    response: Response,
+    settings: SettingsDep,
+    store: StoreDep,
+    launcher: LauncherDep,
+    options: Reprocess | None = None,
+) -> Reprocessed:
+    """Run a document again without uploading it: from its chunks with new chunk options,
+    else from its text (after an extractor or settings change).
+
+    Its current chunks stay searchable until the new ones are indexed; its status reads
+    `queued`, then `processing`, with the new run. A document a run is queued or running for
+    is 409.
+    """
+    service = DocumentsService(store)
+    doc = service.get(doc_id)
+    size = options.chunk_size if options else None
+    overlap = options.chunk_overlap if options else None
+    if doc.live:
+        _check_options(size, overlap, settings, base=doc)
+    rerun = service.reprocess(
+        doc_id, DocumentRuns(launcher), chunk_size=size, chunk_overlap=overlap
+    )
+    response.headers["Location"] = _status_url(doc_id)
+    return Reprocessed(
+        id=doc_id,
+        run_id=rerun.run_id,
+        first_stage=rerun.first_stage,
+        status_url=_status_url(doc_id),
+        run_url=f"/runs/{rerun.run_id}",
+    )

@@ -8,7 +8,6 @@ atomically, and each query opens a fresh in-memory connection over the current f
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -18,7 +17,7 @@ import pyarrow.parquet as pq
 
 from rag_pipeline.core.chunking import Chunk
 from rag_pipeline.core.embedding import Vectors
-from rag_pipeline.core.store import DocumentStore, atomic_path
+from rag_pipeline.core.store import DocumentStore, atomic_link, atomic_path
 
 DOCUMENTS_SCHEMA = pa.schema(
     [
@@ -89,6 +88,23 @@ def read_text_pages(store: DocumentStore, doc_id: str) -> list[tuple[int, str]]:
 def write_chunks(store: DocumentStore, doc_id: str, chunks: Sequence[Chunk]) -> str:
     rows = [asdict(chunk) for chunk in chunks]
     return _write(store, "chunks", doc_id, pa.Table.from_pylist(rows, CHUNKS_SCHEMA))
+
+
+def hold_indexed_chunks(store: DocumentStore, doc_id: str) -> None:
+    """Before a document is chunked again: keep the chunks its vectors in the index were made
+    from, so search cites them until the new chunks are indexed. Kept once: a second reprocess
+    before the first is indexed keeps the chunks that are still indexed."""
+    current = store.artifact_path("chunks", doc_id)
+    held = store.artifact_path("indexed_chunks", doc_id)
+    # Published terms mean the document's vectors are in the index.
+    if held.exists() or not current.exists() or not store.artifact_path("lexical", doc_id).exists():
+        return
+    atomic_link(current, held)
+
+
+def release_indexed_chunks(store: DocumentStore, doc_id: str) -> None:
+    """The document's current chunks are indexed: search cites them again."""
+    store.artifact_path("indexed_chunks", doc_id).unlink(missing_ok=True)
 
 
 def read_chunks(store: DocumentStore, doc_id: str) -> list[Chunk]:
@@ -190,11 +206,16 @@ class Catalog:
         """
         found: dict[tuple[str, int], ChunkRow] = {}
         for doc_id in sorted({doc for doc, _ in ids}):
+            # While a reprocess waits for its new vectors, the chunks the index still holds.
+            path = self.store.artifact_path("indexed_chunks", doc_id)
+            if not path.exists():
+                path = self.store.artifact_path("chunks", doc_id)
             try:
-                chunks = self.store.artifact_path("chunks", doc_id).stat()
+                chunks = path.stat()
                 document = self.store.artifact_path("documents", doc_id).stat()
                 rows = _document_rows(
-                    str(self.store.catalog_dir),
+                    str(path),
+                    str(self.store.artifact_path("documents", doc_id)),
                     doc_id,
                     (chunks.st_ino, chunks.st_mtime_ns, document.st_ino, document.st_mtime_ns),
                 )
@@ -206,14 +227,12 @@ class Catalog:
 
 @lru_cache(maxsize=512)
 def _document_rows(
-    catalog_dir: str, doc_id: str, stamp: tuple[int, int, int, int]
+    chunks_path: str, document_path: str, doc_id: str, stamp: tuple[int, int, int, int]
 ) -> dict[tuple[str, int], ChunkRow]:
     """One document's chunks with citations; `stamp` changes whenever its files are replaced."""
-    folder = Path(catalog_dir)
-    filename = pq.read_table(folder / "documents" / f"{doc_id}.parquet")["filename"][0].as_py()
+    filename = pq.read_table(document_path)["filename"][0].as_py()
     table = pq.read_table(
-        folder / "chunks" / f"{doc_id}.parquet",
-        columns=["chunk_no", "page", "char_start", "char_end", "text"],
+        chunks_path, columns=["chunk_no", "page", "char_start", "char_end", "text"]
     )
     return {
         (doc_id, row["chunk_no"]): ChunkRow(document_id=doc_id, filename=filename, **row)

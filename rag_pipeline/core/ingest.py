@@ -174,6 +174,7 @@ def document_chunks(
         raise StageError("invalid_options", str(exc)) from exc
     if not chunks:
         raise StageError("empty_text", "the document has no text to chunk")
+    catalog.hold_indexed_chunks(store, doc_id)
     path = catalog.write_chunks(store, doc_id, chunks)
     terms = lexical.write_terms(store, doc_id, [(c.chunk_no, c.text) for c in chunks])
     tokens = [c.tokens for c in chunks]
@@ -339,6 +340,7 @@ def vector_index(
             )
     written = index.replace_documents([item.vectors for item in ready])
     for item in ready:
+        catalog.release_indexed_chunks(store, item.doc_id)
         if not lexical.terms_current(store, item.doc_id):
             # Chunked before lexical search existed, or by an older analyzer.
             terms = [(r.chunk_no, item.chunks[r.chunk_no].text) for r in item.vectors.records]

@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from rag_pipeline.core.store import DocumentStore, atomic_path
+from rag_pipeline.core.store import DocumentStore, atomic_link, atomic_path
 from rag_pipeline.core.terms import ANALYZER_VERSION, analyze
 
 TERMS_SCHEMA = pa.schema(
@@ -78,14 +78,8 @@ def terms_current(store: DocumentStore, doc_id: str) -> bool:
 
 def publish_terms(store: DocumentStore, doc_id: str) -> Path:
     """Make a document's terms searchable: an atomic link from `terms/` into `lexical/`."""
-    source = store.artifact_path("terms", doc_id)
     target = store.artifact_path("lexical", doc_id)
-    with atomic_path(target) as tmp:
-        tmp.unlink()
-        try:
-            os.link(source, tmp)
-        except OSError:
-            tmp.write_bytes(source.read_bytes())
+    atomic_link(store.artifact_path("terms", doc_id), target)
     return target
 
 

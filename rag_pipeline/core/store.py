@@ -20,8 +20,9 @@ from rag_pipeline.core.registry import Document, Registry, default_url
 
 # Parquet artifacts, one file per document in each folder; the catalog globs over them.
 # `lexical` holds the published copy of `terms` that lexical search reads; it comes first so a
-# deleted document leaves lexical search before anything else goes.
-ARTIFACT_KINDS = ("lexical", "documents", "text", "chunks", "terms", "embeddings")
+# deleted document leaves lexical search before anything else goes. `indexed_chunks` holds the
+# chunks the index has vectors for while a reprocess writes new ones, until those are indexed.
+ARTIFACT_KINDS = ("lexical", "indexed_chunks", "documents", "text", "chunks", "terms", "embeddings")
 
 _MAX_SLUG = 60
 _HASH_CHARS = 12
@@ -81,6 +82,16 @@ def atomic_path(path: Path) -> Iterator[Path]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_link(source: Path, target: Path) -> None:
+    """Put `source` at `target` atomically: a hard link (a copy across file systems)."""
+    with atomic_path(target) as tmp:
+        tmp.unlink()
+        try:
+            os.link(source, tmp)
+        except OSError:
+            tmp.write_bytes(source.read_bytes())
 
 
 _REGISTRIES: dict[str, Registry] = {}

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as db
-from dagster import AssetKey, DagsterInstance, Field, StringSource
+from dagster import AssetKey, DagsterInstance, Field, RunsFilter, StringSource
 from dagster._core.events import DagsterEventType
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
@@ -115,6 +115,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
                     planned[key] = (run_id, event_id)
             if not planned:
                 return found
+            planned = self._only_picked(planned)
             materialized: dict[str, int] = {}
             keys = list(planned)
             for start in range(0, len(keys), 5000):
@@ -134,6 +135,24 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             if key not in found or found[key][1] < event_id:
                 found[key] = (run_id, event_id)
         return found
+
+    def _only_picked(self, planned: dict[str, tuple[str, int]]) -> dict[str, tuple[str, int]]:
+        """A run over documents picked one by one (a retry) plans the range from the first to
+        the last, and runs only those it names: it was never planned for the others."""
+        from rag_pipeline.partitions import PICKED_SOURCES, named_documents
+
+        run_ids = {run_id for run_id, _ in planned.values()}
+        picked = {
+            run.run_id: set(named_documents(run.tags) or ())
+            for run in self._instance.get_runs(
+                RunsFilter(run_ids=list(run_ids), tags={"rag/source": list(PICKED_SOURCES)})
+            )
+        }
+        return {
+            key: (run_id, event_id)
+            for key, (run_id, event_id) in planned.items()
+            if run_id not in picked or key in picked[run_id]
+        }
 
     @classmethod
     def config_type(cls) -> dict[str, Field]:

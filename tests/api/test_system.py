@@ -47,19 +47,23 @@ def test_health_is_503_when_the_instance_database_is_gone(client) -> None:
 
 
 def test_the_schedules_and_the_landing_sensor_run_by_default(client) -> None:
-    from dagster import DefaultScheduleStatus, DefaultSensorStatus
+    from dagster import DefaultSensorStatus
 
     from rag_pipeline.definitions import defs
 
-    schedules = {s.name: s.default_status for s in defs.schedules or []}
     sensors = {s.name: s.default_status for s in defs.sensors or []}
-    assert schedules == {
-        "backup_schedule": DefaultScheduleStatus.RUNNING,
-        "cleanup_schedule": DefaultScheduleStatus.RUNNING,
+    assert sensors == {
+        "landing_zone_sensor": DefaultSensorStatus.RUNNING,
+        "backup_schedule": DefaultSensorStatus.RUNNING,
+        "cleanup_schedule": DefaultSensorStatus.RUNNING,
     }
-    assert sensors == {"landing_zone_sensor": DefaultSensorStatus.RUNNING}
     # A fresh instance, where nobody has started or stopped anything, says the same.
     listed = {i["name"]: i for i in client.get("/schedules").json()}
-    assert set(listed) == set(schedules) | set(sensors)
+    assert set(listed) == set(sensors)
     assert all(i["status"] == "running" for i in listed.values()), listed
-    assert all(listed[name]["next_tick_at"] for name in schedules), listed
+    assert listed["backup_schedule"]["kind"] == "schedule"
+    assert (listed["backup_schedule"]["cron"], listed["backup_schedule"]["job"]) == (
+        "0 2 * * *",
+        "backup_job",
+    )
+    assert all(listed[name]["next_tick_at"] for name in ("backup_schedule", "cleanup_schedule"))

@@ -117,6 +117,20 @@ def ingest_landed(instance: object, data_dir: str, settle: bool = True) -> list[
     return keys
 
 
+def wait_for(predicate, timeout: float, what: str, log: Path, interval: float = 0.5):  # type: ignore[no-untyped-def]
+    """The first true value of `predicate()`, polled every `interval` seconds; fails the test
+    with the end of `log` (a server's log) after `timeout` seconds."""
+    import pytest
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"{what} not within {timeout} s\n{log.read_text()[-3000:]}")
+
+
 def executing(instance: object) -> dict[str, tuple[str, int]]:
     """STARTED runs, each with the process executing it, (host, pid): the tag `rag/worker`
     ("host:pid") that the warm worker's process writes when it takes the run."""

@@ -201,3 +201,34 @@ class Lifecycle(Database):
                 )
                 .values(submitted_at=None)
             )
+
+    def requeue(
+        self,
+        assignments: dict[str, str],
+        expect: Sequence[DocumentStatus],
+        options: dict[str, int | None] | None = None,
+    ) -> set[str]:
+        """Queue documents for the runs asked for them again (id -> run id), the ones whose
+        status is still one of `expect`; `options` (chunk_size, chunk_overlap) replace theirs
+        where given. Returns the ids queued."""
+        now = time.time()
+        values = {k: v for k, v in (options or {}).items() if v is not None}
+        taken: set[str] = set()
+        with self._tx(write=True) as conn:
+            for doc_id, run_id in assignments.items():
+                result = conn.execute(
+                    documents.update()
+                    .where(
+                        documents.c.id == doc_id,
+                        documents.c.status.in_([status.value for status in expect]),
+                    )
+                    .values(
+                        status=DocumentStatus.queued.value,
+                        run_id=run_id,
+                        updated_at=now,
+                        **values,
+                    )
+                )
+                if result.rowcount:
+                    taken.add(doc_id)
+        return taken

@@ -81,17 +81,7 @@ class Reads(Database):
                 total = count()
                 if not include_deleted:
                     total -= count(documents.c.status == deleted)
-            ids = [
-                row.id
-                for row in conn.execute(
-                    sa.select(documents.c.id)
-                    .where(*where)
-                    .order_by(documents.c.registered_at, documents.c.id)
-                    .limit(limit)
-                    .offset(offset)
-                )
-            ]
-            return self._documents(conn, ids), total
+            return self._documents(conn, _in_order(conn, where, limit, offset)), total
 
     def by_run(self, run_ids: Sequence[str]) -> dict[str, list[str]]:
         """Queued or processing documents last taken on by each of these runs."""
@@ -152,3 +142,49 @@ class Reads(Database):
                 documents.c.run_id.is_(None),
             )
             return [row.id for row in conn.execute(query)]
+
+    def failed(
+        self,
+        error_code: str | None = None,
+        collection: str | None = None,
+        exclude_codes: Sequence[str] = (),
+        limit: int = 1000,
+    ) -> tuple[list[Document], int]:
+        """Failed documents in arrival order, at most `limit`, and how many failed with one of
+        `exclude_codes` (left out)."""
+        where = [documents.c.status == DocumentStatus.failed.value]
+        if error_code is not None:
+            where.append(documents.c.error_code == error_code)
+        if collection is not None:
+            where.append(documents.c.collection == collection)
+        with self._tx() as conn:
+            excluded = 0
+            if exclude_codes:
+                excluded = int(
+                    conn.execute(
+                        sa.select(sa.func.count())
+                        .select_from(documents)
+                        .where(*where, documents.c.error_code.in_(list(exclude_codes)))
+                    ).scalar_one()
+                )
+                where.append(
+                    sa.or_(
+                        documents.c.error_code.is_(None),
+                        documents.c.error_code.not_in(list(exclude_codes)),
+                    )
+                )
+            return self._documents(conn, _in_order(conn, where, limit)), excluded
+
+
+def _in_order(
+    conn: sa.Connection, where: Sequence[sa.ColumnElement[bool]], limit: int, offset: int = 0
+) -> list[str]:
+    """Ids of the documents that match, in arrival order."""
+    query = (
+        sa.select(documents.c.id)
+        .where(*where)
+        .order_by(documents.c.registered_at, documents.c.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return [row.id for row in conn.execute(query)]
