@@ -53,6 +53,7 @@ from rag_pipeline.core.extract.text import decode_text, normalize_text, text_pag
 from rag_pipeline.core.extract.web import epub_pages, html_pages
 
 __all__ = [
+    "DEFAULT_OCR",
     "ERROR_CODES",
     "GARBLED_FAIL_SHARE",
     "LOW_CONFIDENCE",

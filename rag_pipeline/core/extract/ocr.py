@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import cast
 
 import pytesseract
-from PIL import Image, ImageOps, ImageSequence
+from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
 from rag_pipeline.core.extract.layout import reading
 from rag_pipeline.core.extract.model import ExtractionError, OcrPages, RawPages
@@ -86,7 +86,12 @@ def check_available(options: OcrOptions) -> None:
 def image_pages(data: bytes, options: OcrOptions) -> RawPages:
     """A PNG, JPEG or TIFF (every frame of a multi-page TIFF) read by OCR, a frame a page."""
     with reading("image"):
-        image = Image.open(io.BytesIO(data))
+        try:
+            image = Image.open(io.BytesIO(data))
+        except UnidentifiedImageError:  # its message names the BytesIO object
+            raise ExtractionError(
+                "damaged_document", "the image is damaged: its header cannot be decoded"
+            ) from None
         image.load()
         frames = [ImageOps.exif_transpose(frame.copy()) for frame in ImageSequence.Iterator(image)]
     check_available(options)
