@@ -92,7 +92,8 @@ PDFS: dict[str, tuple[int, str]] = {
     "uns_rotated-page-90.pdf": (1, "Hello World Test Text"),
 }
 
-# Decided by running pypdf (PYPDF_VERSION), and Tesseract on pages without text, on each file and reading its SOURCES.tsv description.
+# Decided by running pypdf (PYPDF_VERSION), and Tesseract on pages without text, on each file
+# and reading its SOURCES.tsv description.
 # "ok" means extraction recovers the document; the phrase must then be in its text. For
 # "garbled_text" the phrase, where there is one, is the true text SOURCES.tsv gives: pypdf's
 # reading must not contain it, which shows the text is really garbled and not merely unusual.
