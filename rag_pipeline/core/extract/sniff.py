@@ -60,6 +60,7 @@ _OOXML_PARTS = {
     "word/document.xml": MEDIA_DOCX, "ppt/presentation.xml": MEDIA_PPTX,
     "xl/workbook.xml": MEDIA_XLSX,
 }  # fmt: skip
+_MANIFEST_BYTES = 256 * 1024  # real [Content_Types].xml files take a few kilobytes
 _ZIP_MIMETYPES = {MEDIA_ODT: MEDIA_ODT, MEDIA_EPUB: MEDIA_EPUB}
 _OTHER_OPENDOCUMENT = {
     "application/vnd.oasis.opendocument.spreadsheet": "an OpenDocument spreadsheet (.ods)",
@@ -127,8 +128,10 @@ def _zip_media_type(data: bytes) -> str:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = archive.namelist()
-            mimetype = archive.read("mimetype")[:100] if "mimetype" in names else b""
-            types = archive.read("[Content_Types].xml") if "[Content_Types].xml" in names else b""
+            mimetype = _head(archive, "mimetype", 100) if "mimetype" in names else b""
+            types = b""
+            if "[Content_Types].xml" in names:
+                types = _head(archive, "[Content_Types].xml", _MANIFEST_BYTES)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, KeyError, OSError, EOFError, ValueError):
         # The central directory is at the end: a truncated file has lost it, but its local
         # headers, from the start, still name the parts (and EPUB and OpenDocument store
@@ -150,6 +153,13 @@ def _zip_media_type(data: bytes) -> str:
     raise ExtractionError(
         "unsupported_type", f"the file is a ZIP archive, not a {_SUPPORTED} that we can read"
     )
+
+
+def _head(archive: zipfile.ZipFile, name: str, size: int) -> bytes:
+    # Never more than `size` bytes inflated: sniffing runs in the API process, and a
+    # compressed manifest could be a zip bomb.
+    with archive.open(name) as entry:
+        return entry.read(size)
 
 
 def _local_entries(data: bytes) -> tuple[list[str], bytes]:
