@@ -9,10 +9,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     RAG_DATA_DIR=/data \
     RAG_BACKUP_DIR=/backups
 
-# pg_dump for backups of the PostgreSQL instance storage.
+# pg_dump for backups of the PostgreSQL instance storage; Tesseract and its language data for
+# OCR of scans and images.
+COPY scripts/ocr-packages.txt /tmp/ocr-packages.txt
 RUN apt-get update \
     && apt-get install -y --no-install-recommends postgresql-client curl \
-    && rm -rf /var/lib/apt/lists/*
+        $(cat /tmp/ocr-packages.txt) \
+    && rm -rf /var/lib/apt/lists/* /tmp/ocr-packages.txt
 
 WORKDIR /app
 # The CPU build of torch first, so sentence-transformers never pulls a CUDA one.

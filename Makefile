@@ -16,7 +16,10 @@ export RAG_BACKUP_DIR := $(abspath $(or $(RAG_BACKUP_DIR),backups))
 
 .PHONY: setup run test lint bench eval clean
 
+# OCR needs Debian's Tesseract (scripts/ocr-packages.txt), which pip cannot install: setup says
+# what is missing and how to install it; everything else works without it.
 setup: $(STAMP)
+	@bash scripts/check-ocr.sh || echo "make setup: done, but scans and images need the OCR packages above"
 
 # torch is installed first and pinned, so pip takes the CPU build on local disk and never
 # resolves a CUDA build; the project's own pin keeps it there.

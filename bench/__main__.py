@@ -3,6 +3,7 @@
     python -m bench                     # every benchmark in turn (make bench)
     python -m bench stages [--docs rel/path ...]
     python -m bench extract [--repeat 5]
+    python -m bench formats [--limit N] [--repeat 3]
     python -m bench ingest [--limit N]
     python -m bench latency [--solo 10] [--burst 10] [--launcher warm|default]
     python -m bench small [--limit N]
@@ -13,7 +14,9 @@
 
 `stages` times each stage of one range run (bench/results/stages.json); `extract` times
 the extraction sandbox against in-process extraction and how soon a time bound bites
-(bench/results/extract.json); `ingest` drops a corpus
+(bench/results/extract.json); `formats` times each Office, web and image format and OCR per
+page against the bare library call, and scores phrases found and OCR readability
+(bench/results/formats.json and formats.png); `ingest` drops a corpus
 sample into the landing zone of a real daemon and measures throughput and pickup latency
 (bench/results/ingest.json and ingest.png); `latency` times one small document through the
 API until search finds it, alone and in a burst of ten, and `--launcher default` measures
@@ -32,7 +35,17 @@ import importlib
 import subprocess
 import sys
 
-BENCHMARKS = ("stages", "extract", "ingest", "latency", "small", "upload", "search", "status")
+BENCHMARKS = (
+    "stages",
+    "extract",
+    "formats",
+    "ingest",
+    "latency",
+    "small",
+    "upload",
+    "search",
+    "status",
+)
 # Run on its own (`make eval`): it scores retrieval quality rather than timing anything.
 EXTRA = ("eval",)
 

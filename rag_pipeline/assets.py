@@ -323,7 +323,9 @@ def _run_stage(
         if stage == "raw_document":
             return ingest.raw_document(store, key)
         if stage == "document_text":
-            return ingest.document_text(store, key, chunking.extraction_timeout_seconds)
+            return ingest.document_text(
+                store, key, chunking.extraction_timeout_seconds, chunking.ocr()
+            )
         return ingest.document_chunks(
             store,
             key,
@@ -368,7 +370,9 @@ def _checks(
 ) -> Iterator[Any]:
     meta = outcome.metadata
     if stage == "document_text":
-        yield checks.text_is_readable(key, meta["chars"], meta["garbled_share"])
+        yield checks.text_is_readable(
+            key, meta["chars"], meta["garbled_share"], meta.get("ocr_low_confidence_pages", [])
+        )
     elif stage == "chunk_embeddings":
         yield checks.embedding_dimension(key, meta["dimension"], model.dimension, meta["min_norm"])
     elif stage == "vector_index":

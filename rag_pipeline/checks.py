@@ -8,7 +8,7 @@ from typing import Any
 
 from dagster import AssetCheckEvaluation, AssetCheckSeverity, AssetCheckSpec, AssetKey
 
-from rag_pipeline.core.extract import GARBLED_FAIL_SHARE
+from rag_pipeline.core.extract import GARBLED_FAIL_SHARE, LOW_CONFIDENCE
 
 # Text with more garbage than this is searchable but suspect: warn, don't fail.
 GARBLED_WARN_SHARE = 0.05
@@ -17,7 +17,10 @@ CHECK_SPECS = [
     AssetCheckSpec(
         "text_is_readable",
         asset="document_text",
-        description="Text is non-empty and mostly free of mojibake or glyph-name tokens.",
+        description=(
+            "Text is non-empty, mostly free of mojibake or glyph-name tokens, and every page "
+            "OCR read was read with confidence."
+        ),
     ),
     AssetCheckSpec(
         "embedding_dimension",
@@ -45,17 +48,22 @@ def _evaluation(
     )
 
 
-def text_is_readable(partition: str, chars: int, garbled: float) -> AssetCheckEvaluation:
+def text_is_readable(
+    partition: str, chars: int, garbled: float, low_confidence_pages: list[int]
+) -> AssetCheckEvaluation:
+    """Warns for mojibake and glyph names, and for pages OCR read with low confidence."""
     return _evaluation(
         "document_text",
         "text_is_readable",
         partition,
-        chars > 0 and garbled <= GARBLED_WARN_SHARE,
+        chars > 0 and garbled <= GARBLED_WARN_SHARE and not low_confidence_pages,
         AssetCheckSeverity.WARN,
         chars=chars,
         garbled_share=garbled,
         warn_above=GARBLED_WARN_SHARE,
         fail_above=GARBLED_FAIL_SHARE,
+        ocr_low_confidence_pages=low_confidence_pages,
+        ocr_confidence_below=LOW_CONFIDENCE,
     )
 
 

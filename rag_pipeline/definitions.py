@@ -34,6 +34,8 @@ def build_resources(settings: Settings) -> dict[str, object]:
             chunk_size=settings.chunk_size,
             chunk_overlap=settings.chunk_overlap,
             extraction_timeout_seconds=settings.extraction_timeout_seconds,
+            ocr_languages=list(settings.ocr_language_sets),
+            ocr_page_timeout_seconds=settings.ocr_page_timeout_seconds,
         ),
         "operations": OperationsResource(
             backup_dir=str(settings.backup_dir),

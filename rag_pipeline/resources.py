@@ -16,6 +16,7 @@ from pydantic import PrivateAttr
 
 from rag_pipeline.core.catalog import Catalog
 from rag_pipeline.core.embedding import Embedder, get_embedder
+from rag_pipeline.core.extract import OcrOptions
 from rag_pipeline.core.index import VectorIndex, connect
 from rag_pipeline.core.store import DocumentStore
 
@@ -76,6 +77,13 @@ class ChunkingResource(ConfigurableResource):  # type: ignore[type-arg]
     chunk_size: int
     chunk_overlap: int
     extraction_timeout_seconds: int
+    ocr_languages: list[str]  # language sets tried in turn; empty turns OCR off
+    ocr_page_timeout_seconds: int
+
+    def ocr(self) -> OcrOptions | None:
+        if not self.ocr_languages:
+            return None
+        return OcrOptions(tuple(self.ocr_languages), float(self.ocr_page_timeout_seconds))
 
 
 class OperationsResource(ConfigurableResource):  # type: ignore[type-arg]

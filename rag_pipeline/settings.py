@@ -62,6 +62,13 @@ class Settings(BaseSettings):
     """hard bound on extracting one document, in processor time (and at most twice that in wall
     time), so a busy machine does not fail long documents; text files up to 256 KiB are read
     in-process, where their size bounds the time"""
+    ocr_languages: str = "eng,eng+jpn+kor+chi_sim+chi_tra,jpn_vert"
+    """Tesseract language sets, comma-separated, tried in turn on each page without a text
+    layer (scans, images) until one reads it with confidence; `+` joins languages into one
+    set; empty turns OCR off"""
+    ocr_page_timeout_seconds: int = 60
+    """bound on the OCR of one page (all its language sets), added to the document's
+    extraction bound for each page OCR reads"""
     max_docs_per_run: int = 256
     """most documents in one run: the sensor's batches (which its byte budget usually ends
     first) and backfills (counted in documents only)"""
@@ -152,6 +159,10 @@ class Settings(BaseSettings):
     @property
     def celery_result_backend(self) -> str:
         return self.result_backend or f"db+sqlite:///{self.data_dir / 'celery' / 'results.sqlite'}"
+
+    @property
+    def ocr_language_sets(self) -> tuple[str, ...]:
+        return tuple(part.strip() for part in self.ocr_languages.split(",") if part.strip())
 
     @property
     def max_upload_bytes(self) -> int:

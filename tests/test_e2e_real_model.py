@@ -129,3 +129,33 @@ def test_corpus_documents_are_searchable_with_the_real_model(
     )
     stored = index.get(ids=[f"{ids[0]}:0"], include=["embeddings"])["embeddings"][0]
     assert float(np.dot(stored, _model_vector(rows[0][0]))) == pytest.approx(1.0, abs=1e-4)
+
+
+# (corpus file, phrase from PHRASES.tsv, the page, slide or sheet it is on)
+FORMAT_CASES = [
+    ("office/docling_word_sample.docx", "Here are some interesting things a respectful duck", 1),
+    ("office/markitdown_test.pptx", "This is a nested shape with content in 2 shapes", 5),
+    ("office/uns_stanley-cups.xlsx", "Stanley Cups Since 67", 2),
+    ("html/readability_mercurial.html", "Once you have mastered the art of mutable history", 1),
+    ("scanned/ocrmypdf_typewriter.png", "Alles aan de kook brengen", 1),
+    ("scanned/uns_english-and-korean.png", "안녕하세요, 저희는", 1),
+]
+
+
+@pytest.mark.e2e
+def test_office_web_and_scanned_documents_are_searchable_with_the_real_model(
+    instance, real_model, corpus: Path, tmp_path: Path
+) -> None:
+    files = [copy_corpus(corpus, rel, tmp_path / "in") for rel, *_ in FORMAT_CASES]
+    ids = add_files(instance, files)
+
+    result = materialize(instance, ids)
+
+    assert result.success, result.get_step_failure_events()
+    for doc_id, (rel, phrase, page) in zip(ids, FORMAT_CASES, strict=True):
+        for mode in ("hybrid", "lexical"):
+            code, out = run_cli(["search", phrase, "--k", "3", "--mode", mode, "--json"])
+            assert code == 0
+            top = json.loads(out.splitlines()[0])
+            assert (top["document_id"], top["page"]) == (doc_id, page), (rel, mode, top)
+            assert _words(phrase) in _words(top["text"]), (rel, mode, top["text"])

@@ -105,9 +105,9 @@ def test_unsupported_and_empty_files_are_rejected_with_a_record(
     instance, store, corpus: Path, tmp_path: Path
 ) -> None:
     drop(corpus, "text/uns_empty.txt", store)
-    png = store.landing_dir / "photo.pdf"
-    png.write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(2000))
-    os.utime(png, (time.time() - 5, time.time() - 5))
+    gif = store.landing_dir / "photo.pdf"  # PNG, JPEG and TIFF are read by OCR; GIF is not
+    gif.write_bytes(b"GIF89a" + os.urandom(2000))
+    os.utime(gif, (time.time() - 5, time.time() - 5))
 
     result = Daemon(instance, store).tick()
 
@@ -117,7 +117,7 @@ def test_unsupported_and_empty_files_are_rejected_with_a_record(
     codes = {doc.filename: doc.error_code for doc in rejected}
     assert codes == {"uns_empty.txt": "empty_file", "photo.pdf": "unsupported_type"}
     assert (store.landing_dir / "rejected" / "photo.pdf").exists()
-    assert not png.exists()
+    assert not gif.exists()
 
 
 def test_a_repeated_tick_requests_nothing_new(instance, store, corpus: Path) -> None:

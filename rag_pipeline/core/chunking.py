@@ -146,11 +146,14 @@ def chunk_pages(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     chunk_overlap: int = DEFAULT_CHUNK_OVERLAP,
     max_tokens: int,
+    pages_apart: bool = False,
 ) -> list[Chunk]:
     """Split a document's pages into chunks of at most chunk_size tokens.
 
     `pages` are (page number, text) in order; offsets refer to the document text, which is the
     pages joined with PAGE_SEPARATOR. `max_tokens` is the model's limit without special tokens.
+    With `pages_apart` no chunk spans two pages, nor overlaps the page before: a slide or a
+    sheet is a unit of its own, which a hit must cite alone, even when it is short.
     """
     if not 1 <= chunk_size <= max_tokens:
         raise ChunkingError(f"chunk_size must be between 1 and {max_tokens}, got {chunk_size}")
@@ -168,7 +171,7 @@ def chunk_pages(
         # Pieces leave room for the overlap, so every chunk can carry it.
         pieces.extend(_pieces(text, number, base, page_counter, chunk_size - chunk_overlap))
         base += len(text) + len(PAGE_SEPARATOR)
-    groups = _pack(pieces, counter, chunk_size, chunk_overlap)
+    groups = _pack(pieces, counter, chunk_size, chunk_overlap, pages_apart)
     chunks = []
     for number, (start, end, first_piece, last_piece) in enumerate(groups):
         chunks.append(
@@ -198,17 +201,24 @@ def _pack(
     counter: TokenCounter,
     chunk_size: int,
     chunk_overlap: int,
+    pages_apart: bool = False,
 ) -> list[tuple[int, int, _Piece, _Piece]]:
     groups: list[tuple[int, int, _Piece, _Piece]] = []
     i = 0
     while i < len(pieces):
         start = pieces[i].start
-        if groups and chunk_overlap:
+        page = pieces[i].page
+        same_page = not pages_apart or (bool(groups) and groups[-1][3].page == page)
+        if groups and chunk_overlap and same_page:
             start = _overlap_start(counter, groups[-1][0], groups[-1][1], chunk_overlap)
         budget = chunk_size - counter.count(start, pieces[i].start)
         used = 0
         j = i
-        while j < len(pieces) and used + pieces[j].tokens <= budget:
+        while (
+            j < len(pieces)
+            and used + pieces[j].tokens <= budget
+            and (not pages_apart or pieces[j].page == page)
+        ):
             used += pieces[j].tokens
             j += 1
         if j == i:
@@ -216,7 +226,7 @@ def _pack(
             start, j = pieces[i].start, i + 1
         groups.append((start, pieces[j - 1].end, pieces[i], pieces[j - 1]))
         i = j
-    if len(groups) > 1:
+    if len(groups) > 1 and not (pages_apart and groups[-2][3].page != groups[-1][2].page):
         _, last_end, first_piece, last_piece = groups[-1]
         prev_start, prev_end, _, _ = groups[-2]
         own_tokens = counter.count(prev_end, last_end)

@@ -22,11 +22,16 @@ from rag_pipeline.core.chunking import (
 )
 from rag_pipeline.core.embedding import Embedder
 from rag_pipeline.core.extract import (
+    DEFAULT_OCR,
+    LOW_CONFIDENCE,
     ExtractionError,
+    OcrOptions,
+    OcrPages,
     extract_document,
     garbled_share,
     sniff_media_type,
 )
+from rag_pipeline.core.extract.sniff import MEDIA_PPTX, MEDIA_XLSX
 from rag_pipeline.core.index import DocumentVectors, VectorIndex, VectorRecord
 from rag_pipeline.core.store import DocumentStore, sha256_bytes
 
@@ -99,7 +104,9 @@ def _retire_landing_copy(store: DocumentStore, relpath: str, source: Path, diges
     landing.move_to(store, relpath, landing.PROCESSED)
 
 
-def document_text(store: DocumentStore, doc_id: str, timeout_s: float) -> StageResult:
+def document_text(
+    store: DocumentStore, doc_id: str, timeout_s: float, ocr: OcrOptions | None = DEFAULT_OCR
+) -> StageResult:
     started = time.perf_counter()
     record = store.read_source(doc_id)
     raw = store.raw_path(doc_id)
@@ -107,7 +114,7 @@ def document_text(store: DocumentStore, doc_id: str, timeout_s: float) -> StageR
         raise StageError("missing_upstream", "raw_document has not been materialized")
     data = raw.read_bytes()
     try:
-        extracted = extract_document(data, record.filename or doc_id, timeout_s=timeout_s)
+        extracted = extract_document(data, record.filename or doc_id, timeout_s=timeout_s, ocr=ocr)
     except ExtractionError as exc:
         raise StageError(exc.code, exc.message) from exc
     pages = []
@@ -139,10 +146,29 @@ def document_text(store: DocumentStore, doc_id: str, timeout_s: float) -> StageR
             "pages_failed": len(extracted.failed_pages),
             "chars": extracted.chars,
             "garbled_share": round(garbled_share(extracted.text), 4),
+            **_ocr_metadata(extracted.ocr),
             "path": path,
             "seconds": _timed(started),
         }
     )
+
+
+# A slide or a sheet is a unit that a search hit must cite alone: no chunk spans two.
+PAGES_APART = (MEDIA_PPTX, MEDIA_XLSX)
+
+
+def _ocr_metadata(ocr: OcrPages | None) -> dict[str, Any]:
+    """Which pages OCR read and how sure it was, page by page; pages under LOW_CONFIDENCE
+    fail the readability check."""
+    if ocr is None:
+        return {"ocr": False}
+    return {
+        "ocr": True,
+        "ocr_pages": list(ocr.pages),
+        "ocr_confidence": list(ocr.confidence),
+        "ocr_languages": sorted(set(ocr.languages)),
+        "ocr_low_confidence_pages": list(ocr.low(LOW_CONFIDENCE)),
+    }
 
 
 def document_chunks(
@@ -169,6 +195,7 @@ def document_chunks(
             chunk_size=size,
             chunk_overlap=overlap,
             max_tokens=max_tokens,
+            pages_apart=record.media_type in PAGES_APART,
         )
     except ChunkingError as exc:
         raise StageError("invalid_options", str(exc)) from exc

@@ -125,3 +125,23 @@ def test_bad_options_are_refused(tokenizer, size: int, overlap: int) -> None:
             chunk_overlap=overlap,
             max_tokens=MAX_TOKENS,
         )
+
+
+def test_slides_and_sheets_never_share_a_chunk(tokenizer) -> None:
+    pages = [
+        (1, "Quarterly results"),
+        (2, "Revenue grew in every region, led by the north. " * 12),
+        (3, "Thanks"),
+    ]
+    apart = chunk_pages(
+        "s", pages, tokenizer, chunk_size=60, chunk_overlap=10, max_tokens=MAX_TOKENS,
+        pages_apart=True,
+    )  # fmt: skip
+    assert all(chunk.page == chunk.page_end for chunk in apart)
+    assert [c.text for c in apart if c.page in (1, 3)] == ["Quarterly results", "Thanks"]
+    full = PAGE_SEPARATOR.join(text for _, text in pages)
+    assert all(full[c.char_start : c.char_end] == c.text for c in apart)
+    together = chunk_pages(
+        "s", pages, tokenizer, chunk_size=60, chunk_overlap=10, max_tokens=MAX_TOKENS
+    )
+    assert together[0].page_end == 2  # a PDF's short page joins the next

@@ -11,7 +11,14 @@ from typing import Any
 import pytest
 from reliability.audit import Scope, audit
 from reliability.harness import FULL, Stack, healthy, ran_at, request, wait_terminal
-from support.corpus_tables import EMPTY_TEXT_FILES, INTL_PDFS, PDFS, PROBLEM_PDFS, TEXT_FILES
+from support.corpus_tables import (
+    EMPTY_TEXT_FILES,
+    INTL_PDFS,
+    PDFS,
+    PROBLEM_PDFS,
+    TEXT_FILES,
+    files_in,
+)
 
 pytestmark = pytest.mark.reliability
 
@@ -27,71 +34,18 @@ SHORT = [
     "pdf_problem/pdfjs_empty.pdf",
     "pdf_problem/pdfjs_helloworld-bad.pdf",
     "pdf_intl/pdfjs_vertical.pdf",
+    "office/uns_docx-tables.docx",
+    "scanned/tesstest_phototest.tif",
 ]
 
-# Formats without their own extractor yet: what becomes of them today. Office files, EPUB and
-# images are refused by content; HTML and RTF are text, so they are indexed as text, markup and
-# all; scanned PDFs have no text layer. Each gets its real outcome when its format lands.
-UNSUPPORTED_TODAY = "rejected:unsupported_type"
-NOT_YET_EXTRACTED = {
-    **{
-        f"office/{name}": UNSUPPORTED_TODAY
-        for name in (
-            "docling_powerpoint_sample.pptx",
-            "docling_text_document_01.odt",
-            "docling_text_document_03.odt",
-            "docling_word_sample.docx",
-            "extrtext_greeting_jp.docx",
-            "markitdown_test.docx",
-            "markitdown_test.pptx",
-            "pandoc_instrText_hyperlink.docx",
-            "pandoc_wasteland.epub",
-            "tika_testEXCEL_phonetic.xlsx",
-            "tika_testWORD_various.docx",
-            "uns_2023-half-year-analyses-by-segment.xlsx",
-            "uns_docx-tables.docx",
-            "uns_sample-presentation.pptx",
-            "uns_stanley-cups.xlsx",
-            "uns_winter-sports.epub",
-        )
-    },
-    "office/pandoc_table_error_codes.rtf": "indexed",
-    "office/tika_testRTFJapanese.rtf": "indexed",
-    **{
-        f"html/{name}": "indexed"
-        for name in (
-            "markitdown_test_wikipedia.html",
-            "readability_bbc-1.html",
-            "readability_mercurial.html",
-            "readability_qq.html",
-            "readability_yahoo-4.html",
-            "trafilatura_docs.docker.com.install.html",
-            "trafilatura_theguardian.com.academics.html",
-        )
-    },
-    "scanned/ocrmypdf_c02-22.pdf": "failed:no_text_layer",
-    "scanned/ocrmypdf_linn.pdf": "failed:no_text_layer",
-    **{
-        f"scanned/{name}": UNSUPPORTED_TODAY
-        for name in (
-            "docling_2206.01062.tif",
-            "ocrmypdf_typewriter.png",
-            "tesstest_8087_054.3B.tif",
-            "tesstest_eurotext.tif",
-            "tesstest_phototest.tif",
-            "uns_chi_sim_image.jpeg",
-            "uns_double-column-A.jpg",
-            "uns_embedded-images-tables.jpg",
-            "uns_english-and-korean.png",
-            "uns_jpn-vert.jpeg",
-        )
-    },
-}
+# Office, OpenDocument, EPUB, HTML and RTF files, images and scans (OCR): every one is indexed
+# (tests/test_formats_corpus.py checks that each one's phrase is then found).
+NEW_FORMAT_FOLDERS = ("office", "html", "scanned")
 
 
 def expected_outcomes() -> dict[str, str]:
     """Corpus path -> `indexed`, `failed:<code>` or `rejected:<code>`, from the extraction
-    tests' tables and the formats not extracted yet; files outside them (README.md,
+    tests' tables and the new formats' folders; files outside them (README.md,
     SOURCES.tsv, PHRASES.tsv) are plain text."""
     out = {rel: "indexed" for rel in TEXT_FILES}
     out.update({rel: "rejected:empty_file" for rel in EMPTY_TEXT_FILES})
@@ -100,7 +54,13 @@ def expected_outcomes() -> dict[str, str]:
         for name, (code, _) in table.items():
             label = "indexed" if code == "ok" else f"failed:{code}"
             out[f"{folder}/{name}"] = "rejected:empty_file" if code == "empty_file" else label
-    out.update(NOT_YET_EXTRACTED)
+    out.update(
+        {
+            f"{folder}/{name}": "indexed"
+            for folder in NEW_FORMAT_FOLDERS
+            for name in files_in(folder)
+        }
+    )
     out.update({name: "indexed" for name in ("README.md", "SOURCES.tsv", "PHRASES.tsv")})
     return out
 

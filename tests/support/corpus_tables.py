@@ -92,7 +92,8 @@ PDFS: dict[str, tuple[int, str]] = {
     "uns_rotated-page-90.pdf": (1, "Hello World Test Text"),
 }
 
-# Decided by running pypdf (PYPDF_VERSION) on each file and reading its SOURCES.tsv description.
+# Decided by running pypdf (PYPDF_VERSION), and Tesseract on pages without text, on each file
+# and reading its SOURCES.tsv description.
 # "ok" means extraction recovers the document; the phrase must then be in its text. For
 # "garbled_text" the phrase, where there is one, is the true text SOURCES.tsv gives: pypdf's
 # reading must not contain it, which shows the text is really garbled and not merely unusual.
@@ -106,8 +107,9 @@ PROBLEM_PDFS: dict[str, tuple[str, str]] = {
     "pdfjs_bug1020226.pdf": ("damaged_pdf", ""),  # 184 bytes, ends inside an image
     "pdfjs_Pages-tree-refs.pdf": ("damaged_pdf", ""),  # page tree loops back on itself
     "pdfjs_filled-background.pdf": ("damaged_pdf", ""),  # trips a pypdf limit; no text anyway
-    "haystack_non_text_searchable.pdf": ("no_text_layer", ""),
-    "pgpt_file_scanned.pdf": ("no_text_layer", ""),
+    # Scans without a text layer, read by OCR.
+    "haystack_non_text_searchable.pdf": ("ok", "This is an example of a non-text-searchable PDF"),
+    "pgpt_file_scanned.pdf": ("ok", "THE SLEREXE COMPANY LIMITED"),
     "pdfjs_empty.pdf": ("no_text_layer", ""),
     "pdfjs_bug1978317.pdf": ("extraction_timeout", ""),  # ~10 s of pypdf on one page
     "pdfjs_arial_unicode_en_cidfont.pdf": (  # "5IJT\x01JT" for "This is"

@@ -1,47 +1,69 @@
-"""Turn an uploaded PDF, Markdown or plain-text file into normalised text, page by page.
+"""Turn an uploaded document into normalised text, page by page.
 
 `extract` sniffs the media type by content (`sniff`) and hands the document to that format's
-reader (`pdf`, `text`); every format's text then gets the same garbage check (`garbled`) and
-normalisation. `extract_document` runs `extract` in the `sandbox`, a child process with a time
-bound, because a reader can take unbounded time on a pathological document; small text files,
-whose decoding is bounded by their size, are read in-process. Every failure a
-user can cause is an `ExtractionError` whose `code` is one of `ERROR_CODES`.
+reader: `pdf` (with `ocr` for pages without a text layer), `ocr` for images, `office` (DOCX,
+PPTX, XLSX), `opendocument` (ODT), `web` (HTML, EPUB), `rtf` and `text`; every format's text
+then gets the same garbage check (`garbled`) and normalisation. `extract_document` runs
+`extract` in the `sandbox`, a child process with a time bound, because a reader can take
+unbounded time on a pathological document; small text files, whose decoding is bounded by
+their size, are read in-process. Every failure a user can cause is an `ExtractionError`
+whose `code` is one of `ERROR_CODES`.
 
-A new binary format is a sibling module with a reader from bytes to `RawPages`, a media type
-that `sniff` recognises, and an entry in `_READERS`.
+A new format is a sibling module with a reader from bytes to `RawPages` (failing with
+`damaged_document` through `layout.reading`), a media type that `sniff` recognises, and an
+entry in `_READERS`.
 """
 
 from collections.abc import Callable
+from functools import partial
 
 from rag_pipeline.core.extract.garbled import GARBLED_FAIL_SHARE, garbled_share
 from rag_pipeline.core.extract.model import (
     ERROR_CODES,
     ExtractedText,
     ExtractionError,
+    OcrPages,
     Page,
     RawPages,
     one_line_reason,
 )
+from rag_pipeline.core.extract.ocr import DEFAULT_OCR, LOW_CONFIDENCE, OcrOptions, image_pages
+from rag_pipeline.core.extract.office import docx_pages, pptx_pages, xlsx_pages
+from rag_pipeline.core.extract.opendocument import odt_pages
 from rag_pipeline.core.extract.pdf import pdf_pages
+from rag_pipeline.core.extract.rtf import rtf_pages
 from rag_pipeline.core.extract.sandbox import run_bounded
 from rag_pipeline.core.extract.sniff import (
+    IMAGE_TYPES,
+    MEDIA_DOCX,
+    MEDIA_EPUB,
+    MEDIA_HTML,
     MEDIA_MARKDOWN,
+    MEDIA_ODT,
     MEDIA_PDF,
+    MEDIA_PPTX,
+    MEDIA_RTF,
     MEDIA_TEXT,
+    MEDIA_XLSX,
     looks_like_pdf,
     sniff,
     sniff_media_type,
 )
 from rag_pipeline.core.extract.text import decode_text, normalize_text, text_pages
+from rag_pipeline.core.extract.web import epub_pages, html_pages
 
 __all__ = [
+    "DEFAULT_OCR",
     "ERROR_CODES",
     "GARBLED_FAIL_SHARE",
+    "LOW_CONFIDENCE",
     "MEDIA_MARKDOWN",
     "MEDIA_PDF",
     "MEDIA_TEXT",
     "ExtractedText",
     "ExtractionError",
+    "OcrOptions",
+    "OcrPages",
     "Page",
     "accept",
     "decode_text",
@@ -53,8 +75,17 @@ __all__ = [
     "start_sandbox",
 ]
 
-# Binary formats are read from their bytes; text is decoded once, while it is sniffed.
-_READERS: dict[str, Callable[[bytes], RawPages]] = {MEDIA_PDF: pdf_pages}
+# Binary formats, HTML and RTF are read from their bytes; text is decoded once, while it is
+# sniffed.
+_READERS: dict[str, Callable[[bytes], RawPages]] = {
+    MEDIA_DOCX: docx_pages,
+    MEDIA_PPTX: pptx_pages,
+    MEDIA_XLSX: xlsx_pages,
+    MEDIA_ODT: odt_pages,
+    MEDIA_EPUB: epub_pages,
+    MEDIA_HTML: html_pages,
+    MEDIA_RTF: rtf_pages,
+}
 
 # Text up to this size is read in-process: decoding it takes a few milliseconds at most (a
 # 256 KiB file that is not UTF-8, the slowest case, ~0.1 s), a tenth of the sandbox's cost
@@ -63,10 +94,25 @@ _READERS: dict[str, Callable[[bytes], RawPages]] = {MEDIA_PDF: pdf_pages}
 IN_PROCESS_TEXT_BYTES = 256 * 1024
 
 
-def extract(data: bytes, filename: str) -> ExtractedText:
-    """Extract normalised text in-process; raises ExtractionError for unusable documents."""
+def extract(data: bytes, filename: str, ocr: OcrOptions | None = DEFAULT_OCR) -> ExtractedText:
+    """Extract normalised text in-process; raises ExtractionError for unusable documents.
+
+    `ocr` None turns OCR off: image files are then `ocr_unavailable`, and PDF pages without
+    a text layer stay empty.
+    """
     media_type, decoded = sniff(data, filename)
-    raw = _READERS[media_type](data) if decoded is None else text_pages(*decoded)
+    if decoded is not None:
+        raw = text_pages(*decoded)
+    elif media_type == MEDIA_PDF:
+        raw = pdf_pages(data, ocr)
+    elif media_type in IMAGE_TYPES:
+        if ocr is None:
+            raise ExtractionError(
+                "ocr_unavailable", "an image needs OCR, which is off (RAG_OCR_LANGUAGES is empty)"
+            )
+        raw = image_pages(data, ocr)
+    else:
+        raw = _READERS[media_type](data)
     return _checked(media_type, raw)
 
 
@@ -82,10 +128,12 @@ def _checked(media_type: str, raw: RawPages) -> ExtractedText:
             "garbled_text", f"the text is unreadable ({share:.0%} garbage characters): {cause}"
         )
     pages = [Page(number, normalize_text(text)) for number, text in enumerate(raw.pages, 1)]
-    return ExtractedText(media_type, pages, raw.encoding, raw.page_count, raw.failed_pages)
+    return ExtractedText(media_type, pages, raw.encoding, raw.page_count, raw.failed_pages, raw.ocr)
 
 
-def extract_document(data: bytes, filename: str, timeout_s: float = 60.0) -> ExtractedText:
+def extract_document(
+    data: bytes, filename: str, timeout_s: float = 60.0, ocr: OcrOptions | None = DEFAULT_OCR
+) -> ExtractedText:
     """`extract` in a child process that is killed after `timeout_s` seconds of processor time
     (or twice that in wall time, whichever comes first).
 
@@ -98,6 +146,8 @@ def extract_document(data: bytes, filename: str, timeout_s: float = 60.0) -> Ext
 
     Text files up to `IN_PROCESS_TEXT_BYTES` skip the child: their reading is bounded by their
     size. They give the same result, and the same errors, as in the child.
+
+    Each page of OCR adds `ocr.page_timeout_s` to the bound, in processor and wall time alike.
     """
     if len(data) <= IN_PROCESS_TEXT_BYTES and not looks_like_pdf(data):
         try:
@@ -110,7 +160,8 @@ def extract_document(data: bytes, filename: str, timeout_s: float = 60.0) -> Ext
             raise RuntimeError(
                 f"text extraction failed: {type(err).__name__}: {one_line_reason(err)}"
             ) from err
-    return run_bounded(extract, data, filename, timeout_s)
+    extractor = extract if ocr == DEFAULT_OCR else partial(extract, ocr=ocr)
+    return run_bounded(extractor, data, filename, timeout_s)
 
 
 def start_sandbox() -> None:

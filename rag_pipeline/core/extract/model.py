@@ -9,7 +9,9 @@ ERROR_CODES = (
     "unsupported_type",
     "password_required",
     "damaged_pdf",
+    "damaged_document",
     "no_text_layer",
+    "ocr_unavailable",
     "extraction_timeout",
     "garbled_text",
 )
@@ -40,6 +42,20 @@ class RawPages:
     page_count: int  # pages in the source
     failed_pages: tuple[int, ...] = ()  # pages whose text could not be read (kept as "")
     encoding: str | None = None  # detected encoding of a text file, None for binary formats
+    ocr: "OcrPages | None" = None  # pages read by OCR, if any
+
+
+@dataclass(frozen=True)
+class OcrPages:
+    """Which pages OCR read, and Tesseract's mean word confidence (0-100) on each."""
+
+    pages: tuple[int, ...]
+    confidence: tuple[float, ...]
+    languages: tuple[str, ...]  # the language set that read each page (e.g. "eng")
+
+    def low(self, below: float) -> tuple[int, ...]:
+        """Pages whose confidence is under `below`."""
+        return tuple(p for p, c in zip(self.pages, self.confidence, strict=True) if c < below)
 
 
 @dataclass(frozen=True)
@@ -55,6 +71,7 @@ class ExtractedText:
     encoding: str | None  # detected encoding for text/Markdown, None for PDF
     page_count: int  # pages in the source (1 for text/Markdown)
     failed_pages: tuple[int, ...] = ()  # PDF pages whose text pypdf could not read (kept as "")
+    ocr: OcrPages | None = None  # pages read by OCR, if any
 
     @property
     def text(self) -> str:

@@ -11,7 +11,6 @@ Dagster's run workers (`dagster api execute_run`, started with subprocess, steps
 and plain command-line processes are not daemonic.
 """
 
-import contextlib
 import logging
 import math
 import multiprocessing
@@ -73,6 +72,7 @@ def run_bounded(
     message: tuple[Any, ...] | None = None
     answered = False
     started = time.monotonic()
+    deadline = started + _WALL_FACTOR * timeout_s
     try:
         try:
             child.start()
@@ -80,11 +80,21 @@ def run_bounded(
             raise RuntimeError(f"the text extraction process died on start: {err}") from err
         # Our copy must go, or a dead child would never show up as EOF on the pipe.
         sender.close()
-        # Ready on a result and on EOF alike: a child the kernel killed answers at once.
-        answered = receiver.poll(_WALL_FACTOR * timeout_s)
-        if answered:
-            with contextlib.suppress(EOFError):
-                message = receiver.recv()
+        while True:
+            # Ready on a result and on EOF alike: a child the kernel killed answers at once.
+            answered = receiver.poll(max(0.0, deadline - time.monotonic()))
+            if not answered:
+                break
+            try:
+                received = receiver.recv()
+            except EOFError:
+                break
+            if received[0] != "extend":
+                message = received
+                break
+            # The child starts a page of OCR, which has its own bound (see `extend_bound`).
+            deadline += _WALL_FACTOR * received[1]
+            cpu_limit_s += math.ceil(received[1])
     finally:
         exitcode = _reap(child, grace_s=0.0 if message is None else 5.0)
         receiver.close()
@@ -110,15 +120,38 @@ def run_bounded(
 def _stopped_by_cpu_limit(exitcode: int | None, lived_s: float, cpu_limit_s: int) -> bool:
     if exitcode == -signal.SIGXCPU:  # the kernel's signal at the soft limit
         return True
-    # SIGKILL comes at the hard limit, a second later, only to a child that survived SIGXCPU;
+    # SIGKILL comes at a hard limit (an inherited one) only to a child that survived SIGXCPU;
     # but the OOM killer sends it too. A single-threaded reader cannot use more processor time
     # than it has lived, so only a child that lived that long can have reached the limit.
     return exitcode == -signal.SIGKILL and lived_s >= cpu_limit_s + 1
 
 
+# The child's end of its pipe to the parent, while it extracts; None in any other process.
+_parent: Connection | None = None
+
+
+def extend_bound(seconds: float) -> None:
+    """Grant the running extraction `seconds` more of processor and wall time: a format
+    reader calls this before each unit of work that has a bound of its own (a page of OCR),
+    so a long scan is bounded page by page rather than failed as a whole. Outside the
+    sandbox it does nothing."""
+    if _parent is None:
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    if soft != resource.RLIM_INFINITY:
+        resource.setrlimit(resource.RLIMIT_CPU, (_capped(soft + math.ceil(seconds), hard), hard))
+    _parent.send(("extend", seconds))
+
+
+def _capped(seconds: int, hard: int) -> int:
+    return seconds if hard == resource.RLIM_INFINITY else min(seconds, hard)
+
+
 def _child_main(
     sender: Connection, extractor: Extractor, data: bytes, filename: str, cpu_limit_s: int
 ) -> None:
+    global _parent
+    _parent = sender
     _limit_processor_time(cpu_limit_s)
     # This process is ours alone: pypdf warns once per font and page, with kilobyte-long
     # dict reprs (400 times for the 400-page corpus file), which would flood worker logs.
@@ -138,10 +171,11 @@ def _limit_processor_time(seconds: int) -> None:
     # may soften it. That action also dumps core, which no slow document should leave behind.
     signal.signal(signal.SIGXCPU, signal.SIG_DFL)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    # SIGXCPU at the soft limit, SIGKILL at the hard one; a lower inherited hard limit holds.
-    _, inherited = resource.getrlimit(resource.RLIMIT_CPU)
-    hard = seconds + 1 if inherited == resource.RLIM_INFINITY else min(seconds + 1, inherited)
-    resource.setrlimit(resource.RLIMIT_CPU, (min(seconds, hard), hard))
+    # SIGXCPU at the soft limit. The hard limit stays as inherited, so that `extend_bound` can
+    # raise the soft one (only a privileged process may raise a hard limit); with SIGXCPU's
+    # default action ensured above, and the parent's wall-clock bound, none is needed.
+    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    resource.setrlimit(resource.RLIMIT_CPU, (_capped(seconds, hard), hard))
 
 
 def _reap(child: BaseProcess, grace_s: float) -> int | None:

@@ -59,8 +59,11 @@ def test_encrypted_pdfs_with_an_empty_password_open() -> None:
 
 
 def test_blank_pages_keep_their_numbers() -> None:
+    # Page 3 has no text layer: it is a scan of "This page is intentionally left blank".
     result = extract(read("pdf/uns_layout-parser-paper-with-empty-pages.pdf"), "lp.pdf")
-    assert [bool(page.text.strip()) for page in result.pages] == [True, False, False, True]
+    assert [bool(page.text.strip()) for page in result.pages] == [True, False, True, True]
+    assert result.pages[2].text == "This page is intentionally left blank"
+    assert result.ocr is not None and result.ocr.pages == (3,)
     assert result.text == "\n\n".join(page.text for page in result.pages)
     assert result.chars == sum(len(page.text) for page in result.pages)
 

@@ -49,7 +49,8 @@ def in_background(rel: str, timeout_s: float) -> Callable[[], BaseException | Ex
 
 
 def the_child() -> int:
-    deadline = time.monotonic() + 10
+    # The first child waits for the fork server, which imports every format's reader first.
+    deadline = time.monotonic() + 30
     while not (children := forkserver_children()):
         assert time.monotonic() < deadline, "no extraction child appeared"
         time.sleep(0.01)
@@ -95,11 +96,11 @@ def test_a_runaway_child_times_out_and_the_next_document_still_extracts() -> Non
 
 
 def test_the_kernel_holds_the_child_to_its_processor_time() -> None:
-    """RLIMIT_CPU at the bound rounded up to whole seconds (SIGXCPU), SIGKILL a second later,
-    and no core dump from either."""
+    """RLIMIT_CPU at the bound rounded up to whole seconds (SIGXCPU), the hard limit left as
+    inherited so that OCR can extend the bound page by page, and no core dump."""
     result = in_background(SLOW_PDF, timeout_s=2.5)
     found = wait_until_limited(the_child())
-    assert found["Max cpu time"] == ("3", "4")
+    assert found["Max cpu time"][0] == "3"
     assert found["Max core file size"] == ("0", "0")
     err = result()
     assert isinstance(err, ExtractionError) and err.code == "extraction_timeout"
@@ -157,9 +158,9 @@ def test_a_killed_child_is_reported_by_its_signal(signum: signal.Signals, code: 
 
 
 def test_a_sigkill_once_the_hard_limit_could_be_reached_is_a_timeout() -> None:
-    """The kernel sends SIGKILL at the hard limit (the bound plus a second) to a child that
-    survived SIGXCPU. Here the child is stopped and killed by hand in the window between that
-    limit (4 s for a 2.5 s bound) and the wall-clock backstop (5 s)."""
+    """The kernel sends SIGKILL at a hard limit (one the process inherited) to a child that
+    survived SIGXCPU. Here the child is stopped and killed by hand in the window between the
+    bound plus a second (4 s for a 2.5 s bound) and the wall-clock backstop (5 s)."""
     result = in_background(SLOW_PDF, timeout_s=2.5)
     child = the_child()
     seen = time.monotonic()

@@ -19,6 +19,18 @@ from rag_pipeline.core.extract import (
     extract,
     sniff_media_type,
 )
+from rag_pipeline.core.extract.sniff import (
+    MEDIA_DOCX,
+    MEDIA_EPUB,
+    MEDIA_HTML,
+    MEDIA_JPEG,
+    MEDIA_ODT,
+    MEDIA_PNG,
+    MEDIA_PPTX,
+    MEDIA_RTF,
+    MEDIA_TIFF,
+    MEDIA_XLSX,
+)
 
 
 def tiny_png() -> bytes:
@@ -53,8 +65,8 @@ def test_sniffing_goes_by_content() -> None:
 @pytest.mark.parametrize(
     ("data", "filename", "says"),
     [
-        (tiny_png(), "scan.pdf", "PNG image"),
-        (tiny_png(), "scan.txt", "PNG image"),
+        (b"GIF89a" + bytes(64), "scan.pdf", "GIF image"),
+        (b"GIF89a" + bytes(64), "scan.txt", "GIF image"),
         (random.Random(7).randbytes(4096), "report.pdf", "not a PDF"),
         (random.Random(7).randbytes(4096), "notes.txt", "binary"),
         (b"\x7fELF\x02\x01\x01" + bytes(64), "tool.md", "executable"),
@@ -71,13 +83,45 @@ def test_binary_and_mislabelled_uploads_are_unsupported(
     assert_readable_message(caught.value)
 
 
-def test_zip_based_office_files_are_unsupported() -> None:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("word/document.xml", "<w:document/>")
-    with pytest.raises(ExtractionError) as caught:
-        extract(buffer.getvalue(), "letter.docx")
-    assert caught.value.code == "unsupported_type"
+def test_a_zip_is_sniffed_by_what_it_holds_not_its_name() -> None:
+    def archive(entries: dict[str, str]) -> bytes:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as zipped:
+            for name, content in entries.items():
+                zipped.writestr(name, content)
+        return buffer.getvalue()
+
+    docx = read("office/markitdown_test.docx")
+    for name in ("report.xlsx", "report.zip", "report"):
+        assert sniff_media_type(docx, name) == MEDIA_DOCX
+    assert sniff_media_type(read("office/uns_stanley-cups.xlsx"), "cups.docx") == MEDIA_XLSX
+    assert sniff_media_type(read("office/markitdown_test.pptx"), "deck.odt") == MEDIA_PPTX
+    assert sniff_media_type(read("office/pandoc_wasteland.epub"), "poem.zip") == MEDIA_EPUB
+    assert sniff_media_type(read("office/docling_text_document_01.odt"), "a.epub") == MEDIA_ODT
+    # Truncated: the central directory is gone, the local headers still name the parts.
+    assert sniff_media_type(docx[: len(docx) // 2], "half.docx") == MEDIA_DOCX
+    epub = read("office/uns_winter-sports.epub")
+    assert sniff_media_type(epub[:5000], "half.epub") == MEDIA_EPUB
+    for zipped, says in (
+        (archive({"notes.txt": "hello"}), "ZIP archive"),
+        (archive({"mimetype": "application/vnd.oasis.opendocument.spreadsheet"}), "(.ods)"),
+    ):
+        with pytest.raises(ExtractionError) as caught:
+            sniff_media_type(zipped, "letter.docx")
+        assert caught.value.code == "unsupported_type"
+        assert says in str(caught.value)
+        assert_readable_message(caught.value)
+
+
+def test_images_html_and_rtf_are_sniffed_by_content() -> None:
+    assert sniff_media_type(tiny_png(), "scan.pdf") == MEDIA_PNG
+    assert sniff_media_type(read("scanned/uns_jpn-vert.jpeg"), "a.txt") == MEDIA_JPEG
+    assert sniff_media_type(read("scanned/tesstest_phototest.tif"), "a.png") == MEDIA_TIFF
+    assert sniff_media_type(read("html/readability_bbc-1.html"), "page.txt") == MEDIA_HTML
+    assert sniff_media_type(read("html/readability_qq.html"), "page") == MEDIA_HTML
+    assert sniff_media_type(read("office/tika_testRTFJapanese.rtf"), "a.txt") == MEDIA_RTF
+    # Markdown that shows HTML in a code block is still Markdown.
+    assert sniff_media_type(read("markdown/uns_codeblock.md"), "a.md") == MEDIA_MARKDOWN
 
 
 def test_zero_bytes_are_empty_whatever_the_name() -> None:
