@@ -11,10 +11,15 @@
 
 In `lexical` and `hybrid`, chunks among the top `PHRASE_POOL` that contain the whole query
 verbatim (case and spacing aside) then move ahead of the rest, keeping their order.
+
+A `Scope` says where to look: which collections (each has its own vector index) and, when a
+filter or a key's collections narrow it, which of their documents. It applies before the top
+k are cut, in every mode: the vector index is asked for the nearest chunks of those documents
+alone, and lexical scoring leaves the others out.
 """
 
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -35,6 +40,29 @@ class SearchMode(StrEnum):
     DENSE = "dense"
     LEXICAL = "lexical"
     HYBRID = "hybrid"
+
+
+@dataclass(frozen=True)
+class Part:
+    """One collection's share of a search: its index, and its documents to look at (`only`)
+    or to leave out (`excluding`); neither means all of them."""
+
+    collection: str
+    index_suffix: str
+    only: Set[str] | None = None
+    excluding: Set[str] | None = None
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where a search looks: one part per collection, and every document it admits (None:
+    every document there is, no lexical restriction)."""
+
+    parts: Sequence[Part]
+    documents: Set[str] | None = None
+
+    def admits(self, doc_id: str) -> bool:
+        return self.documents is None or doc_id in self.documents
 
 
 @dataclass(frozen=True)
@@ -105,20 +133,33 @@ def candidates(
     embedder: Embedder | None,
     index: VectorIndex | None,
     lexicon: LexicalIndex,
+    scope: Scope | None = None,
     dense_weight: float = DENSE_WEIGHT,
     depth: int = FUSION_DEPTH,
 ) -> list[tuple[Key, float]]:
-    """The best `pool` (document id, chunk number) keys by score, before phrase matching."""
+    """The best `pool` (document id, chunk number) keys by score, before phrase matching;
+    without a scope, in the configured collection's index and every document's terms."""
     dense: list[tuple[Key, float]] = []
     lexical: list[tuple[Key, float]] = []
+    wanted = max(pool, depth)
     if mode is not SearchMode.LEXICAL:
         if index is None or embedder is None:
             raise IndexUnavailable(f"{mode} search needs the vector index and the model")
-        hits = index.query(embedder.embed([query])[0], max(pool, depth))
-        dense = [((h.document_id, h.chunk_no), h.score) for h in hits]
+        vector = embedder.embed([query])[0]
+        parts = scope.parts if scope is not None else [Part("", "")]
+        hits = []
+        for part in parts:
+            if part.only is not None and not part.only:
+                continue
+            own = index.of(part.index_suffix)
+            hits.extend(own.query(vector, wanted, only=part.only, excluding=part.excluding))
+        hits.sort(key=lambda h: -h.score)
+        dense = [((h.document_id, h.chunk_no), h.score) for h in hits[:wanted]]
     if mode is not SearchMode.DENSE:
+        allowed = scope.documents if scope is not None else None
         lexical = [
-            ((h.document_id, h.chunk_no), h.score) for h in lexicon.query(query, max(pool, depth))
+            ((h.document_id, h.chunk_no), h.score)
+            for h in lexicon.query(query, wanted, allowed=allowed)
         ]
     if mode is SearchMode.DENSE:
         return dense[:pool]
@@ -136,15 +177,28 @@ def search(
     index: VectorIndex | None,
     lexicon: LexicalIndex,
     catalog: Catalog,
+    scope: Scope | None = None,
 ) -> list[SearchResult]:
-    """The k best chunks, best first, with citations; see the module's docstring for modes."""
+    """The k best chunks, best first, with citations; see the module's docstring for modes
+    and scopes."""
     if not query.strip():
         raise ValueError("the query is empty")
     if k < 1:
         raise ValueError("k must be at least 1")
     # Phrase matching reorders the top of the list, so it needs the text of a deeper pool.
     pool = k if mode is SearchMode.DENSE else max(k, PHRASE_POOL)
-    keys = candidates(query, pool=pool, mode=mode, embedder=embedder, index=index, lexicon=lexicon)
+    keys = candidates(
+        query,
+        pool=pool,
+        mode=mode,
+        embedder=embedder,
+        index=index,
+        lexicon=lexicon,
+        scope=scope,
+    )
+    if scope is not None:
+        # A document added to a collection while this query ran was not in its scope.
+        keys = [(key, score) for key, score in keys if scope.admits(key[0])]
     rows = catalog.chunk_rows([key for key, _ in keys])
     if mode is not SearchMode.DENSE:
         keys = phrases_first(query, keys, {key: row.text for key, row in rows.items()})
