@@ -78,15 +78,19 @@ def test_the_first_key_of_an_open_api_must_be_an_admin(client) -> None:
 
 
 def test_an_open_api_says_so_at_start_up(settings, instance, caplog) -> None:
-    with caplog.at_level(logging.WARNING, logger="rag_api"):
-        with TestClient(create_app(settings, instance)):
-            pass
+    with (
+        caplog.at_level(logging.WARNING, logger="rag_api"),
+        TestClient(create_app(settings, instance)),
+    ):
+        pass
     assert any("open to anyone" in r.getMessage() for r in caplog.records)
     caplog.clear()
     locked = settings.model_copy(update={"api_key": "root"})
-    with caplog.at_level(logging.WARNING, logger="rag_api"):
-        with TestClient(create_app(locked, instance)):
-            pass
+    with (
+        caplog.at_level(logging.WARNING, logger="rag_api"),
+        TestClient(create_app(locked, instance)),
+    ):
+        pass
     assert not any("open to anyone" in r.getMessage() for r in caplog.records)
 
 
