@@ -150,7 +150,9 @@ def clean_up(
         "statuses_reconciled": sum(len(ids) for ids in reconciled.values()),
     }
     with index_write_slot(instance, context.run_id, "cleanup", log=context.log.warning):
-        counts["orphan_vectors_deleted"] = cleanup.orphan_vectors(vector_index.get(), is_live)
+        counts["orphan_vectors_deleted"] = cleanup.orphan_vectors(
+            vector_index.get(), is_live, [c.index_suffix for c in store.registry.collections()]
+        )
     counts["runs_deleted"] = _delete_old_runs(
         instance, operations.run_retention_days, keep=context.run_id
     )

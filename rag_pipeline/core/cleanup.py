@@ -99,7 +99,14 @@ def orphan_artifacts(store: DocumentStore, is_live: Callable[[str], bool]) -> in
     return removed
 
 
-def orphan_vectors(index: VectorIndex, is_live: Callable[[str], bool]) -> int:
-    """Vectors of documents that no longer exist; the caller holds the index-write pool."""
-    stale = [doc for doc in index.document_ids() if not is_live(doc)]
-    return sum(index.delete_document(doc) for doc in stale)
+def orphan_vectors(
+    index: VectorIndex, is_live: Callable[[str], bool], suffixes: Iterable[str] = ("",)
+) -> int:
+    """Vectors of documents that no longer exist, in the indexes of these collections (see
+    `Collection.index_suffix`); the caller holds the index-write pool."""
+    removed = 0
+    for suffix in suffixes:
+        own = index.of(suffix)
+        stale = [doc for doc in own.document_ids() if not is_live(doc)]
+        removed += sum(own.delete_document(doc) for doc in stale)
+    return removed
