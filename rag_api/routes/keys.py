@@ -71,8 +71,8 @@ def revoke_key(key_id: str, settings: SettingsDep, store: StoreDep, _: AdminDep)
         raise ApiError(
             409,
             "last_admin_key",
-            "this is the last admin key and other keys remain: revoke those first, or set "
-            "RAG_API_KEY",
+            "this is the last admin key and other keys remain: revoke them first, or set an "
+            "admin key in RAG_API_KEY",
         )
     store.registry.revoke_key(key_id)
     return Response(status_code=204)
