@@ -203,10 +203,12 @@ def cmd_sql(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     from rag_pipeline.backfill import backfill_collection
+    from rag_pipeline.core.registry import STAGES
 
     try:
+        stages = args.stages or STAGES
         backfill_id, count = backfill_collection(
-            _instance(), _store(settings), args.collection, args.stages or None
+            _instance(), _store(settings), args.collection, stages
         )
     except (LookupError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -108,7 +108,7 @@ def _parse(raw: Any, where: str, depth: int) -> Any:
         raise FilterError(f"{where}: filters nest at most {MAX_DEPTH} deep")
     if not isinstance(raw, dict) or not raw:
         raise FilterError(f"{where}: a filter is a non-empty JSON object")
-    parts = []
+    parts: list[Any] = []
     for key, value in raw.items():
         if key in ("$and", "$or"):
             if not isinstance(value, list) or not value:

@@ -20,12 +20,13 @@ alone, and lexical scoring leaves the others out.
 
 import unicodedata
 from collections.abc import Mapping, Sequence, Set
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 
 from rag_pipeline.core.catalog import Catalog
 from rag_pipeline.core.embedding import Embedder
-from rag_pipeline.core.index import IndexUnavailable, VectorIndex
+from rag_pipeline.core.index import Hit, IndexUnavailable, VectorIndex
 from rag_pipeline.core.lexical import LexicalIndex
 from rag_pipeline.core.terms import unspaced_share
 
@@ -34,6 +35,8 @@ FUSION_DEPTH = 20
 PHRASE_POOL = 20
 
 Key = tuple[str, int]
+# Queries to several collections' indexes go out together; Chroma's client is thread-safe.
+_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="index-query")
 
 
 class SearchMode(StrEnum):
@@ -147,12 +150,16 @@ def candidates(
             raise IndexUnavailable(f"{mode} search needs the vector index and the model")
         vector = embedder.embed([query])[0]
         parts = scope.parts if scope is not None else [Part("", "")]
-        hits = []
-        for part in parts:
-            if part.only is not None and not part.only:
-                continue
-            own = index.of(part.index_suffix)
-            hits.extend(own.query(vector, wanted, only=part.only, excluding=part.excluding))
+        asked = [p for p in parts if p.only is None or p.only]
+        root = index
+
+        def nearest(part: Part) -> list[Hit]:
+            own = root.of(part.index_suffix)
+            return own.query(vector, wanted, only=part.only, excluding=part.excluding)
+
+        # Each collection's index answers on its own: ask them at once, not one after another.
+        answers = _POOL.map(nearest, asked) if len(asked) > 1 else map(nearest, asked)
+        hits = [hit for answer in answers for hit in answer]
         hits.sort(key=lambda h: -h.score)
         dense = [((h.document_id, h.chunk_no), h.score) for h in hits[:wanted]]
     if mode is not SearchMode.DENSE:

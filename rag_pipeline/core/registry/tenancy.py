@@ -2,8 +2,9 @@
 
 import secrets
 import time
+from collections.abc import Collection as Collection_
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -50,24 +51,24 @@ class Tenancy(Database):
                 sa.select(collections.c.name).where(collections.c.name == name)
             ).first():
                 return None
-            values = {
-                "name": name,
-                "description": description,
-                "chunk_size": chunk_size,
-                "chunk_overlap": chunk_overlap,
-                "index_token": secrets.token_hex(4),
-                "created_at": now,
-                "updated_at": now,
-            }
-            conn.execute(collections.insert().values(**values))
-            return Collection(**values)
+            made = Collection(
+                name=name,
+                description=description,
+                chunk_size=chunk_size,
+                chunk_overlap=chunk_overlap,
+                index_token=secrets.token_hex(4),
+                created_at=now,
+                updated_at=now,
+            )
+            conn.execute(collections.insert().values(**asdict(made)))
+            return made
 
     def collection(self, name: str) -> Collection | None:
         with self._tx() as conn:
             row = conn.execute(sa.select(collections).where(collections.c.name == name)).first()
             return Collection.from_row(row) if row is not None else None
 
-    def collections(self, names: Sequence[str] | None = None) -> list[Collection]:
+    def collections(self, names: Collection_[str] | None = None) -> list[Collection]:
         """Every collection (or those of `names` that exist), by name."""
         query = sa.select(collections).order_by(collections.c.name)
         if names is not None:
