@@ -398,7 +398,9 @@ def parser() -> argparse.ArgumentParser:
         help="the Chroma server the vectors are rebuilt in (default: RAG_CHROMA_URL)",
     )
     restore.add_argument(
-        "--collection", help="the collection they go in (default: RAG_CHROMA_COLLECTION)"
+        "--collection",
+        help="the Chroma collection of `default`, which names the others' too "
+        "(default: RAG_CHROMA_COLLECTION)",
     )
     restore.set_defaults(func=cmd_restore)
     return p

@@ -60,8 +60,8 @@ _DESCRIPTIONS = {
     "document_chunks": "Token-aware chunks at paragraph and sentence boundaries, with pages "
     "and character offsets, and each chunk's term frequencies for lexical search.",
     "chunk_embeddings": "One normalised vector per chunk from the configured sentence model.",
-    "vector_index": "The document's vectors in the Chroma collection, ids <document id>:<n>, "
-    "and its terms published to lexical search in the same step.",
+    "vector_index": "The document's vectors in its collection's Chroma collection, ids "
+    "<document id>:<n>, and its terms published to lexical search in the same step.",
 }
 _KINDS = {
     "raw_document": {"file"},

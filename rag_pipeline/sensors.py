@@ -140,8 +140,9 @@ def _dump_cursor(pending: Files, taken: Files, claimed_at: float) -> str:
 
 @sensor(
     name="landing_zone_sensor",
-    description="Ingests every complete file dropped into $RAG_DATA_DIR/landing, and every "
-    "upload; keeps document status in step with runs that died.",
+    description="Ingests every complete file dropped into $RAG_DATA_DIR/landing (a folder per "
+    "collection), and every upload, in runs of one collection each; keeps document status in "
+    "step with runs that died.",
     minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
     default_status=DefaultSensorStatus.RUNNING,
     job=ingest_job,
