@@ -3,7 +3,7 @@ within the collections the key may read, narrowed by a metadata filter."""
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from rag_api.deps import (
     CatalogDep,
@@ -42,16 +42,35 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+class Searcher:
+    """What a search request needs, as one dependency of both routes."""
+
+    def __init__(
+        self,
+        request: Request,
+        settings: SettingsDep,
+        store: StoreDep,
+        principal: PrincipalDep,
+        lexicon: LexiconDep,
+        catalog: CatalogDep,
+        facets: FacetsDep,
+    ) -> None:
+        self.request = request
+        self.settings: Settings = settings
+        self.store: DocumentStore = store
+        self.principal: Principal = principal
+        self.lexicon: LexicalIndex = lexicon
+        self.catalog: Catalog = catalog
+        self.facets: Facets = facets
+
+
+SearcherDep = Annotated[Searcher, Depends()]
+
+
 @router.get("/search", response_model=SearchResponse, responses=_RESPONSES)
 def search_chunks(
     q: Annotated[str, Query(min_length=1, max_length=2000, description="The query")],
-    request: Request,
-    settings: SettingsDep,
-    store: StoreDep,
-    principal: PrincipalDep,
-    lexicon: LexiconDep,
-    catalog: CatalogDep,
-    facets: FacetsDep,
+    searcher: SearcherDep,
     k: Annotated[int, Query(ge=1, le=100, description="How many chunks")] = 5,
     mode: Annotated[SearchMode, Query(description=SEARCH_MODE_HELP)] = SearchMode.HYBRID,
     collection: Annotated[
@@ -67,59 +86,16 @@ def search_chunks(
     `hybrid` falls back to `lexical` and says so in `degraded` (and `mode` says what was
     served); `dense` answers 503.
     """
-    return _search(
-        q,
-        k,
-        mode,
-        collection,
-        compile_filter(filter),
-        Searcher(request, settings, store, principal, lexicon, catalog, facets),
-    )
+    return _search(q, k, mode, collection, compile_filter(filter), searcher)
 
 
 @router.post("/search", response_model=SearchResponse, responses=_RESPONSES)
-def search_chunks_by_body(
-    body: SearchIn,
-    request: Request,
-    settings: SettingsDep,
-    store: StoreDep,
-    principal: PrincipalDep,
-    lexicon: LexiconDep,
-    catalog: CatalogDep,
-    facets: FacetsDep,
-) -> SearchResponse:
+def search_chunks_by_body(body: SearchIn, searcher: SearcherDep) -> SearchResponse:
     """`GET /search` with a JSON body: `q`, `k`, `mode`, `collections` and `filter` (an
     object here, not a string)."""
     return _search(
-        body.q,
-        body.k,
-        body.mode,
-        body.collections,
-        compile_filter(body.filter),
-        Searcher(request, settings, store, principal, lexicon, catalog, facets),
+        body.q, body.k, body.mode, body.collections, compile_filter(body.filter), searcher
     )
-
-
-class Searcher:
-    """What a search request needs, gathered by its route."""
-
-    def __init__(
-        self,
-        request: Request,
-        settings: Settings,
-        store: DocumentStore,
-        principal: Principal,
-        lexicon: LexicalIndex,
-        catalog: Catalog,
-        facets: Facets,
-    ) -> None:
-        self.request = request
-        self.settings = settings
-        self.store = store
-        self.principal = principal
-        self.lexicon = lexicon
-        self.catalog = catalog
-        self.facets = facets
 
 
 def _search(
