@@ -95,7 +95,7 @@ def compile_filter(raw: Any) -> Filter | None:
             raise FilterError(f"the filter is larger than {MAX_FILTER_BYTES} bytes")
         try:
             raw = json.loads(raw)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise FilterError(f"the filter is not valid JSON: {exc}") from exc
     text = json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str)
     if len(text) > MAX_FILTER_BYTES:

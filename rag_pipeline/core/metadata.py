@@ -47,7 +47,7 @@ def parse(text: str | bytes, max_bytes: int) -> dict[str, Any]:
         raise MetadataError(f"metadata is larger than the limit of {max_bytes} bytes")
     try:
         loaded = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise MetadataError(f"metadata is not valid JSON: {exc}") from exc
     return validate(loaded, max_bytes)
 

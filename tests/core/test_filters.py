@@ -75,6 +75,7 @@ def test_each_operator_selects_the_documents_it_says(raw: object, expected: set[
         {"team": {"$eq": {"nested": 1}}},
         {"a": {"$and": [{"b": 1}]}},
         {"x": "y" * 9000},
+        "[" * 3000 + "]" * 3000,
     ],
 )
 def test_what_cannot_be_applied_is_refused_with_a_reason(raw: object) -> None:

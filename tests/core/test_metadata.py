@@ -31,6 +31,11 @@ def test_anything_else_is_refused_saying_why(raw: str, why: str) -> None:
         parse(raw, 512)
 
 
+def test_json_nested_too_deep_to_read_is_refused_not_a_crash() -> None:
+    with pytest.raises(MetadataError, match="valid JSON"):
+        parse('{"a": ' + "[" * 3000 + "]" * 3000 + "}", 8192)
+
+
 def test_a_change_merges_and_null_removes_a_key() -> None:
     assert merge({"a": "1", "b": "2"}, {"b": None, "c": ["x"]}, 1024) == {"a": "1", "c": ["x"]}
     with pytest.raises(MetadataError):
