@@ -118,6 +118,15 @@ class VectorIndex:
             VectorIndex(self._client, name, base=self.base, opened=self._opened)
         return self._opened[name]
 
+    def suffixes(self) -> set[str]:
+        """The suffixes of every collection index named after the configured one, in Chroma."""
+        prefix = f"{self.base}--"
+        try:
+            names = [c.name for c in self._client.list_collections()]
+        except Exception as exc:
+            raise IndexUnavailable(f"the vector index did not answer: {exc}") from exc
+        return {name.removeprefix(prefix) for name in names if name.startswith(prefix)}
+
     def drop(self, suffix: str) -> None:
         """Remove a collection's whole index (deleting the collection); never the configured
         collection's own."""

@@ -98,6 +98,15 @@ class Tenancy(Database):
         with self._tx() as conn:
             return {row[0]: int(row[1]) for row in conn.execute(query)}
 
+    def homeless(self) -> list[str]:
+        """Live documents whose collection is gone (a collection delete that stopped part-way)."""
+        query = sa.select(documents.c.id).where(
+            documents.c.status.in_(LIVE_VALUES),
+            documents.c.collection.not_in(sa.select(collections.c.name)),
+        )
+        with self._tx() as conn:
+            return [row.id for row in conn.execute(query)]
+
     def collection_document_ids(self, name: str) -> list[str]:
         """Every document row of a collection, whatever its status, in arrival order."""
         query = (
