@@ -9,6 +9,7 @@
     python -m bench small [--limit N]
     python -m bench upload [--clients 16] [--per-client 20]
     python -m bench search [--chunks 10000]
+    python -m bench filtered [--chunks 100000] [--collections 10] [--tiny]
     python -m bench status [--sizes 1000 10000 100000]
     python -m bench eval [--work DIR] [--fresh]
 
@@ -24,7 +25,9 @@ spawn-per-run for comparison (bench/results/latency.json and latency.png); `smal
 11,429 Vaswani/NPL abstracts into the landing zone at once (bench/results/small.json and
 small.png); `upload` measures upload latency of 1 MB PDFs from
 16 concurrent clients against the API (bench/results/upload.json); `search` measures /search
-latency per mode at 10k chunks (bench/results/search.json); `status` measures status reads and
+latency per mode at 10k chunks (bench/results/search.json); `filtered` measures filtered and
+unfiltered /search per mode at 100k chunks over 10 collections (bench/results/filtered.json);
+`status` measures status reads and
 the progress stream at 1k to 100k documents (bench/results/status.json and status.png).
 `eval` (`make eval`, not part of `make bench`) scores retrieval quality on the SQuAD questions
 (bench/results/retrieval.json).
@@ -44,6 +47,7 @@ BENCHMARKS = (
     "small",
     "upload",
     "search",
+    "filtered",
     "status",
 )
 # Run on its own (`make eval`): it scores retrieval quality rather than timing anything.

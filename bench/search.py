@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +34,35 @@ GOAL_P99_MS = 100.0
 K = 5
 
 
-def grow(target: int) -> int:
-    """Copy the ingested documents under new ids until the catalog holds `target` chunks."""
+def copy_document(store: Any, index: Any, doc: str, new: str) -> tuple[str, int]:
+    """Copy an ingested document under a new id: its catalog rows, its vectors (into `index`)
+    and its published terms; returns its file name and number of chunks."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from rag_pipeline.core.catalog import read_chunks, read_embeddings
-    from rag_pipeline.core.index import VectorIndex, VectorRecord, connect
+    from rag_pipeline.core.index import VectorRecord
+
+    for kind in ("documents", "chunks"):
+        table = pq.read_table(store.artifact_path(kind, doc))
+        column = pa.array([new] * len(table), pa.string())
+        table = table.set_column(table.schema.get_field_index("document_id"), "document_id", column)
+        pq.write_table(table, store.artifact_path(kind, new))
+    chunks = {c.chunk_no: c for c in read_chunks(store, doc)}
+    chunk_nos, vectors, _ = read_embeddings(store, doc)
+    records = [
+        VectorRecord(n, chunks[n].page, chunks[n].char_start, chunks[n].char_end) for n in chunk_nos
+    ]
+    filename = pq.read_table(store.artifact_path("documents", doc))["filename"][0].as_py()
+    index.replace_document(new, filename, records, vectors)
+    shutil.copy(store.artifact_path("terms", doc), store.artifact_path("lexical", new))
+    return filename, len(chunk_nos)
+
+
+def grow(target: int) -> int:
+    """Copy the ingested documents under new ids until the catalog holds `target` chunks."""
+    from rag_pipeline.core.catalog import read_chunks
+    from rag_pipeline.core.index import VectorIndex, connect
     from rag_pipeline.core.store import DocumentStore
 
     store = DocumentStore(os.environ["RAG_DATA_DIR"])
@@ -57,33 +80,20 @@ def grow(target: int) -> int:
             if store.artifact_path("lexical", new).exists():
                 total += len(read_chunks(store, new))
                 continue
-            for kind in ("documents", "chunks"):
-                table = pq.read_table(store.artifact_path(kind, doc))
-                column = pa.array([new] * len(table), pa.string())
-                table = table.set_column(
-                    table.schema.get_field_index("document_id"), "document_id", column
-                )
-                pq.write_table(table, store.artifact_path(kind, new))
-            chunks = {c.chunk_no: c for c in read_chunks(store, doc)}
-            chunk_nos, vectors, _ = read_embeddings(store, doc)
-            records = [
-                VectorRecord(n, chunks[n].page, chunks[n].char_start, chunks[n].char_end)
-                for n in chunk_nos
-            ]
-            filename = pq.read_table(store.artifact_path("documents", doc))["filename"][0].as_py()
-            index.replace_document(new, filename, records, vectors)
-            shutil.copy(store.artifact_path("terms", doc), store.artifact_path("lexical", new))
-            total += len(chunk_nos)
+            total += copy_document(store, index, doc, new)[1]
     return index.count()
 
 
-def floor(queries: list[str]) -> list[float]:
+def floor(queries: list[str], suffix: str = "", model: str = MODEL) -> list[float]:
+    """Milliseconds of a hand-rolled dense query (embed, then ask Chroma), in this process,
+    against the index of the collection named by `suffix` (`default`'s when empty)."""
     from rag_pipeline.core.embedding import get_embedder
     from rag_pipeline.core.index import VectorIndex, connect
 
-    embedder = get_embedder(MODEL)
+    embedder = get_embedder(model)
     embedder.use_threads(1)  # as the API does
-    index = VectorIndex(connect(os.environ["RAG_CHROMA_URL"]), os.environ["RAG_CHROMA_COLLECTION"])
+    root = VectorIndex(connect(os.environ["RAG_CHROMA_URL"]), os.environ["RAG_CHROMA_COLLECTION"])
+    index = root.of(suffix)
     for q in queries[:20]:
         index.query(embedder.embed([q])[0], K)
     latencies = []
@@ -92,6 +102,27 @@ def floor(queries: list[str]) -> list[float]:
         index.query(embedder.embed([q])[0], K)
         latencies.append((time.perf_counter() - started) * 1000)
     return latencies
+
+
+@contextmanager
+def serving_api() -> Iterator[str]:
+    """The real API (`python -m rag_api`, one process) on a free port, for the block; yields
+    its base URL."""
+    port = free_port()
+    api = subprocess.Popen(
+        [sys.executable, "-m", "rag_api"],
+        cwd=REPO,
+        env={**os.environ, "RAG_API_PORT": str(port)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_for_http(f"{base}/openapi.json")
+        yield base
+    finally:
+        api.terminate()
+        api.wait(timeout=30)
 
 
 def hammer(url: str, queries: list[str], mode: str, clients: int) -> list[float]:
@@ -134,7 +165,6 @@ def main(argv: list[str] | None = None) -> None:
     questions = [json.loads(line)["question"] for line in (SQUAD / "questions.jsonl").open()]
     queries = questions[:: max(1, len(questions) // args.queries)][: args.queries]
     results: dict[str, Any] = {}
-    api = None
     try:
         wait_for_http(f"{url}/api/v2/heartbeat")
         if not (work / "manifest.json").exists():
@@ -142,25 +172,13 @@ def main(argv: list[str] | None = None) -> None:
         chunks = grow(args.chunks)
         print(f"index holds {chunks} chunks", flush=True)
         results["floor"] = summary(floor(queries))
-        port = free_port()
-        api = subprocess.Popen(
-            [sys.executable, "-m", "rag_api"],
-            cwd=REPO,
-            env={**os.environ, "RAG_API_PORT": str(port)},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
-        wait_for_http(f"{base}/openapi.json")
-        search_url = f"{base}/search"
-        for mode in ("dense", "lexical", "hybrid"):
-            hammer(search_url, queries[:20], mode, 1)  # warm: model, lexical index, caches
-            results[mode] = summary(hammer(search_url, queries, mode, 1))
-            results[f"{mode}_4_clients"] = summary(hammer(search_url, queries, mode, 4))
+        with serving_api() as base:
+            search_url = f"{base}/search"
+            for mode in ("dense", "lexical", "hybrid"):
+                hammer(search_url, queries[:20], mode, 1)  # warm: model, lexical index, caches
+                results[mode] = summary(hammer(search_url, queries, mode, 1))
+                results[f"{mode}_4_clients"] = summary(hammer(search_url, queries, mode, 4))
     finally:
-        if api is not None:
-            api.terminate()
-            api.wait(timeout=30)
         stop(chroma)
         if temporary:
             shutil.rmtree(work, ignore_errors=True)

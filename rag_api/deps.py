@@ -1,6 +1,7 @@
 """Dependencies, as Annotated aliases: settings, auth, the instance, the store, index, model."""
 
 import hmac
+from collections.abc import Callable
 from typing import Annotated
 
 from dagster import DagsterInstance
@@ -10,33 +11,68 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from rag_api.errors import ApiError
 from rag_pipeline.core.catalog import Catalog
 from rag_pipeline.core.embedding import Embedder, get_embedder
+from rag_pipeline.core.facets import Facets
 from rag_pipeline.core.index import VectorIndex, connect
+from rag_pipeline.core.keys import EVERYTHING, KeysService, Principal, principal_of
 from rag_pipeline.core.lexical import LexicalIndex
+from rag_pipeline.core.registry import Role
 from rag_pipeline.core.store import DocumentStore
 from rag_pipeline.runs import Launcher
 from rag_pipeline.settings import Settings, get_settings
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
-# auto_error=False: without RAG_API_KEY no header is needed, and a refusal keeps our error shape.
-bearer = HTTPBearer(auto_error=False, description="The key set in RAG_API_KEY")
+# auto_error=False: an open API needs no header, and a refusal keeps our error shape.
+bearer = HTTPBearer(auto_error=False, description="RAG_API_KEY, or a key made with POST /keys")
+
+
+def get_store(settings: SettingsDep) -> DocumentStore:
+    return DocumentStore(settings.data_dir, settings.registry_url or None)
+
+
+StoreDep = Annotated[DocumentStore, Depends(get_store)]
 
 
 def require_key(
     settings: SettingsDep,
+    store: StoreDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> None:
-    if not settings.api_key:
-        return
-    if credentials is None or not hmac.compare_digest(
-        credentials.credentials.encode(), settings.api_key.encode()
+) -> Principal:
+    """Who the request acts as. RAG_API_KEY is an admin over every collection; a stored key
+    has its role and collections; with neither configured, the API is open."""
+    token = credentials.credentials if credentials is not None else None
+    if (
+        token
+        and settings.api_key
+        and hmac.compare_digest(token.encode(), settings.api_key.encode())
     ):
-        raise ApiError(401, "unauthorized", "a valid 'Authorization: Bearer <key>' is required")
+        return EVERYTHING
+    if token:
+        key = KeysService(store.registry).authenticate(token)
+        if key is not None:
+            return principal_of(key)
+    if not settings.api_key and not store.registry.any_key():
+        return EVERYTHING
+    raise ApiError(401, "unauthorized", "a valid 'Authorization: Bearer <key>' is required")
 
 
-def require_admin(_: Annotated[None, Depends(require_key)]) -> None:
-    """Operations: schedules, runs, reprocess and retry. The API key for now; the one place to
-    ask for the admin role once keys carry roles."""
+PrincipalDep = Annotated[Principal, Depends(require_key)]
+
+
+def require_role(role: Role) -> Callable[[Principal], Principal]:
+    """A dependency: the request's key must have at least this role (403 otherwise, whatever
+    the target, so a refusal says nothing about what exists)."""
+
+    def check(principal: PrincipalDep) -> Principal:
+        if not principal.may(role):
+            raise ApiError(403, "forbidden", f"this needs a key with the {role} role")
+        return principal
+
+    return check
+
+
+WriterDep = Annotated[Principal, Depends(require_role(Role.writer))]
+AdminDep = Annotated[Principal, Depends(require_role(Role.admin))]
 
 
 def get_instance(request: Request) -> DagsterInstance:
@@ -48,10 +84,6 @@ def get_launcher(request: Request) -> Launcher:
     """Creates and submits runs; its code location loads on first use."""
     launcher: Launcher = request.app.state.launcher
     return launcher
-
-
-def get_store(settings: SettingsDep) -> DocumentStore:
-    return DocumentStore(settings.data_dir, settings.registry_url or None)
 
 
 def open_index(settings: Settings) -> VectorIndex:
@@ -84,14 +116,21 @@ def get_lexicon(request: Request) -> LexicalIndex:
     return lexicon
 
 
-def get_catalog(store: Annotated[DocumentStore, Depends(get_store)]) -> Catalog:
+def get_facets(request: Request) -> Facets:
+    """What search scopes and filters by, per app, following the registry."""
+    facets: Facets = request.app.state.facets
+    return facets
+
+
+def get_catalog(store: StoreDep) -> Catalog:
     return Catalog(store)
 
 
 InstanceDep = Annotated[DagsterInstance, Depends(get_instance)]
 LauncherDep = Annotated[Launcher, Depends(get_launcher)]
-AdminOnly = Depends(require_admin)
-StoreDep = Annotated[DocumentStore, Depends(get_store)]
+# Operations (schedules, runs, reprocess, retry): admin keys only.
+AdminOnly = Depends(require_role(Role.admin))
 IndexDep = Annotated[VectorIndex, Depends(get_index)]
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 LexiconDep = Annotated[LexicalIndex, Depends(get_lexicon)]
+FacetsDep = Annotated[Facets, Depends(get_facets)]

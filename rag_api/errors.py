@@ -11,8 +11,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from rag_pipeline.core.collections import (
+    CollectionExists,
+    CollectionNotFound,
+    CollectionProtected,
+    InvalidCollectionName,
+)
 from rag_pipeline.core.documents import DocumentBusy, DocumentNotFound, InvalidOptions
 from rag_pipeline.core.extract import ExtractionError
+from rag_pipeline.core.filters import FilterError
+from rag_pipeline.core.keys import InvalidKey
+from rag_pipeline.core.metadata import MetadataError
 from rag_pipeline.schedules import InvalidSchedule
 
 
@@ -32,6 +41,7 @@ def error_body(code: str, message: str, detail: Any = None) -> dict[str, Any]:
 _HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",
+    403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
@@ -39,6 +49,17 @@ _HTTP_CODES = {
     415: "unsupported_media_type",
     422: "invalid_request",
     503: "unavailable",
+}
+
+# Domain errors with one status and code each.
+_DOMAIN: dict[type[Exception], tuple[int, str]] = {
+    CollectionNotFound: (404, "not_found"),
+    CollectionExists: (409, "collection_exists"),
+    CollectionProtected: (409, "collection_protected"),
+    InvalidCollectionName: (422, "invalid_collection_name"),
+    MetadataError: (422, "invalid_metadata"),
+    FilterError: (422, "invalid_filter"),
+    InvalidKey: (422, "invalid_key"),
 }
 
 # A file refused at the door: nothing in it to index is 422, a type we cannot read is 415.
@@ -74,6 +95,13 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DocumentNotFound)
     async def _not_found(_: Request, exc: DocumentNotFound) -> JSONResponse:
         return JSONResponse(error_body("not_found", str(exc)), status_code=404)
+
+    async def _domain(_: Request, exc: Exception) -> JSONResponse:
+        status, code = _DOMAIN[type(exc)]
+        return JSONResponse(error_body(code, str(exc)), status_code=status)
+
+    for kind in _DOMAIN:
+        app.add_exception_handler(kind, _domain)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -4,6 +4,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from rag_pipeline.core.registry import Role
 from rag_pipeline.core.search import SearchMode
 from rag_pipeline.runs import RunStatus
 from rag_pipeline.status import DocumentStatus, StageState
@@ -37,7 +38,11 @@ class DocumentOut(BaseModel):
     """The same record as `rag-pipeline status --json`."""
 
     id: str
+    collection: str
     filename: str | None
+    metadata: dict[str, Any] = Field(
+        description="strings, numbers, booleans and lists of strings, set at upload or by PATCH"
+    )
     status: DocumentStatus
     stages: dict[str, StageOut]
     error: DocumentError | None
@@ -95,8 +100,7 @@ class RetryRequest(BaseModel):
     collection: str | None = Field(
         default=None,
         max_length=64,
-        description="only this collection's documents (all are in `default` until collections "
-        "can be created)",
+        description="only this collection's documents",
     )
     include_permanent: StrictBool = Field(
         default=False,
@@ -121,7 +125,9 @@ class RetryResponse(BaseModel):
 
 class SearchHit(BaseModel):
     document_id: str
+    collection: str
     filename: str
+    metadata: dict[str, Any]
     chunk_no: int
     page: int
     score: float
@@ -138,6 +144,81 @@ class SearchResponse(BaseModel):
         default=None, description="why results are lexical only, when the vector index is down"
     )
     results: list[SearchHit]
+
+
+SEARCH_MODE_HELP = (
+    "hybrid: dense and lexical fused (default); dense: embeddings only; "
+    "lexical: BM25 over terms only (needs neither the model nor the vector index)"
+)
+FILTER_HELP = (
+    'a filter over metadata and document_id, filename, media_type: {"field": value}, '
+    '{"field": {"$in": [...]}}, {"$ne": v}, {"$gt"/"$gte"/"$lt"/"$lte": number or ISO date}, '
+    '{"$and": [...]}, {"$or": [...]}'
+)
+
+
+class SearchIn(BaseModel):
+    q: str = Field(min_length=1, max_length=2000, description="The query")
+    k: int = Field(default=5, ge=1, le=100, description="How many chunks")
+    mode: SearchMode = Field(default=SearchMode.HYBRID, description=SEARCH_MODE_HELP)
+    collections: list[str] | None = Field(
+        default=None,
+        max_length=100,
+        description="Search these collections (default: all the key may read)",
+    )
+    filter: dict[str, Any] | None = Field(default=None, description=FILTER_HELP)
+
+
+class MetadataPatch(BaseModel):
+    metadata: dict[str, Any] = Field(
+        description="merged into the document's metadata (JSON merge patch): a key set to null "
+        "goes, any other value replaces the old one"
+    )
+
+
+class CollectionIn(BaseModel):
+    name: str = Field(description="a slug: lowercase letters and digits, joined by hyphens")
+    description: str = Field(default="", max_length=2000)
+    chunk_size: int | None = Field(default=None, description="tokens per chunk of its uploads")
+    chunk_overlap: int | None = Field(default=None, description="tokens of overlap")
+
+
+class CollectionPatch(BaseModel):
+    """Fields to change; a chunk setting set to null falls back to the service's default."""
+
+    description: str | None = Field(default=None, max_length=2000)
+    chunk_size: int | None = None
+    chunk_overlap: int | None = None
+
+
+class CollectionOut(BaseModel):
+    name: str
+    description: str
+    chunk_size: int | None
+    chunk_overlap: int | None
+    documents: int = Field(description="live documents: queued, processing, indexed or failed")
+    created_at: str
+    updated_at: str
+
+
+class KeyIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    role: Role
+    collections: list[str] | Literal["*"] = Field(
+        description='the collections it may touch, or "*" for every one (an admin key: "*")'
+    )
+
+
+class KeyOut(BaseModel):
+    id: str
+    name: str
+    role: Role
+    collections: list[str] | Literal["*"]
+    created_at: str
+
+
+class KeyCreated(KeyOut):
+    secret: str = Field(description="the key itself: shown this once, stored only as a hash")
 
 
 class InstigatorOut(BaseModel):

@@ -37,9 +37,16 @@ def _print_json(obj: Any) -> None:
 def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
     from rag_pipeline.core.documents import DocumentsService
     from rag_pipeline.core.extract import ExtractionError
+    from rag_pipeline.core.metadata import MetadataError, parse
     from rag_pipeline.partitions import DOCUMENTS
 
-    service = DocumentsService(_store(settings))
+    service = DocumentsService(_store(settings), settings.metadata_max_bytes)
+    try:
+        service.collection(args.collection)
+        labels = parse(args.metadata, settings.metadata_max_bytes) if args.metadata else {}
+    except (LookupError, MetadataError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
     instance = _instance()
     status = EXIT_OK
     for name in args.files:
@@ -48,6 +55,8 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
             accepted = service.add(
                 path.read_bytes(),
                 path.name,
+                collection=args.collection,
+                metadata=labels,
                 chunk_size=args.chunk_size,
                 chunk_overlap=args.chunk_overlap,
                 submitted=True,
@@ -73,18 +82,24 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     store = _store(settings)
     if args.id:
         found = find_report(store, args.id)
-        if found is None:
+        if found is None or (args.collection and found.collection not in args.collection):
             print(f"no document with id {args.id!r}", file=sys.stderr)
             return EXIT_ERROR
         reports = [found]
     else:
-        reports = document_reports(store)
+        unknown = _unknown_collections(store, args.collection)
+        if unknown:
+            print(f"error: no collection named {unknown[0]!r}", file=sys.stderr)
+            return EXIT_ERROR
+        reports = document_reports(store, collections=args.collection or None)
     for report in reports:
         if args.json:
             _print_json(report.to_dict())
             continue
         stages = " ".join(f"{name}={stage.state}" for name, stage in report.stages.items())
-        line = f"{report.id}\t{report.status}\tchunks={report.chunks}\t{stages}"
+        line = (
+            f"{report.id}\t{report.collection}\t{report.status}\tchunks={report.chunks}\t{stages}"
+        )
         if report.error:
             line += f"\terror={report.error.stage}[{report.error.code}] {report.error.message}"
         print(line)
@@ -94,6 +109,8 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     from rag_pipeline.core.catalog import Catalog
     from rag_pipeline.core.embedding import get_embedder
+    from rag_pipeline.core.facets import Facets
+    from rag_pipeline.core.filters import FilterError, compile_filter
     from rag_pipeline.core.index import IndexUnavailable, VectorIndex, connect
     from rag_pipeline.core.lexical import LexicalIndex
     from rag_pipeline.core.search import SearchMode, search
@@ -103,6 +120,18 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_ERROR
     mode = SearchMode(args.mode)
     store = _store(settings)
+    unknown = _unknown_collections(store, args.collection)
+    try:
+        where = compile_filter(args.filter)
+    except FilterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    if unknown:
+        print(f"error: no collection named {unknown[0]!r}", file=sys.stderr)
+        return EXIT_ERROR
+    every = store.registry.collections()
+    homes = [c for c in every if not args.collection or c.name in args.collection]
+    scope = Facets(store.registry).scope(homes, where, everything=len(homes) == len(every))
 
     def run(mode: SearchMode) -> list[Any]:
         embedder, index = None, None
@@ -117,6 +146,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
             index=index,
             lexicon=LexicalIndex(store),
             catalog=Catalog(store),
+            scope=scope,
         )
 
     try:
@@ -144,8 +174,20 @@ def cmd_sql(args: argparse.Namespace, settings: Settings) -> int:
 
     from rag_pipeline.core.catalog import Catalog
 
+    store = _store(settings)
+    only = None
+    if args.collection:
+        unknown = _unknown_collections(store, args.collection)
+        if unknown:
+            print(f"error: no collection named {unknown[0]!r}", file=sys.stderr)
+            return EXIT_ERROR
+        only = {
+            doc_id
+            for name in args.collection
+            for doc_id in store.registry.collection_document_ids(name)
+        }
     try:
-        columns, rows = Catalog(_store(settings)).query(args.query)
+        columns, rows = Catalog(store, only=only).query(args.query)
     except duckdb.Error as exc:
         print(f"query failed: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -157,6 +199,30 @@ def cmd_sql(args: argparse.Namespace, settings: Settings) -> int:
         for row in rows:
             print("\t".join("" if v is None else str(v) for v in row))
     return EXIT_OK
+
+
+def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
+    from rag_pipeline.backfill import backfill_collection
+    from rag_pipeline.core.registry import STAGES
+
+    try:
+        stages = args.stages or STAGES
+        backfill_id, count = backfill_collection(
+            _instance(), _store(settings), args.collection, stages
+        )
+    except (LookupError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    print(
+        f"backfill {backfill_id}: {count} documents of collection {args.collection!r}; the "
+        "daemon runs it (Dagster UI: Overview > Backfills)"
+    )
+    return EXIT_OK
+
+
+def _unknown_collections(store: Any, names: Sequence[str] | None) -> list[str]:
+    known = {c.name for c in store.registry.collections()}
+    return [name for name in names or [] if name not in known]
 
 
 def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
@@ -318,11 +384,14 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("files", nargs="+", metavar="FILE")
     add.add_argument("--chunk-size", type=int, help="tokens per chunk for these documents")
     add.add_argument("--chunk-overlap", type=int, help="tokens of overlap for these documents")
+    add.add_argument("--collection", default="default", help="the collection (default: default)")
+    add.add_argument("--metadata", help='a JSON object, e.g. \'{"team": "red"}\'')
     add.set_defaults(func=cmd_add)
 
     status = sub.add_parser("status", help="state per stage, read from the document registry")
     status.add_argument("id", nargs="?", help="a document id; all documents when left out")
     status.add_argument("--json", action="store_true", help="one JSON object per line")
+    status.add_argument("--collection", action="append", help="only this collection (repeatable)")
     status.set_defaults(func=cmd_status)
 
     search = sub.add_parser("search", help="the top chunks for a query, best first")
@@ -335,12 +404,41 @@ def parser() -> argparse.ArgumentParser:
         help="hybrid fuses dense and lexical scores (default); lexical is BM25 only",
     )
     search.add_argument("--json", action="store_true", help="one JSON object per line")
+    search.add_argument(
+        "--collection", action="append", help="only this collection (repeatable; default: all)"
+    )
+    search.add_argument(
+        "--filter",
+        help='a JSON filter over metadata, e.g. \'{"year": {"$gte": 2020}}\' (see the README)',
+    )
     search.set_defaults(func=cmd_search)
 
     sql = sub.add_parser("sql", help="run DuckDB SQL over the catalog (views documents, chunks)")
     sql.add_argument("query")
     sql.add_argument("--json", action="store_true", help="one JSON object per row")
+    sql.add_argument(
+        "--collection", action="append", help="the views hold only this collection (repeatable)"
+    )
     sql.set_defaults(func=cmd_sql)
+
+    backfill = sub.add_parser(
+        "backfill",
+        help="launch a Dagster backfill of one collection's documents (the daemon runs it)",
+    )
+    backfill.add_argument("--collection", required=True)
+    backfill.add_argument(
+        "--stages",
+        nargs="+",
+        choices=[
+            "raw_document",
+            "document_text",
+            "document_chunks",
+            "chunk_embeddings",
+            "vector_index",
+        ],
+        help="the stages to run again (default: all five)",
+    )
+    backfill.set_defaults(func=cmd_backfill)
 
     migrate = sub.add_parser(
         "migrate", help="move a data dir from before the document registry into it (idempotent)"
@@ -399,7 +497,9 @@ def parser() -> argparse.ArgumentParser:
         help="the Chroma server the vectors are rebuilt in (default: RAG_CHROMA_URL)",
     )
     restore.add_argument(
-        "--collection", help="the collection they go in (default: RAG_CHROMA_COLLECTION)"
+        "--collection",
+        help="the Chroma collection of `default`, which names the others' too "
+        "(default: RAG_CHROMA_COLLECTION)",
     )
     restore.set_defaults(func=cmd_restore)
     return p

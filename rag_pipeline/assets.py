@@ -60,8 +60,8 @@ _DESCRIPTIONS = {
     "document_chunks": "Token-aware chunks at paragraph and sentence boundaries, with pages "
     "and character offsets, and each chunk's term frequencies for lexical search.",
     "chunk_embeddings": "One normalised vector per chunk from the configured sentence model.",
-    "vector_index": "The document's vectors in the Chroma collection, ids <document id>:<n>, "
-    "and its terms published to lexical search in the same step.",
+    "vector_index": "The document's vectors in its collection's Chroma collection, ids "
+    "<document id>:<n>, and its terms published to lexical search in the same step.",
 }
 _KINDS = {
     "raw_document": {"file"},
@@ -138,6 +138,8 @@ def _ingest(
     # Loaded lazily: a run that only extracts text never loads the model.
     model = embedder.get()
     canceled = CancelWatch(context)
+    # Every materialization names its document's collection, so the UI can filter by it.
+    homes = {doc.id: doc.collection for doc in registry.documents(keys)}
 
     def before_slice() -> None:
         canceled.check()
@@ -183,7 +185,9 @@ def _ingest(
                     )
                     continue
                 yield AssetMaterialization(
-                    asset_key=stage, partition=key, metadata=_metadata(outcome)
+                    asset_key=stage,
+                    partition=key,
+                    metadata={"collection": homes.get(key, ""), **_metadata(outcome)},
                 )
                 done[key] = outcome.metadata
                 yield from _checks(stage, key, outcome, model, indexed)
@@ -233,7 +237,12 @@ def _index(
                 if isinstance(outcome, StageResult) and outcome.supersedes:
                     _supersede(context, service, index, key, outcome)
         outcomes.update(written)
-        indexed.update(index.counts(k for k, o in written.items() if isinstance(o, StageResult)))
+        by_index: dict[str, list[str]] = {}
+        for key, outcome in written.items():
+            if isinstance(outcome, StageResult):
+                by_index.setdefault(outcome.metadata["vector_collection"], []).append(key)
+        for name, own in by_index.items():
+            indexed.update(index.named(name).counts(own))
     return {key: outcomes[key] for key in keys}
 
 

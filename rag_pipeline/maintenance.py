@@ -23,7 +23,7 @@ from dagster import (
 )
 
 from rag_pipeline.core import backup, cleanup
-from rag_pipeline.partitions import DOCUMENTS, release_deferred_partitions
+from rag_pipeline.partitions import DOCUMENTS, release_deferred_partitions, release_partition
 from rag_pipeline.resources import (
     DocumentStoreResource,
     OperationsResource,
@@ -150,7 +150,16 @@ def clean_up(
         "statuses_reconciled": sum(len(ids) for ids in reconciled.values()),
     }
     with index_write_slot(instance, context.run_id, "cleanup", log=context.log.warning):
-        counts["orphan_vectors_deleted"] = cleanup.orphan_vectors(vector_index.get(), is_live)
+        homeless, dropped = cleanup.deleted_collections(
+            store, vector_index.get(), "its collection was deleted"
+        )
+        counts["orphan_vectors_deleted"] = cleanup.orphan_vectors(
+            vector_index.get(), is_live, [c.index_suffix for c in store.registry.collections()]
+        )
+    for doc_id in homeless:
+        release_partition(instance, store, doc_id)
+    counts["deleted_collections_documents_retired"] = len(homeless)
+    counts["deleted_collections_indexes_dropped"] = len(dropped)
     counts["runs_deleted"] = _delete_old_runs(
         instance, operations.run_retention_days, keep=context.run_id
     )

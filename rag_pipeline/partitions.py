@@ -3,8 +3,16 @@ and writes Dagster's partition tags and the sensor's list of documents."""
 
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
+from typing import Any
 
-from dagster import DagsterInstance, DagsterRunStatus, DynamicPartitionsDefinition, RunsFilter
+from dagster import (
+    AssetObservation,
+    DagsterInstance,
+    DagsterRunStatus,
+    DynamicPartitionsDefinition,
+    MetadataValue,
+    RunsFilter,
+)
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
@@ -144,3 +152,22 @@ class DagsterPartitions:
 
     def index_write(self, purpose: str) -> AbstractContextManager[None]:
         return index_write_slot(self.instance, self.holder, purpose)
+
+
+def observe_metadata(
+    instance: DagsterInstance, key: str, collection: str, metadata: dict[str, Any]
+) -> bool:
+    """Show a document's changed metadata on its partition in the UI (an observation of
+    `raw_document`, not a materialization: nothing is re-computed). False if it has no
+    partition yet: its `raw_document` materialization will carry the metadata."""
+    if not instance.has_dynamic_partition(DOCUMENTS, key):
+        return False
+    instance.report_runless_asset_event(
+        AssetObservation(
+            asset_key="raw_document",
+            partition=key,
+            description="metadata changed",
+            metadata={"collection": collection, "document_metadata": MetadataValue.json(metadata)},
+        )
+    )
+    return True

@@ -40,19 +40,37 @@ SENSOR_INTERVAL_SECONDS = get_settings().sensor_interval_seconds
 
 
 LANE_TAG = "rag/lane"
+# Every run the sensor asks for holds the documents of one collection, named here.
+COLLECTION_TAG = "rag/collection"
+
+
+def by_collection(docs: Sequence[Document]) -> list[Document]:
+    """The documents grouped by collection, collections in order of their first document and
+    documents in arrival order: added as partitions in this order, each collection's batch is
+    a contiguous range."""
+    order: dict[str, list[Document]] = {}
+    for doc in docs:
+        order.setdefault(doc.collection, []).append(doc)
+    return [doc for group in order.values() for doc in group]
 
 
 def batch_run_requests(
     docs: Sequence[Document], large_bytes: int | None = None
 ) -> list[RunRequest]:
-    """One range run per batch (see `batches`). The run key names the batch and when its
-    documents were registered: a repeated tick asks for the same run, a document deleted and
-    uploaded again gets a new one (the daemon never launches a run key twice)."""
+    """One range run per batch (see `batches`) of one collection, the documents in the order
+    of `by_collection`. The run key names the batch and when its documents were registered: a
+    repeated tick asks for the same run, a document deleted and uploaded again gets a new one
+    (the daemon never launches a run key twice)."""
     settings = get_settings()
     budget = int(settings.run_budget_mb * 1024 * 1024)
     large = int(settings.large_document_mb * 1024 * 1024) if large_bytes is None else large_bytes
     requests = []
-    for batch in batches(docs, budget, MAX_DOCS_PER_RUN):
+    grouped: dict[str, list[Document]] = {}
+    for doc in by_collection(docs):
+        grouped.setdefault(doc.collection, []).append(doc)
+    for batch in (
+        b for group in grouped.values() for b in batches(group, budget, MAX_DOCS_PER_RUN)
+    ):
         keys = [doc.id for doc in batch]
         ident = "\n".join(f"{doc.id}@{doc.registered_at!r}" for doc in batch)
         digest = hashlib.sha1(ident.encode(), usedforsecurity=False).hexdigest()
@@ -70,8 +88,11 @@ def batch_tags(batch: Sequence[Document], source: str, large_bytes: int) -> dict
     """What started a batch's run, its size, and its lane: a run holding a document of
     `large_bytes` or more goes in the large lane."""
     largest = max(doc.bytes or 0 for doc in batch)
+    collections = {doc.collection for doc in batch}
     return {
         "rag/source": source,
+        # One collection per batch wherever batches are made (sensor, retry, reprocess).
+        COLLECTION_TAG: ",".join(sorted(collections)),
         "rag/documents": str(len(batch)),
         "rag/bytes": str(sum(doc.bytes or 0 for doc in batch)),
         LANE_TAG: "large" if largest >= large_bytes else "small",
@@ -108,8 +129,9 @@ def _dump_cursor(pending: Files, taken: Files, claimed_at: float) -> str:
 
 @sensor(
     name="landing_zone_sensor",
-    description="Ingests every complete file dropped into $RAG_DATA_DIR/landing, and every "
-    "upload; keeps document status in step with runs that died.",
+    description="Ingests every complete file dropped into $RAG_DATA_DIR/landing (a folder per "
+    "collection), and every upload, in runs of one collection each; keeps document status in "
+    "step with runs that died.",
     minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
     default_status=DefaultSensorStatus.RUNNING,
     job=ingest_job,
@@ -125,7 +147,7 @@ def landing_zone_tick(
 ) -> SensorResult:
     """One evaluation of the sensor; a file first seen is settled if its mtime was at least
     SETTLE_SECONDS old at `looked_at`."""
-    service = DocumentsService(store)
+    service = DocumentsService(store, get_settings().metadata_max_bytes)
     for what, ids in reconcile(context.instance, store).items():
         if ids:
             context.log.warning(f"reconciled with the instance: {what}: {', '.join(ids)}")
@@ -173,7 +195,7 @@ def landing_zone_tick(
         if not context.instance.has_dynamic_partition(DOCUMENTS, key)
     ]
     now = time.time()
-    waiting = service.claim_waiting(now, lost)
+    waiting = by_collection(service.claim_waiting(now, lost))
     cursor = _dump_cursor(pending, taken, now if waiting else claimed_at)
     if not waiting:
         return SensorResult(skip_reason=_summary(counts) or "no new files", cursor=cursor)

@@ -16,6 +16,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rag_pipeline.core.embedding import DEFAULT_MODEL
+from rag_pipeline.core.metadata import METADATA_MAX_BYTES
 
 ENV_PREFIX = "RAG_"
 
@@ -102,10 +103,14 @@ class Settings(BaseSettings):
     api_port: int = 8000
     """port of the API"""
     api_key: str | None = Field(default=None, repr=False)
-    """when set, every endpoint but `/health` and the API description (`/openapi.json`, `/docs`,
-    `/redoc`) needs `Authorization: Bearer <key>`"""
+    """an admin key over every collection: when it is set, or once a key made with `POST /keys`
+    exists, every endpoint but `/health` and the API description (`/openapi.json`, `/docs`,
+    `/redoc`) needs `Authorization: Bearer <key>`; with neither, the API is open"""
     max_upload_mb: float = 100.0
     """largest accepted upload, per file (413 above it)"""
+    metadata_max_bytes: int = METADATA_MAX_BYTES
+    """largest metadata of one document, as compact JSON (an upload's `metadata` field, a
+    landing `.meta.json` sidecar, `PATCH /documents/{id}`); 422 above it"""
     events_poll_seconds: float = 0.5
     """how often the SSE stream looks for a change"""
     events_keepalive_seconds: float = 15.0

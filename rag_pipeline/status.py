@@ -43,7 +43,9 @@ class ErrorReport:
 @dataclass
 class DocumentReport:
     id: str
+    collection: str
     filename: str | None
+    metadata: dict[str, Any]
     status: DocumentStatus
     stages: dict[str, StageReport]
     error: ErrorReport | None
@@ -82,7 +84,9 @@ def report(doc: Document) -> DocumentReport:
     run_ids = {s.run_id for s in stages.values() if s.run_id}
     return DocumentReport(
         id=doc.id,
+        collection=doc.collection,
         filename=doc.filename,
+        metadata=dict(doc.metadata),
         status=doc.status,
         stages=stages,
         error=error,
@@ -100,9 +104,13 @@ def document_reports(
     status: DocumentStatus | None = None,
     limit: int = 1_000_000,
     offset: int = 0,
+    collections: Sequence[str] | None = None,
 ) -> list[DocumentReport]:
-    """Documents in arrival order (deleted ones only when asked for by status)."""
-    docs, _ = store.registry.page(status, limit=limit, offset=offset, include_deleted=False)
+    """Documents in arrival order (deleted ones only when asked for by status), of every
+    collection or of these."""
+    docs, _ = store.registry.page(
+        status, limit=limit, offset=offset, include_deleted=False, collections=collections
+    )
     return [report(doc) for doc in docs]
 
 

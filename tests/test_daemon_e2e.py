@@ -15,7 +15,7 @@ from rag_pipeline.core.catalog import Catalog
 from rag_pipeline.core.embedding import get_embedder
 from rag_pipeline.core.index import VectorIndex, connect
 from rag_pipeline.core.lexical import LexicalIndex
-from rag_pipeline.core.search import search
+from rag_pipeline.core.search import Part, Scope, search
 from rag_pipeline.core.store import DocumentStore
 from rag_pipeline.status import DocumentStatus, document_reports
 
@@ -65,6 +65,9 @@ def test_files_dropped_into_the_landing_zone_are_ingested_in_batches(
     for name, value in daemon_env.items():
         monkeypatch.setenv(name, value)
     store = DocumentStore(daemon_env["RAG_DATA_DIR"])
+    # The folder of a collection: its files go to it.
+    team = store.registry.create_collection("team-a")
+    assert team is not None
     inbox = store.landing_dir / "team-a"
     inbox.mkdir(parents=True)
     for rel in [*GOOD, *DAMAGED]:
@@ -89,6 +92,8 @@ def test_files_dropped_into_the_landing_zone_are_ingested_in_batches(
         assert by_name[Path(rel).name].status == "indexed", (rel, by_name[Path(rel).name].error)
     # Batched: 10 documents at up to 4 per run, not one run each.
     assert 3 <= len(runs) <= 6
+    assert {r.dagster_run.tags["rag/collection"] for r in runs} == {"team-a"}
+    assert {r.collection for r in reports} == {"team-a"}
     rejected, _ = store.registry.page(DocumentStatus.rejected)
     assert [doc.error_code for doc in rejected] == ["empty_file"]
     assert sorted(p.name for p in (store.landing_dir / "processed" / "team-a").iterdir()) == sorted(
@@ -104,6 +109,7 @@ def test_files_dropped_into_the_landing_zone_are_ingested_in_batches(
         index=index,
         lexicon=LexicalIndex(store),
         catalog=Catalog(store),
+        scope=Scope([Part("team-a", team.index_suffix)]),
     )
     assert hits[0].filename == "pdfminer_naacl06-shinyama.pdf" and hits[0].page == 3
 

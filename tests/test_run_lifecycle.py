@@ -100,7 +100,7 @@ def test_a_deleted_document_uploaded_again_while_its_partition_is_kept_is_ingest
     DocumentsService(store).retire(key, vector_index(rag_env), "deleted through the API")
     assert not release_partition(instance, store, key)
 
-    again = landing_dir / "again" / source.name
+    again = landing_dir / "default" / source.name  # the default collection's folder
     again.parent.mkdir(parents=True)
     again.write_bytes(body)
     os.utime(again, (past, past))

@@ -139,7 +139,7 @@ def test_two_workers_share_one_broker_and_a_killed_one_loses_no_document(
             for name in ("worker-a", "worker-b")
         }
         processes.enter_context(process_group(daemon, env, logs["daemon"]))
-        _drop(store.landing_dir / "scale-out", files)
+        _drop(store.landing_dir, files)
 
         deadline = time.monotonic() + 240
         while len(busy := _busy_workers(instance, workers)) < 2:

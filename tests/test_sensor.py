@@ -64,17 +64,36 @@ def keys(result: SensorResult) -> list[str]:
 
 def test_a_new_file_becomes_a_partition_and_a_range_run(instance, store, corpus: Path) -> None:
     drop(corpus, "markdown/haystack_sample.md", store)
-    drop(corpus, "text/uns_norwich-city.txt", store, name="sub/dir/norwich.txt")
+    drop(corpus, "markdown/plumber_README.md", store, name="default/notes/plumber.md")
 
     result = Daemon(instance, store).tick()
 
     added = keys(result)
-    assert len(added) == 2 and any(k.startswith("norwich-") for k in added)
+    assert len(added) == 2 and any(k.startswith("plumber-") for k in added)
     [run] = result.run_requests or []
     assert run.tags["dagster/asset_partition_range_start"] == added[0]
     assert run.tags["dagster/asset_partition_range_end"] == added[-1]
+    assert run.tags["rag/collection"] == "default"
     record = store.read_source(added[0])
     assert record is not None and record.landing_path is not None
+
+
+def test_each_collection_gets_runs_of_its_own_over_a_contiguous_range(
+    instance, store, corpus: Path
+) -> None:
+    store.registry.create_collection("sub")
+    drop(corpus, "markdown/haystack_sample.md", store, age=30)
+    drop(corpus, "text/uns_norwich-city.txt", store, name="sub/dir/norwich.txt", age=20)
+    drop(corpus, "markdown/plumber_README.md", store, age=10)
+
+    result = Daemon(instance, store).tick()
+
+    added = keys(result)
+    assert [k.split("-")[0] for k in added] == ["haystack", "plumber", "sub"]
+    runs = {r.tags["rag/collection"]: r.tags for r in result.run_requests or []}
+    assert runs["default"]["rag/document_ids"] == ",".join(added[:2])
+    assert runs["sub"]["rag/document_ids"] == added[2]
+    assert store.read_source(added[2]).collection == "sub"  # type: ignore[union-attr]
 
 
 def test_files_still_being_written_are_left_alone(instance, store, corpus: Path) -> None:

@@ -13,12 +13,22 @@ from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from rag_api.deps import AdminOnly, IndexDep, InstanceDep, LauncherDep, SettingsDep, StoreDep
+from rag_api.deps import (
+    AdminOnly,
+    IndexDep,
+    InstanceDep,
+    LauncherDep,
+    PrincipalDep,
+    SettingsDep,
+    StoreDep,
+    WriterDep,
+)
 from rag_api.errors import ApiError
 from rag_api.schemas import (
     DocumentOut,
     DocumentPage,
     ErrorResponse,
+    MetadataPatch,
     Reprocess,
     Reprocessed,
     RetryRequest,
@@ -27,6 +37,7 @@ from rag_api.schemas import (
     UploadedDocument,
     UploadResponse,
 )
+from rag_pipeline.core import metadata as meta
 from rag_pipeline.core.documents import (
     Accepted,
     DocumentNotFound,
@@ -35,9 +46,10 @@ from rag_pipeline.core.documents import (
 )
 from rag_pipeline.core.embedding import max_tokens_for
 from rag_pipeline.core.extract import ExtractionError, accept
-from rag_pipeline.core.registry import Document
+from rag_pipeline.core.keys import Principal
+from rag_pipeline.core.registry import DEFAULT_COLLECTION, Collection, CollectionNotFound, Document
 from rag_pipeline.core.store import DocumentStore, safe_filename
-from rag_pipeline.partitions import DagsterPartitions
+from rag_pipeline.partitions import DagsterPartitions, observe_metadata
 from rag_pipeline.resources import api_holder_id
 from rag_pipeline.runs import DocumentRuns
 from rag_pipeline.settings import Settings
@@ -52,8 +64,12 @@ TERMINAL = {
     DocumentStatus.deleted,
 }
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (401, 404, 413, 415, 422)
+    code: {"model": ErrorResponse} for code in (401, 403, 404, 413, 415, 422)
 }
+METADATA_HELP = (
+    "a JSON object of strings, numbers, booleans and lists of strings, for every file of "
+    "the request (RAG_METADATA_MAX_BYTES at most)"
+)
 
 
 def _with_errors(extra: dict[int | str, dict[str, Any]]) -> dict[int | str, dict[str, Any]]:
@@ -68,17 +84,26 @@ def _status_url(doc_id: str) -> str:
     return f"/documents/{doc_id}"
 
 
-def _check_options(
-    size: int | None, overlap: int | None, settings: Settings, base: Document | None = None
+def check_options(
+    size: int | None,
+    overlap: int | None,
+    settings: Settings,
+    home: Collection | None = None,
+    base: Document | None = None,
 ) -> None:
-    """Chunk options as given at upload, or for a document whose own options they change."""
+    """Chunk options as given with an upload, a collection or a reprocess; unset ones are the
+    document's own, then its collection's, then the service's."""
     check_document_options(
         base,
         size,
         overlap,
         max_tokens=max_tokens_for(settings.embedding_model),
-        default_size=settings.chunk_size,
-        default_overlap=settings.chunk_overlap,
+        default_size=(home.chunk_size if home and home.chunk_size else settings.chunk_size),
+        default_overlap=(
+            home.chunk_overlap
+            if home and home.chunk_overlap is not None
+            else settings.chunk_overlap
+        ),
     )
 
 
@@ -99,33 +124,72 @@ def _read(upload: UploadFile, max_bytes: int) -> tuple[str, bytes, str]:
     return name, data, media_type
 
 
-@router.post(
-    "",
-    status_code=202,
-    response_model=UploadResponse,
-    responses=_with_errors(
-        {200: {"model": UploadResponse, "description": "Every file was a duplicate"}}
-    ),
+UPLOAD_RESPONSES = _with_errors(
+    {200: {"model": UploadResponse, "description": "Every file was a duplicate"}}
 )
+
+
+@router.post("", status_code=202, response_model=UploadResponse, responses=UPLOAD_RESPONSES)
 def upload_documents(
     response: Response,
     settings: SettingsDep,
     store: StoreDep,
+    principal: WriterDep,
     file: Annotated[list[UploadFile], File(description="One or more documents")],
     chunk_size: Annotated[int | None, Form(description="Tokens per chunk")] = None,
     chunk_overlap: Annotated[int | None, Form(description="Tokens of overlap")] = None,
+    metadata: Annotated[str | None, Form(description=METADATA_HELP)] = None,
 ) -> UploadResponse:
-    """Accept documents for ingestion; answers at once, with a status URL per document."""
-    _check_options(chunk_size, chunk_overlap, settings)
+    """Accept documents into the `default` collection; answers at once, with a status URL
+    per document."""
+    return accept_uploads(
+        DEFAULT_COLLECTION,
+        file,
+        response=response,
+        settings=settings,
+        store=store,
+        principal=principal,
+        chunk_size=chunk_size,
+        chunk_overlap=chunk_overlap,
+        metadata=metadata,
+    )
+
+
+def visible_collection(store: DocumentStore, principal: Principal, name: str) -> Collection:
+    """A collection the key may see; any other is not found."""
+    found = store.registry.collection(name) if principal.sees(name) else None
+    if found is None:
+        raise CollectionNotFound(name)
+    return found
+
+
+def accept_uploads(
+    collection: str,
+    uploads: list[UploadFile],
+    *,
+    response: Response,
+    settings: Settings,
+    store: DocumentStore,
+    principal: Principal,
+    chunk_size: int | None,
+    chunk_overlap: int | None,
+    metadata: str | None,
+) -> UploadResponse:
+    """Register a request's files in a collection: all of them or, if any is refused, none."""
+    home = visible_collection(store, principal, collection)
+    check_options(chunk_size, chunk_overlap, settings, home)
+    labels = meta.parse(metadata, settings.metadata_max_bytes) if metadata else {}
     # Every file is checked before any is written: a request is accepted whole or not at all.
-    files = [_read(upload, settings.max_upload_bytes) for upload in file]
-    service = DocumentsService(store)
+    files = [_read(upload, settings.max_upload_bytes) for upload in uploads]
+    service = DocumentsService(store, settings.metadata_max_bytes)
     results = [
         _uploaded(
             name,
             service.upload(
                 data,
                 name,
+                collection=collection,
+                metadata=labels,
                 chunk_size=chunk_size,
                 chunk_overlap=chunk_overlap,
                 media_type=media_type,
@@ -153,14 +217,23 @@ def _uploaded(name: str, accepted: Accepted) -> UploadedDocument:
 @router.get("", response_model=DocumentPage, responses=_ERRORS)
 def list_documents(
     store: StoreDep,
+    principal: PrincipalDep,
     status: DocumentStatus | None = None,
+    collection: Annotated[
+        list[str] | None,
+        Query(description="only these collections (repeatable); default: all the key may read"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> DocumentPage:
-    """Every document, in the order they arrived; filter by status, page with limit/offset.
+    """Every document, in the order they arrived; filter by collection and status, page with
+    limit/offset.
 
     Deleted documents are listed only with `?status=deleted`."""
-    docs, total = store.registry.page(status, limit=limit, offset=offset, include_deleted=False)
+    scope = scoped_collections(store, principal, collection)
+    docs, total = store.registry.page(
+        status, limit=limit, offset=offset, include_deleted=False, collections=scope
+    )
     return DocumentPage(
         items=[_out(report(doc)) for doc in docs], total=total, limit=limit, offset=offset
     )
@@ -206,21 +279,36 @@ def retry_documents(
     )
 
 
-def _find(store: DocumentStore, doc_id: str) -> DocumentReport:
+def scoped_collections(
+    store: DocumentStore, principal: Principal, wanted: list[str] | None
+) -> list[str] | None:
+    """The collections a request names, each one the key may see (any other is not found);
+    without names, all the key may see (None: every one)."""
+    if wanted:
+        for name in wanted:
+            visible_collection(store, principal, name)
+        return list(dict.fromkeys(wanted))
+    if principal.collections is None:
+        return None
+    return sorted(principal.collections)
+
+
+def _find(store: DocumentStore, doc_id: str, principal: Principal) -> DocumentReport:
+    """A document the key may see: another collection's is not found, like a missing one."""
     found = find_report(store, doc_id)
-    if found is None:
+    if found is None or not principal.sees(found.collection):
         raise DocumentNotFound(doc_id)
     return found
 
 
 @router.get("/{doc_id}", response_model=DocumentOut, responses=_ERRORS)
-def get_document(doc_id: str, store: StoreDep) -> DocumentOut:
+def get_document(doc_id: str, store: StoreDep, principal: PrincipalDep) -> DocumentOut:
     """A document's status per stage, from the registry's projection of the Dagster runs."""
-    return _out(_find(store, doc_id))
+    return _out(_find(store, doc_id, principal))
 
 
-def _existing_report(doc_id: str, store: StoreDep) -> DocumentReport:
-    return _find(store, doc_id)
+def _existing_report(doc_id: str, store: StoreDep, principal: PrincipalDep) -> DocumentReport:
+    return _find(store, doc_id, principal)
 
 
 @router.get("/{doc_id}/events", response_class=EventSourceResponse, responses=_ERRORS)
@@ -260,7 +348,7 @@ async def document_events(
 
 @router.delete("/{doc_id}", status_code=204, responses=_ERRORS)
 def delete_document(
-    doc_id: str, store: StoreDep, instance: InstanceDep, index: IndexDep
+    doc_id: str, store: StoreDep, instance: InstanceDep, index: IndexDep, principal: WriterDep
 ) -> Response:
     """Remove the document's vectors, artifacts, raw bytes and partition.
 
@@ -268,6 +356,7 @@ def delete_document(
     partition that a queued or running run names goes once that run is done. A rejected
     file is forgotten.
     """
+    _find(store, doc_id, principal)
     partitions = DagsterPartitions(instance, store, api_holder_id())
     DocumentsService(store).delete(doc_id, index, partitions)
     return Response(status_code=204)
@@ -284,21 +373,28 @@ def replace_document(
     response: Response,
     settings: SettingsDep,
     store: StoreDep,
+    principal: WriterDep,
     file: Annotated[UploadFile, File(description="The new version")],
     chunk_size: Annotated[int | None, Form()] = None,
     chunk_overlap: Annotated[int | None, Form()] = None,
+    metadata: Annotated[
+        str | None, Form(description=METADATA_HELP + "; default: the old version's")
+    ] = None,
 ) -> UploadResponse:
-    """Upload a new version. The old one stays searchable until the new one is indexed."""
-    service = DocumentsService(store)
-    found = _find(store, doc_id)
+    """Upload a new version, in the same collection. The old one stays searchable until the
+    new one is indexed."""
+    service = DocumentsService(store, settings.metadata_max_bytes)
+    found = _find(store, doc_id, principal)
     if found.status in (DocumentStatus.deleted, DocumentStatus.rejected):
         raise DocumentNotFound(doc_id, f": it is {found.status}")
-    _check_options(chunk_size, chunk_overlap, settings)
+    check_options(chunk_size, chunk_overlap, settings, store.registry.collection(found.collection))
+    labels = meta.parse(metadata, settings.metadata_max_bytes) if metadata else None
     name, data, media_type = _read(file, settings.max_upload_bytes)
     accepted = service.replace(
         doc_id,
         data,
         name,
+        metadata=labels,
         chunk_size=chunk_size,
         chunk_overlap=chunk_overlap,
         media_type=media_type,
@@ -337,7 +433,7 @@ def reprocess_document(
     size = options.chunk_size if options else None
     overlap = options.chunk_overlap if options else None
     if doc.live:
-        _check_options(size, overlap, settings, base=doc)
+        check_options(size, overlap, settings, store.registry.collection(doc.collection), doc)
     rerun = service.reprocess(
         doc_id, DocumentRuns(launcher), chunk_size=size, chunk_overlap=overlap
     )
@@ -349,3 +445,21 @@ def reprocess_document(
         status_url=_status_url(doc_id),
         run_url=f"/runs/{rerun.run_id}",
     )
+
+
+@router.patch("/{doc_id}", response_model=DocumentOut, responses=_ERRORS)
+def change_metadata(
+    doc_id: str,
+    change: MetadataPatch,
+    settings: SettingsDep,
+    store: StoreDep,
+    instance: InstanceDep,
+    principal: WriterDep,
+) -> DocumentOut:
+    """Change a document's metadata without re-embedding it: search filters by the new
+    metadata from the next query, and the Dagster UI shows it as an observation of the
+    document's `raw_document` partition."""
+    _find(store, doc_id, principal)
+    doc = DocumentsService(store, settings.metadata_max_bytes).set_metadata(doc_id, change.metadata)
+    observe_metadata(instance, doc.id, doc.collection, doc.metadata)
+    return _out(report(doc))

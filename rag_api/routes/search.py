@@ -1,70 +1,160 @@
-"""Search over the index: hybrid (dense + lexical) by default, with citations from the catalog."""
+"""Search over the index: hybrid (dense + lexical) by default, with citations from the catalog,
+within the collections the key may read, narrowed by a metadata filter."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
-from rag_api.deps import CatalogDep, LexiconDep, SettingsDep, get_index, get_model
+from rag_api.deps import (
+    CatalogDep,
+    FacetsDep,
+    LexiconDep,
+    PrincipalDep,
+    SettingsDep,
+    StoreDep,
+    get_index,
+    get_model,
+)
 from rag_api.errors import ApiError
-from rag_api.schemas import ErrorResponse, SearchHit, SearchResponse
+from rag_api.routes.documents import scoped_collections
+from rag_api.schemas import (
+    FILTER_HELP,
+    SEARCH_MODE_HELP,
+    ErrorResponse,
+    SearchHit,
+    SearchIn,
+    SearchResponse,
+)
+from rag_pipeline.core.catalog import Catalog
+from rag_pipeline.core.facets import Facets
+from rag_pipeline.core.filters import compile_filter
 from rag_pipeline.core.index import IndexUnavailable, VectorIndex
-from rag_pipeline.core.search import SearchMode, search
+from rag_pipeline.core.keys import Principal
+from rag_pipeline.core.lexical import LexicalIndex
+from rag_pipeline.core.search import SearchMode, SearchResult, search
+from rag_pipeline.core.store import DocumentStore
+from rag_pipeline.settings import Settings
 
 router = APIRouter(tags=["search"])
 
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse} for code in (401, 404, 422, 503)
+}
 
-@router.get(
-    "/search",
-    response_model=SearchResponse,
-    responses={code: {"model": ErrorResponse} for code in (401, 422, 503)},
-)
+
+class Searcher:
+    """What a search request needs, as one dependency of both routes."""
+
+    def __init__(
+        self,
+        request: Request,
+        settings: SettingsDep,
+        store: StoreDep,
+        principal: PrincipalDep,
+        lexicon: LexiconDep,
+        catalog: CatalogDep,
+        facets: FacetsDep,
+    ) -> None:
+        self.request = request
+        self.settings: Settings = settings
+        self.store: DocumentStore = store
+        self.principal: Principal = principal
+        self.lexicon: LexicalIndex = lexicon
+        self.catalog: Catalog = catalog
+        self.facets: Facets = facets
+
+
+SearcherDep = Annotated[Searcher, Depends()]
+
+
+@router.get("/search", response_model=SearchResponse, responses=_RESPONSES)
 def search_chunks(
     q: Annotated[str, Query(min_length=1, max_length=2000, description="The query")],
-    request: Request,
-    settings: SettingsDep,
-    lexicon: LexiconDep,
-    catalog: CatalogDep,
+    searcher: SearcherDep,
     k: Annotated[int, Query(ge=1, le=100, description="How many chunks")] = 5,
-    mode: Annotated[
-        SearchMode,
-        Query(
-            description="hybrid: dense and lexical fused (default); dense: embeddings only; "
-            "lexical: BM25 over terms only (needs neither the model nor the vector index)"
-        ),
-    ] = SearchMode.HYBRID,
+    mode: Annotated[SearchMode, Query(description=SEARCH_MODE_HELP)] = SearchMode.HYBRID,
+    collection: Annotated[
+        list[str] | None,
+        Query(description="search these collections (repeatable); default: all the key may read"),
+    ] = None,
+    filter: Annotated[str | None, Query(description=f"JSON: {FILTER_HELP}")] = None,
 ) -> SearchResponse:
     """The top k chunks for a query, best first, each with its document, page and offsets.
 
-    If the vector index cannot answer, `hybrid` falls back to `lexical` and says so in
-    `degraded` (and `mode` says what was served); `dense` answers 503.
+    Collections and the filter narrow the search before the top k are cut, in every mode: k
+    hits come back whenever k matching chunks exist. If the vector index cannot answer,
+    `hybrid` falls back to `lexical` and says so in `degraded` (and `mode` says what was
+    served); `dense` answers 503.
     """
+    return _search(q, k, mode, collection, compile_filter(filter), searcher)
+
+
+@router.post("/search", response_model=SearchResponse, responses=_RESPONSES)
+def search_chunks_by_body(body: SearchIn, searcher: SearcherDep) -> SearchResponse:
+    """`GET /search` with a JSON body: `q`, `k`, `mode`, `collections` and `filter` (an
+    object here, not a string)."""
+    return _search(
+        body.q, body.k, body.mode, body.collections, compile_filter(body.filter), searcher
+    )
+
+
+def _search(
+    q: str,
+    k: int,
+    mode: SearchMode,
+    wanted: list[str] | None,
+    where: Any,
+    it: Searcher,
+) -> SearchResponse:
     if not q.strip():
         raise ApiError(422, "invalid_query", "the query is blank")
+    every = it.store.registry.collections()
+    names = scoped_collections(it.store, it.principal, wanted)
+    homes = every if names is None else [c for c in every if c.name in set(names)]
+    scope = it.facets.scope(homes, where, everything=len(homes) == len(every))
     served, degraded = mode, None
     index: VectorIndex | None = None
     try:
         if mode is not SearchMode.LEXICAL:
-            index = get_index(request, settings)
+            index = get_index(it.request, it.settings)
         results = search(
             q,
             k=k,
             mode=mode,
-            embedder=None if mode is SearchMode.LEXICAL else get_model(settings),
+            embedder=None if mode is SearchMode.LEXICAL else get_model(it.settings),
             index=index,
-            lexicon=lexicon,
-            catalog=catalog,
+            lexicon=it.lexicon,
+            catalog=it.catalog,
+            scope=scope,
         )
     except (IndexUnavailable, ApiError) as exc:
         if mode is not SearchMode.HYBRID:
             raise ApiError(503, "index_unavailable", str(exc)) from exc
         served, degraded = SearchMode.LEXICAL, f"lexical results only: {exc}"
         results = search(
-            q, k=k, mode=served, embedder=None, index=None, lexicon=lexicon, catalog=catalog
+            q,
+            k=k,
+            mode=served,
+            embedder=None,
+            index=None,
+            lexicon=it.lexicon,
+            catalog=it.catalog,
+            scope=scope,
         )
     return SearchResponse(
         query=q,
         k=k,
         mode=served,
         degraded=degraded,
-        results=[SearchHit(**result.__dict__) for result in results],
+        results=[_hit(result, it) for result in results],
     )
+
+
+def _hit(result: SearchResult, it: Searcher) -> SearchHit:
+    facet = it.facets.facet(result.document_id)
+    if facet is not None:
+        collection, metadata = facet.collection, facet.metadata
+    else:  # indexed after the scope was read: the registry knows it
+        doc = it.store.registry.get(result.document_id)
+        collection, metadata = (doc.collection, doc.metadata) if doc else ("", {})
+    return SearchHit(**result.__dict__, collection=collection, metadata=metadata)

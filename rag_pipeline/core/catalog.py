@@ -5,7 +5,7 @@ process, even readers. Each artifact is an immutable per-document Parquet file w
 atomically, and each query opens a fresh in-memory connection over the current files.
 """
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
@@ -153,13 +153,20 @@ class ChunkRow:
 
 
 class Catalog:
-    """`documents` and `chunks` views over the Parquet artifacts, in an in-memory DuckDB."""
+    """`documents` and `chunks` views over the Parquet artifacts, in an in-memory DuckDB; with
+    `only`, over those documents alone (a collection's, say)."""
 
-    def __init__(self, store: DocumentStore) -> None:
+    def __init__(self, store: DocumentStore, only: Collection[str] | None = None) -> None:
         self.store = store
+        self.only = only
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         con = duckdb.connect(":memory:")
+        scope = ""
+        if self.only is not None:
+            ids = pa.array(sorted(self.only), pa.string())
+            con.register("scope_ids", pa.table({"document_id": ids}))
+            scope = " WHERE document_id IN (SELECT document_id FROM scope_ids)"
         for kind, schema in SCHEMAS.items():
             folder = self.store.catalog_dir / kind
             if any(folder.glob("*.parquet")):
@@ -167,7 +174,7 @@ class Catalog:
             else:
                 cols = ", ".join(f"CAST(NULL AS {_duck_type(f.type)}) AS {f.name}" for f in schema)
                 source = f"(SELECT {cols} WHERE false)"
-            con.execute(f"CREATE VIEW {kind}_raw AS SELECT * FROM {source}")
+            con.execute(f"CREATE VIEW {kind}_raw AS SELECT * FROM {source}{scope}")
         con.execute(
             """
             CREATE VIEW chunks AS

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from rag_pipeline.core import landing
+from rag_pipeline.core.documents import DocumentsService
 from rag_pipeline.core.index import VectorIndex
 from rag_pipeline.core.store import ARTIFACT_KINDS, DocumentStore
 
@@ -99,7 +100,36 @@ def orphan_artifacts(store: DocumentStore, is_live: Callable[[str], bool]) -> in
     return removed
 
 
-def orphan_vectors(index: VectorIndex, is_live: Callable[[str], bool]) -> int:
-    """Vectors of documents that no longer exist; the caller holds the index-write pool."""
-    stale = [doc for doc in index.document_ids() if not is_live(doc)]
-    return sum(index.delete_document(doc) for doc in stale)
+def orphan_vectors(
+    index: VectorIndex, is_live: Callable[[str], bool], suffixes: Iterable[str] = ("",)
+) -> int:
+    """Vectors of documents that no longer exist, in the indexes of these collections (see
+    `Collection.index_suffix`); the caller holds the index-write pool."""
+    removed = 0
+    for suffix in suffixes:
+        own = index.of(suffix)
+        stale = [doc for doc in own.document_ids() if not is_live(doc)]
+        removed += sum(own.delete_document(doc) for doc in stale)
+    return removed
+
+
+def deleted_collections(
+    store: DocumentStore, index: VectorIndex, reason: str
+) -> tuple[list[str], list[str]]:
+    """What a collection delete that stopped part-way left: its live documents (retired, as
+    the delete would have) and the vector indexes of collections that no longer exist
+    (dropped). The caller holds the index-write pool, and releases the retired documents'
+    partitions. Returns the ids retired and the index suffixes dropped."""
+    service = DocumentsService(store)
+    retired = [
+        doc_id
+        for doc_id in store.registry.homeless()
+        if service.retire(doc_id, index, reason) is not None
+    ]
+    # Indexes first, rows after: an index is made only for a collection whose row exists, so
+    # a collection made meanwhile is among the rows read.
+    found = index.suffixes()
+    stale = sorted(found - {c.index_suffix for c in store.registry.collections()})
+    for suffix in stale:
+        index.drop(suffix)
+    return retired, stale

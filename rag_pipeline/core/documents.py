@@ -16,9 +16,18 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from rag_pipeline.core import landing
+from rag_pipeline.core import metadata as meta
 from rag_pipeline.core.extract import ExtractionError, accept
 from rag_pipeline.core.index import VectorIndex
-from rag_pipeline.core.registry import STAGES, Document, DocumentStatus, StageState
+from rag_pipeline.core.registry import (
+    DEFAULT_COLLECTION,
+    STAGES,
+    Collection,
+    CollectionNotFound,
+    Document,
+    DocumentStatus,
+    StageState,
+)
 from rag_pipeline.core.store import DocumentStore, document_id, safe_filename, sha256_bytes
 
 
@@ -171,9 +180,18 @@ class Landed:
 
 
 class DocumentsService:
-    def __init__(self, store: DocumentStore) -> None:
+    def __init__(
+        self, store: DocumentStore, metadata_max_bytes: int = meta.METADATA_MAX_BYTES
+    ) -> None:
         self.store = store
         self.registry = store.registry
+        self.metadata_max_bytes = metadata_max_bytes
+
+    def collection(self, name: str) -> Collection:
+        found = self.registry.collection(name)
+        if found is None:
+            raise CollectionNotFound(name)
+        return found
 
     def add(
         self,
@@ -181,6 +199,8 @@ class DocumentsService:
         filename: str,
         *,
         origin: str = "cli",
+        collection: str = DEFAULT_COLLECTION,
+        metadata: dict[str, Any] | None = None,
         chunk_size: int | None = None,
         chunk_overlap: int | None = None,
         supersedes: str | None = None,
@@ -188,16 +208,19 @@ class DocumentsService:
         submitted: bool = False,
         media_type: str | None = None,
     ) -> Accepted:
-        """Register bytes as a document; raises ExtractionError for what can never be one.
+        """Register bytes as a document of a collection; raises ExtractionError for what can
+        never be one, CollectionNotFound for a collection that does not exist.
 
-        `submitted` says the caller adds the partition itself (the CLI); otherwise the sensor
-        picks the document up. `media_type` is what `accept` said of these bytes, when the
-        caller has asked it already (the API checks a whole request before keeping any of it).
+        Chunk options not given are the collection's. `submitted` says the caller adds the
+        partition itself (the CLI); otherwise the sensor picks the document up. `media_type`
+        is what `accept` said of these bytes, when the caller has asked it already (the API
+        checks a whole request before keeping any of it).
         """
+        home = self.collection(collection)
         name = safe_filename(filename)
         media_type = media_type or accept(data, name)
         digest = sha256_bytes(data)
-        doc_id = document_id(name, digest)
+        doc_id = document_id(name, digest, collection)
         copy = self.store.keep_incoming(doc_id, name, data)
         doc, created = self._register(
             doc_id,
@@ -207,8 +230,10 @@ class DocumentsService:
             media_type,
             origin=origin,
             source_path=str(copy),
-            chunk_size=chunk_size,
-            chunk_overlap=chunk_overlap,
+            collection=collection,
+            metadata=meta.validate(metadata or {}, self.metadata_max_bytes),
+            chunk_size=chunk_size if chunk_size is not None else home.chunk_size,
+            chunk_overlap=chunk_overlap if chunk_overlap is not None else home.chunk_overlap,
             supersedes=supersedes,
             dedupe_by_content=dedupe_by_content,
             submitted=submitted,
@@ -222,15 +247,20 @@ class DocumentsService:
         data: bytes,
         filename: str,
         *,
+        collection: str = DEFAULT_COLLECTION,
+        metadata: dict[str, Any] | None = None,
         chunk_size: int | None = None,
         chunk_overlap: int | None = None,
         media_type: str | None = None,
     ) -> Accepted:
-        """An API upload: the same bytes under any name are the document they already are."""
+        """An API upload: the same bytes under any name are the document they already are in
+        that collection."""
         return self.add(
             data,
             filename,
             origin="upload",
+            collection=collection,
+            metadata=metadata,
             chunk_size=chunk_size,
             chunk_overlap=chunk_overlap,
             dedupe_by_content=True,
@@ -243,22 +273,26 @@ class DocumentsService:
         data: bytes,
         filename: str,
         *,
+        metadata: dict[str, Any] | None = None,
         chunk_size: int | None = None,
         chunk_overlap: int | None = None,
         media_type: str | None = None,
     ) -> Accepted:
-        """A new version: the old one stays searchable until the new one is indexed."""
+        """A new version, in the old one's collection and with its metadata unless given new
+        metadata: the old one stays searchable until the new one is indexed."""
         old = self.get(doc_id)
         if not old.live:
             raise DocumentNotFound(doc_id, f": it is {old.status}")
         name = safe_filename(filename)
         media_type = media_type or accept(data, name)
-        if document_id(name, sha256_bytes(data)) == doc_id:
+        if document_id(name, sha256_bytes(data), old.collection) == doc_id:
             return Accepted(old, created=False)
         return self.add(
             data,
             name,
             origin="upload",
+            collection=old.collection,
+            metadata=old.metadata if metadata is None else metadata,
             chunk_size=chunk_size,
             chunk_overlap=chunk_overlap,
             supersedes=doc_id,
@@ -299,9 +333,23 @@ class DocumentsService:
         doc = self.registry.retire(doc_id, reason, superseded_by=by)
         if doc is None:
             return None
-        removed = index.delete_document(doc_id)
+        home = self.registry.collection(doc.collection)
+        # A collection being deleted has no row any more: its whole index goes after this.
+        removed = index.of(home.index_suffix).delete_document(doc_id) if home is not None else 0
         self.store.remove_files(doc)
         return removed
+
+    def set_metadata(self, doc_id: str, patch: Any) -> Document:
+        """Merge a change into a live document's metadata (a key set to null goes); its
+        vectors and chunks stay as they are. Raises MetadataError for what cannot be kept."""
+        doc = self.get(doc_id)
+        if not doc.live:
+            raise DocumentNotFound(doc_id, f": it is {doc.status}")
+        merged = meta.merge(doc.metadata, patch, self.metadata_max_bytes)
+        changed = self.registry.set_metadata(doc_id, merged)
+        if changed is None:
+            raise DocumentNotFound(doc_id, ": it was deleted meanwhile")
+        return changed
 
     def supersede(self, doc_id: str, index: VectorIndex) -> str | None:
         """The new version is indexed: retire the one it replaces. Returns the old id."""
@@ -357,12 +405,14 @@ class DocumentsService:
         documents that start at the same stage, never one per document."""
         exclude = () if include_permanent else PERMANENT_ERRORS
         docs, skipped = self.registry.failed(error_code, collection, exclude, limit)
-        by_stage: dict[str, list[Document]] = {}
+        # A batch's documents start at the same stage and share a collection.
+        by_stage: dict[tuple[str, str], list[Document]] = {}
         for doc in docs:
-            by_stage.setdefault(first_stage_to_run(doc, STAGES[-1]), []).append(doc)
+            key = (first_stage_to_run(doc, STAGES[-1]), doc.collection)
+            by_stage.setdefault(key, []).append(doc)
         reruns: list[Rerun] = []
-        for stage in sorted(by_stage, key=STAGES.index):
-            grouped = batches(by_stage[stage], budget_bytes, max_docs)
+        for stage, collection_name in sorted(by_stage, key=lambda k: (STAGES.index(k[0]), k[1])):
+            grouped = batches(by_stage[stage, collection_name], budget_bytes, max_docs)
             done = self._rerun(grouped, runs, stage, source="retry", expect=[DocumentStatus.failed])
             reruns.extend(rerun for rerun in done if rerun.document_ids)
         return Retried(reruns, skipped)
@@ -418,12 +468,21 @@ class DocumentsService:
         except OSError as exc:
             return self._reject(relpath, "unreadable", str(exc), None)
         name = safe_filename(path.name)
+        collection = landing.collection_of(relpath)
+        home = self.registry.collection(collection)
+        if home is None:
+            return self._unknown_collection(relpath, data)
         try:
             media_type = accept(data, name)
         except ExtractionError as exc:
-            return self._reject(relpath, exc.code, exc.message, data)
+            return self._reject(relpath, exc.code, exc.message, data, collection)
+        try:
+            metadata = self._sidecar(path)
+        except meta.MetadataError as exc:
+            message = f"{path.name}{meta.SIDECAR_SUFFIX}: {exc}"
+            return self._reject(relpath, "invalid_metadata", message, data, collection)
         digest = sha256_bytes(data)
-        doc_id = document_id(name, digest)
+        doc_id = document_id(name, digest, collection)
         existing = self.registry.get_live(doc_id)
         if existing is not None:
             waiting = not self.store.raw_path(doc_id).exists()
@@ -432,18 +491,41 @@ class DocumentsService:
             landing.move_to(self.store, relpath, landing.PROCESSED)
             return Landed(relpath, "duplicate", existing)
         previous = self.registry.live_at_landing_path(relpath)
-        doc, created = self._register(
-            doc_id,
-            name,
-            data,
-            digest,
-            media_type,
-            origin="landing",
-            source_path=str(path),
-            landing_path=relpath,
-            supersedes=previous.id if previous is not None else None,
-        )
+        try:
+            doc, created = self._register(
+                doc_id,
+                name,
+                data,
+                digest,
+                media_type,
+                origin="landing",
+                source_path=str(path),
+                landing_path=relpath,
+                supersedes=previous.id if previous is not None else None,
+                collection=collection,
+                metadata=metadata,
+                chunk_size=home.chunk_size,
+                chunk_overlap=home.chunk_overlap,
+            )
+        except CollectionNotFound:  # deleted since it was looked up
+            return self._unknown_collection(relpath, data)
         return Landed(relpath, "new" if created else "duplicate", doc)
+
+    def _unknown_collection(self, relpath: str, data: bytes) -> Landed:
+        folder = Path(relpath).parts[0]
+        message = (
+            f"landing/{folder}/ names no collection: create it (POST /collections) and drop "
+            "the file again"
+        )
+        return self._reject(relpath, "unknown_collection", message, data)
+
+    def _sidecar(self, path: Path) -> dict[str, Any]:
+        """The metadata in `<file>.meta.json` beside a landing file, if there is one."""
+        try:
+            text = landing.sidecar(path).read_bytes()
+        except FileNotFoundError:
+            return {}
+        return meta.parse(text, self.metadata_max_bytes)
 
     def _register(
         self, doc_id: str, name: str, data: bytes, digest: str, media_type: str, **options: Any
@@ -457,10 +539,19 @@ class DocumentsService:
             **options,
         )
 
-    def _reject(self, relpath: str, code: str, message: str, data: bytes | None) -> Landed:
+    def _reject(
+        self,
+        relpath: str,
+        code: str,
+        message: str,
+        data: bytes | None,
+        collection: str = DEFAULT_COLLECTION,
+    ) -> Landed:
         digest = sha256_bytes(data) if data is not None else None
         name = safe_filename(Path(relpath).name)
-        doc_id = document_id(name, digest) if digest is not None else f"rejected:{relpath}"
+        doc_id = (
+            document_id(name, digest, collection) if digest is not None else f"rejected:{relpath}"
+        )
         target = landing.reject(self.store, relpath)
         doc = self.registry.reject(
             doc_id,
@@ -472,6 +563,7 @@ class DocumentsService:
             source_path=str(target) if target is not None else None,
             sha256=digest,
             size=len(data) if data is not None else None,
+            collection=collection,
         )
         return Landed(relpath, "rejected", doc)
 

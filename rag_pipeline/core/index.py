@@ -1,11 +1,16 @@
-"""The vector index: one Chroma collection on a Chroma server.
+"""The vector index: one Chroma collection per collection of documents, on a Chroma server.
 
 Chroma holds vectors, ids `<document id>:<chunk number>` and only the metadata that search
 and citations need; chunk text lives in the Parquet catalog and is joined by id at query time.
 Exactly one writer per collection at a time: callers hold the index-write pool around writes.
+
+A `VectorIndex` opened on the configured collection is the `default` collection's index, and
+`of(suffix)` opens another collection's, named `<configured>--<suffix>`. One Chroma collection
+per collection keeps a collection's search off the others' vectors: no filter to apply, and an
+HNSW graph a tenth of the size at ten collections.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -73,9 +78,23 @@ def connect(url: str) -> Any:
         raise IndexUnavailable(f"cannot reach the Chroma server at {url}: {exc}") from exc
 
 
+def index_name(base: str, suffix: str) -> str:
+    return f"{base}--{suffix}" if suffix else base
+
+
 class VectorIndex:
-    def __init__(self, client: Any, collection: str) -> None:
+    def __init__(
+        self,
+        client: Any,
+        collection: str,
+        base: str | None = None,
+        opened: "dict[str, VectorIndex] | None" = None,
+    ) -> None:
         self.name = collection
+        self.base = base or collection
+        self._client = client
+        # The indexes opened from the same configured collection, by name, this one among them.
+        self._opened = opened if opened is not None else {}
         try:
             self._collection = client.get_or_create_collection(
                 collection,
@@ -86,6 +105,40 @@ class VectorIndex:
             raise IndexUnavailable(
                 f"cannot open the Chroma collection {collection!r}: {exc}"
             ) from exc
+        self._opened.setdefault(collection, self)
+
+    def of(self, suffix: str) -> "VectorIndex":
+        """The index of the collection named by `suffix` (see `Collection.index_suffix`); the
+        empty suffix is the configured collection's. Opened once, created if need be."""
+        return self.named(index_name(self.base, suffix))
+
+    def named(self, name: str) -> "VectorIndex":
+        """An index opened from the same configured collection, by its Chroma name."""
+        if name not in self._opened:
+            VectorIndex(self._client, name, base=self.base, opened=self._opened)
+        return self._opened[name]
+
+    def suffixes(self) -> set[str]:
+        """The suffixes of every collection index named after the configured one, in Chroma."""
+        prefix = f"{self.base}--"
+        try:
+            names = [c.name for c in self._client.list_collections()]
+        except Exception as exc:
+            raise IndexUnavailable(f"the vector index did not answer: {exc}") from exc
+        return {name.removeprefix(prefix) for name in names if name.startswith(prefix)}
+
+    def drop(self, suffix: str) -> None:
+        """Remove a collection's whole index (deleting the collection); never the configured
+        collection's own."""
+        name = index_name(self.base, suffix)
+        if name == self.base:
+            raise ValueError("the configured collection's index is never dropped")
+        self._opened.pop(name, None)
+        try:
+            self._client.delete_collection(name)
+        except Exception as exc:
+            if "does not exist" not in str(exc).lower():
+                raise
 
     def count(self, document_id: str | None = None) -> int:
         if document_id is None:
@@ -187,7 +240,22 @@ class VectorIndex:
         for start in range(0, len(ids), UPSERT_BATCH):
             self._collection.delete(ids=ids[start : start + UPSERT_BATCH])
 
-    def query(self, vector: Vectors, k: int) -> list[Hit]:
+    def query(
+        self,
+        vector: Vectors,
+        k: int,
+        only: Collection[str] | None = None,
+        excluding: Collection[str] | None = None,
+    ) -> list[Hit]:
+        """The k nearest chunks; with `only`, of those documents alone, with `excluding`, of
+        all but those. The filter applies before the k are cut."""
+        where: dict[str, Any] | None = None
+        if only is not None:
+            if not only:
+                return []
+            where = _one_of("document_id", sorted(only), "$in")
+        elif excluding:
+            where = _one_of("document_id", sorted(excluding), "$nin")
         try:
             total = self._collection.count()
             if total == 0:
@@ -195,6 +263,7 @@ class VectorIndex:
             result = self._collection.query(
                 query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1),
                 n_results=min(k, total),
+                where=where,
                 include=["distances"],
             )
         except Exception as exc:
@@ -204,3 +273,9 @@ class VectorIndex:
             document_id, chunk_no = id_.rsplit(":", 1)
             hits.append(Hit(id_, document_id, int(chunk_no), 1.0 - float(distance)))
         return hits
+
+
+def _one_of(field: str, values: list[str], operator: str) -> dict[str, Any]:
+    if len(values) == 1:
+        return {field: {"$eq" if operator == "$in" else "$ne": values[0]}}
+    return {field: {operator: values}}

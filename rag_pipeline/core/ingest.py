@@ -84,6 +84,8 @@ def raw_document(store: DocumentStore, doc_id: str) -> StageResult:
     return StageResult(
         {
             "filename": filename,
+            "collection": record.collection,
+            "document_metadata": record.metadata,
             "bytes": len(data),
             "sha256": digest,
             "media_type": media_type,
@@ -352,20 +354,29 @@ def _index_input(store: DocumentStore, doc_id: str) -> IndexInput:
 def vector_index(
     store: DocumentStore, group: Sequence[IndexInput], index: VectorIndex
 ) -> dict[str, StageResult | StageError]:
-    """Write a group's vectors to the index and publish their terms; the caller holds the
-    index-write pool. A document deleted since its input was read is `missing_upstream`."""
+    """Write a group's vectors, each document's to its collection's index (`index.of`), and
+    publish their terms; the caller holds the index-write pool. A document deleted since its
+    input was read is `missing_upstream`."""
     started = time.perf_counter()
     outcomes: dict[str, StageResult | StageError] = {}
     live = {doc.id: doc for doc in store.registry.documents([i.doc_id for i in group]) if doc.live}
+    homes = {c.name: c for c in store.registry.collections({d.collection for d in live.values()})}
     ready = []
     for item in group:
-        if item.doc_id in live:
+        if item.doc_id in live and live[item.doc_id].collection in homes:
             ready.append(item)
         else:
             outcomes[item.doc_id] = StageError(
                 "missing_upstream", "chunk_embeddings has not been materialized"
             )
-    written = index.replace_documents([item.vectors for item in ready])
+    # Each collection's vectors go to its own index (opened, or created, only to be written).
+    where: dict[str, VectorIndex] = {}
+    written: dict[str, tuple[int, int]] = {}
+    for name, home in homes.items():
+        own = [item.vectors for item in ready if live[item.doc_id].collection == name]
+        if own:
+            where[name] = index.of(home.index_suffix)
+            written.update(where[name].replace_documents(own))
     for item in ready:
         catalog.release_indexed_chunks(store, item.doc_id)
         if not lexical.terms_current(store, item.doc_id):
@@ -382,7 +393,8 @@ def vector_index(
                 "vectors": upserted,
                 "chunks": len(item.chunks),
                 "stale_deleted": deleted,
-                "collection": index.name,
+                "collection": live[item.doc_id].collection,
+                "vector_collection": where[live[item.doc_id].collection].name,
                 "model": item.model or "",
                 # The write is shared, so each document is charged its share of its time.
                 "seconds": round(item.seconds + seconds * upserted / total, 3),

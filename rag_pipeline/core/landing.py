@@ -5,6 +5,11 @@ A file is taken only when it is complete: names of files still being written (`.
 last look. What cannot become a document moves to `rejected/` (the registry records why); what
 has been taken moves to `processed/` once `raw_document` holds its bytes. Registering a file
 is the documents service's job.
+
+Collections: a file directly in the landing zone goes to `default`; a file anywhere under
+`<name>/` goes to collection `<name>`. A folder that names no collection is not a way in: its
+files are rejected (`unknown_collection`). A file's metadata may wait beside it as
+`<file>.meta.json`, which moves with it.
 """
 
 import os
@@ -13,6 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from rag_pipeline.core.metadata import SIDECAR_SUFFIX
+from rag_pipeline.core.registry import DEFAULT_COLLECTION
 from rag_pipeline.core.store import DocumentStore
 
 IN_PROGRESS_SUFFIXES = (".part", ".tmp", ".crdownload")
@@ -44,6 +51,8 @@ def scan(landing: Path) -> dict[str, FileState]:
         for name in sorted(filenames):
             if name.startswith(".") or name.lower().endswith(IN_PROGRESS_SUFFIXES):
                 continue
+            if name.lower().endswith(SIDECAR_SUFFIX):
+                continue  # metadata of the file beside it, read when that file is taken
             path = Path(dirpath) / name
             try:
                 stat = path.lstat()
@@ -85,8 +94,24 @@ def _unique(target: Path) -> Path:
     raise FileExistsError(target)
 
 
+def collection_of(relpath: str) -> str:
+    """The collection a landing file is for: its top folder, `default` at the top level."""
+    parts = Path(relpath).parts
+    return parts[0] if len(parts) > 1 else DEFAULT_COLLECTION
+
+
+def sidecar(path: Path) -> Path:
+    return path.with_name(path.name + SIDECAR_SUFFIX)
+
+
 def move_to(store: DocumentStore, relpath: str, folder: str) -> Path | None:
-    """Move a landing file under processed/ or rejected/, keeping its relative path."""
+    """Move a landing file, and its metadata sidecar, under processed/ or rejected/, keeping
+    their relative path."""
+    meta = sidecar(store.landing_dir / relpath)
+    if meta.is_file():
+        moved = _unique(sidecar(store.landing_dir / folder / relpath))
+        moved.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(meta, moved)
     source = store.landing_dir / relpath
     target = _unique(store.landing_dir / folder / relpath)
     target.parent.mkdir(parents=True, exist_ok=True)

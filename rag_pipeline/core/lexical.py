@@ -17,7 +17,7 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -266,8 +266,12 @@ class LexicalIndex:
         if docs:
             self._segments.append(_Segment(docs))
 
-    def query(self, text: str, k: int) -> list[LexicalHit]:
-        """The k best chunks by BM25, best first; chunks sharing no term with the query are out."""
+    def query(self, text: str, k: int, allowed: Set[str] | None = None) -> list[LexicalHit]:
+        """The k best chunks by BM25, best first; chunks sharing no term with the query are out,
+        and with `allowed`, chunks of any other document (before the k are cut).
+
+        Term statistics stay those of every searchable document, so a chunk scores the same
+        whatever the scope."""
         self.refresh()
         wanted = Counter(analyze(text))
         with self._lock:
@@ -283,12 +287,17 @@ class LexicalIndex:
                     weighted.append((term_id, idf * count))
             hits: list[LexicalHit] = []
             for segment in self._segments:
-                hits.extend(self._score(segment, weighted, average, k))
+                hits.extend(self._score(segment, weighted, average, k, allowed))
         hits.sort(key=lambda h: (-h.score, h.document_id, h.chunk_no))
         return hits[:k]
 
     def _score(
-        self, segment: _Segment, weighted: list[tuple[int, float]], average: float, k: int
+        self,
+        segment: _Segment,
+        weighted: list[tuple[int, float]],
+        average: float,
+        k: int,
+        allowed: Set[str] | None,
     ) -> list[LexicalHit]:
         scores = np.zeros(segment.size, dtype=np.float32)
         norm = self.k1 * (1.0 - self.b + self.b * segment.lengths / average)
@@ -298,6 +307,16 @@ class LexicalIndex:
                 scores[rows] += weight * tfs * (self.k1 + 1.0) / (tfs + norm[rows])
         scores[~segment.live] = 0.0
         candidates = np.flatnonzero(scores)
+        if allowed is not None and len(candidates):
+            # Only the documents that scored are looked up, not every one in the segment.
+            owners = segment.owner[candidates]
+            scored = np.unique(owners)
+            admitted = np.fromiter(
+                (segment.documents[n].doc_id in allowed for n in scored),
+                dtype=bool,
+                count=len(scored),
+            )
+            candidates = candidates[np.isin(owners, scored[admitted])]
         if len(candidates) > k:
             candidates = candidates[np.argpartition(-scores[candidates], k - 1)[:k]]
         return [

@@ -11,16 +11,22 @@
 
 In `lexical` and `hybrid`, chunks among the top `PHRASE_POOL` that contain the whole query
 verbatim (case and spacing aside) then move ahead of the rest, keeping their order.
+
+A `Scope` says where to look: which collections (each has its own vector index) and, when a
+filter or a key's collections narrow it, which of their documents. It applies before the top
+k are cut, in every mode: the vector index is asked for the nearest chunks of those documents
+alone, and lexical scoring leaves the others out.
 """
 
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 
 from rag_pipeline.core.catalog import Catalog
 from rag_pipeline.core.embedding import Embedder
-from rag_pipeline.core.index import IndexUnavailable, VectorIndex
+from rag_pipeline.core.index import Hit, IndexUnavailable, VectorIndex
 from rag_pipeline.core.lexical import LexicalIndex
 from rag_pipeline.core.terms import unspaced_share
 
@@ -29,12 +35,37 @@ FUSION_DEPTH = 20
 PHRASE_POOL = 20
 
 Key = tuple[str, int]
+# Queries to several collections' indexes go out together; Chroma's client is thread-safe.
+_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="index-query")
 
 
 class SearchMode(StrEnum):
     DENSE = "dense"
     LEXICAL = "lexical"
     HYBRID = "hybrid"
+
+
+@dataclass(frozen=True)
+class Part:
+    """One collection's share of a search: its index, and its documents to look at (`only`)
+    or to leave out (`excluding`); neither means all of them."""
+
+    collection: str
+    index_suffix: str
+    only: Set[str] | None = None
+    excluding: Set[str] | None = None
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where a search looks: one part per collection, and every document it admits (None:
+    every document there is, no lexical restriction)."""
+
+    parts: Sequence[Part]
+    documents: Set[str] | None = None
+
+    def admits(self, doc_id: str) -> bool:
+        return self.documents is None or doc_id in self.documents
 
 
 @dataclass(frozen=True)
@@ -105,20 +136,37 @@ def candidates(
     embedder: Embedder | None,
     index: VectorIndex | None,
     lexicon: LexicalIndex,
+    scope: Scope | None = None,
     dense_weight: float = DENSE_WEIGHT,
     depth: int = FUSION_DEPTH,
 ) -> list[tuple[Key, float]]:
-    """The best `pool` (document id, chunk number) keys by score, before phrase matching."""
+    """The best `pool` (document id, chunk number) keys by score, before phrase matching;
+    without a scope, in the configured collection's index and every document's terms."""
     dense: list[tuple[Key, float]] = []
     lexical: list[tuple[Key, float]] = []
+    wanted = max(pool, depth)
     if mode is not SearchMode.LEXICAL:
         if index is None or embedder is None:
             raise IndexUnavailable(f"{mode} search needs the vector index and the model")
-        hits = index.query(embedder.embed([query])[0], max(pool, depth))
-        dense = [((h.document_id, h.chunk_no), h.score) for h in hits]
+        vector = embedder.embed([query])[0]
+        parts = scope.parts if scope is not None else [Part("", "")]
+        asked = [p for p in parts if p.only is None or p.only]
+        root = index
+
+        def nearest(part: Part) -> list[Hit]:
+            own = root.of(part.index_suffix)
+            return own.query(vector, wanted, only=part.only, excluding=part.excluding)
+
+        # Each collection's index answers on its own: ask them at once, not one after another.
+        answers = _POOL.map(nearest, asked) if len(asked) > 1 else map(nearest, asked)
+        hits = [hit for answer in answers for hit in answer]
+        hits.sort(key=lambda h: -h.score)
+        dense = [((h.document_id, h.chunk_no), h.score) for h in hits[:wanted]]
     if mode is not SearchMode.DENSE:
+        allowed = scope.documents if scope is not None else None
         lexical = [
-            ((h.document_id, h.chunk_no), h.score) for h in lexicon.query(query, max(pool, depth))
+            ((h.document_id, h.chunk_no), h.score)
+            for h in lexicon.query(query, wanted, allowed=allowed)
         ]
     if mode is SearchMode.DENSE:
         return dense[:pool]
@@ -136,15 +184,28 @@ def search(
     index: VectorIndex | None,
     lexicon: LexicalIndex,
     catalog: Catalog,
+    scope: Scope | None = None,
 ) -> list[SearchResult]:
-    """The k best chunks, best first, with citations; see the module's docstring for modes."""
+    """The k best chunks, best first, with citations; see the module's docstring for modes
+    and scopes."""
     if not query.strip():
         raise ValueError("the query is empty")
     if k < 1:
         raise ValueError("k must be at least 1")
     # Phrase matching reorders the top of the list, so it needs the text of a deeper pool.
     pool = k if mode is SearchMode.DENSE else max(k, PHRASE_POOL)
-    keys = candidates(query, pool=pool, mode=mode, embedder=embedder, index=index, lexicon=lexicon)
+    keys = candidates(
+        query,
+        pool=pool,
+        mode=mode,
+        embedder=embedder,
+        index=index,
+        lexicon=lexicon,
+        scope=scope,
+    )
+    if scope is not None:
+        # A document added to a collection while this query ran was not in its scope.
+        keys = [(key, score) for key, score in keys if scope.admits(key[0])]
     rows = catalog.chunk_rows([key for key, _ in keys])
     if mode is not SearchMode.DENSE:
         keys = phrases_first(query, keys, {key: row.text for key, row in rows.items()})

@@ -16,7 +16,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from rag_pipeline.core.metadata import SIDECAR_SUFFIX
 from rag_pipeline.core.registry import Document, Registry, default_url
+from rag_pipeline.core.registry.model import DEFAULT_COLLECTION
 
 # Parquet artifacts, one file per document in each folder; the catalog globs over them.
 # `lexical` holds the published copy of `terms` that lexical search reads; it comes first so a
@@ -40,9 +42,13 @@ def slugify(filename: str) -> str:
     return slug[:_MAX_SLUG].rstrip("-") or "document"
 
 
-def document_id(filename: str, sha256: str) -> str:
-    """The partition key: readable from the name, and never reused for different content."""
-    return f"{slugify(filename)}-{sha256[:_HASH_CHARS]}"
+def document_id(filename: str, sha256: str, collection: str = DEFAULT_COLLECTION) -> str:
+    """The partition key: readable from the name, and never reused for different content.
+
+    Outside `default` it starts with the collection (`acme--report-<hash>`): the same file in
+    two collections is two documents, and neither owner learns of the other's."""
+    own = f"{slugify(filename)}-{sha256[:_HASH_CHARS]}"
+    return own if collection == DEFAULT_COLLECTION else f"{collection}--{own}"
 
 
 def safe_filename(filename: str) -> str:
@@ -138,6 +144,12 @@ class DocumentStore:
     def landing_dir(self) -> Path:
         return self.root / "landing"
 
+    def landing_folder(self, collection: str) -> Path:
+        """Where files for a collection are dropped: the landing zone itself for `default`."""
+        return (
+            self.landing_dir if collection == DEFAULT_COLLECTION else self.landing_dir / collection
+        )
+
     def state_paths(self) -> dict[str, Path]:
         """Every store under RAG_DATA_DIR that holds state, by name: what a backup must hold.
 
@@ -198,6 +210,7 @@ class DocumentStore:
             waiting = self.landing_dir / record.landing_path
             if Path(record.source_path) == waiting:
                 waiting.unlink(missing_ok=True)
+                waiting.with_name(waiting.name + SIDECAR_SUFFIX).unlink(missing_ok=True)
         for kind in ARTIFACT_KINDS:
             self.artifact_path(kind, record.id).unlink(missing_ok=True)
         self.raw_path(record.id).unlink(missing_ok=True)

@@ -81,3 +81,51 @@ def test_upload_follow_search_delete_and_upload_again(api_url: str, corpus: Path
             client.get("/search", params={"q": phrase, "k": 1}).json()["results"][0]["document_id"]
             == doc["id"]
         )
+
+
+@pytest.mark.e2e
+def test_a_tenant_uploads_into_its_collection_and_searches_it_with_a_filter(
+    api_url: str, daemon_env: dict[str, str], corpus: Path
+) -> None:
+    """Collections, keys and filters with the real daemon and model: a writer key scoped to
+    its collection uploads with metadata, the sensor's run says which collection it holds,
+    and filtered search (in every mode, by POST) sees a metadata change at once."""
+    from dagster import DagsterInstance
+
+    root = {"Authorization": "Bearer e2e-key"}
+    pdf = (corpus / "pdf/pdfminer_naacl06-shinyama.pdf").read_bytes()
+    note = (corpus / "text/uns_norwich-city.txt").read_bytes()
+    phrase = "we let each article belong to several different clusters"
+    with httpx.Client(base_url=api_url, timeout=30) as client:
+        assert client.post("/collections", json={"name": "lab"}, headers=root).status_code == 201
+        key = client.post(
+            "/keys", json={"name": "lab", "role": "writer", "collections": ["lab"]}, headers=root
+        ).json()["secret"]
+        client.headers["Authorization"] = f"Bearer {key}"
+        docs = client.post(
+            "/collections/lab/documents",
+            files=[("file", ("naacl.pdf", pdf, "application/pdf")), ("file", ("n.txt", note))],
+            data={"metadata": json.dumps({"year": 2006, "kind": "paper"})},
+        ).json()["documents"]
+        for doc in docs:
+            assert _follow(client, doc["status_url"])[-1] == "indexed"
+        paper = docs[0]["id"]
+
+        for mode in ("hybrid", "dense", "lexical"):
+            found = client.post(
+                "/search", json={"q": phrase, "k": 3, "mode": mode, "filter": {"year": 2006}}
+            ).json()["results"]
+            assert found[0]["document_id"] == paper and found[0]["collection"] == "lab", mode
+        changed = client.patch(f"/documents/{paper}", json={"metadata": {"kind": "draft"}})
+        assert changed.status_code == 200
+        drafts = client.post(
+            "/search", json={"q": phrase, "k": 3, "filter": {"kind": "draft"}}
+        ).json()["results"]
+        assert {h["document_id"] for h in drafts} == {paper}
+        assert (
+            client.get("/search", params={"q": phrase, "collection": "default"}).status_code == 404
+        )
+
+    with DagsterInstance.from_config(daemon_env["DAGSTER_HOME"]) as instance:
+        runs = [r for r in instance.get_runs() if paper in r.tags.get("rag/document_ids", "")]
+        assert runs and {r.tags["rag/collection"] for r in runs} == {"lab"}

@@ -69,7 +69,7 @@ def test_the_api_description_needs_no_key(locked) -> None:
     assert schema.json()["components"]["securitySchemes"]["HTTPBearer"] == {
         "type": "http",
         "scheme": "bearer",
-        "description": "The key set in RAG_API_KEY",
+        "description": "RAG_API_KEY, or a key made with POST /keys",
     }
     security = {
         f"{method.upper()} {path}": operation.get("security")

@@ -114,3 +114,30 @@ def test_vectors_of_documents_that_are_not_live_are_orphans(
     assert cleanup.orphan_vectors(index, _live(store)) == 3
     assert index.document_ids() == {live.id} and index.count(live.id) == 2
     assert cleanup.orphan_vectors(index, _live(store)) == 0
+
+
+def test_what_a_collection_delete_that_stopped_left_is_cleaned_up(
+    store: DocumentStore, chroma_url: str
+) -> None:
+    index = VectorIndex(connect(chroma_url), f"test-{uuid.uuid4().hex[:12]}")
+    service = DocumentsService(store)
+    kept = store.registry.create_collection("kept")
+    gone = store.registry.create_collection("gone")
+    assert kept is not None and gone is not None
+    stays = service.upload(b"A kept document.\n", "k.txt", collection="kept").document
+    left = service.upload(b"A document left behind.\n", "l.txt", collection="gone").document
+    for doc, home in ((stays, kept), (left, gone)):
+        records = [VectorRecord(0, 1, 0, 5)]
+        index.of(home.index_suffix).replace_document(
+            doc.id, "f.txt", records, np.eye(1, 8, dtype=np.float32)
+        )
+    # The delete stopped after forgetting the collection, before its documents and index.
+    store.registry.remove_collection("gone")
+
+    retired, dropped = cleanup.deleted_collections(store, index, "its collection was deleted")
+
+    assert retired == [left.id] and dropped == [gone.index_suffix]
+    assert store.registry.get(left.id).status == "deleted"  # type: ignore[union-attr]
+    assert index.suffixes() == {kept.index_suffix}
+    assert index.of(kept.index_suffix).count(stays.id) == 1
+    assert cleanup.deleted_collections(store, index, "again") == ([], [])

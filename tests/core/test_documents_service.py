@@ -156,7 +156,7 @@ def test_deleting_a_live_document_removes_its_vectors_files_and_partition(
 def test_deleting_a_rejected_file_forgets_it(
     store: DocumentStore, service: DocumentsService, index: VectorIndex
 ) -> None:
-    landed = service.take_landing(_land(store, "in/blank.txt", b"  \n\n"))
+    landed = service.take_landing(_land(store, "blank.txt", b"  \n\n"))
     assert landed.action == "rejected" and landed.document is not None
     rejected = landed.document
     assert rejected.error_code == "empty_file"
@@ -173,7 +173,7 @@ def test_deleting_a_rejected_file_forgets_it(
 def test_a_landing_file_is_new_then_in_flight_then_a_duplicate(
     store: DocumentStore, service: DocumentsService
 ) -> None:
-    rel = _land(store, "team/notes.txt", TEXT)
+    rel = _land(store, "notes.txt", TEXT)
     new = service.take_landing(rel)
     assert new.action == "new" and new.document is not None
     assert (new.document.origin, new.document.landing_path) == ("landing", rel)
@@ -182,14 +182,15 @@ def test_a_landing_file_is_new_then_in_flight_then_a_duplicate(
     assert service.take_landing(rel).action == "in_flight"
     assert (store.landing_dir / rel).exists()
 
-    # The same bytes under the same name dropped elsewhere are the same document.
-    twin = service.take_landing(_land(store, "other/notes.txt", TEXT))
+    # The same bytes under the same name dropped elsewhere in the collection (`default/` is
+    # the default collection's folder too) are the same document.
+    twin = service.take_landing(_land(store, "default/notes.txt", TEXT))
     assert twin.action == "duplicate" and twin.document is not None
     assert twin.document.id == new.document.id
-    assert (store.landing_dir / landing.PROCESSED / "other/notes.txt").exists()
-    assert not (store.landing_dir / "other/notes.txt").exists()
+    assert (store.landing_dir / landing.PROCESSED / "default/notes.txt").exists()
+    assert not (store.landing_dir / "default/notes.txt").exists()
 
-    assert service.take_landing("team/never-there.txt").action == "gone"
+    assert service.take_landing("never-there.txt").action == "gone"
 
 
 def test_a_new_version_at_the_same_landing_path_supersedes_the_old(

@@ -56,6 +56,7 @@ class Audit:
 
 
 def chroma_ids(stack: Stack) -> list[str]:
+    """Every vector id in the stack's indexes: `default`'s and every other collection's."""
     import chromadb
     from chromadb.config import Settings
 
@@ -63,13 +64,20 @@ def chroma_ids(stack: Stack) -> list[str]:
     client = chromadb.HttpClient(
         host=host, port=int(port), settings=Settings(anonymized_telemetry=False)
     )
-    collection = client.get_collection(stack.env["RAG_CHROMA_COLLECTION"])
+    base = stack.env["RAG_CHROMA_COLLECTION"]
     ids: list[str] = []
-    while True:
-        batch = collection.get(include=[], limit=5000, offset=len(ids))
-        ids.extend(batch["ids"])
-        if len(batch["ids"]) < 5000:
-            return ids
+    for found in client.list_collections():
+        if found.name != base and not found.name.startswith(f"{base}--"):
+            continue
+        collection = client.get_collection(found.name)
+        own: list[str] = []
+        while True:
+            batch = collection.get(include=[], limit=5000, offset=len(own))
+            own.extend(batch["ids"])
+            if len(batch["ids"]) < 5000:
+                break
+        ids.extend(own)
+    return ids
 
 
 def scoped_documents(client: httpx.Client, scope: Scope) -> dict[str, dict[str, Any]]:

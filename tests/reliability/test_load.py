@@ -1,6 +1,8 @@
 """Load: uploads from concurrent clients while ingestion runs, with duplicates, new versions
-and deletes mixed in. At the end no document is lost, no vector is duplicated, Chroma holds
-exactly the catalog's chunks of the live documents, and every status matches the stores.
+and deletes mixed in, over two collections each with its own writer key. At the end no
+document is lost, no vector is duplicated, Chroma holds exactly the catalog's chunks of the
+live documents, every status matches the stores, and neither key sees the other collection's
+documents.
 """
 
 import random
@@ -26,6 +28,8 @@ pytestmark = pytest.mark.reliability
 
 UPLOADS, CLIENTS = (500, 16) if FULL else (40, 4)
 MIX = {"new": 0.7, "duplicate": 0.1, "version": 0.1, "delete": 0.1}
+# Two tenants, each a collection with a writer key of its own (made by `tenants`).
+TENANTS = ("load-a", "load-b")
 
 
 class Ledger:
@@ -34,8 +38,11 @@ class Ledger:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.expected: dict[str, str] = {}
-        self.keepers: list[tuple[str, bytes, str]] = []
-        self.retirable: list[tuple[str, str]] = []
+        # (name, bytes, id, tenant) and (id, name, tenant)
+        self.keepers: list[tuple[str, bytes, str, str]] = []
+        self.retirable: list[tuple[str, str, str]] = []
+        self.owner: dict[str, str] = {}
+        self.keys: dict[str, dict[str, str]] = {}
         self.answers: Counter[str] = Counter()
         self.broken: list[str] = []
         self.latencies: dict[str, list[float]] = {}
@@ -53,20 +60,36 @@ def run_op(client: Any, ledger: Ledger, n: int, kind: str, rng: random.Random) -
             else None
         )
         keeper = rng.choice(ledger.keepers) if kind == "duplicate" else None
+    # A new document goes to tenant n % 2; any other request acts on its target's tenant.
+    tenant = TENANTS[n % 2]
+    if keeper is not None:
+        tenant = keeper[3]
+    elif target is not None:
+        tenant = target[2]
+    upload_url = f"/collections/{tenant}/documents"
+    auth = ledger.keys[tenant]
     started = time.monotonic()
     if kind == "new":
         name, data = f"load-{n:04d}.txt", synthetic_text(n)
-        response = request(client, "POST", "/documents", files={"file": (name, data)})
+        response = request(client, "POST", upload_url, files={"file": (name, data)}, headers=auth)
     elif kind == "duplicate" and keeper is not None:
         # Half under the same name, half under another: identical bytes are one document.
         name = keeper[0] if n % 2 else f"load-copy-{n:04d}-{keeper[0]}"
-        response = request(client, "POST", "/documents", files={"file": (name, keeper[1])})
+        response = request(
+            client, "POST", upload_url, files={"file": (name, keeper[1])}, headers=auth
+        )
     elif kind == "version" and target is not None:
         name, data = target[1], synthetic_text(n, version=2)
-        response = request(client, "PUT", f"/documents/{target[0]}", files={"file": (name, data)})
+        response = request(
+            client,
+            "PUT",
+            f"/documents/{target[0]}",
+            files={"file": (name, data)},
+            headers=auth,
+        )
     else:
         assert target is not None
-        response = request(client, "DELETE", f"/documents/{target[0]}")
+        response = request(client, "DELETE", f"/documents/{target[0]}", headers=auth)
     elapsed = time.monotonic() - started
     with ledger.lock:
         ledger.latencies.setdefault(kind, []).append(elapsed)
@@ -77,10 +100,11 @@ def run_op(client: Any, ledger: Ledger, n: int, kind: str, rng: random.Random) -
         if kind == "new" and response.status_code == 202:
             doc_id = response.json()["documents"][0]["id"]
             ledger.expected[doc_id] = "indexed"
+            ledger.owner[doc_id] = tenant
             (
-                ledger.keepers.append((name, data, doc_id))
-                if n % 2
-                else ledger.retirable.append((doc_id, name))
+                ledger.keepers.append((name, data, doc_id, tenant))
+                if n % 4 in (0, 1)
+                else ledger.retirable.append((doc_id, name, tenant))
             )
         elif kind == "duplicate" and keeper is not None:
             doc = response.json()["documents"][0]
@@ -91,7 +115,9 @@ def run_op(client: Any, ledger: Ledger, n: int, kind: str, rng: random.Random) -
                 ledger.expected.setdefault(doc["id"], "indexed")
         elif kind == "version" and target is not None and response.status_code == 202:
             ledger.expected[target[0]] = "deleted"
-            ledger.expected[response.json()["documents"][0]["id"]] = "indexed"
+            new_id = response.json()["documents"][0]["id"]
+            ledger.expected[new_id] = "indexed"
+            ledger.owner[new_id] = tenant
         elif kind == "delete" and target is not None and response.status_code == 204:
             ledger.expected[target[0]] = "deleted"
         else:
@@ -103,12 +129,50 @@ def _quantile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
+def tenants(client: Any) -> dict[str, dict[str, str]]:
+    """Each tenant's collection (made afresh) and writer key, as request headers."""
+    keys = {}
+    for name in TENANTS:
+        request(client, "DELETE", f"/collections/{name}")  # left by an earlier part, if any
+        made = request(client, "POST", "/collections", json={"name": name})
+        assert made.status_code == 201, made.text
+        key = request(
+            client,
+            "POST",
+            "/keys",
+            json={"name": f"{name}-writer", "role": "writer", "collections": [name]},
+        )
+        assert key.status_code == 201, key.text
+        keys[name] = {"Authorization": f"Bearer {key.json()['secret']}"}
+    return keys
+
+
+def crossings(client: Any, ledger: Ledger) -> list[str]:
+    """Documents a tenant's key could see although they are the other tenant's."""
+    seen = []
+    for tenant, auth in ledger.keys.items():
+        listed = request(client, "GET", "/documents", params={"limit": 500}, headers=auth).json()
+        seen += [f"{tenant} lists {d['id']}" for d in listed["items"] if d["collection"] != tenant]
+        hits = request(
+            client, "GET", "/search", params={"q": "document version", "k": 50}, headers=auth
+        ).json()["results"]
+        seen += [f"{tenant} finds {h['document_id']}" for h in hits if h["collection"] != tenant]
+        for doc_id, owner in list(ledger.owner.items())[:20]:
+            if owner != tenant:
+                answer = request(client, "GET", f"/documents/{doc_id}", headers=auth)
+                if answer.status_code != 404:
+                    seen.append(f"{tenant} reads {doc_id}: {answer.status_code}")
+    return seen
+
+
 def test_concurrent_uploads_versions_and_deletes_lose_nothing(
     stack: Stack, reliability_report: dict[str, Any]
 ) -> None:
     rng = random.Random(500)
     kinds = rng.choices(list(MIX), weights=list(MIX.values()), k=UPLOADS)
     ledger = Ledger()
+    with stack.client() as client:
+        ledger.keys = tenants(client)
     seeds = [random.Random(n) for n in range(UPLOADS)]
     stop = threading.Event()
 
@@ -144,6 +208,7 @@ def test_concurrent_uploads_versions_and_deletes_lose_nothing(
             ),
         )
         state = audit(stack, client, Scope(frozenset(ledger.expected), part="load"))
+        crossed = crossings(client, ledger)
     final = {doc_id: reports[doc_id]["status"] for doc_id in ledger.expected}
     lost = sorted(
         i for i, want in ledger.expected.items() if want == "indexed" and final[i] != want
@@ -169,9 +234,12 @@ def test_concurrent_uploads_versions_and_deletes_lose_nothing(
         "documents_lost": len(lost),
         "deleted_or_superseded_still_live": len(not_retired),
         "unexpected_answers": ledger.broken[:20],
+        "collections": len(TENANTS),
+        "seen_across_collections": len(crossed),
         **state.to_dict(),
     }
     assert not ledger.broken, ledger.broken[:20]
+    assert not crossed, crossed[:20]
     assert not lost, [(i, reports[i]) for i in lost[:5]]
     assert not not_retired, [(i, final[i]) for i in not_retired[:10]]
     assert state.duplicates == 0, (state.orphan_vectors[:10], state.same_bytes_twice[:10])

@@ -59,12 +59,17 @@ def definitions():  # type: ignore[no-untyped-def]
     return build_definitions(Settings())
 
 
-def materialize(instance: object, keys: list[str], stages: list[str] | None = None):  # type: ignore[no-untyped-def]
+def materialize(  # type: ignore[no-untyped-def]
+    instance: object,
+    keys: list[str],
+    stages: list[str] | None = None,
+    tags: dict[str, str] | None = None,
+):
     """Run ingest_job over the keys as one range run, as the sensor and backfills do."""
     from dagster import AssetKey
 
     job = definitions().resolve_job_def("ingest_job")
-    tags = (
+    range_tags = (
         {
             "dagster/asset_partition_range_start": keys[0],
             "dagster/asset_partition_range_end": keys[-1],
@@ -74,7 +79,7 @@ def materialize(instance: object, keys: list[str], stages: list[str] | None = No
     )
     return job.execute_in_process(
         instance=instance,  # type: ignore[arg-type]
-        tags=tags,
+        tags={**range_tags, **(tags or {})},
         asset_selection=[AssetKey(s) for s in stages] if stages else None,
         raise_on_error=False,
     )
@@ -113,7 +118,8 @@ def ingest_landed(instance: object, data_dir: str, settle: bool = True) -> list[
         start = request.tags["dagster/asset_partition_range_start"]
         end = request.tags["dagster/asset_partition_range_end"]
         batch = keys[keys.index(start) : keys.index(end) + 1]
-        materialize(instance, batch)
+        own = {name: value for name, value in request.tags.items() if name.startswith("rag/")}
+        materialize(instance, batch, tags=own)
     return keys
 
 

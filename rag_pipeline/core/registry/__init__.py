@@ -12,21 +12,31 @@ scale. The schema is versioned with alembic and upgraded when the registry is op
 
 from rag_pipeline.core.registry.database import default_url
 from rag_pipeline.core.registry.model import (
+    DEFAULT_COLLECTION,
     LIVE,
     STAGES,
+    ApiKey,
+    Collection,
+    CollectionNotFound,
     Document,
     DocumentStatus,
+    Role,
     Stage,
     StageState,
 )
 from rag_pipeline.core.registry.store import Registry
 
 __all__ = [
+    "DEFAULT_COLLECTION",
     "LIVE",
     "STAGES",
+    "ApiKey",
+    "Collection",
+    "CollectionNotFound",
     "Document",
     "DocumentStatus",
     "Registry",
+    "Role",
     "Stage",
     "StageState",
     "default_url",

@@ -2,14 +2,17 @@
 
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 
 from rag_pipeline.core.registry.database import LIVE_VALUES, Database
 from rag_pipeline.core.registry.model import (
     DEFAULT_COLLECTION,
+    CollectionNotFound,
     Document,
     DocumentStatus,
+    collections,
     documents,
     fresh_row,
     stages,
@@ -32,16 +35,23 @@ class Lifecycle(Database):
         chunk_size: int | None = None,
         chunk_overlap: int | None = None,
         collection: str = DEFAULT_COLLECTION,
+        metadata: dict[str, Any] | None = None,
         dedupe_by_content: bool = False,
         submitted: bool = False,
     ) -> tuple[Document, bool]:
         """Register a document, or return the live one it already is: (document, created).
 
-        With `dedupe_by_content`, a live document holding the same bytes under any name is
-        the answer. A deleted or rejected id registered again starts a new life.
+        With `dedupe_by_content`, a live document holding the same bytes under any name in the
+        same collection is the answer. A live id is the answer whatever its collection (an id
+        names one document). A deleted or rejected id registered again starts a new life.
         """
         now = time.time()
         with self._tx(write=True, lock=f"sha:{sha256}") as conn:
+            # In the transaction: a collection deleted meanwhile takes no new document.
+            if not conn.execute(
+                sa.select(collections.c.name).where(collections.c.name == collection)
+            ).first():
+                raise CollectionNotFound(collection)
             if dedupe_by_content:
                 same = conn.execute(
                     sa.select(documents.c.id)
@@ -67,6 +77,7 @@ class Lifecycle(Database):
                 bytes=size,
                 chunk_size=chunk_size,
                 chunk_overlap=chunk_overlap,
+                metadata=metadata or {},
                 origin=origin,
                 source_path=source_path,
                 landing_path=landing_path,
@@ -94,6 +105,7 @@ class Lifecycle(Database):
         source_path: str | None = None,
         sha256: str | None = None,
         size: int | None = None,
+        collection: str = DEFAULT_COLLECTION,
     ) -> Document:
         """Record a file that never became a document, unless the id is live already."""
         now = time.time()
@@ -102,6 +114,7 @@ class Lifecycle(Database):
             if existing is not None and existing.live:
                 return existing
             values = {
+                "collection": collection,
                 "filename": filename,
                 "sha256": sha256,
                 "bytes": size,
@@ -145,11 +158,19 @@ class Lifecycle(Database):
             return found
 
     def partition_released(self, doc_id: str) -> None:
+        """The partition is gone; so is the row, when its collection was deleted."""
         with self._tx(write=True) as conn:
             conn.execute(
                 documents.update()
                 .where(documents.c.id == doc_id, documents.c.status == DocumentStatus.deleted.value)
                 .values(release_partition=False)
+            )
+            conn.execute(
+                documents.delete().where(
+                    documents.c.id == doc_id,
+                    documents.c.status == DocumentStatus.deleted.value,
+                    documents.c.collection.not_in(sa.select(collections.c.name)),
+                )
             )
 
     def forget(self, doc_id: str) -> bool:

@@ -10,6 +10,12 @@ STAGES = ("raw_document", "document_text", "document_chunks", "chunk_embeddings"
 DEFAULT_COLLECTION = "default"
 
 
+class CollectionNotFound(LookupError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no collection named {name!r}")
+        self.name = name
+
+
 class DocumentStatus(StrEnum):
     queued = "queued"
     processing = "processing"
@@ -69,12 +75,17 @@ documents = sa.Table(
     sa.Column("superseded_by", sa.String(200), nullable=True),
     # The partition of a deleted document, still to be removed once no run names it.
     sa.Column("release_partition", sa.Boolean, nullable=False, server_default=sa.false()),
+    # The user's metadata: a JSON object of strings, numbers, booleans and lists of strings.
+    sa.Column("metadata", sa.JSON, nullable=True),
     # With status in it, the default listing (all but deleted) filters without leaving the index.
     sa.Index("ix_documents_order", "registered_at", "id", "status"),
     sa.Index("ix_documents_status_order", "status", "registered_at", "id"),
     sa.Index("ix_documents_sha256", "sha256"),
     sa.Index("ix_documents_landing_path", "landing_path"),
     sa.Index("ix_documents_run", "run_id"),
+    sa.Index("ix_documents_collection_order", "collection", "registered_at", "id"),
+    # Search follows what changed since it last looked (collection, metadata, liveness).
+    sa.Index("ix_documents_updated", "updated_at"),
 )
 
 stages = sa.Table(
@@ -99,6 +110,33 @@ state = sa.Table(
     metadata,
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
+)
+
+
+collections = sa.Table(
+    "collections",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("chunk_size", sa.Integer, nullable=True),
+    sa.Column("chunk_overlap", sa.Integer, nullable=True),
+    # Names the collection's vector index apart from an earlier collection of the same name.
+    sa.Column("index_token", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    # A list of collection names, or null for every collection.
+    sa.Column("collections", sa.JSON, nullable=True),
+    sa.Column("secret_sha256", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("revoked_at", sa.Float, nullable=True),
 )
 
 
@@ -156,6 +194,7 @@ class Document:
     delete_reason: str | None
     superseded_by: str | None
     release_partition: bool
+    metadata: dict[str, Any] = field(default_factory=dict)
     stages: dict[str, Stage] = field(default_factory=dict)
 
     @property
@@ -166,4 +205,57 @@ class Document:
     def from_row(cls, row: Any) -> "Document":
         values = dict(row._mapping)
         values["status"] = DocumentStatus(values["status"])
+        values["metadata"] = values.get("metadata") or {}
         return cls(**values, stages={s: Stage() for s in STAGES})
+
+
+@dataclass(frozen=True)
+class Collection:
+    """A knowledge base: its documents' chunk defaults, and where its vectors live."""
+
+    name: str
+    description: str
+    chunk_size: int | None
+    chunk_overlap: int | None
+    index_token: str
+    created_at: float
+    updated_at: float
+
+    @property
+    def index_suffix(self) -> str:
+        """What names its vector index after the configured one: `default` keeps the configured
+        collection itself (the vectors of every document from before collections)."""
+        return "" if self.name == DEFAULT_COLLECTION else f"{self.name}-{self.index_token}"
+
+    @classmethod
+    def from_row(cls, row: Any) -> "Collection":
+        return cls(**dict(row._mapping))
+
+
+class Role(StrEnum):
+    admin = "admin"
+    writer = "writer"
+    reader = "reader"
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A stored key, without its secret; `collections` None means every collection."""
+
+    id: str
+    name: str
+    role: Role
+    collections: tuple[str, ...] | None
+    created_at: float
+    revoked_at: float | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> "ApiKey":
+        return cls(
+            id=row.id,
+            name=row.name,
+            role=Role(row.role),
+            collections=None if row.collections is None else tuple(row.collections),
+            created_at=row.created_at,
+            revoked_at=row.revoked_at,
+        )

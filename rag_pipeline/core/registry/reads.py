@@ -58,24 +58,28 @@ class Reads(Database):
         limit: int = 50,
         offset: int = 0,
         include_deleted: bool = True,
+        collections: Sequence[str] | None = None,
     ) -> tuple[list[Document], int]:
-        """Documents in arrival order, and how many match in all.
+        """Documents in arrival order, and how many match in all; `collections` None means
+        every collection.
 
         Each shape of query has an index that gives both the order and the count: by status,
         or all in arrival order (leaving deleted ones out is a filter on that walk, and their
-        count comes off the total)."""
+        count comes off the total), or by collection."""
         deleted = DocumentStatus.deleted.value
         if status is not None:
             where = [documents.c.status == status.value]
         else:
             where = [] if include_deleted else [documents.c.status != deleted]
+        if collections is not None:
+            where.append(documents.c.collection.in_(list(collections)))
         with self._tx() as conn:
 
             def count(*conditions: sa.ColumnElement[bool]) -> int:
                 query = sa.select(sa.func.count()).select_from(documents).where(*conditions)
                 return int(conn.execute(query).scalar_one())
 
-            if status is not None:
+            if status is not None or collections is not None:
                 total = count(*where)
             else:
                 total = count()

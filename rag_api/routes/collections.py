@@ -1,0 +1,153 @@
+"""Collections: create, list, read, change and delete them, and upload into one.
+
+Managing collections takes an admin key; reading them, any key that may see them; uploading
+into one, a writer's. A collection the key may not see is not found, like a missing one.
+"""
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Response, UploadFile
+
+from rag_api.deps import (
+    AdminDep,
+    IndexDep,
+    InstanceDep,
+    PrincipalDep,
+    SettingsDep,
+    StoreDep,
+    WriterDep,
+)
+from rag_api.errors import ApiError
+from rag_api.routes.documents import (
+    METADATA_HELP,
+    UPLOAD_RESPONSES,
+    accept_uploads,
+    check_options,
+    visible_collection,
+)
+from rag_api.schemas import (
+    CollectionIn,
+    CollectionOut,
+    CollectionPatch,
+    ErrorResponse,
+    UploadResponse,
+)
+from rag_pipeline.core.collections import CollectionsService
+from rag_pipeline.core.registry import Collection, CollectionNotFound
+from rag_pipeline.partitions import DagsterPartitions
+from rag_pipeline.resources import api_holder_id
+
+router = APIRouter(prefix="/collections", tags=["collections"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse} for code in (401, 403, 404, 409, 422)
+}
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+def _out(collection: Collection, documents: int) -> CollectionOut:
+    return CollectionOut(
+        name=collection.name,
+        description=collection.description,
+        chunk_size=collection.chunk_size,
+        chunk_overlap=collection.chunk_overlap,
+        documents=documents,
+        created_at=_iso(collection.created_at),
+        updated_at=_iso(collection.updated_at),
+    )
+
+
+@router.post("", status_code=201, response_model=CollectionOut, responses=_ERRORS)
+def create_collection(
+    body: CollectionIn, response: Response, settings: SettingsDep, store: StoreDep, _: AdminDep
+) -> CollectionOut:
+    """A new collection; its chunk settings are the defaults for its uploads."""
+    check_options(body.chunk_size, body.chunk_overlap, settings)
+    created = CollectionsService(store).create(
+        body.name, body.description, body.chunk_size, body.chunk_overlap
+    )
+    response.headers["Location"] = f"/collections/{created.name}"
+    return _out(created, 0)
+
+
+@router.get("", response_model=list[CollectionOut], responses=_ERRORS)
+def list_collections(store: StoreDep, principal: PrincipalDep) -> list[CollectionOut]:
+    """The collections the key may see, by name, with their number of live documents."""
+    counts = store.registry.live_counts()
+    return [
+        _out(c, counts.get(c.name, 0))
+        for c in store.registry.collections()
+        if principal.sees(c.name)
+    ]
+
+
+@router.get("/{name}", response_model=CollectionOut, responses=_ERRORS)
+def get_collection(name: str, store: StoreDep, principal: PrincipalDep) -> CollectionOut:
+    found = visible_collection(store, principal, name)
+    return _out(found, store.registry.live_counts().get(name, 0))
+
+
+@router.patch("/{name}", response_model=CollectionOut, responses=_ERRORS)
+def change_collection(
+    name: str, body: CollectionPatch, settings: SettingsDep, store: StoreDep, admin: AdminDep
+) -> CollectionOut:
+    """Change the description or chunk defaults; documents already added keep theirs."""
+    current = visible_collection(store, admin, name)
+    changes = body.model_dump(exclude_unset=True)
+    if changes.get("description", "") is None:
+        raise ApiError(422, "invalid_request", "description cannot be null")
+    size = changes.get("chunk_size", current.chunk_size)
+    overlap = changes.get("chunk_overlap", current.chunk_overlap)
+    check_options(size, overlap, settings)
+    changed = store.registry.update_collection(name, **changes) if changes else current
+    if changed is None:
+        raise CollectionNotFound(name)
+    return _out(changed, store.registry.live_counts().get(name, 0))
+
+
+@router.delete("/{name}", status_code=204, responses=_ERRORS)
+def delete_collection(
+    name: str, store: StoreDep, instance: InstanceDep, index: IndexDep, _: AdminDep
+) -> Response:
+    """Delete the collection and every document in it: vectors, artifacts, lexical data,
+    registry rows and partitions, its landing folder, and its name on API keys. `default`
+    cannot be deleted. Partitions that a queued or running run names go once it is done."""
+    partitions = DagsterPartitions(instance, store, api_holder_id())
+    CollectionsService(store).delete(name, index, partitions)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/{name}/documents", status_code=202, response_model=UploadResponse, responses=UPLOAD_RESPONSES
+)
+def upload_to_collection(
+    name: str,
+    response: Response,
+    settings: SettingsDep,
+    store: StoreDep,
+    principal: WriterDep,
+    file: Annotated[list[UploadFile], File(description="One or more documents")],
+    chunk_size: Annotated[
+        int | None, Form(description="Tokens per chunk (default: the collection's)")
+    ] = None,
+    chunk_overlap: Annotated[
+        int | None, Form(description="Tokens of overlap (default: the collection's)")
+    ] = None,
+    metadata: Annotated[str | None, Form(description=METADATA_HELP)] = None,
+) -> UploadResponse:
+    """Accept documents into a collection, as `POST /documents` does into `default`."""
+    return accept_uploads(
+        name,
+        file,
+        response=response,
+        settings=settings,
+        store=store,
+        principal=principal,
+        chunk_size=chunk_size,
+        chunk_overlap=chunk_overlap,
+        metadata=metadata,
+    )

@@ -1,0 +1,78 @@
+"""API keys: an admin makes, lists and revokes them. A key's secret is shown once, at
+creation, and stored only as a hash; a revoked key is refused from the next request."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from rag_api.deps import AdminDep, SettingsDep, StoreDep
+from rag_api.errors import ApiError
+from rag_api.schemas import ErrorResponse, KeyCreated, KeyIn, KeyOut
+from rag_pipeline.core.keys import KeysService
+from rag_pipeline.core.registry import ApiKey, Role
+
+router = APIRouter(prefix="/keys", tags=["keys"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse} for code in (401, 403, 404, 409, 422)
+}
+
+
+def _out(key: ApiKey) -> dict[str, Any]:
+    return {
+        "id": key.id,
+        "name": key.name,
+        "role": key.role,
+        "collections": "*" if key.collections is None else list(key.collections),
+        "created_at": datetime.fromtimestamp(key.created_at, UTC).isoformat(),
+    }
+
+
+@router.post("", status_code=201, response_model=KeyCreated, responses=_ERRORS)
+def create_key(
+    body: KeyIn, response: Response, settings: SettingsDep, store: StoreDep, _: AdminDep
+) -> KeyCreated:
+    """A new key with a role over some collections (an admin's: every one). The answer holds
+    its secret, which cannot be read again.
+
+    On an API with no key configured, the first key closes it to everyone without one, so
+    it must be an admin key."""
+    collections = None if body.collections == "*" else body.collections
+    if not settings.api_key and not store.registry.any_key() and body.role != Role.admin:
+        raise ApiError(
+            409,
+            "first_key_admin",
+            "the first key closes the open API: make it an admin key, or set RAG_API_KEY",
+        )
+    key, secret = KeysService(store.registry).create(body.name, body.role, collections)
+    response.headers["Location"] = f"/keys/{key.id}"
+    return KeyCreated(**_out(key), secret=secret)
+
+
+@router.get("", response_model=list[KeyOut], responses=_ERRORS)
+def list_keys(store: StoreDep, _: AdminDep) -> list[KeyOut]:
+    """Every active key, oldest first, without secrets."""
+    return [KeyOut(**_out(key)) for key in store.registry.active_keys()]
+
+
+@router.delete("/{key_id}", status_code=204, responses=_ERRORS)
+def revoke_key(key_id: str, settings: SettingsDep, store: StoreDep, _: AdminDep) -> Response:
+    """Revoke a key: it is refused from the next request on.
+
+    Without RAG_API_KEY, the last admin key cannot be revoked while other keys remain: no
+    one could manage keys any more."""
+    keys = store.registry.active_keys()
+    target = next((k for k in keys if k.id == key_id), None)
+    if target is None:
+        raise ApiError(404, "not_found", f"no key with id {key_id!r}")
+    admins = [k for k in keys if k.role == Role.admin]
+    if not settings.api_key and admins == [target] and len(keys) > 1:
+        raise ApiError(
+            409,
+            "last_admin_key",
+            "this is the last admin key and other keys remain: revoke them first, or set an "
+            "admin key in RAG_API_KEY",
+        )
+    store.registry.revoke_key(key_id)
+    return Response(status_code=204)
