@@ -186,3 +186,28 @@ def test_deleting_a_collection_takes_it_off_its_keys(world, corpus: Path) -> Non
         404,
         "not_found",
     )
+
+
+@pytest.mark.parametrize("role", ["reader", "writer"])
+def test_operations_need_the_admin_role(world, role: str) -> None:
+    """Reprocess, retry, schedules and runs: 403 for a tenant's key, whatever it names (its
+    own document, the other's, or nothing), so neither learns anything from them."""
+    client, tenants = world
+    acme, globex = tenants["acme"], tenants["globex"]
+    key = _as(acme.keys[role])
+    requests = [
+        ("post", f"/documents/{acme.doc}/reprocess", {"chunk_size": 100}),
+        ("post", f"/documents/{globex.doc}/reprocess", None),
+        ("post", "/documents/retry", {"collection": "globex"}),
+        ("patch", "/schedules/backup_schedule", {"running": False}),
+        ("post", "/schedules/backup_schedule/run", None),
+        ("get", "/runs/00000000-0000-0000-0000-000000000000", None),
+    ]
+    for method, path, body in requests:
+        kwargs = {"json": body} if body is not None else {}
+        answer = client.request(method.upper(), path, headers=key, **kwargs)
+        assert_error(answer, 403, "forbidden")
+    # The admin key reaches them: a run that does not exist is 404, not 403.
+    root = {"Authorization": f"Bearer {ROOT}"}
+    missing = client.get("/runs/00000000-0000-0000-0000-000000000000", headers=root)
+    assert_error(missing, 404, "not_found")
