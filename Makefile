@@ -34,7 +34,7 @@ run: setup
 	bash scripts/run-stack.sh
 
 test: setup
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --durations=30 $(PYTEST_ARGS)
 
 # The full reliability suite: every corpus file, 500 uploads from 16 clients, four kinds of
 # kill -9, hostile input and schemathesis, with the real model; writes
