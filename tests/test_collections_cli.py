@@ -4,8 +4,11 @@ SQL over one collection, and a backfill of exactly one collection's partitions."
 import json
 from pathlib import Path
 
-from support.runs import copy_corpus, materialize, run_cli
+import pytest
+from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+from support.runs import copy_corpus, materialize, run_cli, wait_for
 
+from rag_pipeline.core.registry import DocumentStatus
 from rag_pipeline.core.store import DocumentStore
 
 NORWICH = "text/uns_norwich-city.txt"
@@ -126,3 +129,37 @@ def test_a_backfill_covers_exactly_one_collections_partitions(
     assert run_cli(["backfill", "--collection", "nope"])[0] == 1
     store.registry.create_collection("empty")
     assert run_cli(["backfill", "--collection", "empty"])[0] == 1
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("daemon_env", [{"RAG_EMBEDDING_MODEL": "hash-384"}], indirect=True)
+def test_the_daemon_runs_a_collections_backfill_and_nothing_else(
+    daemon, daemon_env, corpus: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """`rag-pipeline backfill --collection`, run by the real backfill daemon on the warm worker:
+    the collection's documents end indexed, in runs tagged with it; another collection's
+    document waiting between them is left alone."""
+    for name, value in daemon_env.items():
+        monkeypatch.setenv(name, value)
+    store = DocumentStore(daemon_env["RAG_DATA_DIR"])
+    store.registry.create_collection("acme")
+    files = tmp_path / "in"
+    first = _add(copy_corpus(corpus, NORWICH, files), "--collection", "acme")
+    other = _add(copy_corpus(corpus, HAYSTACK, files))
+    second = _add(copy_corpus(corpus, PLUMBER, files), "--collection", "acme")
+
+    code, out = run_cli(["backfill", "--collection", "acme"])
+    assert code == 0, out
+
+    def indexed() -> bool:
+        return all(
+            store.registry.get(key).status == DocumentStatus.indexed for key in (first, second)
+        )
+
+    wait_for(indexed, 240, "the collection's documents indexed", tmp_path / "daemon.log")
+    assert store.registry.get(other).status != DocumentStatus.indexed
+    with DagsterInstance.get() as instance:
+        [backfill] = instance.get_backfills()
+        runs = instance.get_runs(RunsFilter(tags={"dagster/backfill": backfill.backfill_id}))
+    assert runs and all(run.tags.get("rag/collection") == "acme" for run in runs)
+    assert all(run.status == DagsterRunStatus.SUCCESS for run in runs)
