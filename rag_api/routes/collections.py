@@ -23,7 +23,6 @@ from rag_api.routes.documents import (
     METADATA_HELP,
     UPLOAD_RESPONSES,
     accept_uploads,
-    check_options,
     visible_collection,
 )
 from rag_api.schemas import (
@@ -34,6 +33,7 @@ from rag_api.schemas import (
     UploadResponse,
 )
 from rag_pipeline.core.collections import CollectionsService
+from rag_pipeline.core.options import check_options
 from rag_pipeline.core.registry import Collection, CollectionNotFound
 from rag_pipeline.partitions import DagsterPartitions
 from rag_pipeline.resources import api_holder_id

@@ -42,12 +42,11 @@ from rag_pipeline.core.documents import (
     Accepted,
     DocumentNotFound,
     DocumentsService,
-    check_document_options,
 )
-from rag_pipeline.core.embedding import max_tokens_for
 from rag_pipeline.core.extract import ExtractionError, accept
 from rag_pipeline.core.keys import Principal
-from rag_pipeline.core.registry import DEFAULT_COLLECTION, Collection, CollectionNotFound, Document
+from rag_pipeline.core.options import check_options
+from rag_pipeline.core.registry import DEFAULT_COLLECTION, Collection, CollectionNotFound
 from rag_pipeline.core.store import DocumentStore, safe_filename
 from rag_pipeline.partitions import DagsterPartitions, observe_metadata
 from rag_pipeline.resources import api_holder_id
@@ -82,29 +81,6 @@ def _out(report: DocumentReport) -> DocumentOut:
 
 def _status_url(doc_id: str) -> str:
     return f"/documents/{doc_id}"
-
-
-def check_options(
-    size: int | None,
-    overlap: int | None,
-    settings: Settings,
-    home: Collection | None = None,
-    base: Document | None = None,
-) -> None:
-    """Chunk options as given with an upload, a collection or a reprocess; unset ones are the
-    document's own, then its collection's, then the service's."""
-    check_document_options(
-        base,
-        size,
-        overlap,
-        max_tokens=max_tokens_for(settings.embedding_model),
-        default_size=(home.chunk_size if home and home.chunk_size else settings.chunk_size),
-        default_overlap=(
-            home.chunk_overlap
-            if home and home.chunk_overlap is not None
-            else settings.chunk_overlap
-        ),
-    )
 
 
 def _read(upload: UploadFile, max_bytes: int) -> tuple[str, bytes, str]:
