@@ -102,7 +102,7 @@ def populate(data_dir: Path, home: Path, n: int) -> list[str]:
     return ids
 
 
-def _timed(call: Any, times: int) -> list[float]:
+def elapsed_since(call: Any, times: int) -> list[float]:
     out = []
     for _ in range(times):
         started = time.perf_counter()
@@ -152,20 +152,20 @@ def measure(data_dir: Path, home: Path, ids: list[str], requests: int) -> dict[s
             for label, offset in (("start", 0), ("middle", n // 2), ("end", n - 100)):
                 path = f"/documents?limit=100&offset={offset}"
                 get(path)
-                api_ms = _timed(lambda path=path: get(path), requests)
-                floor_ms = _timed(
+                api_ms = elapsed_since(lambda path=path: get(path), requests)
+                floor_ms = elapsed_since(
                     lambda offset=offset: registry.page(limit=100, offset=offset), requests
                 )
                 out[f"list_{label}"] = _with_floor(api_ms, floor_ms)
             picks = [rng.choice(ids) for _ in range(requests)]
             it = iter(picks)
-            api_ms = _timed(lambda: get(f"/documents/{next(it)}"), requests)
+            api_ms = elapsed_since(lambda: get(f"/documents/{next(it)}"), requests)
             it = iter(picks)
-            floor_ms = _timed(lambda: registry.get(next(it)), requests)
+            floor_ms = elapsed_since(lambda: registry.get(next(it)), requests)
             out["one"] = _with_floor(api_ms, floor_ms)
             failed = "/documents?status=failed&limit=100"
-            api_ms = _timed(lambda: get(failed), requests)
-            floor_ms = _timed(lambda: registry.page(DocumentStatus.failed, limit=100), requests)
+            api_ms = elapsed_since(lambda: get(failed), requests)
+            floor_ms = elapsed_since(lambda: registry.page(DocumentStatus.failed, limit=100), requests)
             out["failed"] = _with_floor(api_ms, floor_ms)
         out["sse_delay"] = sse_delays(url, registry, ids)
         return out

@@ -29,7 +29,7 @@ from dagster import (
 )
 
 from rag_pipeline import checks
-from rag_pipeline.core import ingest
+from rag_pipeline.core import indexing, ingest
 from rag_pipeline.core.documents import DocumentsService
 from rag_pipeline.core.embedding import Embedder
 from rag_pipeline.core.index import VectorIndex
@@ -224,15 +224,15 @@ def _index(
     """vector_index for the documents, a group per hold of the index-write pool: a DELETE (or
     another run) waits for one group's write, not for the whole batch's."""
     outcomes: dict[str, StageResult | StageError] = {}
-    for group in ingest.index_inputs(store, keys):
-        ready = [item for item in group if isinstance(item, ingest.IndexInput)]
-        outcomes.update(item for item in group if not isinstance(item, ingest.IndexInput))
+    for group in indexing.index_inputs(store, keys):
+        ready = [item for item in group if isinstance(item, indexing.IndexInput)]
+        outcomes.update(item for item in group if not isinstance(item, indexing.IndexInput))
         if not ready:
             continue
         with index_write_slot(
             context.instance, context.run_id, "ingest_documents", log=context.log.warning
         ):
-            written = ingest.vector_index(store, ready, index)
+            written = indexing.vector_index(store, ready, index)
             for key, outcome in written.items():
                 if isinstance(outcome, StageResult) and outcome.supersedes:
                     _supersede(context, service, index, key, outcome)

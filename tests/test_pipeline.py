@@ -212,9 +212,9 @@ def test_documents_indexed_in_groups_keep_their_own_outcomes(
     fails alone, the others are indexed and checked each against its own chunks."""
     from dagster import DagsterEventType
 
-    from rag_pipeline.core import ingest
+    from rag_pipeline.core import indexing
 
-    monkeypatch.setattr(ingest, "INDEX_GROUP_DOCUMENTS", 2)
+    monkeypatch.setattr(indexing, "INDEX_GROUP_DOCUMENTS", 2)
     names = [
         "text/uns_norwich-city.txt",
         "markdown/haystack_sample.md",

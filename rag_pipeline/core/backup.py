@@ -26,7 +26,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from rag_pipeline.core import ingest
+from rag_pipeline.core import indexing, ingest
 from rag_pipeline.core.index import VectorIndex
 from rag_pipeline.core.store import DocumentStore
 
@@ -278,12 +278,12 @@ def rebuild_vectors(store: DocumentStore, index: VectorIndex) -> tuple[int, dict
     of vectors written and, per document that could not be rebuilt, the reason.
     """
     written, skipped = 0, {}
-    for group in ingest.index_inputs(store, store.artifact_ids(INDEXED_MARK)):
+    for group in indexing.index_inputs(store, store.artifact_ids(INDEXED_MARK)):
         outcomes: dict[str, ingest.StageResult | ingest.StageError] = dict(
-            item for item in group if not isinstance(item, ingest.IndexInput)
+            item for item in group if not isinstance(item, indexing.IndexInput)
         )
-        ready = [item for item in group if isinstance(item, ingest.IndexInput)]
-        outcomes.update(ingest.vector_index(store, ready, index))
+        ready = [item for item in group if isinstance(item, indexing.IndexInput)]
+        outcomes.update(indexing.vector_index(store, ready, index))
         for doc_id, outcome in outcomes.items():
             if isinstance(outcome, ingest.StageError):
                 skipped[doc_id] = f"[{outcome.code}] {outcome.message}"
