@@ -19,7 +19,16 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from rag_api import errors
 from rag_api.deps import get_model, open_index, require_key
 from rag_api.errors import ApiError, error_body
-from rag_api.routes import collections, documents, keys, runs, schedules, search, system
+from rag_api.routes import (
+    collections,
+    documents,
+    keys,
+    reruns,
+    runs,
+    schedules,
+    search,
+    system,
+)
 from rag_pipeline.core.facets import Facets
 from rag_pipeline.core.lexical import LexicalIndex
 from rag_pipeline.core.store import DocumentStore
@@ -111,6 +120,8 @@ def create_app(settings: Settings | None = None, instance: Any = None) -> FastAP
         return await call_next(request)
 
     protected = [Depends(require_key)]
+    # Before the documents router: POST /documents/retry is not a document id.
+    app.include_router(reruns.router, dependencies=protected)
     app.include_router(documents.router, dependencies=protected)
     app.include_router(collections.router, dependencies=protected)
     app.include_router(keys.router, dependencies=protected)

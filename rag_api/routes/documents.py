@@ -14,10 +14,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from rag_api.deps import (
-    AdminOnly,
     IndexDep,
     InstanceDep,
-    LauncherDep,
     PrincipalDep,
     SettingsDep,
     StoreDep,
@@ -29,11 +27,6 @@ from rag_api.schemas import (
     DocumentPage,
     ErrorResponse,
     MetadataPatch,
-    Reprocess,
-    Reprocessed,
-    RetryRequest,
-    RetryResponse,
-    RetryRun,
     UploadedDocument,
     UploadResponse,
 )
@@ -50,7 +43,6 @@ from rag_pipeline.core.registry import DEFAULT_COLLECTION, Collection, Collectio
 from rag_pipeline.core.store import DocumentStore, safe_filename
 from rag_pipeline.partitions import DagsterPartitions, observe_metadata
 from rag_pipeline.resources import api_holder_id
-from rag_pipeline.runs import DocumentRuns
 from rag_pipeline.settings import Settings
 from rag_pipeline.status import DocumentReport, DocumentStatus, find_report, report
 
@@ -62,7 +54,7 @@ TERMINAL = {
     DocumentStatus.rejected,
     DocumentStatus.deleted,
 }
-_ERRORS: dict[int | str, dict[str, Any]] = {
+DOCUMENT_ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse} for code in (401, 403, 404, 413, 415, 422)
 }
 METADATA_HELP = (
@@ -71,15 +63,15 @@ METADATA_HELP = (
 )
 
 
-def _with_errors(extra: dict[int | str, dict[str, Any]]) -> dict[int | str, dict[str, Any]]:
-    return {**extra, **_ERRORS}
+def with_errors(extra: dict[int | str, dict[str, Any]]) -> dict[int | str, dict[str, Any]]:
+    return {**extra, **DOCUMENT_ERRORS}
 
 
 def _out(report: DocumentReport) -> DocumentOut:
     return DocumentOut.model_validate(report, from_attributes=True)
 
 
-def _status_url(doc_id: str) -> str:
+def status_url(doc_id: str) -> str:
     return f"/documents/{doc_id}"
 
 
@@ -100,7 +92,7 @@ def _read(upload: UploadFile, max_bytes: int) -> tuple[str, bytes, str]:
     return name, data, media_type
 
 
-UPLOAD_RESPONSES = _with_errors(
+UPLOAD_RESPONSES = with_errors(
     {200: {"model": UploadResponse, "description": "Every file was a duplicate"}}
 )
 
@@ -185,12 +177,12 @@ def _uploaded(name: str, accepted: Accepted) -> UploadedDocument:
         id=doc.id,
         filename=name,
         status=doc.status,
-        status_url=_status_url(doc.id),
+        status_url=status_url(doc.id),
         duplicate=accepted.duplicate,
     )
 
 
-@router.get("", response_model=DocumentPage, responses=_ERRORS)
+@router.get("", response_model=DocumentPage, responses=DOCUMENT_ERRORS)
 def list_documents(
     store: StoreDep,
     principal: PrincipalDep,
@@ -212,46 +204,6 @@ def list_documents(
     )
     return DocumentPage(
         items=[_out(report(doc)) for doc in docs], total=total, limit=limit, offset=offset
-    )
-
-
-@router.post(
-    "/retry",
-    status_code=202,
-    response_model=RetryResponse,
-    responses=_ERRORS,
-    dependencies=[AdminOnly],
-)
-def retry_documents(
-    request: RetryRequest, settings: SettingsDep, store: StoreDep, launcher: LauncherDep
-) -> RetryResponse:
-    """Run failed documents again, each from the stage where it stopped, in batched runs.
-
-    Failures the same bytes will repeat (password_required, no_text_layer, unsupported_type,
-    empty_file) are left alone unless `include_permanent`. Each document reads `queued` with
-    its run. Filters that match nothing answer 202 with no runs.
-    """
-    retried = DocumentsService(store).retry(
-        DocumentRuns(launcher),
-        budget_bytes=int(settings.run_budget_mb * 1024 * 1024),
-        max_docs=settings.max_docs_per_run,
-        error_code=request.error_code,
-        collection=request.collection,
-        include_permanent=request.include_permanent,
-        limit=request.limit,
-    )
-    return RetryResponse(
-        documents=retried.document_ids,
-        runs=[
-            RetryRun(
-                run_id=rerun.run_id,
-                documents=rerun.document_ids,
-                first_stage=rerun.first_stage,
-                run_url=f"/runs/{rerun.run_id}",
-            )
-            for rerun in retried.runs
-        ],
-        skipped_permanent=retried.skipped_permanent,
     )
 
 
@@ -277,7 +229,7 @@ def _find(store: DocumentStore, doc_id: str, principal: Principal) -> DocumentRe
     return found
 
 
-@router.get("/{doc_id}", response_model=DocumentOut, responses=_ERRORS)
+@router.get("/{doc_id}", response_model=DocumentOut, responses=DOCUMENT_ERRORS)
 def get_document(doc_id: str, store: StoreDep, principal: PrincipalDep) -> DocumentOut:
     """A document's status per stage, from the registry's projection of the Dagster runs."""
     return _out(_find(store, doc_id, principal))
@@ -287,7 +239,7 @@ def _existing_report(doc_id: str, store: StoreDep, principal: PrincipalDep) -> D
     return _find(store, doc_id, principal)
 
 
-@router.get("/{doc_id}/events", response_class=EventSourceResponse, responses=_ERRORS)
+@router.get("/{doc_id}/events", response_class=EventSourceResponse, responses=DOCUMENT_ERRORS)
 async def document_events(
     doc_id: str,
     first: Annotated[DocumentReport, Depends(_existing_report)],
@@ -322,7 +274,7 @@ async def document_events(
         report = found
 
 
-@router.delete("/{doc_id}", status_code=204, responses=_ERRORS)
+@router.delete("/{doc_id}", status_code=204, responses=DOCUMENT_ERRORS)
 def delete_document(
     doc_id: str, store: StoreDep, instance: InstanceDep, index: IndexDep, principal: WriterDep
 ) -> Response:
@@ -342,7 +294,7 @@ def delete_document(
     "/{doc_id}",
     status_code=202,
     response_model=UploadResponse,
-    responses=_with_errors({200: {"model": UploadResponse, "description": "Same content"}}),
+    responses=with_errors({200: {"model": UploadResponse, "description": "Same content"}}),
 )
 def replace_document(
     doc_id: str,
@@ -378,52 +330,11 @@ def replace_document(
     if accepted.duplicate:
         response.status_code = 200
     else:
-        response.headers["Location"] = _status_url(accepted.document.id)
+        response.headers["Location"] = status_url(accepted.document.id)
     return UploadResponse(documents=[_uploaded(name, accepted)])
 
 
-@router.post(
-    "/{doc_id}/reprocess",
-    status_code=202,
-    response_model=Reprocessed,
-    responses=_with_errors({409: {"model": ErrorResponse}}),
-    dependencies=[AdminOnly],
-)
-def reprocess_document(
-    doc_id: str,
-    response: Response,
-    settings: SettingsDep,
-    store: StoreDep,
-    launcher: LauncherDep,
-    options: Reprocess | None = None,
-) -> Reprocessed:
-    """Run a document again without uploading it: from its chunks with new chunk options,
-    else from its text (after an extractor or settings change).
-
-    Its current chunks stay searchable until the new ones are indexed; its status reads
-    `queued`, then `processing`, with the new run. A document a run is queued or running for
-    is 409.
-    """
-    service = DocumentsService(store)
-    doc = service.get(doc_id)
-    size = options.chunk_size if options else None
-    overlap = options.chunk_overlap if options else None
-    if doc.live:
-        check_options(size, overlap, settings, store.registry.collection(doc.collection), doc)
-    rerun = service.reprocess(
-        doc_id, DocumentRuns(launcher), chunk_size=size, chunk_overlap=overlap
-    )
-    response.headers["Location"] = _status_url(doc_id)
-    return Reprocessed(
-        id=doc_id,
-        run_id=rerun.run_id,
-        first_stage=rerun.first_stage,
-        status_url=_status_url(doc_id),
-        run_url=f"/runs/{rerun.run_id}",
-    )
-
-
-@router.patch("/{doc_id}", response_model=DocumentOut, responses=_ERRORS)
+@router.patch("/{doc_id}", response_model=DocumentOut, responses=DOCUMENT_ERRORS)
 def change_metadata(
     doc_id: str,
     change: MetadataPatch,

@@ -1,0 +1,101 @@
+"""Running documents again without an upload: `POST /documents/{id}/reprocess` and
+`POST /documents/retry` (admin keys only)."""
+
+from fastapi import APIRouter, Response
+
+from rag_api.deps import AdminOnly, LauncherDep, SettingsDep, StoreDep
+from rag_api.routes.documents import DOCUMENT_ERRORS, status_url, with_errors
+from rag_api.schemas import (
+    ErrorResponse,
+    Reprocess,
+    Reprocessed,
+    RetryRequest,
+    RetryResponse,
+    RetryRun,
+)
+from rag_pipeline.core.documents import DocumentsService
+from rag_pipeline.core.options import check_options
+from rag_pipeline.runs import DocumentRuns
+
+router = APIRouter(prefix="/documents", tags=["documents"])
+
+
+@router.post(
+    "/retry",
+    status_code=202,
+    response_model=RetryResponse,
+    responses=DOCUMENT_ERRORS,
+    dependencies=[AdminOnly],
+)
+def retry_documents(
+    request: RetryRequest, settings: SettingsDep, store: StoreDep, launcher: LauncherDep
+) -> RetryResponse:
+    """Run failed documents again, each from the stage where it stopped, in batched runs.
+
+    Failures the same bytes will repeat (password_required, no_text_layer, unsupported_type,
+    empty_file) are left alone unless `include_permanent`. Each document reads `queued` with
+    its run. Filters that match nothing answer 202 with no runs.
+    """
+    retried = DocumentsService(store).retry(
+        DocumentRuns(launcher),
+        budget_bytes=int(settings.run_budget_mb * 1024 * 1024),
+        max_docs=settings.max_docs_per_run,
+        error_code=request.error_code,
+        collection=request.collection,
+        include_permanent=request.include_permanent,
+        limit=request.limit,
+    )
+    return RetryResponse(
+        documents=retried.document_ids,
+        runs=[
+            RetryRun(
+                run_id=rerun.run_id,
+                documents=rerun.document_ids,
+                first_stage=rerun.first_stage,
+                run_url=f"/runs/{rerun.run_id}",
+            )
+            for rerun in retried.runs
+        ],
+        skipped_permanent=retried.skipped_permanent,
+    )
+
+
+@router.post(
+    "/{doc_id}/reprocess",
+    status_code=202,
+    response_model=Reprocessed,
+    responses=with_errors({409: {"model": ErrorResponse}}),
+    dependencies=[AdminOnly],
+)
+def reprocess_document(
+    doc_id: str,
+    response: Response,
+    settings: SettingsDep,
+    store: StoreDep,
+    launcher: LauncherDep,
+    options: Reprocess | None = None,
+) -> Reprocessed:
+    """Run a document again without uploading it: from its chunks with new chunk options,
+    else from its text (after an extractor or settings change).
+
+    Its current chunks stay searchable until the new ones are indexed; its status reads
+    `queued`, then `processing`, with the new run. A document a run is queued or running for
+    is 409.
+    """
+    service = DocumentsService(store)
+    doc = service.get(doc_id)
+    size = options.chunk_size if options else None
+    overlap = options.chunk_overlap if options else None
+    if doc.live:
+        check_options(size, overlap, settings, store.registry.collection(doc.collection), doc)
+    rerun = service.reprocess(
+        doc_id, DocumentRuns(launcher), chunk_size=size, chunk_overlap=overlap
+    )
+    response.headers["Location"] = status_url(doc_id)
+    return Reprocessed(
+        id=doc_id,
+        run_id=rerun.run_id,
+        first_stage=rerun.first_stage,
+        status_url=status_url(doc_id),
+        run_url=f"/runs/{rerun.run_id}",
+    )
