@@ -32,8 +32,8 @@ from dagster import (
 from dagster._utils.schedules import cron_string_iterator, is_valid_cron_string
 
 from rag_pipeline.core.registry import Registry
+from rag_pipeline.core.store import DocumentStore
 from rag_pipeline.maintenance import backup_job, cleanup_job
-from rag_pipeline.resources import DocumentStoreResource
 from rag_pipeline.settings import Settings, get_settings
 
 SCHEDULE_TAG = "rag/schedule"
@@ -223,10 +223,12 @@ def _schedule_sensor(spec: ScheduleSpec, settings: Settings) -> SensorDefinition
         f"in the registry (default {spec.default_cron(settings)!r}) and can change at runtime "
         f"(PATCH /schedules/{spec.name}); each tick says when it runs next.",
     )
-    def _evaluate(
-        context: SensorEvaluationContext, documents: DocumentStoreResource
-    ) -> SensorResult:
-        return schedule_tick(context, documents.store.registry, spec.name, time.time())
+    def _evaluate(context: SensorEvaluationContext) -> SensorResult:
+        # No resources: a sensor that asks for one makes Dagster open a whole instance (its
+        # storages, their schema checks) for every evaluation, 0.3 s of CPU every 5 s for each
+        # schedule. The registry is opened once per process and kept.
+        registry = DocumentStore(settings.data_dir, settings.registry_url).registry
+        return schedule_tick(context, registry, spec.name, time.time(), settings)
 
     return _evaluate
 

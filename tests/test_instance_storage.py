@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 from dagster import AssetKey, AssetMaterialization, DagsterInstance
@@ -82,6 +83,73 @@ def test_a_batch_is_stored_whole(tmp_path: Path) -> None:
         instance.event_log_storage.store_event_batch(entries)
         assert _count(instance) == 50
         assert len(instance.get_records_for_run("batch-run").records) == 50
+
+
+def _step_event(kind: str, n: int, step_key: str | None = "ingest_documents"):  # type: ignore[no-untyped-def]
+    from dagster._core.events import (
+        DagsterEvent,
+        DagsterEventType,
+        StepMaterializationData,
+        StepSuccessData,
+    )
+    from dagster._core.events.log import EventLogEntry
+
+    data = (
+        StepMaterializationData(AssetMaterialization("notes", partition=f"p{n}"))
+        if kind == "materialization"
+        else StepSuccessData(duration_ms=1.0)
+    )
+    event_type = (
+        DagsterEventType.ASSET_MATERIALIZATION
+        if kind == "materialization"
+        else DagsterEventType.STEP_SUCCESS
+    )
+    return EventLogEntry(
+        error_info=None,
+        level="DEBUG",
+        user_message="",
+        run_id="behind-run",
+        timestamp=1_800_000_000.0 + n,
+        step_key=step_key,
+        dagster_event=DagsterEvent(
+            event_type.value, "job", step_key=step_key, event_specific_data=data
+        ),
+    )
+
+
+def test_a_steps_document_events_are_written_behind_in_order(tmp_path: Path) -> None:
+    """Per-document events are held for a moment and written in one transaction; any other
+    event (the step's success) writes them first, so the log's order is the order they came."""
+    home = _home(tmp_path / "home")
+    with DagsterInstance.from_config(str(home)) as instance:
+        storage = instance.event_log_storage
+        for n in range(5):
+            storage.store_event(_step_event("materialization", n))
+        storage.store_event(_step_event("success", 5))
+        records = instance.get_records_for_run("behind-run").records
+        assert [r.event_log_entry.timestamp for r in records] == [
+            1_800_000_000.0 + n for n in range(6)
+        ]
+        assert records[-1].event_log_entry.dagster_event_type.value == "STEP_SUCCESS"
+        # The asset's row names its last materialization, as writing them one by one would.
+        latest = instance.get_latest_materialization_event(AssetKey("notes"))
+        assert latest is not None and latest.timestamp == 1_800_000_000.0 + 4
+        assert _count(instance) == 5
+
+        storage.store_event(_step_event("materialization", 6))
+        assert _count(instance) == 5  # held behind ...
+        deadline = time.monotonic() + 10
+        while _count(instance) < 6 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _count(instance) == 6  # ... for well under a second, with nothing after it
+
+
+def test_events_held_behind_are_written_when_the_instance_closes(tmp_path: Path) -> None:
+    home = _home(tmp_path / "home")
+    with DagsterInstance.from_config(str(home)) as instance:
+        instance.event_log_storage.store_event(_step_event("materialization", 0))
+    with DagsterInstance.from_config(str(home)) as again:
+        assert _count(again) == 1
 
 
 def test_a_document_that_failed_in_a_range_run_shows_failed(

@@ -5,9 +5,12 @@ process, even readers. Each artifact is an immutable per-document Parquet file w
 atomically, and each query opens a fresh in-memory connection over the current files.
 """
 
+import threading
+from collections import OrderedDict
 from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -58,10 +61,53 @@ SCHEMAS = {
 }
 
 
-def _write(store: DocumentStore, kind: str, doc_id: str, table: pa.Table) -> str:
+# What this process wrote last, by artifact file: the next stage of the same run reads it back
+# from here instead of decoding the Parquet it just wrote (a third of a small document's
+# artifact time). Keyed by the file's identity (inode, size, mtime), so a file replaced by
+# anyone since is read from disk; small files only, a few hundred of them.
+_RECENT: "OrderedDict[str, tuple[tuple[int, int, int], Any]]" = OrderedDict()
+_RECENT_LOCK = threading.Lock()
+_RECENT_FILES = 512
+_RECENT_MAX_BYTES = 256 * 1024
+
+
+def _identity(path: Path) -> tuple[int, int, int]:
+    st = path.stat()
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _remember(path: Path, value: Any) -> None:
+    try:
+        identity = _identity(path)
+    except OSError:
+        return
+    if identity[1] > _RECENT_MAX_BYTES:
+        return
+    with _RECENT_LOCK:
+        _RECENT[str(path)] = (identity, value)
+        _RECENT.move_to_end(str(path))
+        while len(_RECENT) > _RECENT_FILES:
+            _RECENT.popitem(last=False)
+
+
+def _recalled(path: Path) -> Any | None:
+    with _RECENT_LOCK:
+        found = _RECENT.pop(str(path), None)  # each is read back once, by the next stage
+    if found is None:
+        return None
+    try:
+        return found[1] if _identity(path) == found[0] else None
+    except OSError:
+        return None
+
+
+def _write(store: DocumentStore, kind: str, doc_id: str, table: pa.Table, value: Any = None) -> str:
+    """Write an artifact atomically; `value` is what its reader would decode (kept a while)."""
     path = store.artifact_path(kind, doc_id)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp, compression="zstd")
+    if value is not None:
+        _remember(path, value)
     return str(path)
 
 
@@ -77,17 +123,23 @@ def write_text(store: DocumentStore, doc_id: str, pages: Sequence[tuple[int, int
         {"document_id": doc_id, "page": number, "char_start": start, "text": text}
         for number, start, text in pages
     ]
-    return _write(store, "text", doc_id, pa.Table.from_pylist(rows, TEXT_SCHEMA))
+    table = pa.Table.from_pylist(rows, TEXT_SCHEMA)
+    return _write(store, "text", doc_id, table, [(n, text) for n, _, text in pages])
 
 
 def read_text_pages(store: DocumentStore, doc_id: str) -> list[tuple[int, str]]:
-    table = pq.read_table(store.artifact_path("text", doc_id), columns=["page", "text"])
+    path = store.artifact_path("text", doc_id)
+    recalled = _recalled(path)
+    if recalled is not None:
+        return list(recalled)
+    table = pq.read_table(path, columns=["page", "text"])
     return list(zip(table["page"].to_pylist(), table["text"].to_pylist(), strict=True))
 
 
 def write_chunks(store: DocumentStore, doc_id: str, chunks: Sequence[Chunk]) -> str:
     rows = [asdict(chunk) for chunk in chunks]
-    return _write(store, "chunks", doc_id, pa.Table.from_pylist(rows, CHUNKS_SCHEMA))
+    table = pa.Table.from_pylist(rows, CHUNKS_SCHEMA)
+    return _write(store, "chunks", doc_id, table, list(chunks))
 
 
 def hold_indexed_chunks(store: DocumentStore, doc_id: str) -> None:
@@ -108,8 +160,12 @@ def release_indexed_chunks(store: DocumentStore, doc_id: str) -> None:
 
 
 def read_chunks(store: DocumentStore, doc_id: str) -> list[Chunk]:
-    table = pq.read_table(store.artifact_path("chunks", doc_id))
-    return [Chunk(**row) for row in table.to_pylist()]
+    path = store.artifact_path("chunks", doc_id)
+    recalled = _recalled(path)
+    if recalled is not None:
+        _remember(path, recalled)  # read twice in a run: to embed, then to index
+        return list(recalled)
+    return [Chunk(**row) for row in pq.read_table(path).to_pylist()]
 
 
 def write_embeddings(
@@ -127,11 +183,17 @@ def write_embeddings(
             else pa.array([], pa.list_(pa.float32())),
         }
     )
-    return _write(store, "embeddings", doc_id, table)
+    kept = (list(chunk_nos), np.asarray(vectors, dtype=np.float32), model) if dim else None
+    return _write(store, "embeddings", doc_id, table, kept)
 
 
 def read_embeddings(store: DocumentStore, doc_id: str) -> tuple[list[int], Vectors, str | None]:
-    table = pq.read_table(store.artifact_path("embeddings", doc_id))
+    path = store.artifact_path("embeddings", doc_id)
+    recalled = _recalled(path)
+    if recalled is not None:
+        chunk_nos, vectors, model = recalled
+        return list(chunk_nos), vectors.copy(), model
+    table = pq.read_table(path)
     chunk_nos = table["chunk_no"].to_pylist()
     if not chunk_nos:
         return [], np.zeros((0, 0), dtype=np.float32), None

@@ -92,6 +92,8 @@ class DocumentsService(Reruns):
         self.store = store
         self.registry = store.registry
         self.metadata_max_bytes = metadata_max_bytes
+        # Landing folders' collections, for the life of this (short-lived) service.
+        self._homes: dict[str, Collection | None] = {}
 
     def collection(self, name: str) -> Collection:
         found = self.registry.collection(name)
@@ -283,7 +285,7 @@ class DocumentsService(Reruns):
             return self._reject(relpath, "unreadable", str(exc), None)
         name = safe_filename(path.name)
         collection = landing.collection_of(relpath)
-        home = self.registry.collection(collection)
+        home = self._landing_home(collection)
         if home is None:
             return self._unknown_collection(relpath, data)
         try:
@@ -297,7 +299,7 @@ class DocumentsService(Reruns):
             return self._reject(relpath, "invalid_metadata", message, data, collection)
         digest = sha256_bytes(data)
         doc_id = document_id(name, digest, collection)
-        existing = self.registry.get_live(doc_id)
+        existing = self.registry.get_live_row(doc_id)
         if existing is not None:
             waiting = not self.store.raw_path(doc_id).exists()
             if waiting and existing.source_path == str(path):
@@ -324,6 +326,14 @@ class DocumentsService(Reruns):
         except CollectionNotFound:  # deleted since it was looked up
             return self._unknown_collection(relpath, data)
         return Landed(relpath, "new" if created else "duplicate", doc)
+
+    def _landing_home(self, name: str) -> Collection | None:
+        """A collection's settings, looked up once per service (a sensor tick makes one): a
+        tick of 2,000 files asks once per folder. Registering re-checks in its transaction
+        that the collection still exists."""
+        if name not in self._homes:
+            self._homes[name] = self.registry.collection(name)
+        return self._homes[name]
 
     def _unknown_collection(self, relpath: str, data: bytes) -> Landed:
         folder = Path(relpath).parts[0]

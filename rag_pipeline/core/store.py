@@ -172,8 +172,9 @@ class DocumentStore:
         return self.catalog_dir / kind / f"{doc_id}.parquet"
 
     def read_source(self, doc_id: str) -> Document | None:
-        """The live document with this id: registered, and neither deleted nor rejected."""
-        return self.registry.get_live(doc_id)
+        """The live document with this id: registered, and neither deleted nor rejected (its
+        stages unread)."""
+        return self.registry.get_live_row(doc_id)
 
     def artifact_ids(self, kind: str) -> list[str]:
         """The documents that have an artifact of this kind, in id order."""

@@ -110,6 +110,12 @@ class Database:
         found = self._documents(conn, [doc_id])
         return found[0] if found else None
 
+    def _row(self, conn: sa.Connection, doc_id: str) -> Document | None:
+        """The document's row alone, its stages unread (all pending): one query, for callers
+        that need what it is and where its bytes are, not how far it got."""
+        row = conn.execute(sa.select(documents).where(documents.c.id == doc_id)).first()
+        return Document.from_row(row) if row is not None else None
+
     def _documents(self, conn: sa.Connection, ids: Sequence[str]) -> list[Document]:
         """Rows with their stages, in the order of `ids`."""
         if not ids:

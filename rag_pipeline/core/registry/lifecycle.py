@@ -62,11 +62,11 @@ class Lifecycle(Database):
                 ).first()
                 if same is not None:
                     return self._get(conn, same.id), False  # type: ignore[return-value]
-            existing = self._get(conn, doc_id)
+            existing = self._row(conn, doc_id)
             if existing is not None and existing.live:
-                return existing, False
+                return self._get(conn, doc_id), False  # type: ignore[return-value]
             if supersedes is not None:
-                old = self._get(conn, supersedes)
+                old = self._row(conn, supersedes)
                 supersedes = supersedes if old is not None and old.live else None
             values = fresh_row(
                 now,
@@ -91,7 +91,8 @@ class Lifecycle(Database):
             else:
                 conn.execute(stages.delete().where(stages.c.document_id == doc_id))
                 conn.execute(documents.update().where(documents.c.id == doc_id).values(**values))
-            return self._get(conn, doc_id), True  # type: ignore[return-value]
+            # A new life has no stages yet: the row is the whole document.
+            return self._row(conn, doc_id), True  # type: ignore[return-value]
 
     def reject(
         self,
