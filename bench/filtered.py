@@ -17,7 +17,7 @@ at a time, in each mode:
 
 The floor is a hand-rolled unfiltered dense query in this process: embed the query and ask
 one collection's Chroma index for the top k. Ratio = floor / API, at p50 and p99. Goal:
-filtered p99 <= 50 ms. Results: bench/results/filtered.json.
+filtered p99 <= 50 ms. Results: bench/results/filtered.json and filtered.png.
 """
 
 import argparse
@@ -203,6 +203,41 @@ def main(argv: list[str] | None = None) -> None:
         return
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "filtered.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_chart(report, RESULTS / "filtered.png")
+    print(f"written to {RESULTS / 'filtered.json'} and {RESULTS / 'filtered.png'}")
+
+
+def write_chart(report: dict[str, Any], path: Path) -> None:
+    """p50 and p99 per mode and filter, with the floor and the goal as lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    latency = report["latency"]
+    modes = ("dense", "lexical", "hybrid")
+    fig, axes = plt.subplots(1, len(modes), figsize=(15, 4.5), sharey=True)
+    for ax, mode in zip(axes, modes, strict=True):
+        names = [name for name in FILTERS if f"{mode}/{name}" in latency]
+        xs = range(len(names))
+        p50 = [latency[f"{mode}/{name}"]["p50_ms"] for name in names]
+        p99 = [latency[f"{mode}/{name}"]["p99_ms"] for name in names]
+        ax.bar([x - 0.2 for x in xs], p50, width=0.4, label="p50")
+        ax.bar([x + 0.2 for x in xs], p99, width=0.4, label="p99")
+        ax.axhline(latency["floor"]["p99_ms"], color="k", lw=0.9, label="floor p99 (in-process)")
+        ax.axhline(report["goal_p99_ms"], color="k", ls="--", lw=0.9, label="goal p99")
+        ax.set_xticks(list(xs), names, rotation=15)
+        ax.set_title(mode)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set_ylabel("ms per /search over HTTP")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(
+        f"/search at {report['chunks']:,} chunks in {report['collections']} collections, "
+        f"k={report['k']}, one client"
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -165,7 +165,9 @@ def measure(data_dir: Path, home: Path, ids: list[str], requests: int) -> dict[s
             out["one"] = _with_floor(api_ms, floor_ms)
             failed = "/documents?status=failed&limit=100"
             api_ms = elapsed_since(lambda: get(failed), requests)
-            floor_ms = elapsed_since(lambda: registry.page(DocumentStatus.failed, limit=100), requests)
+            floor_ms = elapsed_since(
+                lambda: registry.page(DocumentStatus.failed, limit=100), requests
+            )
             out["failed"] = _with_floor(api_ms, floor_ms)
         out["sse_delay"] = sse_delays(url, registry, ids)
         return out

@@ -105,11 +105,15 @@ class Facets:
                     parts.append(Part(home.name, home.index_suffix))
                     continue
                 # The shorter list for the vector index: the documents in, or those left out.
-                left_out = self._by_collection.get(home.name, set()) - own
+                every = self._by_collection.get(home.name, set())
+                left_out = every - own
+                share = len(own) / len(every) if every else 0.0
                 if len(left_out) < len(own):
-                    parts.append(Part(home.name, home.index_suffix, excluding=left_out))
+                    parts.append(
+                        Part(home.name, home.index_suffix, excluding=left_out, share=share)
+                    )
                 else:
-                    parts.append(Part(home.name, home.index_suffix, only=own))
+                    parts.append(Part(home.name, home.index_suffix, only=own, share=share))
             documents = None if everything and where is None else set().union(*admitted.values())
             found = Scope(parts, documents)
             if len(self._scopes) > 256:

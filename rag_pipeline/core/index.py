@@ -257,12 +257,11 @@ class VectorIndex:
         elif excluding:
             where = _one_of("document_id", sorted(excluding), "$nin")
         try:
-            total = self._collection.count()
-            if total == 0:
-                return []
+            # Chroma answers with what there is when k is more (nothing from an empty index):
+            # no count() first, which was a second round trip on every query.
             result = self._collection.query(
                 query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1),
-                n_results=min(k, total),
+                n_results=k,
                 where=where,
                 include=["distances"],
             )

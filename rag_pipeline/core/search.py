@@ -18,6 +18,7 @@ k are cut, in every mode: the vector index is asked for the nearest chunks of th
 alone, and lexical scoring leaves the others out.
 """
 
+import math
 import unicodedata
 from collections.abc import Mapping, Sequence, Set
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +34,10 @@ from rag_pipeline.core.terms import unspaced_share
 DENSE_WEIGHT = 0.4
 FUSION_DEPTH = 20
 PHRASE_POOL = 20
+# Dense search under a filter that admits at least this share of a collection's documents
+# over-fetches unfiltered (at most OVERFETCH_MAX chunks) before it asks with the filter.
+OVERFETCH_MIN_SHARE = 0.1
+OVERFETCH_MAX = 400
 
 Key = tuple[str, int]
 # Queries to several collections' indexes go out together; Chroma's client is thread-safe.
@@ -54,6 +59,13 @@ class Part:
     index_suffix: str
     only: Set[str] | None = None
     excluding: Set[str] | None = None
+    # The share of the collection's documents it admits, when a filter narrows it.
+    share: float | None = None
+
+    def lets_in(self, doc_id: str) -> bool:
+        if self.only is not None:
+            return doc_id in self.only
+        return self.excluding is None or doc_id not in self.excluding
 
 
 @dataclass(frozen=True)
@@ -155,6 +167,16 @@ def candidates(
 
         def nearest(part: Part) -> list[Hit]:
             own = root.of(part.index_suffix)
+            if part.share is not None and part.share >= OVERFETCH_MIN_SHARE:
+                # A filter that admits much of the collection: its nearest chunks overall,
+                # enough of them to hold `wanted` admitted ones twice over on average, are
+                # faster to ask for than a filter over hundreds of ids, and the admitted ones
+                # among them are exactly the nearest admitted ones. Too few: ask with it.
+                n = min(OVERFETCH_MAX, math.ceil(wanted / part.share * 2))
+                hits = own.query(vector, n)
+                kept = [hit for hit in hits if part.lets_in(hit.document_id)]
+                if len(kept) >= wanted or len(hits) < n:
+                    return kept[:wanted]
             return own.query(vector, wanted, only=part.only, excluding=part.excluding)
 
         # Each collection's index answers on its own: ask them at once, not one after another.
