@@ -48,6 +48,7 @@ def _warm_up(app: FastAPI, settings: Settings) -> None:
     # 100,000 documents: status pages' p99 fell from about 165 ms to the p50's neighbourhood.
     gc.collect()
     gc.freeze()
+    app.state.warm = True
 
 
 def create_app(settings: Settings | None = None, instance: Any = None) -> FastAPI:

@@ -250,6 +250,10 @@ class ScheduleChange(BaseModel):
 class HealthOut(BaseModel):
     status: str
     checks: dict[str, str]
+    warm: bool = Field(
+        description="whether start-up has loaded the model and the lexical index: until then "
+        "the first searches pay for it"
+    )
 
 
 class RunOut(BaseModel):

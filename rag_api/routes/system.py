@@ -1,6 +1,6 @@
 """Health of the stores behind the API."""
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from rag_api.deps import InstanceDep, SettingsDep
@@ -11,7 +11,9 @@ router = APIRouter(tags=["system"])
 
 
 @router.get("/health", response_model=HealthOut, responses={503: {"model": HealthOut}})
-async def health(response: Response, instance: InstanceDep, settings: SettingsDep) -> HealthOut:
+async def health(
+    request: Request, response: Response, instance: InstanceDep, settings: SettingsDep
+) -> HealthOut:
     """Whether the Dagster instance and the vector index answer. Needs no key."""
     checks: dict[str, str] = {}
     try:
@@ -29,4 +31,8 @@ async def health(response: Response, instance: InstanceDep, settings: SettingsDe
         checks["index"] = f"error: {type(exc).__name__}"
     healthy = all(v == "ok" for v in checks.values())
     response.status_code = 200 if healthy else 503
-    return HealthOut(status="ok" if healthy else "degraded", checks=checks)
+    return HealthOut(
+        status="ok" if healthy else "degraded",
+        checks=checks,
+        warm=getattr(request.app.state, "warm", False),
+    )

@@ -34,10 +34,9 @@ from rag_pipeline.core.terms import unspaced_share
 DENSE_WEIGHT = 0.4
 FUSION_DEPTH = 20
 PHRASE_POOL = 20
-# Dense search under a filter that admits at least this share of a collection's documents
-# over-fetches unfiltered (at most OVERFETCH_MAX chunks) before it asks with the filter.
-OVERFETCH_MIN_SHARE = 0.1
-OVERFETCH_MAX = 400
+# Dense search under a filter over-fetches unfiltered, at most this many chunks, before it asks
+# the index with the filter (see `overfetch_sizes`).
+OVERFETCH_MAX = 1000
 
 Key = tuple[str, int]
 # Queries to several collections' indexes go out together; Chroma's client is thread-safe.
@@ -140,6 +139,16 @@ def phrases_first(
     return sorted(ranked, key=lambda item: phrase not in squash(texts.get(item[0], "")))
 
 
+def overfetch_sizes(wanted: int, share: float | None) -> list[int]:
+    """How many nearest chunks to ask for, unfiltered, in turn, to find `wanted` chunks of a
+    filter that admits `share` of a collection's documents; none when even OVERFETCH_MAX
+    would hold fewer on average (a selective filter: ask with it at once)."""
+    if share is None or share * OVERFETCH_MAX < wanted:
+        return []
+    first = min(OVERFETCH_MAX, math.ceil(wanted / share * 2))
+    return [first] if first >= OVERFETCH_MAX else [first, OVERFETCH_MAX]
+
+
 def candidates(
     query: str,
     *,
@@ -167,12 +176,13 @@ def candidates(
 
         def nearest(part: Part) -> list[Hit]:
             own = root.of(part.index_suffix)
-            if part.share is not None and part.share >= OVERFETCH_MIN_SHARE:
-                # A filter that admits much of the collection: its nearest chunks overall,
-                # enough of them to hold `wanted` admitted ones twice over on average, are
-                # faster to ask for than a filter over hundreds of ids, and the admitted ones
-                # among them are exactly the nearest admitted ones. Too few: ask with it.
-                n = min(OVERFETCH_MAX, math.ceil(wanted / part.share * 2))
+            # Under a filter, the collection's nearest chunks overall, enough of them to hold
+            # `wanted` admitted ones twice over on average, are faster to ask for than a filter
+            # over hundreds of ids (Chroma: 2 ms for 80 of 10,000 chunks, 8 ms for 1,000,
+            # against 75 ms with a 99-id filter), and the admitted ones among them are exactly
+            # the nearest admitted ones. Too few (the nearest cluster in documents left out):
+            # once more at the most, then ask with the filter.
+            for n in overfetch_sizes(wanted, part.share):
                 hits = own.query(vector, n)
                 kept = [hit for hit in hits if part.lets_in(hit.document_id)]
                 if len(kept) >= wanted or len(hits) < n:

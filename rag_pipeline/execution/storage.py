@@ -22,6 +22,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -94,8 +95,10 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         self._order = threading.RLock()
         self._wake = threading.Event()
         self._flusher: threading.Thread | None = None
+        self._flush_at_exit = False
         # A forked child (a prefork worker) starts with no events behind and free locks.
-        os.register_at_fork(after_in_child=self._after_fork)
+        after_fork = weakref.WeakMethod(self._after_fork)
+        os.register_at_fork(after_in_child=lambda: (method := after_fork()) and method())
         self._pending_inst_data = inst_data
         self._located = base_dir is not None
         if base_dir is not None:
@@ -299,7 +302,9 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
                 target=self._flush_loop, name="event-log-write-behind", daemon=True
             )
             self._flusher.start()
-            atexit.register(self.flush)
+            if not self._flush_at_exit:
+                atexit.register(self.flush)
+                self._flush_at_exit = True
 
     def _flush_loop(self) -> None:
         while True:

@@ -14,7 +14,7 @@ from rag_pipeline.core.search import Part, Scope, SearchMode, candidates
 from rag_pipeline.core.store import DocumentStore
 
 DIM = 8
-NEAR, FAR, CHUNKS = 100, 20, 5
+NEAR, FAR, CHUNKS = 300, 10, 5
 
 
 class QueryVector:
@@ -61,20 +61,26 @@ def _dense(index: VectorIndex, part: Part, tmp_path: Path) -> list[tuple[tuple[s
 
 
 @pytest.mark.parametrize(
-    "admitted",
+    ("admitted", "asks_with_the_filter"),
     [
         # Half the near documents: their nearest chunks are among the unfiltered nearest.
-        {_doc(n) for n in range(0, NEAR, 2)},
-        # Only far documents, a sixth of the collection: the unfiltered nearest are all near
-        # ones, so the index is asked again with the filter.
-        {_doc(n) for n in range(NEAR, NEAR + FAR)},
+        ({_doc(n) for n in range(0, NEAR, 2)}, False),
+        # Only the far documents, 3% of the collection: the 1,000 unfiltered nearest are all
+        # near ones, so the index is asked again with the filter.
+        ({_doc(n) for n in range(NEAR, NEAR + FAR)}, True),
+        # One far document: too selective to over-fetch at all.
+        ({_doc(NEAR + 3)}, True),
         # Everything but one document, given as the documents left out.
-        {_doc(n) for n in range(1, NEAR + FAR)},
+        ({_doc(n) for n in range(1, NEAR + FAR)}, False),
     ],
-    ids=["half-of-the-near", "only-the-far", "all-but-one"],
+    ids=["half-of-the-near", "only-the-far", "one-far", "all-but-one"],
 )
 def test_an_over_fetched_answer_is_the_filtered_answer(
-    index: VectorIndex, admitted: set[str], tmp_path: Path
+    index: VectorIndex,
+    admitted: set[str],
+    asks_with_the_filter: bool,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     every = {_doc(n) for n in range(NEAR + FAR)}
     share = len(admitted) / len(every)
@@ -86,7 +92,16 @@ def test_an_over_fetched_answer_is_the_filtered_answer(
         fast = Part("c", "", only=admitted, share=share)
         plain = Part("c", "", only=admitted)
 
+    asked: list[bool] = []
+    query = VectorIndex.query
+
+    def recorded(self, vector, k, only=None, excluding=None):  # type: ignore[no-untyped-def]
+        asked.append(only is not None or excluding is not None)
+        return query(self, vector, k, only=only, excluding=excluding)
+
+    monkeypatch.setattr(VectorIndex, "query", recorded)
     found = _dense(index, fast, tmp_path)
+    assert any(asked) is asks_with_the_filter
     assert [key for key, _ in found] == [key for key, _ in _dense(index, plain, tmp_path)]
     assert len(found) == 5 and {doc for (doc, _), _ in found} <= admitted
     # And they are the admitted chunks nearest the query, by the vectors themselves.
