@@ -16,7 +16,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
-from rag_api import errors
+from rag_api import errors, ui
 from rag_api.deps import get_model, open_index, require_key
 from rag_api.errors import ApiError, error_body
 from rag_api.routes import (
@@ -94,6 +94,9 @@ def create_app(settings: Settings | None = None, instance: Any = None) -> FastAP
         summary="Upload documents for RAG ingestion, follow their status, search them.",
         version="0.1.0",
         lifespan=lifespan,
+        # ui.install serves both pages from local assets: FastAPI's own load them from a CDN.
+        docs_url=None,
+        redoc_url=None,
         responses={500: {"description": "never for bad input"}},
     )
     app.dependency_overrides[get_settings] = lambda: settings
@@ -130,6 +133,7 @@ def create_app(settings: Settings | None = None, instance: Any = None) -> FastAP
     app.include_router(system.router)
     app.include_router(schedules.router)
     app.include_router(runs.router)
+    ui.install(app)
     return app
 
 

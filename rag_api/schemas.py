@@ -197,6 +197,9 @@ class CollectionOut(BaseModel):
     chunk_size: int | None
     chunk_overlap: int | None
     documents: int = Field(description="live documents: queued, processing, indexed or failed")
+    by_status: dict[str, int] = Field(
+        default_factory=dict, description="documents per status, deleted ones left out"
+    )
     created_at: str
     updated_at: str
 
@@ -215,6 +218,15 @@ class KeyOut(BaseModel):
     role: Role
     collections: list[str] | Literal["*"]
     created_at: str
+
+
+class KeyIdentity(BaseModel):
+    """What the key a request carries may do: the console shows only that."""
+
+    id: str | None = Field(description="the stored key's id; null for RAG_API_KEY or an open API")
+    role: Role
+    collections: list[str] | Literal["*"]
+    open: bool = Field(description="whether the API takes requests without any key")
 
 
 class KeyCreated(KeyOut):

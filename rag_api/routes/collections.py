@@ -49,13 +49,14 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat()
 
 
-def _out(collection: Collection, documents: int) -> CollectionOut:
+def _out(collection: Collection, documents: int, by_status: dict[str, int]) -> CollectionOut:
     return CollectionOut(
         name=collection.name,
         description=collection.description,
         chunk_size=collection.chunk_size,
         chunk_overlap=collection.chunk_overlap,
         documents=documents,
+        by_status=by_status,
         created_at=_iso(collection.created_at),
         updated_at=_iso(collection.updated_at),
     )
@@ -71,15 +72,17 @@ def create_collection(
         body.name, body.description, body.chunk_size, body.chunk_overlap
     )
     response.headers["Location"] = f"/collections/{created.name}"
-    return _out(created, 0)
+    return _out(created, 0, {})
 
 
 @router.get("", response_model=list[CollectionOut], responses=_ERRORS)
 def list_collections(store: StoreDep, principal: PrincipalDep) -> list[CollectionOut]:
-    """The collections the key may see, by name, with their number of live documents."""
+    """The collections the key may see, by name, with their number of live documents and
+    their documents per status."""
     counts = store.registry.live_counts()
+    by_status = store.registry.status_counts()
     return [
-        _out(c, counts.get(c.name, 0))
+        _out(c, counts.get(c.name, 0), by_status.get(c.name, {}))
         for c in store.registry.collections()
         if principal.sees(c.name)
     ]
@@ -88,7 +91,13 @@ def list_collections(store: StoreDep, principal: PrincipalDep) -> list[Collectio
 @router.get("/{name}", response_model=CollectionOut, responses=_ERRORS)
 def get_collection(name: str, store: StoreDep, principal: PrincipalDep) -> CollectionOut:
     found = visible_collection(store, principal, name)
-    return _out(found, store.registry.live_counts().get(name, 0))
+    return _counted(store, found)
+
+
+def _counted(store: StoreDep, collection: Collection) -> CollectionOut:
+    name = collection.name
+    by_status = store.registry.status_counts().get(name, {})
+    return _out(collection, store.registry.live_counts().get(name, 0), by_status)
 
 
 @router.patch("/{name}", response_model=CollectionOut, responses=_ERRORS)
@@ -106,7 +115,7 @@ def change_collection(
     changed = store.registry.update_collection(name, **changes) if changes else current
     if changed is None:
         raise CollectionNotFound(name)
-    return _out(changed, store.registry.live_counts().get(name, 0))
+    return _counted(store, changed)
 
 
 @router.delete("/{name}", status_code=204, responses=_ERRORS)

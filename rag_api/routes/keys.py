@@ -6,9 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from rag_api.deps import AdminDep, SettingsDep, StoreDep
+from rag_api.deps import AdminDep, PrincipalDep, SettingsDep, StoreDep
 from rag_api.errors import ApiError
-from rag_api.schemas import ErrorResponse, KeyCreated, KeyIn, KeyOut
+from rag_api.schemas import ErrorResponse, KeyCreated, KeyIdentity, KeyIn, KeyOut
 from rag_pipeline.core.keys import KeysService
 from rag_pipeline.core.registry import ApiKey, Role
 
@@ -54,6 +54,19 @@ def create_key(
 def list_keys(store: StoreDep, _: AdminDep) -> list[KeyOut]:
     """Every active key, oldest first, without secrets."""
     return [KeyOut(**_out(key)) for key in store.registry.active_keys()]
+
+
+@router.get("/me", response_model=KeyIdentity, responses=_ERRORS)
+def who_am_i(settings: SettingsDep, store: StoreDep, principal: PrincipalDep) -> KeyIdentity:
+    """The role and collections of the key this request carries, for any key: a client (the
+    console) shows only what it may do."""
+    collections = principal.collections
+    return KeyIdentity(
+        id=principal.key_id,
+        role=principal.role,
+        collections="*" if collections is None else sorted(collections),
+        open=not settings.api_key and not store.registry.any_key(),
+    )
 
 
 @router.delete("/{key_id}", status_code=204, responses=_ERRORS)

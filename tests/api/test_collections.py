@@ -93,6 +93,7 @@ def test_uploads_take_their_collections_chunk_defaults_unless_they_give_their_ow
     assert client.get(small["status_url"]).json()["collection"] == "small"
     assert client.get(default["status_url"]).json()["collection"] == "default"
     assert client.get("/collections/small").json()["documents"] == 2
+    assert client.get("/collections/small").json()["by_status"] == {"indexed": 2}
 
     listed = client.get("/documents", params={"collection": "small"}).json()
     assert {d["id"] for d in listed["items"]} == {small["id"], custom["id"]}

@@ -105,3 +105,28 @@ def test_rag_api_key_is_an_admin_over_every_collection(settings, instance, corpu
         assert made.status_code == 201
         assert client.get("/collections", headers=root).status_code == 200
         assert_error(client.get("/collections"), 401, "unauthorized")
+
+
+def test_a_key_learns_its_own_role_and_collections(settings, instance) -> None:
+    """GET /keys/me: what the console shows depends on it, for any key, not only an admin."""
+    with TestClient(create_app(settings, instance)) as client:
+        assert client.get("/keys/me").json() == {
+            "id": None,
+            "role": "admin",
+            "collections": "*",
+            "open": True,
+        }
+        admin = client.post("/keys", json={"name": "a", "role": "admin", "collections": "*"})
+        ops = {"Authorization": f"Bearer {admin.json()['secret']}"}
+        client.post("/collections", json={"name": "lab"}, headers=ops)
+        reader = client.post(
+            "/keys", json={"name": "r", "role": "reader", "collections": ["lab"]}, headers=ops
+        ).json()
+        me = client.get("/keys/me", headers={"Authorization": f"Bearer {reader['secret']}"})
+        assert me.json() == {
+            "id": reader["id"],
+            "role": "reader",
+            "collections": ["lab"],
+            "open": False,
+        }
+        assert_error(client.get("/keys/me"), 401, "unauthorized")
