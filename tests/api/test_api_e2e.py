@@ -5,39 +5,19 @@ upload again, and see it indexed again.
 """
 
 import json
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from support.env import BIN, REPO
-from support.servers import start_server
+from support.env import running_api
 
 
 @pytest.fixture()
 def api_url(daemon, daemon_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
-    log = (tmp_path / "api.log").open("wb")
-
-    def launch(port: int) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [str(BIN / "rag-api")],
-            cwd=REPO,
-            env={**daemon_env, "RAG_API_PORT": str(port), "RAG_API_KEY": "e2e-key"},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-
-    try:
-        proc, port = start_server(launch, "/health")
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
-    finally:
-        log.close()
+    with running_api(daemon_env, tmp_path / "api.log", "e2e-key") as url:
+        yield url
 
 
 def _follow(client: httpx.Client, status_url: str, limit: float = 300) -> list[str]:

@@ -120,3 +120,26 @@ def running_chroma(path: Path, log: Path | None = None) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def running_api(env: dict[str, str], log_path: Path, api_key: str) -> Iterator[str]:
+    """`rag-api` served by uvicorn with `env` and RAG_API_KEY, for the length of the block;
+    yields its URL."""
+    with log_path.open("wb") as log:
+
+        def launch(port: int) -> subprocess.Popen[bytes]:
+            return subprocess.Popen(
+                [str(BIN / "rag-api")],
+                cwd=REPO,
+                env={**env, "RAG_API_PORT": str(port), "RAG_API_KEY": api_key},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+        proc, port = start_server(launch, "/health")
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)

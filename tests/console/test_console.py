@@ -1,0 +1,173 @@
+"""The console in a real browser: Debian's chromium driven through Playwright, against the
+real stack (the API served by uvicorn, the Dagster daemon and its run worker, Chroma).
+
+One journey, as a document owner and then a reader: sign in, create a collection, upload
+three files (one damaged) and watch their rows turn indexed and failed with no reload,
+search and open a hit, reprocess it; a reader key sees no upload control and no other
+collection. /docs shows the operations with no internet. Each main view is written to
+docs/screenshots/ at 1440 and 360 px wide.
+"""
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support.env import REPO, running_api
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = REPO / "docs" / "screenshots"
+ROOT_KEY = "console-root-key"
+PHRASE = "we let each article belong to several different clusters"
+# Chromium with nothing that reaches out to the network on its own.
+ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture()
+def api_url(daemon, daemon_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
+    with running_api(daemon_env, tmp_path / "api.log", ROOT_KEY) as url:
+        yield url
+
+
+@pytest.fixture()
+def browser() -> Iterator[object]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def shoot(page, name: str) -> None:  # type: ignore[no-untyped-def]
+    """The view as it is, at 1440 px and at 360 px wide."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for width in (1440, 360):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.screenshot(path=SCREENSHOTS / f"{name}-{width}.png", full_page=True)
+    page.set_viewport_size({"width": 1440, "height": 900})
+
+
+def sign_in(page, url: str, key: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"{url}/console/")
+    page.get_by_label("API key").fill(key)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="Collections").wait_for()
+
+
+# The fast deterministic embedder: the journey is about the console, the stack is real.
+@pytest.mark.parametrize("daemon_env", [{"RAG_EMBEDDING_MODEL": "hash-384"}], indirect=True)
+def test_a_document_owner_uploads_watches_searches_and_reprocesses_in_a_browser(
+    api_url: str, browser, corpus: Path, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    files = tmp_path / "files"
+    files.mkdir()
+    paper = files / "naacl.pdf"
+    shutil.copyfile(corpus / "pdf/pdfminer_naacl06-shinyama.pdf", paper)
+    note = files / "norwich.txt"
+    shutil.copyfile(corpus / "text/uns_norwich-city.txt", note)
+    damaged = files / "damaged.pdf"
+    shutil.copyfile(corpus / "pdf_problem/pdfjs_Pages-tree-refs.pdf", damaged)
+
+    page = browser.new_page(viewport={"width": 1440, "height": 900})  # type: ignore[attr-defined]
+    page.set_default_timeout(20_000)
+    page.on("dialog", lambda dialog: dialog.accept())
+
+    page.goto(f"{api_url}/docs")
+    expect(page.locator(".opblock-summary-path", has_text="/search").first).to_be_visible()
+    shoot(page, "api-docs")
+
+    page.goto(f"{api_url}/console/")
+    shoot(page, "sign-in")
+    sign_in(page, api_url, ROOT_KEY)
+
+    page.locator("#collection-name").fill("lab")
+    page.locator("#collection-description").fill("Papers and notes")
+    page.get_by_role("button", name="Create collection").click()
+    expect(page.locator("tr[data-collection=lab]")).to_be_visible()
+
+    page.get_by_role("link", name="Upload").click()
+    page.locator("#upload-collection").select_option("lab")
+    page.evaluate("window.notReloaded = true")
+    page.locator("#upload-files").set_input_files([paper, note, damaged])
+    page.locator("#upload-metadata").fill('{"team": "lab"}')
+    page.get_by_role("button", name="Upload", exact=True).click()
+    rows = page.locator("#upload-rows tr")
+    expect(rows).to_have_count(3)
+    expect(page.locator("#upload-rows tr[data-status=indexed]")).to_have_count(2, timeout=150_000)
+    failed = page.locator("#upload-rows tr[data-status=failed]")
+    expect(failed).to_have_count(1, timeout=60_000)
+    expect(failed).to_contain_text("damaged.pdf")
+    expect(failed.locator(".detail")).to_contain_text("damaged_pdf")
+    assert page.evaluate("window.notReloaded") is True  # the rows moved by themselves
+    shoot(page, "upload")
+
+    page.get_by_role("link", name="Collections").click()
+    expect(page.locator("tr[data-collection=lab] .counts")).to_contain_text("indexed 2")
+    expect(page.locator("tr[data-collection=lab] .counts")).to_contain_text("failed 1")
+    shoot(page, "collections")
+
+    page.get_by_role("link", name="Documents").click()
+    expect(page.locator("#documents-rows tr")).to_have_count(3)
+    shoot(page, "documents")
+
+    page.get_by_role("link", name="Search").click()
+    page.locator("#search-q").fill(PHRASE)
+    page.locator("#search-collection").select_option("lab")
+    page.get_by_role("button", name="Search", exact=True).click()
+    top = page.locator("#search-hits li").first
+    expect(top).to_contain_text("naacl.pdf")
+    expect(top).to_contain_text("page 3")
+    expect(top.locator("mark").first).to_be_visible()
+    shoot(page, "search")
+
+    top.get_by_role("link", name="naacl.pdf").click()
+    expect(page.get_by_role("heading", name="naacl.pdf")).to_be_visible()
+    runs = page.locator("#document-runs li")
+    before = runs.count()
+    assert before >= 1
+    page.get_by_role("button", name="Reprocess").click()
+    expect(page.locator("#flash")).to_contain_text("Reprocessing from")
+    expect(runs).to_have_count(before + 1, timeout=60_000)
+    expect(page.locator("#view-document")).to_have_attribute(
+        "data-status", "indexed", timeout=120_000
+    )
+    shoot(page, "document")
+
+    page.get_by_role("link", name="Schedules").click()
+    expect(page.locator("#schedules-rows tr").first).to_be_visible()
+    shoot(page, "schedules")
+
+    page.get_by_role("link", name="Collections").click()
+    page.locator("#key-name").fill("lab reader")
+    page.locator("#key-role").select_option("reader")
+    page.locator("#key-collections").fill("lab")
+    page.get_by_role("button", name="Create key").click()
+    secret = page.locator("#key-secret-value")
+    expect(secret).not_to_be_empty()
+    reader_key = secret.inner_text()
+
+    page.get_by_role("button", name="Sign out").click()
+    sign_in(page, api_url, reader_key)
+    expect(page.locator("#who")).to_contain_text("reader")
+    expect(page.get_by_role("link", name="Upload")).to_be_hidden()
+    expect(page.locator("#collections-rows tr")).to_have_count(1)
+    expect(page.locator("tr[data-collection=lab]")).to_be_visible()
+    page.goto(f"{api_url}/console/#/upload")
+    expect(page.get_by_role("heading", name="Collections")).to_be_visible()
+    expect(page.locator("#upload-files")).to_be_hidden()
+    shoot(page, "reader")
