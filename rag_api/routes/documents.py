@@ -14,6 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from rag_api.deps import (
+    FacetsDep,
     IndexDep,
     InstanceDep,
     PrincipalDep,
@@ -23,6 +24,7 @@ from rag_api.deps import (
 )
 from rag_api.errors import ApiError
 from rag_api.schemas import (
+    FILTER_HELP,
     DocumentOut,
     DocumentPage,
     ErrorResponse,
@@ -37,6 +39,7 @@ from rag_pipeline.core.documents import (
     DocumentsService,
 )
 from rag_pipeline.core.extract import ExtractionError, accept
+from rag_pipeline.core.filters import compile_filter
 from rag_pipeline.core.keys import Principal
 from rag_pipeline.core.options import check_options
 from rag_pipeline.core.registry import DEFAULT_COLLECTION, Collection, CollectionNotFound
@@ -186,22 +189,34 @@ def _uploaded(name: str, accepted: Accepted) -> UploadedDocument:
 def list_documents(
     store: StoreDep,
     principal: PrincipalDep,
+    facets: FacetsDep,
     status: DocumentStatus | None = None,
     collection: Annotated[
         list[str] | None,
         Query(description="only these collections (repeatable); default: all the key may read"),
     ] = None,
+    filter: Annotated[
+        str | None, Query(description=f"JSON, as search takes it: {FILTER_HELP}")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> DocumentPage:
-    """Every document, in the order they arrived; filter by collection and status, page with
-    limit/offset.
+    """Every document, in the order they arrived; filter by collection, status and metadata,
+    page with limit/offset.
 
-    Deleted documents are listed only with `?status=deleted`."""
+    Deleted documents are listed only with `?status=deleted`. A metadata `filter` is the
+    language of search and, like search, sees live documents only (queued, processing,
+    indexed, failed): deleted and rejected ones never match it."""
+    where = compile_filter(filter)
     scope = scoped_collections(store, principal, collection)
-    docs, total = store.registry.page(
-        status, limit=limit, offset=offset, include_deleted=False, collections=scope
-    )
+    if where is not None:
+        names = scope if scope is not None else [c.name for c in store.registry.collections()]
+        ids, total = facets.page(names, where, status, limit=limit, offset=offset)
+        docs = store.registry.documents(ids)
+    else:
+        docs, total = store.registry.page(
+            status, limit=limit, offset=offset, include_deleted=False, collections=scope
+        )
     return DocumentPage(
         items=[_out(report(doc)) for doc in docs], total=total, limit=limit, offset=offset
     )

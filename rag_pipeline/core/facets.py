@@ -44,6 +44,12 @@ class Facets:
         self._seen = -1.0
         self._cache: dict[tuple[str, tuple[str, ...]], dict[str, set[str]]] = {}
         self._scopes: dict[tuple[str, tuple[str, ...], bool], Scope] = {}
+        self._orders: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+        # Every live document in arrival order, kept as documents come: a new one arrives
+        # last almost always, so it is appended; anything else sorts it again on next use.
+        self._arrival: list[tuple[float, str]] = []
+        self._placed: dict[str, float] = {}
+        self._in_order = True
 
     def refresh(self) -> None:
         last = self.registry.last_change()
@@ -59,6 +65,7 @@ class Facets:
             if changed:
                 self._cache.clear()
                 self._scopes.clear()
+                self._orders.clear()
 
     def _put(self, facet: Facet) -> None:
         old = self._docs.pop(facet.id, None)
@@ -68,8 +75,28 @@ class Facets:
         if not facet.live:
             return
         self._docs[facet.id] = facet
+        self._place(facet)
         self._postings.add(facet.id, fields_of(facet))
         self._by_collection.setdefault(facet.collection, set()).add(facet.id)
+
+    def _place(self, facet: Facet) -> None:
+        placed = self._placed.get(facet.id)
+        if placed == facet.registered_at:
+            return
+        entry = (facet.registered_at, facet.id)
+        if placed is not None or (self._arrival and entry < self._arrival[-1]):
+            self._in_order = False
+        self._placed[facet.id] = facet.registered_at
+        self._arrival.append(entry)
+
+    def _arrival_order(self) -> list[tuple[float, str]]:
+        """Under the lock: the arrival list, sorted again if a change broke its order (and
+        with documents no longer live dropped then)."""
+        if not self._in_order:
+            self._arrival = sorted((f.registered_at, f.id) for f in self._docs.values())
+            self._placed = {doc_id: at for at, doc_id in self._arrival}
+            self._in_order = True
+        return self._arrival
 
     def select(self, collections: Sequence[str], where: Filter | None) -> dict[str, set[str]]:
         """By collection, its live documents that the filter admits (all without one). The
@@ -120,6 +147,34 @@ class Facets:
                 self._scopes.clear()
             self._scopes[key] = found
             return found
+
+    def page(
+        self,
+        collections: Sequence[str],
+        where: Filter,
+        status: str | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[str], int]:
+        """One page of the live documents of these collections that the filter admits (of
+        this status, if given), in arrival order, and how many there are in all.
+
+        The admitted documents are taken from the arrival order in one pass per filter, kept
+        until any document changes, so a page costs a slice and only its rows are read from
+        the registry; a status costs one more pass."""
+        admitted = self.select(collections, where)
+        key = (where.text, tuple(sorted(set(collections))))
+        with self._lock:
+            order = self._orders.get(key)
+            if order is None:
+                every = set().union(*admitted.values())
+                order = [doc_id for _, doc_id in self._arrival_order() if doc_id in every]
+                if len(self._orders) > 64:
+                    self._orders.clear()
+                self._orders[key] = order
+            if status is not None:
+                order = [i for i in order if (f := self._docs.get(i)) and f.status == status]
+        return order[offset : offset + limit], len(order)
 
     def facet(self, doc_id: str) -> Facet | None:
         with self._lock:

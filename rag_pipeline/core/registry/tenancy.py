@@ -32,6 +32,8 @@ class Facet:
     metadata: dict[str, Any]
     live: bool
     updated_at: float
+    registered_at: float
+    status: str
 
 
 class Tenancy(Database):
@@ -179,6 +181,7 @@ class Tenancy(Database):
             documents.c.metadata,
             documents.c.status,
             documents.c.updated_at,
+            documents.c.registered_at,
         ).where(documents.c.updated_at >= since)
         live = set(LIVE_VALUES)
         with self._tx() as conn:
@@ -191,6 +194,8 @@ class Tenancy(Database):
                     row.metadata or {},
                     row.status in live,
                     row.updated_at,
+                    row.registered_at,
+                    row.status,
                 )
                 for row in conn.execute(query)
             ]
