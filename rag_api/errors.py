@@ -17,7 +17,7 @@ from rag_pipeline.core.collections import (
     CollectionProtected,
     InvalidCollectionName,
 )
-from rag_pipeline.core.documents import DocumentBusy, DocumentNotFound, InvalidOptions
+from rag_pipeline.core.documents import DocumentBusy, DocumentNotFound, InvalidOptions, NotFailed
 from rag_pipeline.core.extract import ExtractionError
 from rag_pipeline.core.filters import FilterError
 from rag_pipeline.core.keys import InvalidKey
@@ -60,6 +60,7 @@ _DOMAIN: dict[type[Exception], tuple[int, str]] = {
     MetadataError: (422, "invalid_metadata"),
     FilterError: (422, "invalid_filter"),
     InvalidKey: (422, "invalid_key"),
+    NotFailed: (409, "not_failed"),
 }
 
 # A file refused at the door: nothing in it to index is 422, a type we cannot read is 415.

@@ -61,6 +61,26 @@ class DocumentPage(BaseModel):
     offset: int
 
 
+class ChunkOut(BaseModel):
+    """One chunk as it was embedded, with where it came from."""
+
+    chunk_no: int = Field(description="its number in the document, from 0")
+    page: int = Field(description="the page it starts on")
+    page_end: int = Field(description="the page it ends on")
+    char_start: int = Field(description="its first character's offset in the document's text")
+    char_end: int = Field(description="the offset just past its last character")
+    tokens: int = Field(description="the embedding model's tokens in it")
+    text: str
+
+
+class ChunkPage(BaseModel):
+    document_id: str
+    items: list[ChunkOut]
+    total: int
+    limit: int
+    offset: int
+
+
 class UploadedDocument(BaseModel):
     id: str
     filename: str

@@ -25,6 +25,8 @@ from rag_api.deps import (
 from rag_api.errors import ApiError
 from rag_api.schemas import (
     FILTER_HELP,
+    ChunkOut,
+    ChunkPage,
     DocumentOut,
     DocumentPage,
     ErrorResponse,
@@ -33,6 +35,7 @@ from rag_api.schemas import (
     UploadResponse,
 )
 from rag_pipeline.core import metadata as meta
+from rag_pipeline.core.catalog import chunk_page
 from rag_pipeline.core.documents import (
     Accepted,
     DocumentNotFound,
@@ -248,6 +251,27 @@ def _find(store: DocumentStore, doc_id: str, principal: Principal) -> DocumentRe
 def get_document(doc_id: str, store: StoreDep, principal: PrincipalDep) -> DocumentOut:
     """A document's status per stage, from the registry's projection of the Dagster runs."""
     return _out(_find(store, doc_id, principal))
+
+
+@router.get("/{doc_id}/chunks", response_model=ChunkPage, responses=DOCUMENT_ERRORS)
+def document_chunks(
+    doc_id: str,
+    store: StoreDep,
+    principal: PrincipalDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ChunkPage:
+    """The document's chunks as they were embedded, in order, from its chunks artifact: each
+    with its page(s), character offsets, token count and text. None before it is chunked."""
+    _find(store, doc_id, principal)
+    chunks, total = chunk_page(store, doc_id, offset, limit)
+    return ChunkPage(
+        document_id=doc_id,
+        items=[ChunkOut.model_validate(chunk, from_attributes=True) for chunk in chunks],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
 
 
 def _existing_report(doc_id: str, store: StoreDep, principal: PrincipalDep) -> DocumentReport:

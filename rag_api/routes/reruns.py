@@ -1,5 +1,5 @@
-"""Running documents again without an upload: `POST /documents/{id}/reprocess` and
-`POST /documents/retry` (admin keys only)."""
+"""Running documents again without an upload: `POST /documents/{id}/reprocess`,
+`POST /documents/retry` and `POST /documents/{id}/retry` (admin keys only)."""
 
 from fastapi import APIRouter, Response
 
@@ -13,7 +13,7 @@ from rag_api.schemas import (
     RetryResponse,
     RetryRun,
 )
-from rag_pipeline.core.documents import DocumentsService
+from rag_pipeline.core.documents import DocumentsService, Rerun
 from rag_pipeline.core.options import check_options
 from rag_pipeline.runs import DocumentRuns
 
@@ -61,6 +61,37 @@ def retry_documents(
 
 
 @router.post(
+    "/{doc_id}/retry",
+    status_code=202,
+    response_model=Reprocessed,
+    responses=with_errors({409: {"model": ErrorResponse}}),
+    dependencies=[AdminOnly],
+)
+def retry_document(
+    doc_id: str, response: Response, store: StoreDep, launcher: LauncherDep
+) -> Reprocessed:
+    """Run one failed document again, from the stage where it stopped, even for a failure
+    the same bytes are likely to repeat (it is asked for by name).
+
+    Its status reads `queued` with the run. A document that has not failed is 409:
+    `document_busy` while a run is queued or running for it, `not_failed` otherwise.
+    """
+    rerun = DocumentsService(store).retry_one(doc_id, DocumentRuns(launcher))
+    return _rerun_of(doc_id, rerun, response)
+
+
+def _rerun_of(doc_id: str, rerun: Rerun, response: Response) -> Reprocessed:
+    response.headers["Location"] = status_url(doc_id)
+    return Reprocessed(
+        id=doc_id,
+        run_id=rerun.run_id,
+        first_stage=rerun.first_stage,
+        status_url=status_url(doc_id),
+        run_url=f"/runs/{rerun.run_id}",
+    )
+
+
+@router.post(
     "/{doc_id}/reprocess",
     status_code=202,
     response_model=Reprocessed,
@@ -91,11 +122,4 @@ def reprocess_document(
     rerun = service.reprocess(
         doc_id, DocumentRuns(launcher), chunk_size=size, chunk_overlap=overlap
     )
-    response.headers["Location"] = status_url(doc_id)
-    return Reprocessed(
-        id=doc_id,
-        run_id=rerun.run_id,
-        first_stage=rerun.first_stage,
-        status_url=status_url(doc_id),
-        run_url=f"/runs/{rerun.run_id}",
-    )
+    return _rerun_of(doc_id, rerun, response)

@@ -168,6 +168,18 @@ def read_chunks(store: DocumentStore, doc_id: str) -> list[Chunk]:
     return [Chunk(**row) for row in pq.read_table(path).to_pylist()]
 
 
+def chunk_page(
+    store: DocumentStore, doc_id: str, offset: int, limit: int
+) -> tuple[list[Chunk], int]:
+    """One page of a document's chunks in order, and how many it has: none before it is
+    chunked, or once it is deleted."""
+    try:
+        chunks = sorted(read_chunks(store, doc_id), key=lambda chunk: chunk.chunk_no)
+    except FileNotFoundError:
+        return [], 0
+    return chunks[offset : offset + limit], len(chunks)
+
+
 def write_embeddings(
     store: DocumentStore, doc_id: str, chunk_nos: Sequence[int], vectors: Vectors, model: str
 ) -> str:

@@ -45,6 +45,14 @@ class DocumentBusy(Exception):
         self.doc_id = doc_id
 
 
+class NotFailed(Exception):
+    """A retry of one document that has not failed."""
+
+    def __init__(self, doc_id: str, status: str) -> None:
+        super().__init__(f"{doc_id} is {status}: only a failed document is retried")
+        self.doc_id = doc_id
+
+
 class InvalidOptions(ValueError):
     """Chunk options no chunking can follow."""
 
@@ -193,6 +201,22 @@ class Reruns:
             done = self._rerun(grouped, runs, stage, source="retry", expect=[DocumentStatus.failed])
             reruns.extend(rerun for rerun in done if rerun.document_ids)
         return Retried(reruns, skipped)
+
+    def retry_one(self, doc_id: str, runs: Runs) -> Rerun:
+        """Run one failed document again from the stage where it stopped, whatever its
+        failure: asked for by name, a permanent one is tried too."""
+        doc = self.get(doc_id)
+        if not doc.live:
+            raise DocumentNotFound(doc_id, f": it is {doc.status}")
+        if doc.status in (DocumentStatus.queued, DocumentStatus.processing):
+            raise DocumentBusy(doc_id, doc.status)
+        if doc.status != DocumentStatus.failed:
+            raise NotFailed(doc_id, doc.status)
+        first = first_stage_to_run(doc, STAGES[-1])
+        [rerun] = self._rerun([[doc]], runs, first, source="retry", expect=[DocumentStatus.failed])
+        if not rerun.document_ids:
+            raise DocumentBusy(doc_id, "taken by another request")
+        return rerun
 
     def _rerun(
         self,

@@ -1,12 +1,20 @@
-"""What the console's Documents view and document detail read: the listing narrowed by a
-metadata filter (the language of search), paged in arrival order."""
+"""What the console's Documents view and document detail read and do: the listing narrowed
+by a metadata filter (the language of search), paged in arrival order; a document's chunks,
+for its own collection's keys only; and a retry of one failed document."""
 
+import itertools
 import json
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from support.api import assert_error, upload
+from support.runs import definitions, ingest_landed
+
+from rag_api.main import create_app
+from rag_pipeline.core.store import DocumentStore
+from rag_pipeline.partitions import named_documents
+from rag_pipeline.settings import Settings
 
 pytest_plugins = ["support.api"]
 
@@ -86,3 +94,122 @@ def test_a_bad_filter_is_422_like_search(client: TestClient, listed: list[str]) 
             client.get("/search", params={"q": "x", "filter": bad}), 422, "invalid_filter"
         )
         assert listing["error"]["message"] == searched["error"]["message"]
+
+
+def test_a_documents_chunks_page_in_order_with_their_sources(
+    client: TestClient, instance, settings: Settings, corpus: Path
+) -> None:
+    rel = "markdown/pypdf_extract-text.md"
+    doc = client.post("/documents", files=[upload(corpus, rel)]).json()["documents"][0]["id"]
+    # Before it is chunked there are none.
+    assert client.get(f"/documents/{doc}/chunks").json()["total"] == 0
+    ingest_landed(instance, str(settings.data_dir))
+    report = client.get(f"/documents/{doc}").json()
+    assert report["status"] == "indexed" and report["chunks"] > 3
+
+    first = client.get(f"/documents/{doc}/chunks", params={"limit": 2}).json()
+    rest = client.get(f"/documents/{doc}/chunks", params={"limit": 500, "offset": 2}).json()
+    assert first["total"] == rest["total"] == report["chunks"]
+    chunks = first["items"] + rest["items"]
+    assert [c["chunk_no"] for c in chunks] == list(range(report["chunks"]))
+    text = (corpus / rel).read_text(encoding="utf-8", errors="replace")
+    for chunk in chunks:
+        assert chunk["page"] >= 1 and chunk["page_end"] >= chunk["page"]
+        assert 0 < chunk["tokens"] <= settings.chunk_size
+        assert chunk["char_end"] - chunk["char_start"] == len(chunk["text"])
+    # The offsets walk forward through the text, and the chunks hold its words.
+    assert all(a["char_start"] < b["char_start"] for a, b in itertools.pairwise(chunks))
+    assert chunks[0]["text"].split()[0] in text
+    assert_error(client.get("/documents/nope-123/chunks"), 404, "not_found")
+    assert_error(
+        client.get(f"/documents/{doc}/chunks", params={"limit": 0}), 422, "invalid_request"
+    )
+
+
+def test_another_collections_key_never_learns_a_document_or_its_chunks_exist(
+    settings: Settings, instance, corpus: Path
+) -> None:
+    root = {"Authorization": "Bearer root-admin-key"}
+    app = create_app(settings.model_copy(update={"api_key": "root-admin-key"}), instance)
+    with TestClient(app) as client:
+        readers, docs = {}, {}
+        for name, rel in (
+            ("acme", "text/uns_norwich-city.txt"),
+            ("globex", "markdown/plumber_README.md"),
+        ):
+            client.post("/collections", json={"name": name}, headers=root)
+            docs[name] = client.post(
+                f"/collections/{name}/documents",
+                files=[upload(corpus, rel)],
+                data={"metadata": json.dumps({"owner": name})},
+                headers=root,
+            ).json()["documents"][0]["id"]
+            made = client.post(
+                "/keys", json={"name": name, "role": "reader", "collections": [name]}, headers=root
+            )
+            readers[name] = {"Authorization": f"Bearer {made.json()['secret']}"}
+        ingest_landed(instance, str(settings.data_dir))
+
+        own = client.get(f"/documents/{docs['acme']}/chunks", headers=readers["acme"])
+        assert own.status_code == 200 and own.json()["total"] > 0
+        foreign = client.get(f"/documents/{docs['globex']}/chunks", headers=readers["acme"])
+        unknown = client.get("/documents/nope-123/chunks", headers=readers["acme"])
+        assert_error(foreign, 404, "not_found")
+        assert_error(unknown, 404, "not_found")
+        assert foreign.json()["error"]["message"].replace(docs["globex"], "X") == unknown.json()[
+            "error"
+        ]["message"].replace("nope-123", "X")
+        # A filter naming the other collection's metadata finds nothing, nor does naming it.
+        listed = client.get(
+            "/documents", params={"filter": '{"owner": "globex"}'}, headers=readers["acme"]
+        )
+        assert listed.json()["total"] == 0
+        assert (
+            client.get("/documents", params={"filter": '{"owner": "globex"}'}, headers=root).json()[
+                "total"
+            ]
+            == 1
+        )
+        # Retrying is for admin keys.
+        assert_error(
+            client.post(f"/documents/{docs['acme']}/retry", headers=readers["acme"]),
+            403,
+            "forbidden",
+        )
+
+
+def test_one_failed_document_is_retried_alone(
+    client: TestClient, instance, settings: Settings, corpus: Path
+) -> None:
+    ids = [
+        client.post("/documents", files=[upload(corpus, rel)]).json()["documents"][0]["id"]
+        for rel in ("text/uns_norwich-city.txt", "markdown/haystack_sample.md")
+    ]
+    ingest_landed(instance, str(settings.data_dir))
+    registry = DocumentStore(settings.data_dir).registry
+    for doc_id in ids:
+        registry.stage_failed(doc_id, "chunk_embeddings", "dead-run", "run_failed", "lost")
+
+    asked = client.post(f"/documents/{ids[0]}/retry")
+
+    assert asked.status_code == 202, asked.text
+    body = asked.json()
+    assert body["first_stage"] == "chunk_embeddings"
+    assert asked.headers["Location"] == f"/documents/{ids[0]}"
+    assert client.get(f"/documents/{ids[0]}").json()["status"] == "queued"
+    # The other failure is left as it was: this is not the collection-wide retry.
+    assert client.get(f"/documents/{ids[1]}").json()["status"] == "failed"
+    run = instance.get_run_by_id(body["run_id"])
+    assert run is not None and named_documents(run.tags) == [ids[0]]
+    # Not failed: a clear 409, in the one error shape.
+    busy = assert_error(client.post(f"/documents/{ids[0]}/retry"), 409, "document_busy")
+    assert "queued" in busy["error"]["message"]
+    job = definitions().resolve_job_def("ingest_job")
+    executed = job.execute_in_process(
+        instance=instance, tags=run.tags, asset_selection=list(run.asset_selection or [])
+    )
+    assert executed.success
+    assert client.get(f"/documents/{ids[0]}").json()["status"] == "indexed"
+    done = assert_error(client.post(f"/documents/{ids[0]}/retry"), 409, "not_failed")
+    assert "indexed" in done["error"]["message"]
+    assert_error(client.post("/documents/nope-123/retry"), 404, "not_found")
