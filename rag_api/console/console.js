@@ -494,7 +494,16 @@ async function loadDocuments() {
   const params = new URLSearchParams({ limit: PAGE, offset: docsOffset });
   if ($("documents-status").value) params.set("status", $("documents-status").value);
   if ($("documents-collection").value) params.set("collection", $("documents-collection").value);
-  const page = await api("GET", `/documents?${params}`);
+  const filter = $("documents-metadata").value.trim();
+  if (filter) params.set("filter", filter);
+  $("documents-error").textContent = "";
+  let page;
+  try {
+    page = await api("GET", `/documents?${params}`);
+  } catch (error) {
+    $("documents-error").textContent = describe(error);
+    return;
+  }
   $("documents-rows").replaceChildren(
     ...page.items.map((d) =>
       el(
@@ -535,7 +544,44 @@ $("documents-next").addEventListener("click", () => {
 async function showDocument(id) {
   $("document-error").textContent = "";
   renderDocument(await api("GET", `/documents/${encodeURIComponent(id)}`));
+  chunksOffset = 0;
+  await loadChunks(id);
 }
+
+// A document's chunks as they were embedded, a page at a time (read-only).
+let chunksOffset = 0;
+const CHUNK_PAGE = 20;
+
+async function loadChunks(id) {
+  const params = new URLSearchParams({ limit: CHUNK_PAGE, offset: chunksOffset });
+  const page = await api("GET", `/documents/${encodeURIComponent(id)}/chunks?${params}`);
+  $("document-chunks").replaceChildren(
+    ...page.items.map((c) => {
+      const pages = c.page_end !== c.page ? `pages ${c.page}–${c.page_end}` : `page ${c.page}`;
+      return el(
+        "li",
+        { value: c.chunk_no + 1 },
+        el("p", { class: "meta", text: `Chunk ${c.chunk_no} · ${pages} · characters ${c.char_start}–${c.char_end} · ${c.tokens} tokens` }),
+        el("p", { class: "chunk-text", text: c.text }),
+      );
+    }),
+  );
+  const last = Math.min(page.offset + page.items.length, page.total);
+  $("document-chunks-range").textContent = page.total
+    ? `Chunks ${page.offset + 1}–${last} of ${page.total}`
+    : "No chunks yet.";
+  $("document-chunks-prev").disabled = page.offset === 0;
+  $("document-chunks-next").disabled = last >= page.total;
+}
+
+$("document-chunks-prev").addEventListener("click", () => {
+  chunksOffset = Math.max(0, chunksOffset - CHUNK_PAGE);
+  loadChunks($("view-document").dataset.id).catch((error) => flash(describe(error)));
+});
+$("document-chunks-next").addEventListener("click", () => {
+  chunksOffset += CHUNK_PAGE;
+  loadChunks($("view-document").dataset.id).catch((error) => flash(describe(error)));
+});
 
 function renderDocument(doc) {
   const view = $("view-document");
@@ -595,7 +641,9 @@ async function documentAction(run) {
 
 function watchDocument(id) {
   follow(id, (report) => {
-    if ($("view-document").dataset.id === id && !$("view-document").hidden) renderDocument(report);
+    if ($("view-document").dataset.id !== id || $("view-document").hidden) return;
+    renderDocument(report);
+    if (report.status === "indexed") loadChunks(id).catch((error) => flash(describe(error)));
   });
 }
 
@@ -607,11 +655,10 @@ $("document-reprocess").addEventListener("click", () =>
   }),
 );
 $("document-retry").addEventListener("click", () =>
-  documentAction(async () => {
-    const collection = $("view-document").dataset.collection;
-    const retried = await api("POST", "/documents/retry", { json: { collection } });
-    flash(`Retrying ${retried.documents.length} failed document(s) in ${collection}; ${retried.skipped_permanent} left alone as permanent.`);
-    watchDocument($("view-document").dataset.id);
+  documentAction(async (id) => {
+    const rerun = await api("POST", `/documents/${encodeURIComponent(id)}/retry`);
+    flash(`Retrying from ${rerun.first_stage}.`);
+    watchDocument(id);
   }),
 );
 $("document-delete").addEventListener("click", () =>

@@ -3,7 +3,8 @@ real stack (the API served by uvicorn, the Dagster daemon and its run worker, Ch
 
 One journey, as a document owner and then a reader: sign in, create a collection, upload
 three files (one damaged) and watch their rows turn indexed and failed with no reload,
-search and open a hit, reprocess it; a reader key sees no upload control and no other
+filter the documents by metadata and retry the failed one, search and open a hit, read its
+chunks and reprocess it; a reader key sees no upload control and no other
 collection. /docs shows the operations with no internet. Each main view is written to
 docs/screenshots/ at 1440 and 360 px wide.
 """
@@ -130,6 +131,29 @@ def test_a_document_owner_uploads_watches_searches_and_reprocesses_in_a_browser(
     page.get_by_role("link", name="Documents").click()
     expect(page.locator("#documents-rows tr")).to_have_count(3)
     shoot(page, "documents")
+    # The metadata filter of search narrows the list; a bad one says why, in place.
+    page.locator("#documents-metadata").fill('{"year": {"$gt": "soon"}}')
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("#documents-error")).to_contain_text("invalid_filter")
+    page.locator("#documents-metadata").fill('{"filename": {"$ne": "damaged.pdf"}, "team": "lab"}')
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("#documents-rows tr")).to_have_count(2)
+    expect(page.locator("#documents-rows")).not_to_contain_text("damaged.pdf")
+    expect(page.locator("#documents-error")).to_be_empty()
+    shoot(page, "documents-filtered")
+    # One failed document is retried by itself, from its own page.
+    page.locator("#documents-metadata").fill('{"filename": "damaged.pdf"}')
+    page.get_by_role("button", name="Filter").click()
+    page.get_by_role("link", name="damaged.pdf").click()
+    expect(page.locator("#view-document")).to_have_attribute("data-status", "failed")
+    expect(page.locator("#document-chunks-range")).to_have_text("No chunks yet.")
+    tried = page.locator("#document-runs li").count()
+    page.get_by_role("button", name="Retry").click()
+    expect(page.locator("#flash")).to_contain_text("Retrying from")
+    expect(page.locator("#document-runs li")).to_have_count(tried + 1, timeout=60_000)
+    expect(page.locator("#view-document")).to_have_attribute(
+        "data-status", "failed", timeout=60_000
+    )
 
     page.get_by_role("link", name="Search").click()
     page.locator("#search-q").fill(PHRASE)
@@ -152,6 +176,11 @@ def test_a_document_owner_uploads_watches_searches_and_reprocesses_in_a_browser(
     expect(page.locator("#view-document")).to_have_attribute(
         "data-status", "indexed", timeout=120_000
     )
+    # Its chunks as they were embedded, with where each came from.
+    chunks = page.locator("#document-chunks li")
+    expect(chunks.first).to_contain_text("Chunk 0 · page")
+    expect(chunks.first).to_contain_text("tokens")
+    expect(page.locator("#document-chunks-range")).to_contain_text("Chunks 1–")
     shoot(page, "document")
 
     page.get_by_role("link", name="Schedules").click()
