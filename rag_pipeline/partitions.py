@@ -1,6 +1,7 @@
 """The documents' partitions, and what a run's tags say about them: the one place that reads
 and writes Dagster's partition tags and the sensor's list of documents."""
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
@@ -116,6 +117,30 @@ def partition_in_use(instance: DagsterInstance, key: str) -> bool:
     return False
 
 
+# How long after a sensor tick claimed a document its run may still be on its way: the daemon
+# adds a tick's partitions, then creates its runs one by one.
+CLAIM_GRACE_SECONDS = 120.0
+
+
+def _claimed_for_a_run(store: DocumentStore, key: str) -> bool:
+    """Whether a sensor tick claimed this document moments ago, so a run naming it may not
+    exist yet. Removing its partition then would leave the daemon creating a range run whose
+    end is gone: Dagster refuses to create it, and retries that tick, and fails it, for ever
+    (seen in the load test: the sensor stopped and 95 documents stayed queued)."""
+    doc = store.registry.get_row(key)
+    if doc is None or not doc.submitted_at or doc.run_id is not None:
+        return False  # never claimed, added by a command, or a run took it (that run counts)
+    return time.time() - doc.submitted_at < CLAIM_GRACE_SECONDS
+
+
+def _named_by_a_run(instance: DagsterInstance, key: str) -> bool:
+    """Whether any run, finished or not, names this partition in its tags."""
+    return any(
+        instance.get_run_ids(filters=RunsFilter(tags={tag: key}), limit=1)
+        for tag in _PARTITION_TAGS
+    )
+
+
 def release_partition(instance: DagsterInstance, store: DocumentStore, key: str) -> bool:
     """Remove a deleted document's partition now, or once no run needs it; True if removed.
 
@@ -123,6 +148,8 @@ def release_partition(instance: DagsterInstance, store: DocumentStore, key: str)
     done; the sensor finishes deferred ones (`release_deferred_partitions`).
     """
     if partition_in_use(instance, key):
+        return False
+    if _claimed_for_a_run(store, key) and not _named_by_a_run(instance, key):
         return False
     if instance.has_dynamic_partition(DOCUMENTS, key):
         instance.delete_dynamic_partition(DOCUMENTS, key)

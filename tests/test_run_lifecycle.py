@@ -210,3 +210,46 @@ def test_a_document_deleted_before_its_run_started_is_dropped_not_failed(
     assert instance.get_dynamic_partitions("documents") == [kept]
     assert find_report(store, gone).status == "deleted"
     assert find_report(store, kept).status == "indexed"
+
+
+def test_a_document_deleted_between_its_claim_and_its_runs_creation_keeps_the_sensor_going(
+    instance, rag_env, corpus: Path, monkeypatch
+) -> None:
+    """The sensor claims documents and asks for a range run; the daemon adds the partitions,
+    then creates the run. A DELETE in between used to remove the range's end partition, so
+    Dagster refused to create the run and retried that tick for ever: ingestion stopped (the
+    load test's two tenants saw 95 documents stay queued)."""
+    monkeypatch.setattr("rag_pipeline.definitions.defs", definitions())
+    ReconstructableJob.get_repository_definition.cache_clear()
+    ReconstructableJob.get_definition.cache_clear()
+    data_dir = rag_env["RAG_DATA_DIR"]
+    landing_dir = Path(data_dir) / "landing"
+    for rel in ("markdown/haystack_sample.md", "text/uns_norwich-city.txt"):
+        copy_corpus(corpus, rel, landing_dir)
+    past = time.time() - 5
+    for path in landing_dir.rglob("*"):
+        os.utime(path, (past, past))
+    [request] = sensor_tick(instance, data_dir).run_requests
+    gone = request.tags["dagster/asset_partition_range_end"]
+    kept = request.tags["dagster/asset_partition_range_start"]
+    store = DocumentStore(data_dir)
+
+    # DELETE /documents/{id} before the daemon got to create the run: the partition stays.
+    DocumentsService(store).retire(gone, vector_index(rag_env), "deleted through the API")
+    assert not release_partition(instance, store, gone)
+    assert instance.has_dynamic_partition("documents", gone)
+
+    job = ReconstructableRepository.for_module(
+        "rag_pipeline.definitions", "defs", str(REPO)
+    ).get_reconstructable_job("ingest_job")
+    run = instance.create_run_for_job(  # raised "not a valid range" when the end was gone
+        definitions().resolve_job_def("ingest_job"),
+        tags=request.tags,
+        job_code_origin=job.get_python_origin(),
+    )
+    assert execute_run(job, run, instance).success
+    assert find_report(store, kept).status == "indexed"
+    assert find_report(store, gone).status == "deleted"
+    # Its run is done: the next tick removes the partition.
+    sensor_tick(instance, data_dir)
+    assert not instance.has_dynamic_partition("documents", gone)

@@ -123,6 +123,23 @@ class WarmRunLauncher(CeleryRunLauncher):
             )
         return CheckRunHealthResult(WorkerStatus.RUNNING)
 
+    def get_run_worker_debug_info(
+        self, run: DagsterRun, include_container_logs: bool | None = True
+    ) -> str | None:
+        """What monitoring logs about a failed run's worker: the Celery task's, or for a run
+        orchestrated outside the launcher (no task), its worker tag and last heartbeat (the
+        parent class fails on the missing tag)."""
+        if DAGSTER_CELERY_TASK_ID_TAG in run.tags:
+            return super().get_run_worker_debug_info(run, include_container_logs)
+        last = heartbeat.last_beat(self._instance, run.run_id)
+        return str(
+            {
+                "run_id": run.run_id,
+                "worker": run.tags.get(heartbeat.WORKER_TAG),
+                "last_heartbeat": last,
+            }
+        )
+
     def _fail(self, run: DagsterRun, message: str) -> None:
         """Fails a run whose worker is gone, the run's row before its failure event.
 

@@ -21,6 +21,11 @@ class Reads(Database):
         found = self.get(doc_id)
         return found if found is not None and found.live else None
 
+    def get_row(self, doc_id: str) -> Document | None:
+        """The document's row whatever its status, its stages unread (see `_row`)."""
+        with self._tx() as conn:
+            return self._row(conn, doc_id)
+
     def get_live_row(self, doc_id: str) -> Document | None:
         """The live document without its stages (see `_row`): what each stage reads before
         it runs, several times per document, so one query instead of two."""
