@@ -27,7 +27,16 @@ from typing import Any
 import httpx
 
 from bench.eval import SQUAD, ingest
-from bench.stages import MODEL, REPO, RESULTS, free_port, start_chroma, stop, wait_for_http
+from bench.stages import (
+    MODEL,
+    REPO,
+    RESULTS,
+    free_port,
+    start_chroma,
+    stop,
+    wait_for_http,
+    wait_until_warm,
+)
 from bench.upload import concurrent_latencies, summary
 
 GOAL_P99_MS = 100.0
@@ -119,13 +128,7 @@ def serving_api() -> Iterator[str]:
     try:
         base = f"http://127.0.0.1:{port}"
         wait_for_http(f"{base}/openapi.json")
-        # Measured only once start-up has loaded the model and the lexical index: its loading
-        # thread would otherwise share the cores with the first mode measured.
-        deadline = time.monotonic() + 300
-        while not httpx.get(f"{base}/health", timeout=10).json().get("warm"):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{base} did not warm up in 300 s")
-            time.sleep(0.2)
+        wait_until_warm(base)
         yield base
     finally:
         api.terminate()

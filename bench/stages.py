@@ -177,6 +177,27 @@ def wait_for_http(url: str) -> None:
     raise TimeoutError(url)
 
 
+def wait_until_warm(base: str, timeout: float = 300.0) -> None:
+    """Until the API says start-up has loaded the model, the lexical index and the facets
+    (`GET /health` `warm`): measuring before would share the cores with that loading."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/health", timeout=10) as response:
+                warm = json.load(response).get("warm")
+        except urllib.error.HTTPError as exc:  # 503 while a store is down: still has a body
+            warm = json.load(exc).get("warm")
+        if warm:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{base} did not warm up in {timeout:.0f} s")
+        time.sleep(0.2)
+
+
 def start_chroma(path: Path) -> tuple[subprocess.Popen[bytes], str]:
     """A Chroma server on a free loopback port, in its own session so it can be stopped whole."""
     port = free_port()

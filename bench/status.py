@@ -34,7 +34,7 @@ from typing import Any
 
 import httpx
 
-from bench.stages import REPO, RESULTS, free_port, stop, wait_for_http
+from bench.stages import REPO, RESULTS, free_port, stop, wait_for_http, wait_until_warm
 
 GOALS_P99_MS = {"list": 50.0, "one": 20.0, "failed": 50.0, "filtered": 50.0}
 FILTERS = {"third": '{"team": "blue"}', "one_in_25": '{"year": 2024}'}
@@ -148,6 +148,7 @@ def measure(data_dir: Path, home: Path, ids: list[str], requests: int) -> dict[s
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(f"{url}/documents?limit=1")
+        wait_until_warm(url)
         out: dict[str, Any] = {"documents": n}
         rng = random.Random(n)
         with httpx.Client(base_url=url, timeout=30) as http:
