@@ -151,7 +151,10 @@ def test_a_cron_change_moves_the_next_tick_at_once_and_a_stop_stops_the_ticks(
         log,
     )[0]
     created = instance.get_run_record_by_id(run.run_id).create_timestamp.timestamp()
-    assert 0 <= created - due.timestamp() <= 6.0, created - due.timestamp()
+    # Within one daemon loop (5 s) of the tick, plus the evaluations that loop makes before this
+    # sensor's (the landing sensor's comes first) and the run's creation: 7.2 s was seen on a
+    # busy CI machine (typically under 6 s); a missed tick would show up as a minute late.
+    assert 0 <= created - due.timestamp() <= 10.0, created - due.timestamp()
     assert wait_run(api, run.run_id)["status"] == "succeeded"
 
     # The change survives a restart of the daemon: the new one follows the same cron.
