@@ -149,7 +149,7 @@ def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
     try:
         retried = DocumentsService(_store(settings)).retry(
             runs,
-            budget_bytes=int(settings.run_budget_mb * 1024 * 1024),
+            budget_bytes=settings.run_budget_bytes,
             max_docs=settings.max_docs_per_run,
             error_code=args.error_code,
             collection=args.collection,

@@ -62,7 +62,7 @@ def batch_run_requests(
     repeated tick asks for the same run, a document deleted and uploaded again gets a new one
     (the daemon never launches a run key twice)."""
     settings = get_settings()
-    budget = int(settings.run_budget_mb * 1024 * 1024)
+    budget = settings.run_budget_bytes
     large = int(settings.large_document_mb * 1024 * 1024) if large_bytes is None else large_bytes
     requests = []
     grouped: dict[str, list[Document]] = {}

@@ -157,6 +157,11 @@ class Settings(BaseSettings):
         return path.expanduser().resolve()
 
     @property
+    def run_budget_bytes(self) -> int:
+        """RAG_RUN_BUDGET_MB in bytes: what a batch of documents may hold (sensor, retries)."""
+        return int(self.run_budget_mb * 1024 * 1024)
+
+    @property
     def celery_broker_url(self) -> str:
         default = f"sqla-quick+sqlite:///{self.data_dir / 'celery' / 'broker.sqlite'}"
         return self.broker_url or default

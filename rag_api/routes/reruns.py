@@ -38,7 +38,7 @@ def retry_documents(
     """
     retried = DocumentsService(store).retry(
         DocumentRuns(launcher),
-        budget_bytes=int(settings.run_budget_mb * 1024 * 1024),
+        budget_bytes=settings.run_budget_bytes,
         max_docs=settings.max_docs_per_run,
         error_code=request.error_code,
         collection=request.collection,
