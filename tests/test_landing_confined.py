@@ -73,14 +73,18 @@ def test_a_symlinked_file_is_rejected_and_its_target_never_read(
     link = store.landing_dir / "secret.md"
     os.symlink(outside / "secret.json", link)
     _old(link)
+    # A FIFO would block a plain open for ever, waiting for a writer.
+    fifo = store.landing_dir / "pipe.txt"
+    os.mkfifo(fifo)
+    _old(fifo)
 
     result = Daemon(instance, store).tick()
 
     assert keys(result) == []
     rejected, _ = store.registry.page(DocumentStatus.rejected)
-    [doc] = rejected
-    assert (doc.filename, doc.error_code) == ("secret.md", "symlink")
-    assert doc.sha256 is None, "the target's bytes were never read"
+    codes = {doc.filename: doc.error_code for doc in rejected}
+    assert codes == {"secret.md": "symlink", "pipe.txt": "not_a_regular_file"}
+    assert all(doc.sha256 is None for doc in rejected), "no bytes were read"
     assert (store.landing_dir / "rejected" / "secret.md").is_symlink()
     assert (outside / "secret.json").exists()
 
