@@ -315,6 +315,12 @@ def parser() -> argparse.ArgumentParser:
         help="the Chroma collection of `default`, which names the others' too "
         "(default: RAG_CHROMA_COLLECTION)",
     )
+    restore.add_argument(
+        "--force",
+        action="store_true",
+        help="rebuild the vectors even into Chroma collections that already hold vectors "
+        "(refused without it, so a restore never writes into a live index)",
+    )
     restore.set_defaults(func=cmd_restore)
     return p
 

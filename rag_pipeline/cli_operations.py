@@ -35,6 +35,7 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
     from rag_pipeline.core.backup import (
         BackupError,
+        check_index_empty,
         check_targets,
         read_manifest,
         rebuild_vectors,
@@ -50,8 +51,11 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
     collection = args.collection or settings.chroma_collection
     try:
         check_targets(read_manifest(archive), data_dir, home)
-        # Reach the index before unpacking anything, so an unreachable server refuses the restore.
+        # Reach the index, and find it empty, before unpacking anything: an unreachable server
+        # or a live index refuses the restore with nothing written.
         index = VectorIndex(connect(url), collection)
+        if not args.force:
+            check_index_empty(index)
         manifest = restore_backup(archive, data_dir, home)
     except (BackupError, IndexUnavailable) as exc:
         print(f"restore refused: {exc}", file=sys.stderr)

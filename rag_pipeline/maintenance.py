@@ -13,6 +13,7 @@ from urllib.parse import unquote, urlparse
 from dagster import (
     DagsterInstance,
     DagsterRunStatus,
+    Failure,
     OpExecutionContext,
     Output,
     RetryPolicy,
@@ -23,6 +24,8 @@ from dagster import (
 )
 
 from rag_pipeline.core import backup, cleanup
+from rag_pipeline.core.landing import LandingZoneError
+from rag_pipeline.core.store import DocumentStore
 from rag_pipeline.partitions import DOCUMENTS, release_deferred_partitions, release_partition
 from rag_pipeline.resources import (
     DocumentStoreResource,
@@ -135,12 +138,21 @@ def clean_up(
     def is_live(doc_id: str) -> bool:
         return doc_id in partitions or store.read_source(doc_id) is not None
 
+    refused: list[str] = []
+
+    def in_landing_zone(rule: Callable[[DocumentStore, float], int], older_than_s: float) -> int:
+        try:
+            return rule(store, older_than_s)
+        except LandingZoneError as exc:
+            refused.append(str(exc))
+            return 0
+
     counts: dict[str, Any] = {
-        "processed_deleted": cleanup.processed_files(
-            store, operations.cleanup_processed_after_hours * hour
+        "processed_deleted": in_landing_zone(
+            cleanup.processed_files, operations.cleanup_processed_after_hours * hour
         ),
-        "rejected_deleted": cleanup.rejected_files(
-            store, operations.cleanup_rejected_after_days * day
+        "rejected_deleted": in_landing_zone(
+            cleanup.rejected_files, operations.cleanup_rejected_after_days * day
         ),
         "partial_deleted": cleanup.partial_files(
             store, operations.cleanup_partial_after_hours * hour
@@ -164,6 +176,9 @@ def clean_up(
         instance, operations.run_retention_days, keep=context.run_id
     )
     context.log.info(", ".join(f"{k}={v}" for k, v in counts.items()))
+    if refused:
+        # Every other rule has run; the run fails so the refusal is seen.
+        raise Failure(f"landing zone refused: {refused[0]}", metadata=counts, allow_retries=False)
     return Output(None, metadata=counts)
 
 

@@ -154,7 +154,15 @@ def landing_zone_tick(
     for key in release_deferred_partitions(context.instance, store):
         context.log.info(f"{key}: deleted earlier; its partition is removed now its runs are done")
     pending, taken_before, claimed_at = _load_cursor(context.cursor)
-    current = landing.scan(store.landing_dir)
+    try:
+        landing.check_zone(store.landing_dir)
+        current = landing.scan(store.landing_dir)
+    except landing.LandingZoneError as exc:
+        # Loud on every tick, yet uploads keep flowing: only the landing zone waits.
+        context.log.error(f"landing zone refused: {exc}")
+        refused, current = str(exc), {}
+    else:
+        refused = ""
 
     # Files registered on an earlier tick stay in landing/ until raw_document moves them on;
     # while they are unchanged and still the live document of their path, there is nothing to
@@ -173,7 +181,12 @@ def landing_zone_tick(
     later = set(arrived[get_settings().max_files_per_tick :])
     arrived = arrived[: get_settings().max_files_per_tick]
     for relpath in arrived:
-        outcome = service.take_landing(relpath)
+        try:
+            outcome = service.take_landing(relpath)
+        except landing.LandingZoneError as exc:  # a folder swapped for a symlink meanwhile
+            context.log.error(f"landing zone refused: {exc}")
+            refused = str(exc)
+            break
         counts[outcome.action] = counts.get(outcome.action, 0) + 1
         if outcome.action in ("new", "in_flight"):
             taken[relpath] = candidates[relpath]
@@ -198,12 +211,13 @@ def landing_zone_tick(
     waiting = by_collection(service.claim_waiting(now, lost))
     cursor = _dump_cursor(pending, taken, now if waiting else claimed_at)
     if not waiting:
-        return SensorResult(skip_reason=_summary(counts) or "no new files", cursor=cursor)
+        reason = f"landing zone refused: {refused}" if refused else _summary(counts)
+        return SensorResult(skip_reason=reason or "no new files", cursor=cursor)
     new_keys = [doc.id for doc in waiting]
     requests = batch_run_requests(waiting)
     context.log.info(
         f"{len(new_keys)} document(s) to ingest in {len(requests)} run(s); landing zone: "
-        f"{_summary(counts)}"
+        f"{_summary(counts) or 'nothing taken'}"
     )
     return SensorResult(
         run_requests=requests,

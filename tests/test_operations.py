@@ -87,3 +87,32 @@ def test_cleanup_deletes_run_history_past_its_retention(instance, rag_env, monke
 def _metadata(result) -> dict:  # type: ignore[no-untyped-def]
     [event] = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
     return {k: v.value for k, v in event.event_specific_data.metadata.items()}
+
+
+def test_cleanup_with_a_symlinked_rejected_folder_fails_loudly_and_deletes_nothing_outside(
+    instance, rag_env, tmp_path: Path
+) -> None:
+    store = DocumentStore(rag_env["RAG_DATA_DIR"])
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    kept = outside / "old.txt"
+    kept.write_text("not the landing zone's")
+    _age(kept, 40 * 86400)
+    store.landing_dir.mkdir(parents=True, exist_ok=True)
+    (store.landing_dir / "rejected").symlink_to(outside, target_is_directory=True)
+    partial = store.landing_dir / "upload.pdf.part"
+    partial.write_text("x")
+    _age(partial, 2 * 86400)
+
+    result = (
+        definitions()
+        .resolve_job_def("cleanup_job")
+        .execute_in_process(instance=instance, raise_on_error=False)
+    )
+
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    message = failure.event_specific_data.error.message
+    assert f"landing zone refused: {store.landing_dir / 'rejected'} is a symbolic link" in message
+    assert kept.read_text() == "not the landing zone's"
+    assert not partial.exists(), "the other rules still ran"

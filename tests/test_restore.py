@@ -82,11 +82,12 @@ def test_a_restore_rebuilds_the_vectors_in_an_empty_chroma_with_identical_search
     }
     assert manifest["stores"]["catalog"] > 0 and manifest["stores"]["raw"] == len(ids)
 
-    # Twice into the same collection: the second restore finds the vectors already there.
-    for attempt in ("first", "again"):
+    # Twice into the same collection: the second restore, forced, finds the vectors already
+    # there.
+    for attempt, force in (("first", ()), ("again", ("--force",))):
         data, home = tmp_path / attempt / "data", tmp_path / attempt / "home"
         code, out = run_restore(
-            archive, data, home, "--chroma-url", fresh_chroma, "--collection", "restored"
+            archive, data, home, "--chroma-url", fresh_chroma, "--collection", "restored", *force
         )
         assert code == 0, out
         assert f"rebuilt {len(records)} vectors into the collection 'restored'" in out
@@ -100,6 +101,41 @@ def test_a_restore_rebuilds_the_vectors_in_an_empty_chroma_with_identical_search
     reports = document_reports(DocumentStore(data))
     assert {r.id: r.status for r in reports} == dict.fromkeys(ids, "indexed")
     assert partitions == set(ids)
+
+
+def test_a_restore_into_the_live_index_is_refused_before_unpacking_unless_forced(
+    instance, rag_env, backups, corpus: Path, tmp_path: Path, capsys
+) -> None:
+    ids = add_files(instance, [copy_corpus(corpus, rel, tmp_path / "in") for rel in DOCS[:2]])
+    assert materialize(instance, ids).success
+    assert definitions().resolve_job_def("backup_job").execute_in_process(instance=instance).success
+    [archive] = list(backups.glob("backup-*.tar.gz"))
+    url, collection = rag_env["RAG_CHROMA_URL"], rag_env["RAG_CHROMA_COLLECTION"]
+    # A document deleted since the backup: its vectors are gone from the live index.
+    live = VectorIndex(connect(url), collection)
+    assert live.delete_document(ids[0]) > 0
+    before = _records(url, collection)
+    assert before and all(id_.startswith(f"{ids[1]}:") for id_ in before)
+    side = tmp_path / "side"
+
+    # A side data dir and home, with the deployment's own RAG_CHROMA_URL and collection.
+    code, out = run_restore(archive, side / "data", side / "home")
+
+    assert code == 1
+    assert (
+        f"restore refused: the target Chroma collection already holds vectors: "
+        f"{collection!r} ({len(before)} vectors). A restore never writes into a live index"
+    ) in capsys.readouterr().err
+    assert not side.exists(), "nothing was unpacked"
+    assert _records(url, collection) == before
+
+    code, out = run_restore(archive, side / "data", side / "home", "--force")
+
+    assert code == 0, out
+    # Forced, it writes into the live index: the deleted document's vectors are back.
+    after = _records(url, collection)
+    assert {id_.split(":")[0] for id_ in after} == set(ids)
+    assert (side / "data" / "registry.db").exists()
 
 
 def _tree(folder: Path) -> dict[str, str]:

@@ -1,12 +1,12 @@
 """landing_zone_sensor logic, evaluated with build_sensor_context on a real instance and files."""
 
 import os
-import shutil
 import time
 from pathlib import Path
 
 import pytest
-from dagster import SensorResult, build_sensor_context
+from dagster import build_sensor_context
+from support.landing import Daemon, drop, keys
 
 from rag_pipeline.core import ingest, landing
 from rag_pipeline.core.documents import DocumentsService
@@ -14,30 +14,8 @@ from rag_pipeline.core.registry import DocumentStatus
 from rag_pipeline.core.store import DocumentStore
 from rag_pipeline.partitions import named_documents
 from rag_pipeline.resources import DocumentStoreResource
-from rag_pipeline.sensors import batch_run_requests, landing_zone_sensor, landing_zone_tick
+from rag_pipeline.sensors import batch_run_requests, landing_zone_sensor
 from rag_pipeline.status import document_reports
-
-
-class Daemon:
-    """Evaluates the sensor the way the daemon does: apply partitions, keep the cursor."""
-
-    def __init__(self, instance, store: DocumentStore) -> None:
-        self.instance = instance
-        self.store = store
-        self.cursor: str | None = None
-
-    def tick(self, looked_at: float | None = None) -> SensorResult:
-        """A tick looking at the landing zone at `looked_at` (now, unless a test says when)."""
-        context = build_sensor_context(instance=self.instance, cursor=self.cursor)
-        result = landing_zone_tick(
-            context, self.store, time.time() if looked_at is None else looked_at
-        )
-        for request in result.dynamic_partitions_requests or []:
-            self.instance.add_dynamic_partitions(
-                request.partitions_def_name, request.partition_keys
-            )
-        self.cursor = result.cursor
-        return result
 
 
 @pytest.fixture()
@@ -45,21 +23,6 @@ def store(tmp_path: Path) -> DocumentStore:
     store = DocumentStore(tmp_path / "data")
     store.landing_dir.mkdir(parents=True)
     return store
-
-
-def drop(
-    corpus: Path, rel: str, store: DocumentStore, name: str | None = None, age: float = 5
-) -> Path:
-    target = store.landing_dir / (name or Path(rel).name)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(corpus / rel, target)
-    past = time.time() - age
-    os.utime(target, (past, past))
-    return target
-
-
-def keys(result: SensorResult) -> list[str]:
-    return [k for r in result.dynamic_partitions_requests or [] for k in r.partition_keys]
 
 
 def test_a_new_file_becomes_a_partition_and_a_range_run(instance, store, corpus: Path) -> None:

@@ -230,6 +230,22 @@ def check_targets(manifest: dict[str, Any], data_dir: Path, dagster_home: Path) 
         )
 
 
+def check_index_empty(index: VectorIndex) -> None:
+    """Refuse to rebuild vectors into indexes that hold any: the configured collection's, and
+    every collection's named after it. A restore into the deployment's own settings would put
+    back the vectors of documents deleted since the backup, where search finds them."""
+    held = {index.name: index.count()}
+    held.update({index.of(suffix).name: index.of(suffix).count() for suffix in index.suffixes()})
+    busy = {name: count for name, count in sorted(held.items()) if count}
+    if busy:
+        listed = ", ".join(f"{name!r} ({count} vectors)" for name, count in busy.items())
+        raise BackupError(
+            f"the target Chroma collection already holds vectors: {listed}. A restore never "
+            "writes into a live index: name an empty one (--collection, --chroma-url), or pass "
+            "--force to write into this one anyway"
+        )
+
+
 def restore_backup(archive: Path, data_dir: Path, dagster_home: Path) -> dict[str, Any]:
     """Check the archive against its manifest, then unpack it into empty locations."""
     manifest = read_manifest(archive)

@@ -4,9 +4,10 @@ A document is live while the registry says so (or, for its vectors, while it has
 anything keyed by a document that is neither is an orphan.
 """
 
+import os
 import shutil
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from rag_pipeline.core import landing
@@ -17,7 +18,7 @@ from rag_pipeline.core.store import ARTIFACT_KINDS, DocumentStore
 
 def _older(path: Path, cutoff: float) -> bool:
     try:
-        return path.stat().st_mtime < cutoff
+        return path.lstat().st_mtime < cutoff
     except FileNotFoundError:
         return False
 
@@ -33,31 +34,50 @@ def _remove(paths: Iterable[Path]) -> int:
     return removed
 
 
+def _zone_files(store: DocumentStore, folder: Path) -> Iterator[Path]:
+    """Every entry but folders under `folder` of the landing zone, symlinks as themselves
+    (removing one removes the link). Each entry's folder is resolved, and one that resolves
+    outside the zone (a folder swapped for a symlink meanwhile) is passed over."""
+    zone = store.landing_dir.resolve()
+    for dirpath, dirnames, filenames in os.walk(folder):  # never enters a symlinked folder
+        if not Path(dirpath).resolve().is_relative_to(zone):
+            dirnames.clear()
+            continue
+        for name in filenames + [d for d in dirnames if (Path(dirpath) / d).is_symlink()]:
+            yield Path(dirpath) / name
+
+
 def _prune_empty_dirs(root: Path) -> None:
-    if not root.is_dir():
+    if not root.is_dir() or root.is_symlink():
         return
-    for folder in sorted((p for p in root.rglob("*") if p.is_dir()), reverse=True):
-        if not any(folder.iterdir()):
+    for dirpath, _, _ in sorted(os.walk(root), reverse=True):
+        folder = Path(dirpath)
+        if folder != root and not any(folder.iterdir()):
             folder.rmdir()
 
 
 def processed_files(store: DocumentStore, older_than_s: float, now: float | None = None) -> int:
-    """Landing copies that raw_document already holds, past their grace period."""
+    """Landing copies that raw_document already holds, past their grace period;
+    LandingZoneError if processed/ or rejected/ leads out of the zone."""
+    landing.check_zone(store.landing_dir)
     cutoff = (now or time.time()) - older_than_s
     folder = store.landing_dir / landing.PROCESSED
-    removed = _remove(p for p in folder.rglob("*") if p.is_file() and _older(p, cutoff))
+    removed = _remove(p for p in list(_zone_files(store, folder)) if _older(p, cutoff))
     _prune_empty_dirs(folder)
     return removed
 
 
 def rejected_files(store: DocumentStore, older_than_s: float, now: float | None = None) -> int:
-    """Rejected files and their registry rows; returns how many rejections were removed."""
+    """Rejected files and their registry rows; returns how many rejections were removed.
+    LandingZoneError, before anything is removed, if processed/ or rejected/ leads out of the
+    zone."""
+    landing.check_zone(store.landing_dir)
     cutoff = (now or time.time()) - older_than_s
     folder = store.landing_dir / landing.REJECTED
     removed = 0
     for doc_id in store.registry.rejected_before(cutoff):
         removed += int(store.registry.forget(doc_id))
-    _remove(p for p in folder.rglob("*") if p.is_file() and _older(p, cutoff))
+    _remove(p for p in list(_zone_files(store, folder)) if _older(p, cutoff))
     _prune_empty_dirs(folder)
     return removed
 
@@ -66,9 +86,9 @@ def partial_files(store: DocumentStore, older_than_s: float, now: float | None =
     """Uploads that never finished, and temporary files left by interrupted atomic writes."""
     cutoff = (now or time.time()) - older_than_s
     stale: list[Path] = []
-    for path in store.landing_dir.rglob("*") if store.landing_dir.exists() else []:
+    for path in _zone_files(store, store.landing_dir):
         rel = path.relative_to(store.landing_dir)
-        if not path.is_file() or rel.parts[0] in (landing.PROCESSED, landing.REJECTED):
+        if rel.parts[0] in (landing.PROCESSED, landing.REJECTED):
             continue
         in_progress = path.name.startswith(".") or path.name.lower().endswith(
             landing.IN_PROGRESS_SUFFIXES

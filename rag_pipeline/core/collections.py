@@ -7,7 +7,6 @@ rows and partitions), then its vector index, its landing folder and its name on 
 """
 
 import re
-import shutil
 from dataclasses import dataclass
 
 from rag_pipeline.core import landing
@@ -104,12 +103,8 @@ class CollectionsService:
         with partitions.index_write("delete collection"):
             index.drop(collection.index_suffix)
         self.registry.remove_collection(name)
-        for folder in (
-            self.store.landing_folder(name),
-            self.store.landing_dir / landing.PROCESSED / name,
-            self.store.landing_dir / landing.REJECTED / name,
-        ):
-            shutil.rmtree(folder, ignore_errors=True)
+        for folder in (name, f"{landing.PROCESSED}/{name}", f"{landing.REJECTED}/{name}"):
+            landing.remove_folder(self.store, folder)
         return Removed(documents + more_documents, vectors + more_vectors)
 
     def _remove_documents(

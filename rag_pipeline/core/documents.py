@@ -19,6 +19,7 @@ from rag_pipeline.core import landing
 from rag_pipeline.core import metadata as meta
 from rag_pipeline.core.extract import ExtractionError, accept
 from rag_pipeline.core.index import VectorIndex
+from rag_pipeline.core.nofollow import NotRegularFile
 from rag_pipeline.core.registry import (
     DEFAULT_COLLECTION,
     Collection,
@@ -280,9 +281,14 @@ class DocumentsService(Reruns):
         """Register a ready landing file as a document, or say why not."""
         path = self.store.landing_dir / relpath
         try:
-            data = path.read_bytes()
+            data = landing.read(self.store, relpath)
         except FileNotFoundError:
             return Landed(relpath, "gone")
+        except NotRegularFile as exc:
+            # A symlink's target is never read: it could be any file the service can read.
+            message = f"{path.name} is {exc.what}; the landing zone takes regular files only"
+            code = "symlink" if exc.symlink else "not_a_regular_file"
+            return self._reject(relpath, code, message, None)
         except OSError as exc:
             return self._reject(relpath, "unreadable", str(exc), None)
         name = safe_filename(path.name)
@@ -295,7 +301,7 @@ class DocumentsService(Reruns):
         except ExtractionError as exc:
             return self._reject(relpath, exc.code, exc.message, data, collection)
         try:
-            metadata = self._sidecar(path)
+            metadata = self._sidecar(relpath)
         except meta.MetadataError as exc:
             message = f"{path.name}{meta.SIDECAR_SUFFIX}: {exc}"
             return self._reject(relpath, "invalid_metadata", message, data, collection)
@@ -345,13 +351,23 @@ class DocumentsService(Reruns):
         )
         return self._reject(relpath, "unknown_collection", message, data)
 
-    def _sidecar(self, path: Path) -> dict[str, Any]:
-        """The metadata in `<file>.meta.json` beside a landing file, if there is one."""
+    def _sidecar(self, relpath: str) -> dict[str, Any]:
+        """The metadata in `<file>.meta.json` beside a landing file, if there is one.
+
+        A symlinked sidecar rejects its file rather than letting it in without metadata: the
+        sender meant the document to carry metadata (which filters may scope by), and a
+        rejection says so where a silent drop would not."""
+        # `parse` refuses text over four times the limit; reading stops there too.
+        limit = self.metadata_max_bytes * 4
         try:
-            text = landing.sidecar(path).read_bytes()
-        except FileNotFoundError:
-            return {}
-        return meta.parse(text, self.metadata_max_bytes)
+            text = landing.read_sidecar(self.store, relpath, limit)
+        except NotRegularFile as exc:
+            raise meta.MetadataError(f"it is {exc.what}; a sidecar must be a regular file") from exc
+        except ValueError as exc:
+            raise meta.MetadataError(f"metadata is larger than the limit: {exc}") from exc
+        except OSError as exc:
+            raise meta.MetadataError(f"unreadable: {exc}") from exc
+        return {} if text is None else meta.parse(text, self.metadata_max_bytes)
 
     def _register(
         self, doc_id: str, name: str, data: bytes, digest: str, media_type: str, **options: Any

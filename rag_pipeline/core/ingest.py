@@ -32,6 +32,7 @@ from rag_pipeline.core.extract import (
     sniff_media_type,
 )
 from rag_pipeline.core.extract.sniff import MEDIA_PPTX, MEDIA_XLSX
+from rag_pipeline.core.nofollow import NotRegularFile
 from rag_pipeline.core.store import DocumentStore, sha256_bytes
 
 
@@ -69,6 +70,8 @@ def raw_document(store: DocumentStore, doc_id: str) -> StageResult:
         data, path = store.keep_raw(record)
     except FileNotFoundError as exc:
         raise StageError("source_missing", f"the source file is gone: {exc.filename}") from exc
+    except NotRegularFile as exc:
+        raise StageError("symlink" if exc.symlink else "not_a_regular_file", str(exc)) from exc
     digest = sha256_bytes(data)
     if digest != record.sha256:
         raise StageError("checksum_mismatch", "stored bytes do not match the registered sha256")
@@ -98,11 +101,13 @@ def _retire_landing_copy(store: DocumentStore, relpath: str, source: Path, diges
     """The raw store holds the bytes now: move the landing file on to processed/."""
     landed = store.landing_dir / relpath
     try:
-        if landed != source or sha256_bytes(landed.read_bytes()) != digest:
+        if landed != source or sha256_bytes(landing.read(store, relpath)) != digest:
             return  # replaced at the same path since: that file is a new version
-    except FileNotFoundError:
-        return
-    landing.move_to(store, relpath, landing.PROCESSED)
+        landing.move_to(store, relpath, landing.PROCESSED)
+    except (FileNotFoundError, NotRegularFile):
+        return  # replaced by a symlink since: the sensor rejects it
+    except landing.LandingZoneError:
+        return  # the sensor says why on every tick; the file waits where it is, harmlessly
 
 
 def document_text(

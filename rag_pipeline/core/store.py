@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from rag_pipeline.core import nofollow
 from rag_pipeline.core.metadata import SIDECAR_SUFFIX
 from rag_pipeline.core.registry import Document, Registry, default_url
 from rag_pipeline.core.registry.model import DEFAULT_COLLECTION
@@ -197,9 +198,13 @@ class DocumentStore:
         target = self.raw_path(record.id)
         if target.exists():
             return target.read_bytes(), target
-        data = Path(record.source_path or "").read_bytes()
-        atomic_write_bytes(target, data)
         source = Path(record.source_path or "")
+        if source.is_relative_to(self.landing_dir):
+            # Strangers write there: a file swapped for a symlink is never followed.
+            data = nofollow.read_file(self.landing_dir, str(source.relative_to(self.landing_dir)))
+        else:
+            data = source.read_bytes()
+        atomic_write_bytes(target, data)
         if source.is_relative_to(self.incoming_dir):
             shutil.rmtree(source.parent, ignore_errors=True)
         return data, target
@@ -209,7 +214,8 @@ class DocumentStore:
         # A file still waiting in the landing zone would otherwise be taken again.
         if record.landing_path and record.source_path:
             waiting = self.landing_dir / record.landing_path
-            if Path(record.source_path) == waiting:
+            inside = waiting.parent.resolve().is_relative_to(self.landing_dir.resolve())
+            if Path(record.source_path) == waiting and inside:
                 waiting.unlink(missing_ok=True)
                 waiting.with_name(waiting.name + SIDECAR_SUFFIX).unlink(missing_ok=True)
         for kind in ARTIFACT_KINDS:
