@@ -147,8 +147,8 @@ def looks_like_html(head: str) -> bool:
         after = text[position + 5 : position + 6]
         return after == ">" or after.isspace()
     if text.startswith("<!doctype", position):
-        after = _skip_space(text, position + 9)
-        return after > position + 9 and text.startswith("html", after)
+        name = _skip_space(text, position + 9)
+        return name > position + 9 and text.startswith("html", name)
     return False
 
 
