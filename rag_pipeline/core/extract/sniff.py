@@ -83,10 +83,16 @@ def sniff_media_type(data: bytes, filename: str) -> str:
     return sniff(data, filename)[0]
 
 
-def sniff(data: bytes, filename: str) -> tuple[str, tuple[str, str] | None]:
+def sniff(
+    data: bytes, filename: str, text_bytes: int | None = None
+) -> tuple[str, tuple[str, str] | None]:
     """`sniff_media_type`, plus the decoded text and encoding of a text file (None for binary
     formats, and for HTML and RTF, whose readers decode them themselves), so that deciding
-    the type and reading the text decode it only once."""
+    the type and reading the text decode it only once.
+
+    With `text_bytes`, a text file is judged by at most that many bytes of its head, and the
+    text returned is that head's.
+    """
     if not data:
         raise ExtractionError("empty_file", "the file is empty (0 bytes)")
     if looks_like_pdf(data):
@@ -108,8 +114,19 @@ def sniff(data: bytes, filename: str) -> tuple[str, tuple[str, str] | None]:
         return MEDIA_RTF, None
     if looks_like_html(data[:_HTML_HEAD_BYTES].decode("latin-1")):
         return MEDIA_HTML, None
-    decoded = decode_text(data)
+    decoded = decode_text(data if text_bytes is None else _head_of(data, text_bytes))
     return (MEDIA_MARKDOWN if name.endswith(_MARKDOWN_SUFFIXES) else MEDIA_TEXT), decoded
+
+
+def _head_of(data: bytes, size: int) -> bytes:
+    """At most `size` bytes from the start, not cutting a UTF-8 character in two (which
+    would make a UTF-8 file look like another encoding)."""
+    if len(data) <= size:
+        return data
+    cut = size
+    while cut > size - 3 and 0x80 <= data[cut] <= 0xBF:  # a continuation byte
+        cut -= 1
+    return data[:cut]
 
 
 def looks_like_pdf(data: bytes) -> bool:

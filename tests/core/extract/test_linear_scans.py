@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rag_pipeline.core.extract import ExtractionError, decode_text, garbled_share, normalize_text
+from rag_pipeline.core.extract.admission import sniffed_type
 from rag_pipeline.core.extract.sniff import looks_like_html, sniff
 
 # Linear scans leave growth near `factor`; this much slack keeps busy-machine noise out.
@@ -123,8 +124,9 @@ _FAST = settings(deadline=1000, max_examples=300, suppress_health_check=[HealthC
 @_FAST
 @given(_CONTENT, _NAMES)
 def test_sniffing_any_bytes_tells_a_type_or_refuses_them(data: bytes, name: str) -> None:
-    with contextlib.suppress(ExtractionError):
-        sniff(data, name)
+    for sniffer in (sniff, sniffed_type):
+        with contextlib.suppress(ExtractionError):
+            sniffer(data, name)
 
 
 @_FAST
