@@ -3,7 +3,8 @@ fail only with an ExtractionError, whatever the bytes.
 
 Linear time is pinned by growth, not by a clock's absolute reading: the same scan on input
 `factor` times larger may take at most `factor * 3` times longer (a quadratic scan takes
-`factor**2` times, an exponential one far more), so a busy machine cannot fail it.
+`factor**2` times, an exponential one far more), so a busy machine cannot fail it. The
+property tests' deadline (5 s an example) only catches a scan that never ends.
 """
 
 import contextlib
@@ -19,6 +20,8 @@ from hypothesis import strategies as st
 from rag_pipeline.core.extract import ExtractionError, decode_text, garbled_share, normalize_text
 from rag_pipeline.core.extract.admission import sniffed_type
 from rag_pipeline.core.extract.sniff import looks_like_html, sniff
+from rag_pipeline.core.extract.web import xhtml_text
+from rag_pipeline.core.terms import analyze
 
 # Linear scans leave growth near `factor`; this much slack keeps busy-machine noise out.
 SLACK = 3
@@ -74,6 +77,9 @@ def test_trailing_space_cleanup_is_linear_in_a_run_of_spaces() -> None:
         ("garbled, cid digits", garbled_share, lambda n: "(cid:" + "1" * n),
         ("garbled, mojibake", garbled_share, lambda n: "\u00c3" * n),
         ("normalize, newlines", normalize_text, lambda n: "\r" * n + "\r\n" * n),
+        ("web, blank lines", lambda t: xhtml_text(t.encode()), lambda n: "<p>\n" + " " * n + "x"),
+        ("terms, apostrophes", analyze, lambda n: "a'" * n),
+        ("terms, mixed scripts", analyze, lambda n: "aプ" * n),
     ],
 )
 def test_other_content_scans_are_linear(
@@ -118,7 +124,7 @@ _BYTE_PIECES = st.sampled_from(
 )  # fmt: skip
 _CONTENT = st.one_of(st.binary(max_size=600), st.lists(_BYTE_PIECES, max_size=40).map(b"".join))
 _NAMES = st.sampled_from(["a.txt", "a.md", "a.pdf", "a.html", "a", "a.docx"])
-_FAST = settings(deadline=1000, max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+_FAST = settings(deadline=5000, max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 
 
 @_FAST
