@@ -1,9 +1,14 @@
-"""`python -m rag_api` / `rag-api`: serve the API on RAG_API_HOST:RAG_API_PORT."""
+"""`python -m rag_api` / `rag-api`: serve the API on RAG_API_HOST:RAG_API_PORT.
 
-from rag_api.main import limit_threads
+Nothing is imported at module level: every child of the extraction sandbox (which sniffs large
+uploads) imports a script-style main module such as `rag-api` again, and importing the app
+costs seconds.
+"""
 
 
 def main() -> None:
+    from rag_api.main import limit_threads
+
     limit_threads()
     import uvicorn
 

@@ -29,7 +29,9 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
     from rag_pipeline.core.metadata import MetadataError, parse
     from rag_pipeline.partitions import DOCUMENTS
 
-    service = DocumentsService(_store(settings), settings.metadata_max_bytes)
+    service = DocumentsService(
+        _store(settings), settings.metadata_max_bytes, settings.sniff_timeout_seconds
+    )
     try:
         service.collection(args.collection)
         labels = parse(args.metadata, settings.metadata_max_bytes) if args.metadata else {}

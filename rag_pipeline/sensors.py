@@ -147,7 +147,8 @@ def landing_zone_tick(
 ) -> SensorResult:
     """One evaluation of the sensor; a file first seen is settled if its mtime was at least
     SETTLE_SECONDS old at `looked_at`."""
-    service = DocumentsService(store, get_settings().metadata_max_bytes)
+    settings = get_settings()
+    service = DocumentsService(store, settings.metadata_max_bytes, settings.sniff_timeout_seconds)
     for what, ids in reconcile(context.instance, store).items():
         if ids:
             context.log.warning(f"reconciled with the instance: {what}: {', '.join(ids)}")

@@ -108,6 +108,12 @@ class Settings(BaseSettings):
     `/redoc`) needs `Authorization: Bearer <key>`; with neither, the API is open"""
     max_upload_mb: float = 100.0
     """largest accepted upload, per file (413 above it)"""
+    sniff_timeout_seconds: float = Field(default=5.0, gt=0)
+    """bound on telling a file's type before it becomes a document (an upload, a landing
+    file), in processor time (at most twice that in wall time); files over 64 KiB, PDFs
+    excepted, are told in a child process stopped at the bound, smaller ones in-process; a file
+    not told in time is refused with `sniff_timeout` (422 at upload, `rejected` in the landing
+    zone)"""
     metadata_max_bytes: int = METADATA_MAX_BYTES
     """largest metadata of one document, as compact JSON (an upload's `metadata` field, a
     landing `.meta.json` sidecar, `PATCH /documents/{id}`); 422 above it"""

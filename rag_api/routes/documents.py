@@ -81,17 +81,18 @@ def status_url(doc_id: str) -> str:
     return f"/documents/{doc_id}"
 
 
-def _read(upload: UploadFile, max_bytes: int) -> tuple[str, bytes, str]:
+def _read(upload: UploadFile, settings: Settings) -> tuple[str, bytes, str]:
     """The file's safe name, its bytes and their media type, or the reason it can never be a
     document (every file of a request is read before any is kept)."""
     name = safe_filename(upload.filename or "")
+    max_bytes = settings.max_upload_bytes
     data = upload.file.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise ApiError(
             413, "payload_too_large", f"{name} is larger than {max_bytes // (1024 * 1024)} MB"
         )
     try:
-        media_type = accept(data, name)
+        media_type = accept(data, name, settings.sniff_timeout_seconds)
     except ExtractionError as exc:
         # Name the file: a request may hold several.
         raise ExtractionError(exc.code, f"{name}: {exc.message}") from exc
@@ -154,7 +155,7 @@ def accept_uploads(
     check_options(chunk_size, chunk_overlap, settings, home)
     labels = meta.parse(metadata, settings.metadata_max_bytes) if metadata else {}
     # Every file is checked before any is written: a request is accepted whole or not at all.
-    files = [_read(upload, settings.max_upload_bytes) for upload in uploads]
+    files = [_read(upload, settings) for upload in uploads]
     service = DocumentsService(store, settings.metadata_max_bytes)
     results = [
         _uploaded(
@@ -356,7 +357,7 @@ def replace_document(
         raise DocumentNotFound(doc_id, f": it is {found.status}")
     check_options(chunk_size, chunk_overlap, settings, store.registry.collection(found.collection))
     labels = meta.parse(metadata, settings.metadata_max_bytes) if metadata else None
-    name, data, media_type = _read(file, settings.max_upload_bytes)
+    name, data, media_type = _read(file, settings)
     accepted = service.replace(
         doc_id,
         data,

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from rag_pipeline.core import landing
 from rag_pipeline.core import metadata as meta
-from rag_pipeline.core.extract import ExtractionError, accept
+from rag_pipeline.core.extract import DEFAULT_SNIFF_TIMEOUT_S, ExtractionError, accept
 from rag_pipeline.core.index import VectorIndex
 from rag_pipeline.core.nofollow import NotRegularFile
 from rag_pipeline.core.registry import (
@@ -90,11 +90,15 @@ class Landed:
 
 class DocumentsService(Reruns):
     def __init__(
-        self, store: DocumentStore, metadata_max_bytes: int = meta.METADATA_MAX_BYTES
+        self,
+        store: DocumentStore,
+        metadata_max_bytes: int = meta.METADATA_MAX_BYTES,
+        sniff_timeout_s: float = DEFAULT_SNIFF_TIMEOUT_S,
     ) -> None:
         self.store = store
         self.registry = store.registry
         self.metadata_max_bytes = metadata_max_bytes
+        self.sniff_timeout_s = sniff_timeout_s
         # Landing folders' collections, for the life of this (short-lived) service.
         self._homes: dict[str, Collection | None] = {}
 
@@ -129,7 +133,7 @@ class DocumentsService(Reruns):
         """
         home = self.collection(collection)
         name = safe_filename(filename)
-        media_type = media_type or accept(data, name)
+        media_type = media_type or accept(data, name, self.sniff_timeout_s)
         digest = sha256_bytes(data)
         doc_id = document_id(name, digest, collection)
         copy = self.store.keep_incoming(doc_id, name, data)
@@ -195,7 +199,7 @@ class DocumentsService(Reruns):
         if not old.live:
             raise DocumentNotFound(doc_id, f": it is {old.status}")
         name = safe_filename(filename)
-        media_type = media_type or accept(data, name)
+        media_type = media_type or accept(data, name, self.sniff_timeout_s)
         if document_id(name, sha256_bytes(data), old.collection) == doc_id:
             return Accepted(old, created=False)
         return self.add(
@@ -297,7 +301,7 @@ class DocumentsService(Reruns):
         if home is None:
             return self._unknown_collection(relpath, data)
         try:
-            media_type = accept(data, name)
+            media_type = accept(data, name, self.sniff_timeout_s)
         except ExtractionError as exc:
             return self._reject(relpath, exc.code, exc.message, data, collection)
         try:

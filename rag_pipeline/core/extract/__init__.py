@@ -6,8 +6,9 @@ PPTX, XLSX), `opendocument` (ODT), `web` (HTML, EPUB), `rtf` and `text`; every f
 then gets the same garbage check (`garbled`) and normalisation. `extract_document` runs
 `extract` in the `sandbox`, a child process with a time bound, because a reader can take
 unbounded time on a pathological document; small text files, whose decoding is bounded by
-their size, are read in-process. Every failure a user can cause is an `ExtractionError`
-whose `code` is one of `ERROR_CODES`.
+their size, are read in-process. `admission` decides, in bounded time, whether a file can be
+a document at all (`accept`), before it becomes one. Every failure a user can cause is an
+`ExtractionError` whose `code` is one of `ERROR_CODES`.
 
 A new format is a sibling module with a reader from bytes to `RawPages` (failing with
 `damaged_document` through `layout.reading`), a media type that `sniff` recognises, and an
@@ -17,6 +18,7 @@ entry in `_READERS`.
 from collections.abc import Callable
 from functools import partial
 
+from rag_pipeline.core.extract.admission import DEFAULT_SNIFF_TIMEOUT_S, accept
 from rag_pipeline.core.extract.garbled import GARBLED_FAIL_SHARE, garbled_share
 from rag_pipeline.core.extract.model import (
     ERROR_CODES,
@@ -54,6 +56,7 @@ from rag_pipeline.core.extract.web import epub_pages, html_pages
 
 __all__ = [
     "DEFAULT_OCR",
+    "DEFAULT_SNIFF_TIMEOUT_S",
     "ERROR_CODES",
     "GARBLED_FAIL_SHARE",
     "LOW_CONFIDENCE",
@@ -167,14 +170,3 @@ def extract_document(
 def start_sandbox() -> None:
     """Start the sandbox's fork server now, so that the first PDF does not wait for it."""
     run_bounded(extract, b"warm up", "warm-up.txt", timeout_s=30)
-
-
-def accept(data: bytes, filename: str) -> str:
-    """Whether a file can become a document at all, before it becomes one: its media type.
-
-    Cheaper than extraction: it sniffs the type and, for text, that the text is not blank.
-    """
-    media_type, decoded = sniff(data, filename)
-    if decoded is not None:
-        text_pages(*decoded)  # blank text is `empty_file`
-    return media_type

@@ -13,6 +13,7 @@ ERROR_CODES = (
     "no_text_layer",
     "ocr_unavailable",
     "extraction_timeout",
+    "sniff_timeout",
     "garbled_text",
 )
 

@@ -22,14 +22,16 @@ from functools import lru_cache
 from multiprocessing.connection import Connection
 from multiprocessing.context import ForkServerContext
 from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import Any, TypeVar
 
 from charset_normalizer.constant import IANA_SUPPORTED
 
-from rag_pipeline.core.extract.model import ExtractedText, ExtractionError, one_line_reason
+from rag_pipeline.core.extract.model import ExtractionError, one_line_reason
 from rag_pipeline.core.extract.sniff import looks_like_pdf
 
-Extractor = Callable[[bytes, str], ExtractedText]
+T = TypeVar("T")
+# What a child computes from a file: its extracted text, or what admission makes of it.
+Extractor = Callable[[bytes, str], T]
 
 # The bound is on the child's processor time: on a busy machine a long but healthy document
 # (a 234-page book takes pypdf ~10 s) would otherwise time out while a pathological page that
@@ -50,9 +52,7 @@ def _forkserver() -> ForkServerContext:
     return context
 
 
-def run_bounded(
-    extractor: Extractor, data: bytes, filename: str, timeout_s: float
-) -> ExtractedText:
+def run_bounded(extractor: Extractor[T], data: bytes, filename: str, timeout_s: float) -> T:
     """`extractor(data, filename)` in a child that the kernel stops after `timeout_s` seconds of
     processor time, rounded up to whole seconds as RLIMIT_CPU counts them, or that is killed
     after twice `timeout_s` in wall time, whichever comes first.
@@ -110,7 +110,7 @@ def run_bounded(
             raise ExtractionError("damaged_pdf", f"the PDF crashed the text extractor ({reason})")
         raise RuntimeError(f"the text extraction process died without a result ({reason})")
     if message[0] == "ok":
-        result: ExtractedText = message[1]
+        result: T = message[1]
         return result
     if message[0] == "error":
         raise ExtractionError(message[1], message[2])
@@ -148,7 +148,7 @@ def _capped(seconds: int, hard: int) -> int:
 
 
 def _child_main(
-    sender: Connection, extractor: Extractor, data: bytes, filename: str, cpu_limit_s: int
+    sender: Connection, extractor: Extractor[Any], data: bytes, filename: str, cpu_limit_s: int
 ) -> None:
     global _parent
     _parent = sender
