@@ -48,8 +48,8 @@ FILTERS: dict[str, tuple[dict[str, Any] | None, bool]] = {
 
 def spread(target: int, collections: int) -> int:
     """Copy the ingested documents into collections c0.. until they hold `target` chunks."""
-    from rag_pipeline.core.index import VectorIndex, connect
-    from rag_pipeline.core.store import DocumentStore
+    from rag_pipeline.core.retrieval.vector_index import VectorIndex, connect
+    from rag_pipeline.core.storage.data_dir import DocumentStore
 
     store = DocumentStore(os.environ["RAG_DATA_DIR"])
     registry = store.registry
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
             ingest(work)
         chunks = spread(args.chunks, args.collections)
         print(f"{args.collections} collections hold {chunks} chunks", flush=True)
-        from rag_pipeline.core.store import DocumentStore
+        from rag_pipeline.core.storage.data_dir import DocumentStore
 
         c3 = DocumentStore(os.environ["RAG_DATA_DIR"]).registry.collection("c3")
         assert c3 is not None

@@ -47,7 +47,7 @@ def populate(data_dir: Path, home: Path, n: int) -> list[str]:
     from dagster import DagsterInstance
 
     from rag_pipeline.core.registry.model import documents, stages
-    from rag_pipeline.core.store import DocumentStore
+    from rag_pipeline.core.storage.data_dir import DocumentStore
 
     registry = DocumentStore(data_dir).registry
     ids = [f"doc-{i:06d}-{i * 7919 % 1_000_003:012x}" for i in range(n)]
@@ -125,10 +125,10 @@ def _stats(ms: list[float]) -> dict[str, float]:
 
 
 def measure(data_dir: Path, home: Path, ids: list[str], requests: int) -> dict[str, Any]:
-    from rag_pipeline.core.facets import Facets
-    from rag_pipeline.core.filters import compile_filter
     from rag_pipeline.core.registry import DocumentStatus
-    from rag_pipeline.core.store import DocumentStore
+    from rag_pipeline.core.retrieval.facets import Facets
+    from rag_pipeline.core.retrieval.filters import compile_filter
+    from rag_pipeline.core.storage.data_dir import DocumentStore
 
     registry = DocumentStore(data_dir).registry
     facets = Facets(registry)

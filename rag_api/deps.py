@@ -9,15 +9,15 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from rag_api.errors import ApiError
-from rag_pipeline.core.catalog import Catalog
-from rag_pipeline.core.embedding import Embedder, get_embedder
-from rag_pipeline.core.facets import Facets
-from rag_pipeline.core.index import VectorIndex, connect
-from rag_pipeline.core.keys import EVERYTHING, KeysService, Principal, principal_of
-from rag_pipeline.core.lexical import LexicalIndex
 from rag_pipeline.core.registry import Role
-from rag_pipeline.core.store import DocumentStore
-from rag_pipeline.runs import Launcher
+from rag_pipeline.core.retrieval.facets import Facets
+from rag_pipeline.core.retrieval.lexical import LexicalIndex
+from rag_pipeline.core.retrieval.vector_index import VectorIndex, connect
+from rag_pipeline.core.stages.embedders import Embedder, get_embedder
+from rag_pipeline.core.storage.catalog import Catalog
+from rag_pipeline.core.storage.data_dir import DocumentStore
+from rag_pipeline.core.tenancy.api_keys import EVERYTHING, KeysService, Principal, principal_of
+from rag_pipeline.orchestration.run_requests import Launcher
 from rag_pipeline.settings import Settings, get_settings
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

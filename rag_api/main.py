@@ -29,11 +29,11 @@ from rag_api.routes import (
     search,
     system,
 )
-from rag_pipeline.core.facets import Facets
-from rag_pipeline.core.lexical import LexicalIndex
-from rag_pipeline.core.store import DocumentStore
-from rag_pipeline.migrate import migrate, needs_migration
-from rag_pipeline.runs import Launcher
+from rag_pipeline.core.retrieval.facets import Facets
+from rag_pipeline.core.retrieval.lexical import LexicalIndex
+from rag_pipeline.core.storage.data_dir import DocumentStore
+from rag_pipeline.orchestration.legacy_migration import migrate, needs_migration
+from rag_pipeline.orchestration.run_requests import Launcher
 from rag_pipeline.settings import Settings, get_settings
 
 log = logging.getLogger("rag_api")

@@ -15,8 +15,8 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from rag_pipeline.core.embedding import DEFAULT_MODEL
-from rag_pipeline.core.metadata import METADATA_MAX_BYTES
+from rag_pipeline.core.documents.metadata import METADATA_MAX_BYTES
+from rag_pipeline.core.stages.embedders import DEFAULT_MODEL
 
 ENV_PREFIX = "RAG_"
 

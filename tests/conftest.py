@@ -203,7 +203,7 @@ def fresh_chroma(tmp_path: Path) -> Iterator[str]:
 @pytest.fixture()
 def store(tmp_path: Path) -> Iterator[object]:
     """An empty data dir with its landing zone, and its SQLite registry."""
-    from rag_pipeline.core.store import DocumentStore
+    from rag_pipeline.core.storage.data_dir import DocumentStore
 
     store = DocumentStore(tmp_path / "data")
     store.landing_dir.mkdir(parents=True)

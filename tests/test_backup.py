@@ -14,12 +14,12 @@ from support.backups import CHILD_ENV, CLI_BACKUP_JOB, run_backup_job, run_resto
 from support.env import REPO
 from support.runs import add_files, copy_corpus, definitions, materialize
 
-from rag_pipeline.core.backup import read_manifest
-from rag_pipeline.core.catalog import Catalog
-from rag_pipeline.core.index import VectorIndex, connect
-from rag_pipeline.core.store import DocumentStore
-from rag_pipeline.resources import INDEX_WRITE_POOL, index_write_slot
-from rag_pipeline.status import document_reports
+from rag_pipeline.core.retrieval.vector_index import VectorIndex, connect
+from rag_pipeline.core.storage.backup import read_manifest
+from rag_pipeline.core.storage.catalog import Catalog
+from rag_pipeline.core.storage.data_dir import DocumentStore
+from rag_pipeline.orchestration.reconcile import document_reports
+from rag_pipeline.orchestration.resources import INDEX_WRITE_POOL, index_write_slot
 
 
 def _waiting(instance: Any, holder: str) -> str | None:

@@ -9,7 +9,7 @@ import pytest
 from dagster import AssetKey, DagsterRunStatus
 from support.runs import add_files, copy_corpus, materialize, run_cli
 
-from rag_pipeline.core.store import DocumentStore
+from rag_pipeline.core.storage.data_dir import DocumentStore
 
 
 def test_reprocess_and_retry_queue_runs_and_say_which(

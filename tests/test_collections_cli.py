@@ -9,7 +9,7 @@ from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from support.runs import copy_corpus, materialize, run_cli, wait_for
 
 from rag_pipeline.core.registry import DocumentStatus
-from rag_pipeline.core.store import DocumentStore
+from rag_pipeline.core.storage.data_dir import DocumentStore
 
 NORWICH = "text/uns_norwich-city.txt"
 PLUMBER = "markdown/plumber_README.md"

@@ -18,7 +18,7 @@ from support.pipeline import (
 )
 from support.runs import add_files, copy_corpus, materialize
 
-from rag_pipeline.resources import (
+from rag_pipeline.orchestration.resources import (
     DEAD_HOLDER_CHECK_SECONDS,
     INDEX_WRITE_POOL,
     api_holder_id,

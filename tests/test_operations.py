@@ -6,10 +6,10 @@ from pathlib import Path
 
 from support.runs import add_files, copy_corpus, definitions, materialize
 
-from rag_pipeline.core.documents import DocumentsService
-from rag_pipeline.core.index import VectorIndex, connect
+from rag_pipeline.core.documents.service import DocumentsService
 from rag_pipeline.core.registry.model import documents
-from rag_pipeline.core.store import DocumentStore
+from rag_pipeline.core.retrieval.vector_index import VectorIndex, connect
+from rag_pipeline.core.storage.data_dir import DocumentStore
 
 
 def _age(path: Path, seconds: float) -> None:

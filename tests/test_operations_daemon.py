@@ -22,8 +22,8 @@ from support.env import BIN, REPO
 from support.runs import wait_for
 from support.servers import process_group
 
-from rag_pipeline import schedules
-from rag_pipeline.schedules import SCHEDULED_FOR_TAG, Cursor
+from rag_pipeline.orchestration import schedules
+from rag_pipeline.orchestration.schedules import SCHEDULED_FOR_TAG, Cursor
 
 pytestmark = pytest.mark.e2e
 
@@ -213,7 +213,7 @@ def test_a_reprocess_with_a_new_chunk_size_changes_the_chunk_count_while_search_
 def test_a_bulk_retry_launches_one_run_per_batch(
     api, daemon_env, corpus: Path, tmp_path: Path
 ) -> None:
-    from rag_pipeline.core.store import DocumentStore
+    from rag_pipeline.core.storage.data_dir import DocumentStore
 
     log = tmp_path / "worker.log"
     files = [NORWICH, *RETRIED, "pdf_problem/uns_password.pdf"]

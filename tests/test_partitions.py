@@ -4,7 +4,7 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
-from rag_pipeline.partitions import named_documents, range_tags, run_documents
+from rag_pipeline.orchestration.partitions import named_documents, range_tags, run_documents
 
 ORDER = ["a-1", "b-2", "c-3", "d-4"]
 

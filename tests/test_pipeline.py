@@ -12,9 +12,9 @@ import pytest
 from support.pipeline import reports_by_id, vector_index
 from support.runs import add_files, copy_corpus, materialize, run_cli
 
-from rag_pipeline.core.catalog import Catalog
-from rag_pipeline.core.documents import DocumentsService
-from rag_pipeline.core.store import DocumentStore
+from rag_pipeline.core.documents.service import DocumentsService
+from rag_pipeline.core.storage.catalog import Catalog
+from rag_pipeline.core.storage.data_dir import DocumentStore
 
 
 @pytest.mark.parametrize("instance", ["sqlite", "postgres"], indirect=True)
@@ -212,7 +212,7 @@ def test_documents_indexed_in_groups_keep_their_own_outcomes(
     fails alone, the others are indexed and checked each against its own chunks."""
     from dagster import DagsterEventType
 
-    from rag_pipeline.core import indexing
+    from rag_pipeline.core.stages import indexing
 
     monkeypatch.setattr(indexing, "INDEX_GROUP_DOCUMENTS", 2)
     names = [

@@ -1,4 +1,4 @@
-"""Runs created outside the daemon (rag_pipeline/runs.py), and what a run reports.
+"""Runs created outside the daemon (orchestration/run_requests.py), and what a run reports.
 
 These pin the Dagster behaviour the launcher relies on: a run created from an in-process code
 location waits NOT_STARTED until it is submitted, carries the daemon's code location name (so
@@ -8,7 +8,7 @@ the daemon's queue starts it and run retries find its job), and its asset select
 from dagster import AssetKey, DagsterRunStatus
 from support.runs import add_files, copy_corpus, definitions, materialize
 
-from rag_pipeline.runs import LOCATION, Launcher, RunStatus, run_report
+from rag_pipeline.orchestration.run_requests import LOCATION, Launcher, RunStatus, run_report
 
 
 def test_a_created_run_waits_until_submitted_and_names_the_daemons_location(

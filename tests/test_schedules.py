@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 
 from dagster import build_sensor_context
 
-from rag_pipeline import schedules
-from rag_pipeline.schedules import Cursor, schedule_tick
+from rag_pipeline.orchestration import schedules
+from rag_pipeline.orchestration.schedules import Cursor, schedule_tick
 from rag_pipeline.settings import Settings
 
 # 2026-03-10 14:30:20 UTC, a Tuesday.

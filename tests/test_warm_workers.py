@@ -21,7 +21,7 @@ from support.runs import materialize_args
 from support.runs import wait_for as _wait
 
 from rag_pipeline.core.registry import DocumentStatus
-from rag_pipeline.core.store import DocumentStore
+from rag_pipeline.core.storage.data_dir import DocumentStore
 from rag_pipeline.execution import heartbeat
 from rag_pipeline.execution.launcher import WarmRunLauncher
 

@@ -32,11 +32,11 @@ from rag_api.schemas import (
     ErrorResponse,
     UploadResponse,
 )
-from rag_pipeline.core.collections import CollectionsService
-from rag_pipeline.core.options import check_options
+from rag_pipeline.core.documents.options import check_options
 from rag_pipeline.core.registry import Collection, CollectionNotFound
-from rag_pipeline.partitions import DagsterPartitions
-from rag_pipeline.resources import api_holder_id
+from rag_pipeline.core.tenancy.collection_service import CollectionsService
+from rag_pipeline.orchestration.partitions import DagsterPartitions
+from rag_pipeline.orchestration.resources import api_holder_id
 
 router = APIRouter(prefix="/collections", tags=["collections"])
 

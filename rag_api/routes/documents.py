@@ -34,23 +34,23 @@ from rag_api.schemas import (
     UploadedDocument,
     UploadResponse,
 )
-from rag_pipeline.core import metadata as meta
-from rag_pipeline.core.catalog import chunk_page
-from rag_pipeline.core.documents import (
+from rag_pipeline.core.documents import metadata as meta
+from rag_pipeline.core.documents.options import check_options
+from rag_pipeline.core.documents.service import (
     Accepted,
     DocumentNotFound,
     DocumentsService,
 )
-from rag_pipeline.core.extract import ExtractionError, accept
-from rag_pipeline.core.filters import compile_filter
-from rag_pipeline.core.keys import Principal
-from rag_pipeline.core.options import check_options
 from rag_pipeline.core.registry import DEFAULT_COLLECTION, Collection, CollectionNotFound
-from rag_pipeline.core.store import DocumentStore, safe_filename
-from rag_pipeline.partitions import DagsterPartitions, observe_metadata
-from rag_pipeline.resources import api_holder_id
+from rag_pipeline.core.retrieval.filters import compile_filter
+from rag_pipeline.core.stages.extract import ExtractionError, accept
+from rag_pipeline.core.storage.catalog import chunk_page
+from rag_pipeline.core.storage.data_dir import DocumentStore, safe_filename
+from rag_pipeline.core.tenancy.api_keys import Principal
+from rag_pipeline.orchestration.partitions import DagsterPartitions, observe_metadata
+from rag_pipeline.orchestration.reconcile import DocumentReport, DocumentStatus, find_report, report
+from rag_pipeline.orchestration.resources import api_holder_id
 from rag_pipeline.settings import Settings
-from rag_pipeline.status import DocumentReport, DocumentStatus, find_report, report
 
 router = APIRouter(prefix="/documents", tags=["documents"])
 

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Response
 from rag_api.deps import AdminDep, PrincipalDep, SettingsDep, StoreDep
 from rag_api.errors import ApiError
 from rag_api.schemas import ErrorResponse, KeyCreated, KeyIdentity, KeyIn, KeyOut
-from rag_pipeline.core.keys import KeysService
 from rag_pipeline.core.registry import ApiKey, Role
+from rag_pipeline.core.tenancy.api_keys import KeysService
 
 router = APIRouter(prefix="/keys", tags=["keys"])
 

@@ -13,9 +13,9 @@ from rag_api.schemas import (
     RetryResponse,
     RetryRun,
 )
-from rag_pipeline.core.documents import DocumentsService, Rerun
-from rag_pipeline.core.options import check_options
-from rag_pipeline.runs import DocumentRuns
+from rag_pipeline.core.documents.options import check_options
+from rag_pipeline.core.documents.service import DocumentsService, Rerun
+from rag_pipeline.orchestration.run_requests import DocumentRuns
 
 router = APIRouter(prefix="/documents", tags=["documents"])
 

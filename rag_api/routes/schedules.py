@@ -1,7 +1,7 @@
 """Schedules and sensors: their state and next tick, changed at once, and run now.
 
 The two schedules (backup, cleanup) are sensors that read their cron expression on every
-daemon loop (rag_pipeline/schedules.py), so a change applies within seconds.
+daemon loop (rag_pipeline/orchestration/schedules.py), so a change applies within seconds.
 """
 
 import time
@@ -13,8 +13,8 @@ from fastapi import APIRouter, Depends, Response
 from rag_api.deps import AdminOnly, InstanceDep, LauncherDep, SettingsDep, StoreDep, require_key
 from rag_api.errors import ApiError
 from rag_api.schemas import ErrorResponse, InstigatorOut, RunStarted, ScheduleChange
-from rag_pipeline import schedules
-from rag_pipeline.schedules import SCHEDULES, ScheduleSpec, ScheduleState
+from rag_pipeline.orchestration import schedules
+from rag_pipeline.orchestration.schedules import SCHEDULES, ScheduleSpec, ScheduleState
 
 router = APIRouter(prefix="/schedules", tags=["operations"])
 

@@ -25,14 +25,14 @@ from rag_api.schemas import (
     SearchIn,
     SearchResponse,
 )
-from rag_pipeline.core.catalog import Catalog
-from rag_pipeline.core.facets import Facets
-from rag_pipeline.core.filters import compile_filter
-from rag_pipeline.core.index import IndexUnavailable, VectorIndex
-from rag_pipeline.core.keys import Principal
-from rag_pipeline.core.lexical import LexicalIndex
-from rag_pipeline.core.search import SearchMode, SearchResult, search
-from rag_pipeline.core.store import DocumentStore
+from rag_pipeline.core.retrieval.facets import Facets
+from rag_pipeline.core.retrieval.filters import compile_filter
+from rag_pipeline.core.retrieval.lexical import LexicalIndex
+from rag_pipeline.core.retrieval.search import SearchMode, SearchResult, search
+from rag_pipeline.core.retrieval.vector_index import IndexUnavailable, VectorIndex
+from rag_pipeline.core.storage.catalog import Catalog
+from rag_pipeline.core.storage.data_dir import DocumentStore
+from rag_pipeline.core.tenancy.api_keys import Principal
 from rag_pipeline.settings import Settings
 
 router = APIRouter(tags=["search"])

@@ -11,10 +11,10 @@ from dagster import AssetKey
 from support.api import assert_error, take_into_partitions, upload
 from support.runs import ingest_landed
 
-from rag_pipeline.core.catalog import Catalog
-from rag_pipeline.core.store import ARTIFACT_KINDS, DocumentStore
-from rag_pipeline.partitions import DOCUMENTS
-from rag_pipeline.sensors import COLLECTION_TAG
+from rag_pipeline.core.storage.catalog import Catalog
+from rag_pipeline.core.storage.data_dir import ARTIFACT_KINDS, DocumentStore
+from rag_pipeline.orchestration.partitions import DOCUMENTS
+from rag_pipeline.orchestration.sensors import COLLECTION_TAG
 
 pytest_plugins = ["support.api"]
 

@@ -12,8 +12,8 @@ from support.api import assert_error, upload
 from support.runs import definitions, ingest_landed
 
 from rag_api.main import create_app
-from rag_pipeline.core.store import DocumentStore
-from rag_pipeline.partitions import named_documents
+from rag_pipeline.core.storage.data_dir import DocumentStore
+from rag_pipeline.orchestration.partitions import named_documents
 from rag_pipeline.settings import Settings
 
 pytest_plugins = ["support.api"]

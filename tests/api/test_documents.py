@@ -6,8 +6,8 @@ import pytest
 from support.api import assert_error, land_rejected, take_into_partitions, upload
 from support.runs import ingest_landed
 
-from rag_pipeline.core.store import DocumentStore
-from rag_pipeline.partitions import DOCUMENTS
+from rag_pipeline.core.storage.data_dir import DocumentStore
+from rag_pipeline.orchestration.partitions import DOCUMENTS
 
 pytest_plugins = ["support.api"]
 

@@ -11,7 +11,7 @@ from support.api import assert_error
 
 from rag_api.main import create_app
 from rag_pipeline.core.registry.model import api_keys
-from rag_pipeline.core.store import DocumentStore
+from rag_pipeline.core.storage.data_dir import DocumentStore
 
 pytest_plugins = ["support.api"]
 

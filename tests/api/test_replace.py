@@ -11,7 +11,7 @@ import pytest
 from support.api import assert_error, land_rejected, upload
 from support.runs import ingest_landed
 
-from rag_pipeline.core.store import DocumentStore
+from rag_pipeline.core.storage.data_dir import DocumentStore
 
 pytest_plugins = ["support.api"]
 

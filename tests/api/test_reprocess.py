@@ -12,7 +12,7 @@ from dagster import AssetKey, DagsterRunStatus
 from support.api import assert_error, upload
 from support.runs import ingest_landed, materialize
 
-from rag_pipeline.core.store import DocumentStore
+from rag_pipeline.core.storage.data_dir import DocumentStore
 
 pytest_plugins = ["support.api"]
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from rag_pipeline.core import catalog
-from rag_pipeline.core.chunking import Chunk
-from rag_pipeline.core.store import DocumentStore
+from rag_pipeline.core.stages.chunking import Chunk
+from rag_pipeline.core.storage import catalog
+from rag_pipeline.core.storage.data_dir import DocumentStore
 
 
 def _chunks(doc_id: str, text: str) -> list[Chunk]:

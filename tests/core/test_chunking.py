@@ -3,14 +3,14 @@ from pathlib import Path
 
 import pytest
 
-from rag_pipeline.core.chunking import (
+from rag_pipeline.core.stages.chunking import (
     MIN_CHUNK_TOKENS,
     PAGE_SEPARATOR,
     ChunkingError,
     chunk_pages,
     load_tokenizer,
 )
-from rag_pipeline.core.embedding import bundled_model_dir
+from rag_pipeline.core.stages.embedders import bundled_model_dir
 
 MAX_TOKENS = 254
 

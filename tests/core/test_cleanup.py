@@ -9,10 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from rag_pipeline.core import cleanup, landing
-from rag_pipeline.core.documents import DocumentsService
-from rag_pipeline.core.index import VectorIndex, VectorRecord, connect
-from rag_pipeline.core.store import ARTIFACT_KINDS, DocumentStore
+from rag_pipeline.core.documents import landing
+from rag_pipeline.core.documents.service import DocumentsService
+from rag_pipeline.core.retrieval.vector_index import VectorIndex, VectorRecord, connect
+from rag_pipeline.core.storage import cleanup
+from rag_pipeline.core.storage.data_dir import ARTIFACT_KINDS, DocumentStore
 
 HOUR = 3600.0
 

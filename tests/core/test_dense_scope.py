@@ -8,10 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag_pipeline.core.index import DocumentVectors, VectorIndex, VectorRecord, connect
-from rag_pipeline.core.lexical import LexicalIndex
-from rag_pipeline.core.search import Part, Scope, SearchMode, candidates
-from rag_pipeline.core.store import DocumentStore
+from rag_pipeline.core.retrieval.lexical import LexicalIndex
+from rag_pipeline.core.retrieval.search import Part, Scope, SearchMode, candidates
+from rag_pipeline.core.retrieval.vector_index import (
+    DocumentVectors,
+    VectorIndex,
+    VectorRecord,
+    connect,
+)
+from rag_pipeline.core.storage.data_dir import DocumentStore
 
 DIM = 8
 NEAR, FAR, CHUNKS = 300, 10, 5

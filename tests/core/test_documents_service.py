@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag_pipeline.core import landing
-from rag_pipeline.core.documents import DocumentNotFound, DocumentsService
-from rag_pipeline.core.extract import ExtractionError
-from rag_pipeline.core.index import VectorIndex, VectorRecord, connect
+from rag_pipeline.core.documents import landing
+from rag_pipeline.core.documents.service import DocumentNotFound, DocumentsService
 from rag_pipeline.core.registry import DocumentStatus
-from rag_pipeline.core.store import ARTIFACT_KINDS, DocumentStore
+from rag_pipeline.core.retrieval.vector_index import VectorIndex, VectorRecord, connect
+from rag_pipeline.core.stages.extract import ExtractionError
+from rag_pipeline.core.storage.data_dir import ARTIFACT_KINDS, DocumentStore
 
 TEXT = b"Oil prices rose sharply in the spring.\n"
 OTHER = b"The harvest came in late that year.\n"

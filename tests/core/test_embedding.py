@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag_pipeline.core.embedding import (
+from rag_pipeline.core.stages.embedders import (
     ModelUnavailable,
     embedder_factories,
     get_embedder,
     max_tokens_for,
 )
-from rag_pipeline.core.hash_embedder import HashEmbedder
+from rag_pipeline.core.stages.embedders.hashing import HashEmbedder
 
 # A plugin as pip would install it: a module, and a distribution's metadata naming its hook in
 # the entry point group.

@@ -3,7 +3,7 @@ errors a caller gets for what cannot be applied."""
 
 import pytest
 
-from rag_pipeline.core.filters import FilterError, Postings, compile_filter
+from rag_pipeline.core.retrieval.filters import FilterError, Postings, compile_filter
 
 DOCS = {
     "a": {"team": "red", "year": 2020, "tags": ["x", "y"], "draft": True, "day": "2024-01-15"},

@@ -6,10 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from rag_pipeline.core.lexical import LexicalIndex, publish_terms, terms_current, write_terms
-from rag_pipeline.core.search import fuse, phrases_first, query_dense_weight, squash
-from rag_pipeline.core.store import DocumentStore
-from rag_pipeline.core.terms import analyze, unspaced_share
+from rag_pipeline.core.retrieval.lexical import (
+    LexicalIndex,
+    publish_terms,
+    terms_current,
+    write_terms,
+)
+from rag_pipeline.core.retrieval.search import fuse, phrases_first, query_dense_weight, squash
+from rag_pipeline.core.retrieval.terms import analyze, unspaced_share
+from rag_pipeline.core.storage.data_dir import DocumentStore
 
 
 def test_latin_words_are_folded_stemmed_and_stripped_of_stop_words() -> None:
@@ -135,7 +140,8 @@ def test_a_settled_unchanged_folder_is_not_read_again(
     listings = []
     real_scandir = os.scandir
     monkeypatch.setattr(
-        "rag_pipeline.core.lexical.os.scandir", lambda p: listings.append(p) or real_scandir(p)
+        "rag_pipeline.core.retrieval.lexical.os.scandir",
+        lambda p: listings.append(p) or real_scandir(p),
     )
     for _ in range(3):
         assert lexicon.query("one", 5)

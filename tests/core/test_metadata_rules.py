@@ -2,7 +2,7 @@
 
 import pytest
 
-from rag_pipeline.core.metadata import MetadataError, merge, parse, validate
+from rag_pipeline.core.documents.metadata import MetadataError, merge, parse, validate
 
 
 def test_strings_numbers_booleans_and_lists_of_strings_are_kept() -> None:

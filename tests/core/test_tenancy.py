@@ -9,10 +9,10 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
-from rag_pipeline.core.facets import Facets
-from rag_pipeline.core.filters import compile_filter
 from rag_pipeline.core.registry import CollectionNotFound, Registry, Role, default_url
 from rag_pipeline.core.registry.database import _MIGRATIONS
+from rag_pipeline.core.retrieval.facets import Facets
+from rag_pipeline.core.retrieval.filters import compile_filter
 
 
 def _url(request: pytest.FixtureRequest, tmp_path: Path) -> str:

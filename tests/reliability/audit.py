@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from reliability.harness import Stack, all_documents, request
 
-from rag_pipeline.core.store import DocumentStore, slugify
+from rag_pipeline.core.storage.data_dir import DocumentStore, slugify
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from rag_api.main import create_app
 from rag_pipeline.core.registry import DocumentStatus
-from rag_pipeline.core.store import DocumentStore
+from rag_pipeline.core.storage.data_dir import DocumentStore
 from rag_pipeline.settings import Settings
 from support.runs import sensor_tick
 

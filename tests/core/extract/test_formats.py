@@ -11,8 +11,8 @@ import pytest
 from support.corpus_tables import CORPUS, read
 from support.extraction import assert_no_child_left, assert_readable_message
 
-from rag_pipeline.core.extract import ExtractionError, extract, extract_document
-from rag_pipeline.core.extract.sniff import (
+from rag_pipeline.core.stages.extract import ExtractionError, extract, extract_document
+from rag_pipeline.core.stages.extract.sniff import (
     MEDIA_DOCX,
     MEDIA_EPUB,
     MEDIA_HTML,

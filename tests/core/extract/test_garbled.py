@@ -7,14 +7,14 @@ import pytest
 from pypdf import PdfReader
 from support.corpus_tables import INTL_PDFS, PROBLEM_PDFS, PYPDF_VERSION, read
 
-from rag_pipeline.core.extract import (
+from rag_pipeline.core.stages.extract import (
     GARBLED_FAIL_SHARE,
     ExtractionError,
     extract,
     garbled_share,
     normalize_text,
 )
-from rag_pipeline.core.extract.pdf import pdf_pages
+from rag_pipeline.core.stages.extract.pdf import pdf_pages
 
 
 def test_garbled_share_recognises_broken_extraction() -> None:

@@ -12,14 +12,14 @@ from PIL import Image
 from support.corpus_tables import read
 from support.extraction import assert_no_child_left, assert_readable_message
 
-from rag_pipeline.core.extract import (
+from rag_pipeline.core.stages.extract import (
     LOW_CONFIDENCE,
     ExtractionError,
     OcrOptions,
     extract,
     extract_document,
 )
-from rag_pipeline.core.extract.sniff import MEDIA_PDF, MEDIA_PNG, MEDIA_TIFF
+from rag_pipeline.core.stages.extract.sniff import MEDIA_PDF, MEDIA_PNG, MEDIA_TIFF
 
 
 def test_tesseract_and_the_default_languages_are_installed() -> None:

@@ -8,7 +8,7 @@ from pypdf import PdfReader
 from support.corpus_tables import INTL_PDFS, PDFS, PROBLEM_PDFS, PYPDF_VERSION, files_in, read
 from support.extraction import WARN_SHARE, assert_no_child_left, assert_readable_message
 
-from rag_pipeline.core.extract import (
+from rag_pipeline.core.stages.extract import (
     MEDIA_PDF,
     ExtractionError,
     extract,

@@ -13,14 +13,14 @@ import pytest
 from support.corpus_tables import read
 from support.extraction import assert_no_child_left, forkserver_children
 
-from rag_pipeline.core.extract import (
+from rag_pipeline.core.stages.extract import (
     IN_PROCESS_TEXT_BYTES,
     ExtractedText,
     ExtractionError,
     extract,
     extract_document,
 )
-from rag_pipeline.core.extract.sandbox import run_bounded
+from rag_pipeline.core.stages.extract.sandbox import run_bounded
 
 SLOW_PDF = "pdf_problem/pdfjs_bug1978317.pdf"  # ~10 s of pypdf on one page
 # ~0.7 s of processor time: long enough to be caught and stopped while it is read.

@@ -10,7 +10,7 @@ import pytest
 from support.corpus_tables import read
 from support.extraction import assert_readable_message
 
-from rag_pipeline.core.extract import (
+from rag_pipeline.core.stages.extract import (
     MEDIA_MARKDOWN,
     MEDIA_PDF,
     MEDIA_TEXT,
@@ -19,7 +19,7 @@ from rag_pipeline.core.extract import (
     extract,
     sniff_media_type,
 )
-from rag_pipeline.core.extract.sniff import (
+from rag_pipeline.core.stages.extract.sniff import (
     MEDIA_DOCX,
     MEDIA_EPUB,
     MEDIA_HTML,

@@ -6,7 +6,7 @@ import pytest
 from support.corpus_tables import EMPTY_TEXT_FILES, TEXT_FILES, files_in, read
 from support.extraction import WARN_SHARE, assert_readable_message
 
-from rag_pipeline.core.extract import (
+from rag_pipeline.core.stages.extract import (
     MEDIA_MARKDOWN,
     MEDIA_TEXT,
     ExtractionError,

@@ -1,0 +1,226 @@
+"""Document status: read from the registry's projection, reconciled with the Dagster instance.
+
+The ingestion step writes the projection where it logs each materialization or failure, so a
+read is one indexed query whatever the corpus size. What the step cannot write, because its run
+died (a killed worker, a run that never started, a cancel), `reconcile` finds in the instance:
+the sensor calls it on every tick, and cleanup as a backstop.
+"""
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster._core.storage.tags import PARENT_RUN_ID_TAG, RUN_FAILURE_REASON_TAG, WILL_RETRY_TAG
+
+from rag_pipeline.core.registry import STAGES, Document, DocumentStatus, StageState
+from rag_pipeline.core.storage.data_dir import DocumentStore
+from rag_pipeline.orchestration.partitions import DOCUMENTS, run_documents
+
+__all__ = ["STAGES", "DocumentReport", "DocumentStatus", "StageState"]
+
+
+@dataclass
+class StageReport:
+    state: StageState = StageState.pending
+    materialized_at: str | None = None
+    failed_at: str | None = None
+    run_id: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ErrorReport:
+    stage: str
+    code: str
+    message: str
+
+
+@dataclass
+class DocumentReport:
+    id: str
+    collection: str
+    filename: str | None
+    metadata: dict[str, Any]
+    status: DocumentStatus
+    stages: dict[str, StageReport]
+    error: ErrorReport | None
+    chunks: int | None
+    created_at: str | None
+    indexed_at: str | None
+    run_ids: list[str]
+    deleted_at: str | None = None
+    superseded_by: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _iso(ts: float | None) -> str | None:
+    return datetime.fromtimestamp(ts, UTC).isoformat() if ts is not None else None
+
+
+def report(doc: Document) -> DocumentReport:
+    stages: dict[str, StageReport] = {}
+    if doc.status not in (DocumentStatus.deleted, DocumentStatus.rejected):
+        for name in STAGES:
+            stage = doc.stages[name]
+            done = stage.state == StageState.materialized
+            stages[name] = StageReport(
+                state=stage.state,
+                materialized_at=_iso(stage.at) if done else None,
+                failed_at=_iso(stage.at) if stage.state == StageState.failed else None,
+                run_id=stage.run_id,
+                metadata=dict(stage.metadata),
+            )
+    error = None
+    ended_badly = (DocumentStatus.failed, DocumentStatus.rejected)
+    if doc.error_code is not None and doc.status in ended_badly:
+        error = ErrorReport(doc.error_stage or "", doc.error_code, doc.error_message or "")
+    run_ids = {s.run_id for s in stages.values() if s.run_id}
+    return DocumentReport(
+        id=doc.id,
+        collection=doc.collection,
+        filename=doc.filename,
+        metadata=dict(doc.metadata),
+        status=doc.status,
+        stages=stages,
+        error=error,
+        chunks=doc.chunks if doc.status != DocumentStatus.rejected else None,
+        created_at=_iso(doc.registered_at),
+        indexed_at=_iso(doc.indexed_at) if doc.status == DocumentStatus.indexed else None,
+        run_ids=sorted(run_ids | ({doc.run_id} if doc.run_id else set())),
+        deleted_at=_iso(doc.deleted_at),
+        superseded_by=doc.superseded_by,
+    )
+
+
+def document_reports(
+    store: DocumentStore,
+    status: DocumentStatus | None = None,
+    limit: int = 1_000_000,
+    offset: int = 0,
+    collections: Sequence[str] | None = None,
+) -> list[DocumentReport]:
+    """Documents in arrival order (deleted ones only when asked for by status), of every
+    collection or of these."""
+    docs, _ = store.registry.page(
+        status, limit=limit, offset=offset, include_deleted=False, collections=collections
+    )
+    return [report(doc) for doc in docs]
+
+
+def find_report(store: DocumentStore, doc_id: str) -> DocumentReport | None:
+    """One document's report, whatever became of it: live, deleted or rejected."""
+    doc = store.registry.get(doc_id)
+    return report(doc) if doc is not None else None
+
+
+def _retried(instance: DagsterInstance, run: Any) -> bool | None:
+    """Whether a failed run is (or will be) retried; None while the daemon has not decided."""
+    if run.status == DagsterRunStatus.CANCELED or not instance.run_retries_enabled:
+        return False
+    decided = run.tags.get(WILL_RETRY_TAG)
+    if decided is None:
+        child = instance.get_run_ids(filters=RunsFilter(tags={PARENT_RUN_ID_TAG: run.run_id}))
+        return True if child else None
+    return bool(decided != "false")
+
+
+def _why(run: Any) -> str:
+    if run.status == DagsterRunStatus.CANCELED:
+        return f"run {run.run_id[:8]} was canceled"
+    reason = run.tags.get(RUN_FAILURE_REASON_TAG, "an error").lower().replace("_", " ")
+    return f"run {run.run_id[:8]} stopped on {reason} and will not be retried"
+
+
+def _finished(instance: DagsterInstance, registry: Any, keys: Sequence[str]) -> list[str]:
+    """The runs these documents last had, where those runs are over: a document a run left
+    part-way (only some stages selected) belongs to the next run that names it."""
+    runs = {doc.run_id for doc in registry.documents(keys) if doc.run_id}
+    if not runs:
+        return []
+    records = instance.get_run_records(filters=RunsFilter(run_ids=list(runs)))
+    return [r.dagster_run.run_id for r in records if r.dagster_run.is_finished]
+
+
+_CURSOR = "reconciled_runs_until"
+# A failed run the daemon has not decided to retry by now will not be (no daemon runs, or it is
+# down; if it comes back and retries after all, the retry takes the documents on again).
+_UNDECIDED_SECONDS = 300.0
+# A run submitted this long ago whose partition never appeared was lost with its tick.
+_LOST_SUBMISSION_SECONDS = 300.0
+
+
+def reconcile(instance: DagsterInstance, store: DocumentStore) -> dict[str, list[str]]:
+    """Bring the projection in line with runs that ended without the step saying so.
+
+    - Documents a finished run left `processing` (its worker was killed, or it was canceled)
+      fail with `run_failed` once no retry will take them on; a successful run's leftovers get
+      their status from their stages.
+    - Documents of a run that failed or was canceled before its step began fail the same way.
+    - Documents submitted long ago whose partition never appeared are picked up again.
+    Returns the ids it changed, by what happened to them.
+    """
+    registry = store.registry
+    changed: dict[str, list[str]] = {"failed": [], "finished": [], "resubmitted": []}
+    run_ids = registry.processing_runs()
+    records = instance.get_run_records(filters=RunsFilter(run_ids=run_ids)) if run_ids else []
+    owned = registry.by_run([r.dagster_run.run_id for r in records if r.dagster_run.is_finished])
+    for record in records:
+        run = record.dagster_run
+        docs = owned.get(run.run_id, [])
+        if not docs:
+            continue
+        if run.status == DagsterRunStatus.SUCCESS:
+            registry.finish(docs, run.run_id)
+            changed["finished"] += docs
+        elif _retried(instance, run) is False:
+            created = record.create_timestamp.timestamp()
+            changed["failed"] += registry.run_stopped(docs, run.run_id, _why(run), created)
+
+    stored = float(registry.get_state(_CURSOR) or 0.0)
+    since = stored
+    ended = RunsFilter(
+        statuses=[DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED],
+        updated_after=datetime.fromtimestamp(since, UTC),
+    )
+    undecided: list[float] = []
+    partition_order = cache(lambda: list(instance.get_dynamic_partitions(DOCUMENTS)))
+    for record in instance.get_run_records(filters=ended, limit=1000, ascending=True):
+        run = record.dagster_run
+        updated = record.update_timestamp.timestamp()
+        retried = _retried(instance, run)
+        if retried is None and time.time() - updated < _UNDECIDED_SECONDS:
+            undecided.append(updated - 0.001)
+            continue
+        since = max(since, updated)
+        if retried:
+            continue
+        keys = run_documents(run.tags, partition_order)
+        created = record.create_timestamp.timestamp()
+        changed["failed"] += registry.run_stopped(
+            keys, run.run_id, _why(run), created, _finished(instance, registry, keys)
+        )
+    cursor = min([since, *undecided])
+    if cursor != stored:  # the sensor calls this every tick: write only when it moved
+        registry.set_state(_CURSOR, json.dumps(cursor))
+
+    now = time.time()
+    # Looked at once, in a window after their submission: a bulk load's thousands of documents
+    # queued behind their runs are not checked on every tick for as long as they wait.
+    suspects = registry.submitted_between(
+        now - 2 * _LOST_SUBMISSION_SECONDS, now - _LOST_SUBMISSION_SECONDS
+    )
+    lost = []
+    if suspects:
+        partitions = set(instance.get_dynamic_partitions(DOCUMENTS))
+        lost = [key for key in suspects if key not in partitions]
+    if lost:
+        registry.unclaim(lost)
+        changed["resubmitted"] = lost
+    return changed
