@@ -297,7 +297,7 @@ def breakdown(uploads: list[Upload]) -> list[dict[str, Any]]:
     rows = []
     with DagsterInstance.get() as instance:
         for upload in uploads:
-            doc = store.registry.get(upload.document_id)
+            doc = store.registry.reads.get(upload.document_id)
             events = run_events(instance, doc.run_id) if doc and doc.run_id else {}
             marks = [
                 ("sensor", upload.posted, events.get("RUN_ENQUEUED")),

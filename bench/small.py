@@ -73,7 +73,7 @@ def _counts(store: Any) -> dict[str, int]:
     from rag_pipeline.orchestration.reconcile import DocumentStatus
 
     wanted = (DocumentStatus.indexed, DocumentStatus.failed, DocumentStatus.rejected)
-    return {str(s): store.registry.page(s, limit=0)[1] for s in wanted}
+    return {str(s): store.registry.reads.page(s, limit=0)[1] for s in wanted}
 
 
 def pipeline(paths: list[Path], stack: Stack) -> dict[str, Any]:

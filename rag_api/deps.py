@@ -51,7 +51,7 @@ def require_key(
         key = KeysService(store.registry).authenticate(token)
         if key is not None:
             return principal_of(key)
-    if not settings.api_key and not store.registry.any_key():
+    if not settings.api_key and not store.registry.tenancy.any_key():
         return EVERYTHING
     raise ApiError(401, "unauthorized", "a valid 'Authorization: Bearer <key>' is required")
 

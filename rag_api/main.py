@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None, instance: Any = None) -> FastAP
         except ApiError:
             # Chroma may come up after the API: search falls back to lexical meanwhile.
             app.state.index = None
-        if not settings.api_key and not store.registry.any_key():
+        if not settings.api_key and not store.registry.tenancy.any_key():
             log.warning(
                 "no API key is configured (RAG_API_KEY, or keys made with POST /keys): the "
                 "API is open to anyone who can reach it"

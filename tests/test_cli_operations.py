@@ -31,7 +31,7 @@ def test_reprocess_and_retry_queue_runs_and_say_which(
         run.asset_selection or set()
     )
     store = DocumentStore(rag_env["RAG_DATA_DIR"])
-    assert store.registry.get(first).chunk_size == 40
+    assert store.registry.reads.get(first).chunk_size == 40
 
     errors = io.StringIO()
     with contextlib.redirect_stderr(errors):
@@ -39,7 +39,9 @@ def test_reprocess_and_retry_queue_runs_and_say_which(
     assert code == 1
     assert "nope-1" in errors.getvalue() and "chunk_overlap" in errors.getvalue()
 
-    store.registry.stage_failed(second, "vector_index", "lost", "run_failed", "worker lost")
+    store.registry.projection.stage_failed(
+        second, "vector_index", "lost", "run_failed", "worker lost"
+    )
     code, out = run_cli(["retry", "--failed"])
     assert code == 0
     [line] = out.strip().splitlines()

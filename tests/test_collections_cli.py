@@ -30,7 +30,7 @@ def test_the_command_line_works_within_a_collection(
     instance, rag_env, corpus: Path, tmp_path: Path
 ) -> None:
     store = DocumentStore(rag_env["RAG_DATA_DIR"])
-    store.registry.create_collection("acme", chunk_size=64)
+    store.registry.tenancy.create_collection("acme", chunk_size=64)
     files = tmp_path / "in"
     red = _add(
         copy_corpus(corpus, NORWICH, files), "--collection", "acme", "--metadata", '{"team": "red"}'
@@ -97,7 +97,7 @@ def test_a_backfill_covers_exactly_one_collections_partitions(
     instance, rag_env, corpus: Path, tmp_path: Path
 ) -> None:
     store = DocumentStore(rag_env["RAG_DATA_DIR"])
-    store.registry.create_collection("acme")
+    store.registry.tenancy.create_collection("acme")
     files = tmp_path / "in"
     first = _add(copy_corpus(corpus, NORWICH, files), "--collection", "acme")
     _add(copy_corpus(corpus, HAYSTACK, files))
@@ -127,7 +127,7 @@ def test_a_backfill_covers_exactly_one_collections_partitions(
         "vector_index",
     }
     assert run_cli(["backfill", "--collection", "nope"])[0] == 1
-    store.registry.create_collection("empty")
+    store.registry.tenancy.create_collection("empty")
     assert run_cli(["backfill", "--collection", "empty"])[0] == 1
 
 
@@ -142,7 +142,7 @@ def test_the_daemon_runs_a_collections_backfill_and_nothing_else(
     for name, value in daemon_env.items():
         monkeypatch.setenv(name, value)
     store = DocumentStore(daemon_env["RAG_DATA_DIR"])
-    store.registry.create_collection("acme")
+    store.registry.tenancy.create_collection("acme")
     files = tmp_path / "in"
     first = _add(copy_corpus(corpus, NORWICH, files), "--collection", "acme")
     other = _add(copy_corpus(corpus, HAYSTACK, files))
@@ -153,11 +153,12 @@ def test_the_daemon_runs_a_collections_backfill_and_nothing_else(
 
     def indexed() -> bool:
         return all(
-            store.registry.get(key).status == DocumentStatus.indexed for key in (first, second)
+            store.registry.reads.get(key).status == DocumentStatus.indexed
+            for key in (first, second)
         )
 
     wait_for(indexed, 240, "the collection's documents indexed", tmp_path / "daemon.log")
-    assert store.registry.get(other).status != DocumentStatus.indexed
+    assert store.registry.reads.get(other).status != DocumentStatus.indexed
     with DagsterInstance.get() as instance:
         [backfill] = instance.get_backfills()
         runs = instance.get_runs(RunsFilter(tags={"dagster/backfill": backfill.backfill_id}))

@@ -66,7 +66,7 @@ def test_files_dropped_into_the_landing_zone_are_ingested_in_batches(
         monkeypatch.setenv(name, value)
     store = DocumentStore(daemon_env["RAG_DATA_DIR"])
     # The folder of a collection: its files go to it.
-    team = store.registry.create_collection("team-a")
+    team = store.registry.tenancy.create_collection("team-a")
     assert team is not None
     inbox = store.landing_dir / "team-a"
     inbox.mkdir(parents=True)
@@ -94,7 +94,7 @@ def test_files_dropped_into_the_landing_zone_are_ingested_in_batches(
     assert 3 <= len(runs) <= 6
     assert {r.dagster_run.tags["rag/collection"] for r in runs} == {"team-a"}
     assert {r.collection for r in reports} == {"team-a"}
-    rejected, _ = store.registry.page(DocumentStatus.rejected)
+    rejected, _ = store.registry.reads.page(DocumentStatus.rejected)
     assert [doc.error_code for doc in rejected] == ["empty_file"]
     assert sorted(p.name for p in (store.landing_dir / "processed" / "team-a").iterdir()) == sorted(
         Path(rel).name for rel in [*GOOD, *DAMAGED]

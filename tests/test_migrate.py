@@ -21,7 +21,7 @@ def _old_layout(store: DocumentStore, corpus: Path) -> tuple[str, str]:
     the registry: source records, a tombstone, a waiting upload and a rejected file's record.
     Returns the ids of the waiting upload and of the rejected file."""
     sources, tombstones = store.root / "sources", store.root / "tombstones"
-    for doc in store.registry.page(limit=1000)[0]:
+    for doc in store.registry.reads.page(limit=1000)[0]:
         if doc.status == "deleted":
             tombstone = {
                 "document_id": doc.id,
@@ -116,7 +116,7 @@ def test_a_data_dir_from_before_the_registry_keeps_every_status_and_stays_search
     assert {i: after[i] for i in ids[1:]} == {i: before[i] for i in ids[1:]}
     deleted = find_report(store, gone)
     assert deleted is not None and deleted.status == "deleted"
-    upload = store.registry.get(waiting)
+    upload = store.registry.reads.get(waiting)
     assert upload is not None and (upload.status, upload.chunk_size) == ("queued", 120)
     assert (
         Path(upload.source_path or "").read_bytes()

@@ -27,7 +27,7 @@ def test_cleanup_rules_each_remove_what_they_should_and_are_idempotent(
     index = VectorIndex(connect(rag_env["RAG_CHROMA_URL"]), rag_env["RAG_CHROMA_COLLECTION"])
     # An orphan: its partition and registry row vanished without its artifacts and vectors.
     instance.delete_dynamic_partition("documents", gone)
-    with store.registry.engine.begin() as conn:
+    with store.registry.db.engine.begin() as conn:
         conn.execute(documents.delete().where(documents.c.id == gone))
 
     processed = store.landing_dir / "processed" / "old.md"
@@ -44,7 +44,7 @@ def test_cleanup_rules_each_remove_what_they_should_and_are_idempotent(
     assert rejection is not None and rejection.status == "rejected"
     for path in (store.landing_dir / "rejected").iterdir():
         _age(path, 40 * 86400)
-    with store.registry.engine.begin() as conn:  # rejected 40 days ago
+    with store.registry.db.engine.begin() as conn:  # rejected 40 days ago
         conn.execute(
             documents.update()
             .where(documents.c.id == rejection.id)
@@ -66,7 +66,7 @@ def test_cleanup_rules_each_remove_what_they_should_and_are_idempotent(
         second
     )
     assert fresh_processed.exists() and fresh_partial.exists() and not processed.exists()
-    assert store.registry.get(rejection.id) is None, "the rejection's row goes with its file"
+    assert store.registry.reads.get(rejection.id) is None, "the rejection's row goes with its file"
     assert index.count(gone) == 0 and index.count(live) > 0
     assert (
         not store.artifact_path("chunks", gone).exists()

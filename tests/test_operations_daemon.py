@@ -233,7 +233,9 @@ def test_a_bulk_retry_launches_one_run_per_batch(
     # What the reconciler records when a run's worker is lost for good.
     registry = DocumentStore(daemon_env["RAG_DATA_DIR"]).registry
     for doc_id in good:
-        registry.stage_failed(doc_id, "chunk_embeddings", "lost", "run_failed", "worker lost")
+        registry.projection.stage_failed(
+            doc_id, "chunk_embeddings", "lost", "run_failed", "worker lost"
+        )
 
     asked = api.post("/documents/retry", json={})
     assert asked.status_code == 202, asked.text

@@ -202,7 +202,7 @@ def test_a_document_deleted_before_its_run_started_is_dropped_not_failed(
     # The API's delete came after the sensor registered the file but before the daemon added
     # its partition: it removed the files and found no partition to remove.
     store = DocumentStore(rag_env["RAG_DATA_DIR"])
-    retired = store.registry.retire(gone, "deleted through the API")
+    retired = store.registry.lifecycle.retire(gone, "deleted through the API")
     assert retired is not None
     store.remove_files(retired)
 

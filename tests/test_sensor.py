@@ -86,7 +86,7 @@ def test_a_new_file_becomes_a_partition_and_a_range_run(instance, store, corpus:
 def test_each_collection_gets_runs_of_its_own_over_a_contiguous_range(
     instance, store, corpus: Path
 ) -> None:
-    store.registry.create_collection("sub")
+    store.registry.tenancy.create_collection("sub")
     drop(corpus, "markdown/haystack_sample.md", store, age=30)
     drop(corpus, "text/uns_norwich-city.txt", store, name="sub/dir/norwich.txt", age=20)
     drop(corpus, "markdown/plumber_README.md", store, age=10)
@@ -137,7 +137,7 @@ def test_unsupported_and_empty_files_are_rejected_with_a_record(
 
     assert keys(result) == []
     assert instance.get_dynamic_partitions("documents") == []
-    rejected, _ = store.registry.page(DocumentStatus.rejected)
+    rejected, _ = store.registry.reads.page(DocumentStatus.rejected)
     codes = {doc.filename: doc.error_code for doc in rejected}
     assert codes == {"uns_empty.txt": "empty_file", "photo.pdf": "unsupported_type"}
     assert (store.landing_dir / "rejected" / "photo.pdf").exists()
@@ -172,7 +172,7 @@ def test_a_cursor_from_before_a_restart_keeps_the_sensor_correct(
     # Same batch, same run key: the daemon launches a batch once however often it is asked.
     [run] = first.run_requests or []
     added = keys(first)
-    [again] = batch_run_requests([store.registry.get(key) for key in added])  # type: ignore[misc]
+    [again] = batch_run_requests([store.registry.reads.get(key) for key in added])  # type: ignore[misc]
     assert again.run_key == run.run_key
 
 
@@ -198,7 +198,7 @@ def test_a_document_deleted_and_uploaded_again_gets_a_new_run_key(
     first = daemon.tick()
     [key] = keys(first)
     ingest.raw_document(store, key)
-    gone = store.registry.retire(key, "test")
+    gone = store.registry.lifecycle.retire(key, "test")
     assert gone is not None
     store.remove_files(gone)
     instance.delete_dynamic_partition("documents", key)
@@ -246,12 +246,14 @@ def test_an_upload_deleted_before_pickup_is_never_ingested(instance, store) -> N
     service = DocumentsService(store)
     accepted = service.upload(b"A paragraph that somebody deletes at once.\n", "a.txt")
     # The API's delete commits before the sensor's claim: the claim never sees it.
-    assert store.registry.retire(accepted.document.id, "deleted through the API") is not None
+    assert (
+        store.registry.lifecycle.retire(accepted.document.id, "deleted through the API") is not None
+    )
 
     result = Daemon(instance, store).tick()
 
     assert keys(result) == [] and not result.run_requests
-    assert store.registry.get(accepted.document.id).status == "deleted"  # type: ignore[union-attr]
+    assert store.registry.reads.get(accepted.document.id).status == "deleted"  # type: ignore[union-attr]
 
 
 def test_an_upload_is_picked_up_once_in_the_run_of_its_tick(instance, store) -> None:

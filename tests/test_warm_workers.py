@@ -106,20 +106,22 @@ def test_a_cancel_stops_the_run_and_the_warm_worker_takes_the_next(
         # The same warm process takes the next run: the cancel cost no process.
         (store.landing_dir / "note.txt").write_text("A short note after the cancel.\n")
         note = _wait(
-            lambda: next((d for d in store.registry.page()[0] if d.filename == "note.txt"), None),
+            lambda: next(
+                (d for d in store.registry.reads.page()[0] if d.filename == "note.txt"), None
+            ),
             60,
             "the note registered",
             tmp_path / "daemon.log",
         )
         _wait(
-            lambda: store.registry.get(note.id).status == DocumentStatus.indexed,
+            lambda: store.registry.reads.get(note.id).status == DocumentStatus.indexed,
             120,
             "the note indexed",
             tmp_path / "worker.log",
         )
         [later] = instance.get_runs(RunsFilter(tags={"rag/document_ids": note.id}))
     assert later.tags[heartbeat.WORKER_TAG].rsplit(":", 1)[0] == worker.rsplit(":", 1)[0]
-    book = next(d for d in store.registry.page()[0] if d.filename == "book.pdf")
+    book = next(d for d in store.registry.reads.page()[0] if d.filename == "book.pdf")
     assert book.status != DocumentStatus.indexed, "the canceled run did not finish the book"
 
 

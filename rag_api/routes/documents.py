@@ -131,7 +131,7 @@ def upload_documents(
 
 def visible_collection(store: DocumentStore, principal: Principal, name: str) -> Collection:
     """A collection the key may see; any other is not found."""
-    found = store.registry.collection(name) if principal.sees(name) else None
+    found = store.registry.tenancy.collection(name) if principal.sees(name) else None
     if found is None:
         raise CollectionNotFound(name)
     return found
@@ -213,11 +213,13 @@ def list_documents(
     where = compile_filter(filter)
     scope = scoped_collections(store, principal, collection)
     if where is not None:
-        names = scope if scope is not None else [c.name for c in store.registry.collections()]
+        names = (
+            scope if scope is not None else [c.name for c in store.registry.tenancy.collections()]
+        )
         ids, total = facets.page(names, where, status, limit=limit, offset=offset)
-        docs = store.registry.documents(ids)
+        docs = store.registry.reads.documents(ids)
     else:
-        docs, total = store.registry.page(
+        docs, total = store.registry.reads.page(
             status, limit=limit, offset=offset, include_deleted=False, collections=scope
         )
     return DocumentPage(
@@ -354,7 +356,9 @@ def replace_document(
     found = _find(store, doc_id, principal)
     if found.status in (DocumentStatus.deleted, DocumentStatus.rejected):
         raise DocumentNotFound(doc_id, f": it is {found.status}")
-    check_options(chunk_size, chunk_overlap, settings, store.registry.collection(found.collection))
+    check_options(
+        chunk_size, chunk_overlap, settings, store.registry.tenancy.collection(found.collection)
+    )
     labels = meta.parse(metadata, settings.metadata_max_bytes) if metadata else None
     name, data, media_type = _read(file, settings.max_upload_bytes)
     accepted = service.replace(

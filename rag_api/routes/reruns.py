@@ -118,7 +118,9 @@ def reprocess_document(
     size = options.chunk_size if options else None
     overlap = options.chunk_overlap if options else None
     if doc.live:
-        check_options(size, overlap, settings, store.registry.collection(doc.collection), doc)
+        check_options(
+            size, overlap, settings, store.registry.tenancy.collection(doc.collection), doc
+        )
     rerun = service.reprocess(
         doc_id, DocumentRuns(launcher), chunk_size=size, chunk_overlap=overlap
     )

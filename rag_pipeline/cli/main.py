@@ -118,7 +118,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     if unknown:
         print(f"error: no collection named {unknown[0]!r}", file=sys.stderr)
         return EXIT_ERROR
-    every = store.registry.collections()
+    every = store.registry.tenancy.collections()
     homes = [c for c in every if not args.collection or c.name in args.collection]
     scope = Facets(store.registry).scope(homes, where, everything=len(homes) == len(every))
 
@@ -173,7 +173,7 @@ def cmd_sql(args: argparse.Namespace, settings: Settings) -> int:
         only = {
             doc_id
             for name in args.collection
-            for doc_id in store.registry.collection_document_ids(name)
+            for doc_id in store.registry.tenancy.collection_document_ids(name)
         }
     try:
         columns, rows = Catalog(store, only=only).query(args.query)

@@ -127,7 +127,7 @@ def cmd_reprocess(args: argparse.Namespace, settings: Settings) -> int:
             try:
                 doc = service.get(doc_id)
                 if doc.live:
-                    home = service.store.registry.collection(doc.collection)
+                    home = service.store.registry.tenancy.collection(doc.collection)
                     check_options(args.chunk_size, args.chunk_overlap, settings, home, doc)
                 rerun = service.reprocess(
                     doc_id, runs, chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap

@@ -32,5 +32,5 @@ def print_json(obj: Any) -> None:
 
 
 def unknown_collections(store: Any, names: Sequence[str] | None) -> list[str]:
-    known = {c.name for c in store.registry.collections()}
+    known = {c.name for c in store.registry.tenancy.collections()}
     return [name for name in names or [] if name not in known]

@@ -112,12 +112,12 @@ def ingest_documents(
     selected = [stage for stage in STAGES if AssetKey(stage) in context.selected_asset_keys]
     context.log.info(f"{len(keys)} document(s), stages: {', '.join(selected)}")
     registry = store.registry
-    registry.start(keys, context.run_id, selected)
+    registry.projection.start(keys, context.run_id, selected)
     try:
         yield from _ingest(context, store, keys, selected, embedder, vector_index, chunking)
     finally:
         # Stages the run did not get to go back to what they were; status follows.
-        registry.finish(keys, context.run_id)
+        registry.projection.finish(keys, context.run_id)
 
 
 def _ingest(
@@ -139,7 +139,7 @@ def _ingest(
     model = embedder.get()
     canceled = CancelWatch(context)
     # Every materialization names its document's collection, so the UI can filter by it.
-    homes = {doc.id: doc.collection for doc in registry.documents(keys)}
+    homes = {doc.id: doc.collection for doc in registry.reads.documents(keys)}
 
     def before_slice() -> None:
         canceled.check()
@@ -176,7 +176,9 @@ def _ingest(
                 if isinstance(outcome, StageError):
                     failed[key] = (stage, outcome)
                     context.log.error(f"{key}: {stage} failed [{outcome.code}] {outcome.message}")
-                    registry.stage_failed(key, stage, context.run_id, outcome.code, outcome.message)
+                    registry.projection.stage_failed(
+                        key, stage, context.run_id, outcome.code, outcome.message
+                    )
                     yield AssetObservation(
                         asset_key=stage,
                         partition=key,
@@ -193,7 +195,7 @@ def _ingest(
                 yield from _checks(stage, key, outcome, model, indexed)
         finally:
             if done:
-                registry.stages_done(stage, context.run_id, done)
+                registry.projection.stages_done(stage, context.run_id, done)
 
     if failed:
         lines = [
@@ -312,7 +314,7 @@ def _deleted_meanwhile(store: DocumentStore, key: str, outcome: StageResult | St
         "missing_upstream",
     ):
         return False
-    doc = store.registry.get(key)
+    doc = store.registry.reads.get(key)
     return doc is not None and doc.status == DocumentStatus.deleted
 
 

@@ -23,10 +23,10 @@ from rag_pipeline.orchestration.sensors import COLLECTION_TAG
 def collection_partitions(instance: DagsterInstance, store: DocumentStore, name: str) -> list[str]:
     """The collection's live documents that have a partition, in partition order (documents
     still waiting for the sensor have none yet, and get their run from it)."""
-    if store.registry.collection(name) is None:
+    if store.registry.tenancy.collection(name) is None:
         raise CollectionNotFound(name)
-    ids = store.registry.collection_document_ids(name)
-    live = {doc.id for doc in store.registry.documents(ids) if doc.live}
+    ids = store.registry.tenancy.collection_document_ids(name)
+    live = {doc.id for doc in store.registry.reads.documents(ids) if doc.live}
     return [key for key in instance.get_dynamic_partitions(DOCUMENTS) if key in live]
 
 

@@ -158,7 +158,9 @@ def clean_up(
             store, vector_index.get(), "its collection was deleted"
         )
         counts["orphan_vectors_deleted"] = cleanup.orphan_vectors(
-            vector_index.get(), is_live, [c.index_suffix for c in store.registry.collections()]
+            vector_index.get(),
+            is_live,
+            [c.index_suffix for c in store.registry.tenancy.collections()],
         )
     for doc_id in homeless:
         release_partition(instance, store, doc_id)

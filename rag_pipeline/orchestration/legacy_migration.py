@@ -79,7 +79,7 @@ def _migrate(instance: DagsterInstance, store: DocumentStore) -> dict[str, int]:
             rows.append(rejected)
             path.unlink()
             counts["rejected"] += 1
-    with store.registry.engine.begin() as conn:
+    with store.registry.db.engine.begin() as conn:
         existing = {
             r.id for r in conn.execute(documents.select().with_only_columns(documents.c.id))
         }

@@ -127,7 +127,7 @@ def _claimed_for_a_run(store: DocumentStore, key: str) -> bool:
     exist yet. Removing its partition then would leave the daemon creating a range run whose
     end is gone: Dagster refuses to create it, and retries that tick, and fails it, for ever
     (seen in the load test: the sensor stopped and 95 documents stayed queued)."""
-    doc = store.registry.get_row(key)
+    doc = store.registry.reads.get_row(key)
     if doc is None or not doc.submitted_at or doc.run_id is not None:
         return False  # never claimed, added by a command, or a run took it (that run counts)
     return time.time() - doc.submitted_at < CLAIM_GRACE_SECONDS
@@ -153,7 +153,7 @@ def release_partition(instance: DagsterInstance, store: DocumentStore, key: str)
         return False
     if instance.has_dynamic_partition(DOCUMENTS, key):
         instance.delete_dynamic_partition(DOCUMENTS, key)
-    store.registry.partition_released(key)
+    store.registry.lifecycle.partition_released(key)
     return True
 
 
@@ -161,7 +161,7 @@ def release_deferred_partitions(instance: DagsterInstance, store: DocumentStore)
     """Finish deferred partition removals whose runs are done; returns the keys removed."""
     return [
         key
-        for key in store.registry.partitions_to_release()
+        for key in store.registry.reads.partitions_to_release()
         if release_partition(instance, store, key)
     ]
 

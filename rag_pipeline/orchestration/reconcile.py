@@ -108,7 +108,7 @@ def document_reports(
 ) -> list[DocumentReport]:
     """Documents in arrival order (deleted ones only when asked for by status), of every
     collection or of these."""
-    docs, _ = store.registry.page(
+    docs, _ = store.registry.reads.page(
         status, limit=limit, offset=offset, include_deleted=False, collections=collections
     )
     return [report(doc) for doc in docs]
@@ -116,7 +116,7 @@ def document_reports(
 
 def find_report(store: DocumentStore, doc_id: str) -> DocumentReport | None:
     """One document's report, whatever became of it: live, deleted or rejected."""
-    doc = store.registry.get(doc_id)
+    doc = store.registry.reads.get(doc_id)
     return report(doc) if doc is not None else None
 
 
@@ -141,7 +141,7 @@ def _why(run: Any) -> str:
 def _finished(instance: DagsterInstance, registry: Any, keys: Sequence[str]) -> list[str]:
     """The runs these documents last had, where those runs are over: a document a run left
     part-way (only some stages selected) belongs to the next run that names it."""
-    runs = {doc.run_id for doc in registry.documents(keys) if doc.run_id}
+    runs = {doc.run_id for doc in registry.reads.documents(keys) if doc.run_id}
     if not runs:
         return []
     records = instance.get_run_records(filters=RunsFilter(run_ids=list(runs)))
@@ -168,20 +168,24 @@ def reconcile(instance: DagsterInstance, store: DocumentStore) -> dict[str, list
     """
     registry = store.registry
     changed: dict[str, list[str]] = {"failed": [], "finished": [], "resubmitted": []}
-    run_ids = registry.processing_runs()
+    run_ids = registry.reads.processing_runs()
     records = instance.get_run_records(filters=RunsFilter(run_ids=run_ids)) if run_ids else []
-    owned = registry.by_run([r.dagster_run.run_id for r in records if r.dagster_run.is_finished])
+    owned = registry.reads.by_run(
+        [r.dagster_run.run_id for r in records if r.dagster_run.is_finished]
+    )
     for record in records:
         run = record.dagster_run
         docs = owned.get(run.run_id, [])
         if not docs:
             continue
         if run.status == DagsterRunStatus.SUCCESS:
-            registry.finish(docs, run.run_id)
+            registry.projection.finish(docs, run.run_id)
             changed["finished"] += docs
         elif _retried(instance, run) is False:
             created = record.create_timestamp.timestamp()
-            changed["failed"] += registry.run_stopped(docs, run.run_id, _why(run), created)
+            changed["failed"] += registry.projection.run_stopped(
+                docs, run.run_id, _why(run), created
+            )
 
     stored = float(registry.get_state(_CURSOR) or 0.0)
     since = stored
@@ -203,7 +207,7 @@ def reconcile(instance: DagsterInstance, store: DocumentStore) -> dict[str, list
             continue
         keys = run_documents(run.tags, partition_order)
         created = record.create_timestamp.timestamp()
-        changed["failed"] += registry.run_stopped(
+        changed["failed"] += registry.projection.run_stopped(
             keys, run.run_id, _why(run), created, _finished(instance, registry, keys)
         )
     cursor = min([since, *undecided])
@@ -213,7 +217,7 @@ def reconcile(instance: DagsterInstance, store: DocumentStore) -> dict[str, list
     now = time.time()
     # Looked at once, in a window after their submission: a bulk load's thousands of documents
     # queued behind their runs are not checked on every tick for as long as they wait.
-    suspects = registry.submitted_between(
+    suspects = registry.reads.submitted_between(
         now - 2 * _LOST_SUBMISSION_SECONDS, now - _LOST_SUBMISSION_SECONDS
     )
     lost = []
@@ -221,6 +225,6 @@ def reconcile(instance: DagsterInstance, store: DocumentStore) -> dict[str, list
         partitions = set(instance.get_dynamic_partitions(DOCUMENTS))
         lost = [key for key in suspects if key not in partitions]
     if lost:
-        registry.unclaim(lost)
+        registry.lifecycle.unclaim(lost)
         changed["resubmitted"] = lost
     return changed

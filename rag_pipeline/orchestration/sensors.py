@@ -160,7 +160,7 @@ def landing_zone_tick(
     # while they are unchanged and still the live document of their path, there is nothing to
     # look at.
     unchanged = [rel for rel, state in taken_before.items() if current.get(rel) == state]
-    live = store.registry.live_landing_paths(unchanged)
+    live = store.registry.reads.live_landing_paths(unchanged)
     taken = {rel: taken_before[rel] for rel in unchanged if rel in live}
     candidates = {rel: state for rel, state in current.items() if rel not in taken}
     counts: dict[str, int] = {}
@@ -191,7 +191,7 @@ def landing_zone_tick(
     # the same documents, so the same run key.
     lost = [
         key
-        for key in store.registry.submitted_after(claimed_at)
+        for key in store.registry.reads.submitted_after(claimed_at)
         if not context.instance.has_dynamic_partition(DOCUMENTS, key)
     ]
     now = time.time()

@@ -188,7 +188,9 @@ def test_one_failed_document_is_retried_alone(
     ingest_landed(instance, str(settings.data_dir))
     registry = DocumentStore(settings.data_dir).registry
     for doc_id in ids:
-        registry.stage_failed(doc_id, "chunk_embeddings", "dead-run", "run_failed", "lost")
+        registry.projection.stage_failed(
+            doc_id, "chunk_embeddings", "dead-run", "run_failed", "lost"
+        )
 
     asked = client.post(f"/documents/{ids[0]}/retry")
 

@@ -74,7 +74,7 @@ def test_deleting_a_rejected_file_forgets_it(client, instance, settings, corpus:
     assert not Path(doc["source_path"]).exists(), "its file in landing/rejected is gone"
     rejected_dir = settings.data_dir / "landing" / "rejected"
     assert not [p for p in rejected_dir.rglob("*") if p.is_file()]
-    assert DocumentStore(settings.data_dir).registry.get(doc["id"]) is None, "its row is gone"
+    assert DocumentStore(settings.data_dir).registry.reads.get(doc["id"]) is None, "its row is gone"
     assert_error(client.get(doc["status_url"]), 404, "not_found")
     assert_error(client.delete(doc["status_url"]), 404, "not_found")
     assert client.get("/documents", params={"status": "rejected"}).json()["total"] == 0

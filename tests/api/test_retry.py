@@ -47,7 +47,9 @@ def _fail(settings, doc_ids: list[str], stage: str, code: str = "run_failed") ->
     """What the reconciler records for documents whose run died."""
     registry = DocumentStore(settings.data_dir).registry
     for doc_id in doc_ids:
-        registry.stage_failed(doc_id, stage, "dead-run", code, "the run's worker was lost")
+        registry.projection.stage_failed(
+            doc_id, stage, "dead-run", code, "the run's worker was lost"
+        )
 
 
 def test_failed_documents_run_again_in_batches_from_where_they_stopped(

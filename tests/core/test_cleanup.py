@@ -55,8 +55,8 @@ def test_old_rejections_go_with_their_rows(store: DocumentStore) -> None:
     now = between + HOUR
 
     assert cleanup.rejected_files(store, older_than_s=HOUR, now=now) == 1
-    assert store.registry.get(old.id) is None and not old_file.exists()
-    kept = store.registry.get(new.id)
+    assert store.registry.reads.get(old.id) is None and not old_file.exists()
+    kept = store.registry.reads.get(new.id)
     assert kept is not None and kept.status == "rejected" and new_file.exists()
     assert cleanup.rejected_files(store, older_than_s=HOUR, now=now) == 0
 
@@ -85,7 +85,7 @@ def test_artifacts_of_documents_that_are_not_live_are_orphans(store: DocumentSto
     service = DocumentsService(store)
     live = service.upload(b"A live document.\n", "live.txt").document
     deleted = service.upload(b"A deleted document.\n", "deleted.txt").document
-    store.registry.retire(deleted.id, "deleted through the API")
+    store.registry.lifecycle.retire(deleted.id, "deleted through the API")
     for doc_id in (live.id, deleted.id, "never-registered"):
         for kind in ARTIFACT_KINDS:
             _file(store.artifact_path(kind, doc_id), age_s=0)
@@ -122,8 +122,8 @@ def test_what_a_collection_delete_that_stopped_left_is_cleaned_up(
 ) -> None:
     index = VectorIndex(connect(chroma_url), f"test-{uuid.uuid4().hex[:12]}")
     service = DocumentsService(store)
-    kept = store.registry.create_collection("kept")
-    gone = store.registry.create_collection("gone")
+    kept = store.registry.tenancy.create_collection("kept")
+    gone = store.registry.tenancy.create_collection("gone")
     assert kept is not None and gone is not None
     stays = service.upload(b"A kept document.\n", "k.txt", collection="kept").document
     left = service.upload(b"A document left behind.\n", "l.txt", collection="gone").document
@@ -133,12 +133,12 @@ def test_what_a_collection_delete_that_stopped_left_is_cleaned_up(
             doc.id, "f.txt", records, np.eye(1, 8, dtype=np.float32)
         )
     # The delete stopped after forgetting the collection, before its documents and index.
-    store.registry.remove_collection("gone")
+    store.registry.tenancy.remove_collection("gone")
 
     retired, dropped = cleanup.deleted_collections(store, index, "its collection was deleted")
 
     assert retired == [left.id] and dropped == [gone.index_suffix]
-    assert store.registry.get(left.id).status == "deleted"  # type: ignore[union-attr]
+    assert store.registry.reads.get(left.id).status == "deleted"  # type: ignore[union-attr]
     assert index.suffixes() == {kept.index_suffix}
     assert index.of(kept.index_suffix).count(stays.id) == 1
     assert cleanup.deleted_collections(store, index, "again") == ([], [])

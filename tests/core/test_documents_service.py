@@ -57,7 +57,7 @@ def _land(store: DocumentStore, rel: str, data: bytes) -> str:
 
 def _indexed(store: DocumentStore, index: VectorIndex, doc_id: str) -> None:
     """What a finished run leaves: raw bytes, every artifact and two vectors."""
-    doc = store.registry.get(doc_id)
+    doc = store.registry.reads.get(doc_id)
     assert doc is not None
     store.keep_raw(doc)
     for kind in ARTIFACT_KINDS:
@@ -90,7 +90,7 @@ def test_an_upload_is_registered_once_whatever_it_is_called(
     # Bytes that can never be a document are refused before anything is written.
     with pytest.raises(ExtractionError):
         service.upload(b"   \n", "blank.txt")
-    assert [d.id for d in store.registry.page()[0]] == [doc.id]
+    assert [d.id for d in store.registry.reads.page()[0]] == [doc.id]
 
 
 def test_the_cli_keeps_names_apart_and_submits_its_own_partitions(
@@ -113,7 +113,9 @@ def test_replacing_with_the_same_bytes_is_a_duplicate_and_with_new_bytes_superse
     new = service.replace(old.id, OTHER, "report.txt")
     assert new.created and new.document.id != old.id
     assert new.document.supersedes == old.id
-    assert store.registry.get_live(old.id) is not None, "searchable until the new one is indexed"
+    assert store.registry.reads.get_live(old.id) is not None, (
+        "searchable until the new one is indexed"
+    )
 
     _indexed(store, index, old.id)
     assert service.supersede(new.document.id, index) == old.id
@@ -166,7 +168,7 @@ def test_deleting_a_rejected_file_forgets_it(
 
     service.delete(rejected.id, index, partitions)
 
-    assert store.registry.get(rejected.id) is None and not kept_at.exists()
+    assert store.registry.reads.get(rejected.id) is None and not kept_at.exists()
     assert partitions.released == [] and partitions.writes == []
 
 
@@ -216,7 +218,7 @@ def test_waiting_documents_are_claimed_once_in_arrival_order(
     claimed = service.claim_waiting(now=100.0)
 
     assert [d.id for d in claimed] == [first.id, landed.id]
-    assert [d.submitted_at for d in store.registry.documents([first.id, landed.id])] == [
+    assert [d.submitted_at for d in store.registry.reads.documents([first.id, landed.id])] == [
         100.0,
         100.0,
     ]

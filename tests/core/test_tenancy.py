@@ -54,17 +54,17 @@ def test_documents_from_before_collections_move_into_default(url: str) -> None:
 
     registry = Registry(url)
     try:
-        old = registry.get("old-1")
+        old = registry.reads.get("old-1")
         assert old is not None and (old.collection, old.metadata) == ("default", {})
-        assert [c.name for c in registry.collections()] == ["default"]
-        assert registry.collections()[0].index_suffix == ""
-        assert registry.live_counts() == {"default": 1}
+        assert [c.name for c in registry.tenancy.collections()] == ["default"]
+        assert registry.tenancy.collections()[0].index_suffix == ""
+        assert registry.tenancy.live_counts() == {"default": 1}
     finally:
         registry.close()
 
 
 def _register(reg: Registry, doc_id: str, collection: str = "default", **extra: object):  # type: ignore[no-untyped-def]
-    return reg.register(
+    return reg.lifecycle.register(
         doc_id,
         filename=f"{doc_id}.txt",
         sha256=doc_id.ljust(64, "0"),
@@ -77,44 +77,44 @@ def _register(reg: Registry, doc_id: str, collection: str = "default", **extra: 
 
 
 def test_a_collection_takes_documents_until_it_is_removed(registry: Registry) -> None:
-    made = registry.create_collection("acme", "Acme", chunk_size=64)
+    made = registry.tenancy.create_collection("acme", "Acme", chunk_size=64)
     assert made is not None and made.index_suffix.startswith("acme-")
-    assert registry.create_collection("acme") is None
+    assert registry.tenancy.create_collection("acme") is None
     _register(registry, "a1", "acme", metadata={"team": "red"})
-    assert registry.get("a1").metadata == {"team": "red"}  # type: ignore[union-attr]
+    assert registry.reads.get("a1").metadata == {"team": "red"}  # type: ignore[union-attr]
     with pytest.raises(CollectionNotFound):
         _register(registry, "z1", "zeta")
-    registry.add_key("k1", "acme reader", Role.reader, ["acme", "default"], "0" * 64)
+    registry.tenancy.add_key("k1", "acme reader", Role.reader, ["acme", "default"], "0" * 64)
 
-    registry.retire("a1", "collection deleted")
-    registry.remove_collection("acme")
+    registry.lifecycle.retire("a1", "collection deleted")
+    registry.tenancy.remove_collection("acme")
 
-    assert registry.collection("acme") is None
+    assert registry.tenancy.collection("acme") is None
     # Its deleted document's row stays until its partition is removed, then goes.
-    assert registry.collection_document_ids("acme") == ["a1"]
-    registry.partition_released("a1")
-    assert registry.collection_document_ids("acme") == []
-    assert registry.active_keys()[0].collections == ("default",)
+    assert registry.tenancy.collection_document_ids("acme") == ["a1"]
+    registry.lifecycle.partition_released("a1")
+    assert registry.tenancy.collection_document_ids("acme") == []
+    assert registry.tenancy.active_keys()[0].collections == ("default",)
     with pytest.raises(CollectionNotFound):
         _register(registry, "a2", "acme")
-    again = registry.create_collection("acme")
+    again = registry.tenancy.create_collection("acme")
     assert again is not None and again.index_suffix != made.index_suffix
 
 
 def test_search_facets_follow_changes_in_the_registry(registry: Registry) -> None:
-    registry.create_collection("acme")
+    registry.tenancy.create_collection("acme")
     _register(registry, "d1", metadata={"team": "red"})
     _register(registry, "a1", "acme", metadata={"team": "red"})
     facets = Facets(registry)
     red = compile_filter({"team": "red"})
     assert facets.select(["default", "acme"], red) == {"default": {"d1"}, "acme": {"a1"}}
 
-    registry.set_metadata("d1", {"team": "blue"})
-    registry.retire("a1", "deleted")
+    registry.tenancy.set_metadata("d1", {"team": "blue"})
+    registry.lifecycle.retire("a1", "deleted")
     _register(registry, "d2", metadata={"team": "red"})
 
     assert facets.select(["default", "acme"], red) == {"default": {"d2"}, "acme": set()}
-    scope = facets.scope(registry.collections(["default"]), red, everything=False)
+    scope = facets.scope(registry.tenancy.collections(["default"]), red, everything=False)
     assert scope.documents == {"d2"}
     [part] = scope.parts
     assert part.excluding == {"d1"} or part.only == {"d2"}

@@ -189,7 +189,7 @@ class Reruns:
         (by bytes and count, as the sensor batches new documents): one run per batch of
         documents that start at the same stage, never one per document."""
         exclude = () if include_permanent else PERMANENT_ERRORS
-        docs, skipped = self.registry.failed(error_code, collection, exclude, limit)
+        docs, skipped = self.registry.reads.failed(error_code, collection, exclude, limit)
         # A batch's documents start at the same stage and share a collection.
         by_stage: dict[tuple[str, str], list[Document]] = {}
         for doc in docs:
@@ -233,7 +233,7 @@ class Reruns:
         then the runs that have documents are submitted and the others forgotten."""
         created = [(runs.create(batch, first_stage, source), batch) for batch in batches]
         try:
-            taken = self.registry.requeue(
+            taken = self.registry.lifecycle.requeue(
                 {doc.id: run_id for run_id, batch in created for doc in batch},
                 expect=expect,
                 options=options,

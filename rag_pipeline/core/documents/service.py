@@ -103,7 +103,7 @@ class DocumentsService(Reruns):
         self._homes: dict[str, Collection | None] = {}
 
     def collection(self, name: str) -> Collection:
-        found = self.registry.collection(name)
+        found = self.registry.tenancy.collection(name)
         if found is None:
             raise CollectionNotFound(name)
         return found
@@ -216,7 +216,7 @@ class DocumentsService(Reruns):
         )
 
     def get(self, doc_id: str) -> Document:
-        found = self.registry.get(doc_id)
+        found = self.registry.reads.get(doc_id)
         if found is None:
             raise DocumentNotFound(doc_id)
         return found
@@ -245,10 +245,10 @@ class DocumentsService(Reruns):
         not live."""
         # Lexical search drops it first, so it is never found with its vectors half gone.
         self.store.artifact_path("lexical", doc_id).unlink(missing_ok=True)
-        doc = self.registry.retire(doc_id, reason, superseded_by=by)
+        doc = self.registry.lifecycle.retire(doc_id, reason, superseded_by=by)
         if doc is None:
             return None
-        home = self.registry.collection(doc.collection)
+        home = self.registry.tenancy.collection(doc.collection)
         # A collection being deleted has no row any more: its whole index goes after this.
         removed = index.of(home.index_suffix).delete_document(doc_id) if home is not None else 0
         self.store.remove_files(doc)
@@ -261,14 +261,14 @@ class DocumentsService(Reruns):
         if not doc.live:
             raise DocumentNotFound(doc_id, f": it is {doc.status}")
         merged = meta.merge(doc.metadata, patch, self.metadata_max_bytes)
-        changed = self.registry.set_metadata(doc_id, merged)
+        changed = self.registry.tenancy.set_metadata(doc_id, merged)
         if changed is None:
             raise DocumentNotFound(doc_id, ": it was deleted meanwhile")
         return changed
 
     def supersede(self, doc_id: str, index: VectorIndex) -> str | None:
         """The new version is indexed: retire the one it replaces. Returns the old id."""
-        doc = self.registry.get_live(doc_id)
+        doc = self.registry.reads.get_live(doc_id)
         old = doc.supersedes if doc is not None else None
         if not old or self.retire(old, index, "superseded", by=doc_id) is None:
             return None
@@ -279,7 +279,7 @@ class DocumentsService(Reruns):
             rejected = Path(doc.source_path)
             rejected.unlink(missing_ok=True)
             rejected.with_name(rejected.name + ".json").unlink(missing_ok=True)
-        self.registry.forget(doc.id)
+        self.registry.lifecycle.forget(doc.id)
 
     def take_landing(self, relpath: str) -> Landed:
         """Register a ready landing file as a document, or say why not."""
@@ -306,14 +306,14 @@ class DocumentsService(Reruns):
             return self._reject(relpath, "invalid_metadata", message, data, collection)
         digest = sha256_bytes(data)
         doc_id = document_id(name, digest, collection)
-        existing = self.registry.get_live_row(doc_id)
+        existing = self.registry.reads.get_live_row(doc_id)
         if existing is not None:
             waiting = not self.store.raw_path(doc_id).exists()
             if waiting and existing.source_path == str(path):
                 return Landed(relpath, "in_flight", existing)
             landing.move_to(self.store, relpath, landing.PROCESSED)
             return Landed(relpath, "duplicate", existing)
-        previous = self.registry.live_at_landing_path(relpath)
+        previous = self.registry.reads.live_at_landing_path(relpath)
         try:
             doc, created = self._register(
                 doc_id,
@@ -339,7 +339,7 @@ class DocumentsService(Reruns):
         tick of 2,000 files asks once per folder. Registering re-checks in its transaction
         that the collection still exists."""
         if name not in self._homes:
-            self._homes[name] = self.registry.collection(name)
+            self._homes[name] = self.registry.tenancy.collection(name)
         return self._homes[name]
 
     def _unknown_collection(self, relpath: str, data: bytes) -> Landed:
@@ -361,7 +361,7 @@ class DocumentsService(Reruns):
     def _register(
         self, doc_id: str, name: str, data: bytes, digest: str, media_type: str, **options: Any
     ) -> tuple[Document, bool]:
-        return self.registry.register(
+        return self.registry.lifecycle.register(
             doc_id,
             filename=name,
             sha256=digest,
@@ -384,7 +384,7 @@ class DocumentsService(Reruns):
             document_id(name, digest, collection) if digest is not None else f"rejected:{relpath}"
         )
         target = landing.reject(self.store, relpath)
-        doc = self.registry.reject(
+        doc = self.registry.lifecycle.reject(
             doc_id,
             filename=Path(relpath).name,
             code=code,
@@ -400,4 +400,4 @@ class DocumentsService(Reruns):
 
     def claim_waiting(self, now: float, lost: Sequence[str] = ()) -> list[Document]:
         """Documents to pick up, in arrival order: each once, unless its claim was lost."""
-        return self.registry.claim_for_pickup(now, again=lost)
+        return self.registry.lifecycle.claim_for_pickup(now, again=lost)

@@ -52,12 +52,12 @@ class Facets:
         self._in_order = True
 
     def refresh(self) -> None:
-        last = self.registry.last_change()
+        last = self.registry.tenancy.last_change()
         with self._lock:
             if last == self._seen:
                 return
             since = max(0.0, self._seen - OVERLAP_SECONDS)
-        changed = self.registry.facets_since(since)
+        changed = self.registry.tenancy.facets_since(since)
         with self._lock:
             for facet in changed:
                 self._put(facet)

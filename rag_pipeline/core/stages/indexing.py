@@ -96,8 +96,12 @@ def vector_index(
     input was read is `missing_upstream`."""
     started = time.perf_counter()
     outcomes: dict[str, StageResult | StageError] = {}
-    live = {doc.id: doc for doc in store.registry.documents([i.doc_id for i in group]) if doc.live}
-    homes = {c.name: c for c in store.registry.collections({d.collection for d in live.values()})}
+    live = {
+        doc.id: doc for doc in store.registry.reads.documents([i.doc_id for i in group]) if doc.live
+    }
+    homes = {
+        c.name: c for c in store.registry.tenancy.collections({d.collection for d in live.values()})
+    }
     ready = []
     for item in group:
         if item.doc_id in live and live[item.doc_id].collection in homes:

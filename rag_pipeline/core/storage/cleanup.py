@@ -55,8 +55,8 @@ def rejected_files(store: DocumentStore, older_than_s: float, now: float | None 
     cutoff = (now or time.time()) - older_than_s
     folder = store.landing_dir / landing.REJECTED
     removed = 0
-    for doc_id in store.registry.rejected_before(cutoff):
-        removed += int(store.registry.forget(doc_id))
+    for doc_id in store.registry.reads.rejected_before(cutoff):
+        removed += int(store.registry.lifecycle.forget(doc_id))
     _remove(p for p in folder.rglob("*") if p.is_file() and _older(p, cutoff))
     _prune_empty_dirs(folder)
     return removed
@@ -123,13 +123,13 @@ def deleted_collections(
     service = DocumentsService(store)
     retired = [
         doc_id
-        for doc_id in store.registry.homeless()
+        for doc_id in store.registry.tenancy.homeless()
         if service.retire(doc_id, index, reason) is not None
     ]
     # Indexes first, rows after: an index is made only for a collection whose row exists, so
     # a collection made meanwhile is among the rows read.
     found = index.suffixes()
-    stale = sorted(found - {c.index_suffix for c in store.registry.collections()})
+    stale = sorted(found - {c.index_suffix for c in store.registry.tenancy.collections()})
     for suffix in stale:
         index.drop(suffix)
     return retired, stale

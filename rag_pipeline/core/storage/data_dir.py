@@ -174,7 +174,7 @@ class DocumentStore:
     def read_source(self, doc_id: str) -> Document | None:
         """The live document with this id: registered, and neither deleted nor rejected (its
         stages unread)."""
-        return self.registry.get_live_row(doc_id)
+        return self.registry.reads.get_live_row(doc_id)
 
     def artifact_ids(self, kind: str) -> list[str]:
         """The documents that have an artifact of this kind, in id order."""

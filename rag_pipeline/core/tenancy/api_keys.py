@@ -63,21 +63,21 @@ class KeysService:
         if role == Role.admin and collections is not None:
             raise InvalidKey('an admin key covers every collection: give "collections": "*"')
         if collections is not None:
-            known = {c.name for c in self.registry.collections(collections)}
+            known = {c.name for c in self.registry.tenancy.collections(collections)}
             for wanted in collections:
                 if wanted not in known:
                     raise CollectionNotFound(wanted)
         key_id = secrets.token_hex(6)
         token = f"{_PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
         names = None if collections is None else sorted(set(collections))
-        return self.registry.add_key(key_id, name, role, names, _hash(token)), token
+        return self.registry.tenancy.add_key(key_id, name, role, names, _hash(token)), token
 
     def authenticate(self, token: str) -> ApiKey | None:
         prefix, _, rest = token.partition("_")
         key_id, _, _ = rest.partition("_")
         if prefix != _PREFIX or not key_id:
             return None
-        found = self.registry.key_secret(key_id)
+        found = self.registry.tenancy.key_secret(key_id)
         if found is None or not hmac.compare_digest(found[1], _hash(token)):
             return None
         return found[0]

@@ -76,7 +76,7 @@ class CollectionsService:
         chunk_size: int | None = None,
         chunk_overlap: int | None = None,
     ) -> Collection:
-        created = self.registry.create_collection(
+        created = self.registry.tenancy.create_collection(
             check_name(name), description, chunk_size, chunk_overlap
         )
         if created is None:
@@ -84,7 +84,7 @@ class CollectionsService:
         return created
 
     def get(self, name: str) -> Collection:
-        found = self.registry.collection(name)
+        found = self.registry.tenancy.collection(name)
         if found is None:
             raise CollectionNotFound(name)
         return found
@@ -99,11 +99,11 @@ class CollectionsService:
             raise CollectionProtected(f"{DEFAULT_COLLECTION!r} holds uploads without a collection")
         collection = self.get(name)
         documents, vectors = self._remove_documents(name, index, partitions)
-        self.registry.remove_collection(name)
+        self.registry.tenancy.remove_collection(name)
         more_documents, more_vectors = self._remove_documents(name, index, partitions)
         with partitions.index_write("delete collection"):
             index.drop(collection.index_suffix)
-        self.registry.remove_collection(name)
+        self.registry.tenancy.remove_collection(name)
         for folder in (
             self.store.landing_folder(name),
             self.store.landing_dir / landing.PROCESSED / name,
@@ -116,10 +116,10 @@ class CollectionsService:
         self, name: str, index: VectorIndex, partitions: Partitions
     ) -> tuple[int, int]:
         service = DocumentsService(self.store)
-        ids = self.registry.collection_document_ids(name)
+        ids = self.registry.tenancy.collection_document_ids(name)
         documents = vectors = 0
         for start in range(0, len(ids), DELETE_GROUP):
-            group = self.registry.documents(ids[start : start + DELETE_GROUP])
+            group = self.registry.reads.documents(ids[start : start + DELETE_GROUP])
             retired = []
             with partitions.index_write("delete collection"):
                 for doc in group:
