@@ -91,8 +91,8 @@ def drop(paths: list[Path], landing_dir: Path) -> dict[str, float]:
 def pipeline(paths: list[Path], data_dir: Path, log: Path) -> dict[str, Any]:
     from dagster import DagsterInstance, RunsFilter
 
+    from rag_pipeline.core.documents.reports import DocumentStatus, document_reports
     from rag_pipeline.core.storage.data_dir import DocumentStore
-    from rag_pipeline.orchestration.reconcile import DocumentStatus, document_reports
 
     store = DocumentStore(data_dir)
     landed = drop(paths, store.landing_dir)

@@ -65,9 +65,9 @@ def pipeline(paths: list[Path]) -> dict[str, float]:
     """One range run of ingest_job; per-stage seconds are summed from materialization metadata."""
     from dagster import DagsterInstance
 
+    from rag_pipeline.core.documents.reports import document_reports
     from rag_pipeline.core.storage.data_dir import DocumentStore
     from rag_pipeline.definitions import defs
-    from rag_pipeline.orchestration.reconcile import document_reports
 
     with DagsterInstance.from_config(os.environ["DAGSTER_HOME"]) as instance:
         ids = []

@@ -17,7 +17,7 @@ from rag_pipeline.core.stages.embedders import Embedder, get_embedder
 from rag_pipeline.core.storage.catalog import Catalog
 from rag_pipeline.core.storage.data_dir import DocumentStore
 from rag_pipeline.core.tenancy.api_keys import EVERYTHING, KeysService, Principal, principal_of
-from rag_pipeline.orchestration.run_requests import Launcher
+from rag_pipeline.orchestration.run_requests import RunSubmitter
 from rag_pipeline.settings import Settings, get_settings
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -80,10 +80,10 @@ def get_instance(request: Request) -> DagsterInstance:
     return instance
 
 
-def get_launcher(request: Request) -> Launcher:
+def get_submitter(request: Request) -> RunSubmitter:
     """Creates and submits runs; its code location loads on first use."""
-    launcher: Launcher = request.app.state.launcher
-    return launcher
+    submitter: RunSubmitter = request.app.state.submitter
+    return submitter
 
 
 def open_index(settings: Settings) -> VectorIndex:
@@ -127,7 +127,7 @@ def get_catalog(store: StoreDep) -> Catalog:
 
 
 InstanceDep = Annotated[DagsterInstance, Depends(get_instance)]
-LauncherDep = Annotated[Launcher, Depends(get_launcher)]
+SubmitterDep = Annotated[RunSubmitter, Depends(get_submitter)]
 # Operations (schedules, runs, reprocess, retry): admin keys only.
 AdminOnly = Depends(require_role(Role.admin))
 IndexDep = Annotated[VectorIndex, Depends(get_index)]

@@ -11,13 +11,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from rag_pipeline.core.documents.metadata import MetadataError
-from rag_pipeline.core.documents.service import (
+from rag_pipeline.core.documents.errors import (
     DocumentBusy,
     DocumentNotFound,
     InvalidOptions,
     NotFailed,
 )
+from rag_pipeline.core.documents.metadata import MetadataError
 from rag_pipeline.core.retrieval.filters import FilterError
 from rag_pipeline.core.stages.extract import ExtractionError
 from rag_pipeline.core.tenancy.api_keys import InvalidKey

@@ -33,7 +33,7 @@ from rag_pipeline.core.retrieval.facets import Facets
 from rag_pipeline.core.retrieval.lexical import LexicalIndex
 from rag_pipeline.core.storage.data_dir import DocumentStore
 from rag_pipeline.orchestration.legacy_migration import migrate, needs_migration
-from rag_pipeline.orchestration.run_requests import Launcher
+from rag_pipeline.orchestration.run_requests import RunSubmitter
 from rag_pipeline.settings import Settings, get_settings
 
 log = logging.getLogger("rag_api")
@@ -79,13 +79,13 @@ def create_app(settings: Settings | None = None, instance: Any = None) -> FastAP
             )
         # Loading the model and the lexical index takes seconds: do it now, off the request path.
         app.state.lexicon = LexicalIndex(DocumentStore(settings.data_dir))
-        app.state.launcher = Launcher(app.state.instance)
+        app.state.submitter = RunSubmitter(app.state.instance)
         app.state.facets = Facets(store.registry)
         threading.Thread(target=lambda: _warm_up(app, settings), daemon=True).start()
         try:
             yield
         finally:
-            app.state.launcher.close()
+            app.state.submitter.close()
             if own:
                 app.state.instance.dispose()
 

@@ -4,9 +4,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from rag_pipeline.core.documents.reports import DocumentStatus, StageState
 from rag_pipeline.core.registry import Role
 from rag_pipeline.core.retrieval.search import SearchMode
-from rag_pipeline.orchestration.reconcile import DocumentStatus, StageState
 from rag_pipeline.orchestration.run_requests import RunStatus
 
 

@@ -7,10 +7,10 @@ import pytest
 from dagster import AssetCheckEvaluation, AssetCheckSeverity, DagsterEventType
 from support.runs import add_files, copy_corpus, materialize
 
+from rag_pipeline.core.documents.reports import find_report
 from rag_pipeline.core.retrieval.vector_index import VectorIndex, connect
 from rag_pipeline.core.storage.data_dir import DocumentStore
 from rag_pipeline.orchestration import checks
-from rag_pipeline.orchestration.reconcile import find_report
 
 CHECKS = ("text_is_readable", "embedding_dimension", "vectors_match_chunks")
 

@@ -14,11 +14,11 @@ from support.backups import CHILD_ENV, CLI_BACKUP_JOB, run_backup_job, run_resto
 from support.env import REPO
 from support.runs import add_files, copy_corpus, definitions, materialize
 
+from rag_pipeline.core.documents.reports import document_reports
 from rag_pipeline.core.retrieval.vector_index import VectorIndex, connect
 from rag_pipeline.core.storage.backup import read_manifest
 from rag_pipeline.core.storage.catalog import Catalog
 from rag_pipeline.core.storage.data_dir import DocumentStore
-from rag_pipeline.orchestration.reconcile import document_reports
 from rag_pipeline.orchestration.resources import INDEX_WRITE_POOL, index_write_slot
 
 

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from rag_pipeline.core.documents.reports import DocumentStatus, document_reports
 from rag_pipeline.core.retrieval.lexical import LexicalIndex
 from rag_pipeline.core.retrieval.search import Part, Scope, search
 from rag_pipeline.core.retrieval.vector_index import VectorIndex, connect
 from rag_pipeline.core.stages.embedders import get_embedder
 from rag_pipeline.core.storage.catalog import Catalog
 from rag_pipeline.core.storage.data_dir import DocumentStore
-from rag_pipeline.orchestration.reconcile import DocumentStatus, document_reports
 
 TERMINAL = {DocumentStatus.indexed, DocumentStatus.failed, DocumentStatus.rejected}
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from support.runs import add_files, copy_corpus, materialize, run_cli
 
+from rag_pipeline.core.documents.reports import document_reports
 from rag_pipeline.core.stages.extract import LOW_CONFIDENCE
 from rag_pipeline.core.storage.data_dir import DocumentStore
-from rag_pipeline.orchestration.reconcile import document_reports
 
 FOLDERS = ("office", "html", "scanned")
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from support.runs import add_files, copy_corpus, materialize, run_cli, sensor_tick
 
+from rag_pipeline.core.documents.reports import document_reports, find_report
 from rag_pipeline.core.documents.service import DocumentsService
 from rag_pipeline.core.retrieval.vector_index import VectorIndex, connect
 from rag_pipeline.core.storage.data_dir import DocumentStore, document_id, sha256_bytes
-from rag_pipeline.orchestration.reconcile import document_reports, find_report
 
 DOCS = ["text/uns_norwich-city.txt", "markdown/haystack_sample.md", "pdf_problem/uns_password.pdf"]
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from support.corpus_tables import PROBLEM_PDFS
 from support.runs import add_files, copy_corpus, materialize, run_cli
 
+from rag_pipeline.core.documents.reports import document_reports
 from rag_pipeline.core.storage.data_dir import DocumentStore
-from rag_pipeline.orchestration.reconcile import document_reports
 
 
 def test_damaged_pdfs_fail_with_their_code_and_spare_their_batch_mates(

@@ -14,6 +14,7 @@ from support.backups import CHILD_ENV, run_backup_job, run_restore
 from support.env import REPO
 from support.runs import add_files, copy_corpus, definitions, materialize
 
+from rag_pipeline.core.documents.reports import document_reports
 from rag_pipeline.core.retrieval.lexical import LexicalIndex
 from rag_pipeline.core.retrieval.search import SearchMode, search
 from rag_pipeline.core.retrieval.vector_index import VectorIndex, connect
@@ -21,7 +22,6 @@ from rag_pipeline.core.stages.embedders import get_embedder
 from rag_pipeline.core.storage.backup import BackupError, read_manifest, restore_backup
 from rag_pipeline.core.storage.catalog import Catalog
 from rag_pipeline.core.storage.data_dir import DocumentStore
-from rag_pipeline.orchestration.reconcile import document_reports
 
 QUERIES = ["Norwich City football club", "haystack pipelines", "extract text from pdf pages"]
 DOCS = ["text/uns_norwich-city.txt", "markdown/haystack_sample.md", "markdown/plumber_README.md"]

@@ -12,6 +12,7 @@ from support.env import REPO
 from support.pipeline import reports_by_id, vector_index
 from support.runs import add_files, copy_corpus, definitions, materialize, sensor_tick
 
+from rag_pipeline.core.documents.reports import find_report
 from rag_pipeline.core.documents.service import DocumentsService
 from rag_pipeline.core.storage.data_dir import DocumentStore
 from rag_pipeline.orchestration.partitions import (
@@ -19,7 +20,7 @@ from rag_pipeline.orchestration.partitions import (
     release_deferred_partitions,
     release_partition,
 )
-from rag_pipeline.orchestration.reconcile import find_report, reconcile
+from rag_pipeline.orchestration.reconcile import reconcile
 
 
 @pytest.mark.parametrize("how", ["api", "partition_gone"])
@@ -192,7 +193,7 @@ def test_documents_of_a_run_that_failed_for_good_read_failed_not_processing(
 def test_a_document_deleted_before_its_run_started_is_dropped_not_failed(
     instance, rag_env, corpus: Path, tmp_path: Path
 ) -> None:
-    from rag_pipeline.orchestration.reconcile import find_report
+    from rag_pipeline.core.documents.reports import find_report
 
     files = [
         copy_corpus(corpus, "pdf/sf_minimal-document.pdf", tmp_path),

@@ -1,6 +1,6 @@
 """Runs created outside the daemon (orchestration/run_requests.py), and what a run reports.
 
-These pin the Dagster behaviour the launcher relies on: a run created from an in-process code
+These pin the Dagster behaviour the run submitter relies on: a run created from an in-process code
 location waits NOT_STARTED until it is submitted, carries the daemon's code location name (so
 the daemon's queue starts it and run retries find its job), and its asset selection.
 """
@@ -8,16 +8,16 @@ the daemon's queue starts it and run retries find its job), and its asset select
 from dagster import AssetKey, DagsterRunStatus
 from support.runs import add_files, copy_corpus, definitions, materialize
 
-from rag_pipeline.orchestration.run_requests import LOCATION, Launcher, RunStatus, run_report
+from rag_pipeline.orchestration.run_requests import LOCATION, RunStatus, RunSubmitter, run_report
 
 
 def test_a_created_run_waits_until_submitted_and_names_the_daemons_location(
     instance, rag_env
 ) -> None:
-    launcher = Launcher(instance)
+    submitter = RunSubmitter(instance)
     try:
         stages = [AssetKey("document_chunks"), AssetKey("vector_index")]
-        run_id = launcher.create("ingest_job", {"rag/source": "test"}, asset_selection=stages)
+        run_id = submitter.create("ingest_job", {"rag/source": "test"}, asset_selection=stages)
         run = instance.get_run_by_id(run_id)
         assert run.status == DagsterRunStatus.NOT_STARTED
         assert run.tags["rag/source"] == "test"
@@ -27,18 +27,18 @@ def test_a_created_run_waits_until_submitted_and_names_the_daemons_location(
             "rag_pipeline.definitions"
         )
 
-        launcher.submit(run_id)
+        submitter.submit(run_id)
         # The queued coordinator holds it for the daemon.
         assert instance.get_run_by_id(run_id).status == DagsterRunStatus.QUEUED
         assert run_report(instance, run_id).status == RunStatus.queued
 
-        kept = launcher.create("cleanup_job", {})
-        launcher.discard(kept)
+        kept = submitter.create("cleanup_job", {})
+        submitter.discard(kept)
         assert instance.get_run_by_id(kept) is None
-        launcher.discard(run_id)  # submitted: not the launcher's to forget
+        submitter.discard(run_id)  # submitted: not the submitter's to forget
         assert instance.get_run_by_id(run_id) is not None
     finally:
-        launcher.close()
+        submitter.close()
 
 
 def test_a_finished_run_reports_its_jobs_result_and_failure(

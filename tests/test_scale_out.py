@@ -24,9 +24,9 @@ from support.env import BIN, INIT_INSTANCE, PG_ENV, REPO, pg_admin, redis_databa
 from support.runs import executing, failed_at, retries_of
 from support.servers import process_group, process_group_of
 
+from rag_pipeline.core.documents.reports import DocumentStatus, document_reports
 from rag_pipeline.core.retrieval.vector_index import connect
 from rag_pipeline.core.storage.data_dir import DocumentStore
-from rag_pipeline.orchestration.reconcile import DocumentStatus, document_reports
 
 SQUAD = "retrieval/squad_v1.1_dev/docs"
 DOCUMENTS = 24

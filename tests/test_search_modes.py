@@ -11,12 +11,12 @@ from pathlib import Path
 from support.runs import add_files, copy_corpus, materialize, run_cli
 from support.servers import free_port
 
+from rag_pipeline.core.documents.reports import document_reports
 from rag_pipeline.core.documents.service import DocumentsService
 from rag_pipeline.core.retrieval.lexical import LexicalIndex
 from rag_pipeline.core.retrieval.vector_index import VectorIndex, connect
 from rag_pipeline.core.storage.catalog import read_chunks
 from rag_pipeline.core.storage.data_dir import DocumentStore
-from rag_pipeline.orchestration.reconcile import document_reports
 
 KOREAN = "text/chardet_euc-kr_korean.txt"
 JAPANESE = "pdf_intl/pdfjs_issue16063.pdf"

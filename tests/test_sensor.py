@@ -9,12 +9,12 @@ import pytest
 from dagster import SensorResult, build_sensor_context
 
 from rag_pipeline.core.documents import landing
+from rag_pipeline.core.documents.reports import document_reports
 from rag_pipeline.core.documents.service import DocumentsService
 from rag_pipeline.core.registry import DocumentStatus
 from rag_pipeline.core.stages import ingest
 from rag_pipeline.core.storage.data_dir import DocumentStore
 from rag_pipeline.orchestration.partitions import named_documents
-from rag_pipeline.orchestration.reconcile import document_reports
 from rag_pipeline.orchestration.resources import DocumentStoreResource
 from rag_pipeline.orchestration.sensors import (
     batch_run_requests,

@@ -67,7 +67,7 @@ def create_collection(
     body: CollectionIn, response: Response, settings: SettingsDep, store: StoreDep, _: AdminDep
 ) -> CollectionOut:
     """A new collection; its chunk settings are the defaults for its uploads."""
-    check_options(body.chunk_size, body.chunk_overlap, settings)
+    check_options(body.chunk_size, body.chunk_overlap, settings.chunk_defaults())
     created = CollectionsService(store).create(
         body.name, body.description, body.chunk_size, body.chunk_overlap
     )
@@ -111,7 +111,7 @@ def change_collection(
         raise ApiError(422, "invalid_request", "description cannot be null")
     size = changes.get("chunk_size", current.chunk_size)
     overlap = changes.get("chunk_overlap", current.chunk_overlap)
-    check_options(size, overlap, settings)
+    check_options(size, overlap, settings.chunk_defaults())
     changed = store.registry.tenancy.update_collection(name, **changes) if changes else current
     if changed is None:
         raise CollectionNotFound(name)

@@ -35,12 +35,10 @@ from rag_api.schemas import (
     UploadResponse,
 )
 from rag_pipeline.core.documents import metadata as meta
+from rag_pipeline.core.documents.errors import DocumentNotFound
 from rag_pipeline.core.documents.options import check_options
-from rag_pipeline.core.documents.service import (
-    Accepted,
-    DocumentNotFound,
-    DocumentsService,
-)
+from rag_pipeline.core.documents.reports import DocumentReport, DocumentStatus, find_report, report
+from rag_pipeline.core.documents.service import Accepted, DocumentsService
 from rag_pipeline.core.registry import DEFAULT_COLLECTION, Collection, CollectionNotFound
 from rag_pipeline.core.retrieval.filters import compile_filter
 from rag_pipeline.core.stages.extract import ExtractionError, accept
@@ -48,7 +46,6 @@ from rag_pipeline.core.storage.catalog import chunk_page
 from rag_pipeline.core.storage.data_dir import DocumentStore, safe_filename
 from rag_pipeline.core.tenancy.api_keys import Principal
 from rag_pipeline.orchestration.partitions import DagsterPartitions, observe_metadata
-from rag_pipeline.orchestration.reconcile import DocumentReport, DocumentStatus, find_report, report
 from rag_pipeline.orchestration.resources import api_holder_id
 from rag_pipeline.settings import Settings
 
@@ -151,7 +148,7 @@ def accept_uploads(
 ) -> UploadResponse:
     """Register a request's files in a collection: all of them or, if any is refused, none."""
     home = visible_collection(store, principal, collection)
-    check_options(chunk_size, chunk_overlap, settings, home)
+    check_options(chunk_size, chunk_overlap, settings.chunk_defaults(), home)
     labels = meta.parse(metadata, settings.metadata_max_bytes) if metadata else {}
     # Every file is checked before any is written: a request is accepted whole or not at all.
     files = [_read(upload, settings.max_upload_bytes) for upload in uploads]
@@ -357,7 +354,10 @@ def replace_document(
     if found.status in (DocumentStatus.deleted, DocumentStatus.rejected):
         raise DocumentNotFound(doc_id, f": it is {found.status}")
     check_options(
-        chunk_size, chunk_overlap, settings, store.registry.tenancy.collection(found.collection)
+        chunk_size,
+        chunk_overlap,
+        settings.chunk_defaults(),
+        store.registry.tenancy.collection(found.collection),
     )
     labels = meta.parse(metadata, settings.metadata_max_bytes) if metadata else None
     name, data, media_type = _read(file, settings.max_upload_bytes)

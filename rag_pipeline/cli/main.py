@@ -66,7 +66,7 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    from rag_pipeline.orchestration.reconcile import document_reports, find_report
+    from rag_pipeline.core.documents.reports import document_reports, find_report
 
     store = _store(settings)
     if args.id:

@@ -105,19 +105,15 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _runs() -> Any:
-    from rag_pipeline.orchestration.run_requests import DocumentRuns, Launcher
+    from rag_pipeline.orchestration.run_requests import DocumentRuns, RunSubmitter
 
-    return DocumentRuns(Launcher(_instance()))
+    return DocumentRuns(RunSubmitter(_instance()))
 
 
 def cmd_reprocess(args: argparse.Namespace, settings: Settings) -> int:
+    from rag_pipeline.core.documents.errors import DocumentBusy, DocumentNotFound, InvalidOptions
     from rag_pipeline.core.documents.options import check_options
-    from rag_pipeline.core.documents.service import (
-        DocumentBusy,
-        DocumentNotFound,
-        DocumentsService,
-        InvalidOptions,
-    )
+    from rag_pipeline.core.documents.service import DocumentsService
 
     service = DocumentsService(_store(settings))
     runs = _runs()
@@ -128,8 +124,10 @@ def cmd_reprocess(args: argparse.Namespace, settings: Settings) -> int:
                 doc = service.get(doc_id)
                 if doc.live:
                     home = service.store.registry.tenancy.collection(doc.collection)
-                    check_options(args.chunk_size, args.chunk_overlap, settings, home, doc)
-                rerun = service.reprocess(
+                    check_options(
+                        args.chunk_size, args.chunk_overlap, settings.chunk_defaults(), home, doc
+                    )
+                rerun = service.reruns.reprocess(
                     doc_id, runs, chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap
                 )
             except (DocumentNotFound, DocumentBusy, InvalidOptions) as exc:
@@ -138,7 +136,7 @@ def cmd_reprocess(args: argparse.Namespace, settings: Settings) -> int:
                 continue
             print(f"{doc_id}\t{rerun.run_id}\tfrom {rerun.first_stage}")
     finally:
-        runs.launcher.close()
+        runs.submitter.close()
     return status
 
 
@@ -147,7 +145,7 @@ def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
 
     runs = _runs()
     try:
-        retried = DocumentsService(_store(settings)).retry(
+        retried = DocumentsService(_store(settings)).reruns.retry(
             runs,
             budget_bytes=settings.run_budget_bytes,
             max_docs=settings.max_docs_per_run,
@@ -157,7 +155,7 @@ def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
             limit=args.limit,
         )
     finally:
-        runs.launcher.close()
+        runs.submitter.close()
     for rerun in retried.runs:
         print(f"{rerun.run_id}\tfrom {rerun.first_stage}\t{','.join(rerun.document_ids)}")
     print(

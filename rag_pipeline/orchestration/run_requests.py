@@ -1,7 +1,7 @@
 """Runs asked for from the API and the CLI, and what a run reports.
 
 The daemon starts runs from its own code location. The API and the CLI have none, so a
-`Launcher` loads the code location in-process, once, and creates and submits runs as the
+`RunSubmitter` loads the code location in-process, once, and creates and submits runs as the
 daemon's sensors do: the run is created from the job's snapshot, then submitted to the
 instance's run coordinator (the queued coordinator in `dagster.yaml`), whose daemon starts it
 on the warm workers. Creating and submitting are separate steps, so a caller can record the run
@@ -38,7 +38,7 @@ MODULE = "rag_pipeline.definitions"
 REPOSITORY = "__repository__"
 
 
-class Launcher:
+class RunSubmitter:
     """Creates and submits runs of the project's jobs, from a code location loaded in this
     process on first use (about 3 s); safe to share between threads."""
 
@@ -142,15 +142,15 @@ class DocumentRuns:
     """The documents service's `Runs`: ingest runs over documents picked one by one, from a
     stage on, named in their tags (rag_pipeline/orchestration/partitions.py: `rerun_tags`)."""
 
-    def __init__(self, launcher: Launcher) -> None:
-        self.launcher = launcher
+    def __init__(self, submitter: RunSubmitter) -> None:
+        self.submitter = submitter
 
     def create(self, docs: Sequence[Document], first_stage: str, source: str) -> str:
         from rag_pipeline.orchestration.assets import STAGES
         from rag_pipeline.orchestration.partitions import DOCUMENTS, rerun_tags
         from rag_pipeline.orchestration.sensors import batch_tags
 
-        instance = self.launcher.instance
+        instance = self.submitter.instance
         keys = [doc.id for doc in docs]
         # A document whose partition was lost gets it back (the sensor's reconcile resubmits
         # only documents that never ran).
@@ -160,13 +160,13 @@ class DocumentRuns:
         large = int(get_settings().large_document_mb * 1024 * 1024)
         tags = {**rerun_tags(instance, keys), **batch_tags(docs, source, large)}
         stages = STAGES[STAGES.index(first_stage) :]
-        return self.launcher.create("ingest_job", tags, [AssetKey(stage) for stage in stages])
+        return self.submitter.create("ingest_job", tags, [AssetKey(stage) for stage in stages])
 
     def submit(self, run_id: str) -> None:
-        self.launcher.submit(run_id)
+        self.submitter.submit(run_id)
 
     def discard(self, run_id: str) -> None:
-        self.launcher.discard(run_id)
+        self.submitter.discard(run_id)
 
 
 class RunStatus(StrEnum):

@@ -25,7 +25,8 @@ from dagster import (
 )
 
 from rag_pipeline.core.documents import landing
-from rag_pipeline.core.documents.service import DocumentsService, batches
+from rag_pipeline.core.documents.reruns import batches
+from rag_pipeline.core.documents.service import DocumentsService
 from rag_pipeline.core.registry import Document
 from rag_pipeline.core.storage.data_dir import DocumentStore
 from rag_pipeline.orchestration.assets import MAX_DOCS_PER_RUN, STAGES, ingest_job

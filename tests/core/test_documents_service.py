@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from rag_pipeline.core.documents import landing
-from rag_pipeline.core.documents.service import DocumentNotFound, DocumentsService
+from rag_pipeline.core.documents.errors import DocumentNotFound
+from rag_pipeline.core.documents.service import DocumentsService
 from rag_pipeline.core.registry import DocumentStatus
 from rag_pipeline.core.retrieval.vector_index import VectorIndex, VectorRecord, connect
 from rag_pipeline.core.stages.extract import ExtractionError

@@ -3,9 +3,9 @@
 import time
 from typing import Any
 
+from rag_pipeline.core.documents.reports import document_reports
 from rag_pipeline.core.retrieval.vector_index import VectorIndex, connect
 from rag_pipeline.core.storage.data_dir import DocumentStore
-from rag_pipeline.orchestration.reconcile import document_reports
 from rag_pipeline.orchestration.resources import INDEX_WRITE_POOL
 
 DEADLINE_SECONDS = 60

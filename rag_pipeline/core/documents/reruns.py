@@ -1,10 +1,11 @@
-"""Running documents again without an upload (reprocess, retry), and the checks and batching
-that go with it. `DocumentsService` takes these verbs from `Reruns`."""
+"""Running documents again without an upload (reprocess, retry), and the batching that goes
+with it. `DocumentsService` holds a `Reruns` as `service.reruns`."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from rag_pipeline.core.documents.errors import DocumentBusy, DocumentNotFound, NotFailed
 from rag_pipeline.core.registry import STAGES, Document, DocumentStatus, Registry, StageState
 
 
@@ -26,76 +27,9 @@ def batches(docs: Sequence[Document], budget_bytes: int, max_docs: int) -> list[
     return grouped
 
 
-class DocumentNotFound(LookupError):
-    def __init__(self, doc_id: str, why: str = "") -> None:
-        super().__init__(f"no document with id {doc_id!r}{why}")
-        self.doc_id = doc_id
-
-
 # Failures a retry cannot change: the same bytes fail the same way (there is no OCR yet for a
 # PDF without a text layer). A retry leaves them alone unless asked to include them.
 PERMANENT_ERRORS = ("password_required", "no_text_layer", "unsupported_type", "empty_file")
-
-
-class DocumentBusy(Exception):
-    """A document a run is already queued or running for."""
-
-    def __init__(self, doc_id: str, status: str) -> None:
-        super().__init__(f"{doc_id} is {status}: wait until its run ends, then try again")
-        self.doc_id = doc_id
-
-
-class NotFailed(Exception):
-    """A retry of one document that has not failed."""
-
-    def __init__(self, doc_id: str, status: str) -> None:
-        super().__init__(f"{doc_id} is {status}: only a failed document is retried")
-        self.doc_id = doc_id
-
-
-class InvalidOptions(ValueError):
-    """Chunk options no chunking can follow."""
-
-
-def check_options(
-    size: int | None,
-    overlap: int | None,
-    *,
-    max_tokens: int,
-    base_size: int,
-    base_overlap: int,
-) -> None:
-    """Chunk options as given with a document (None: keep `base_size` / `base_overlap`)."""
-    if size is not None and not 1 <= size <= max_tokens:
-        raise InvalidOptions(f"chunk_size must be between 1 and {max_tokens}")
-    effective_size = size or base_size
-    effective_overlap = base_overlap if overlap is None else overlap
-    if not 0 <= effective_overlap < effective_size:
-        raise InvalidOptions(
-            f"chunk_overlap must be at least 0 and below {effective_size}"
-            + ("" if overlap is not None else f" (it is {effective_overlap})")
-        )
-
-
-def check_document_options(
-    doc: Document | None,
-    size: int | None,
-    overlap: int | None,
-    *,
-    max_tokens: int,
-    default_size: int,
-    default_overlap: int,
-) -> None:
-    """Chunk options for a new document (`doc` None) or one whose own options they change."""
-    own_size = doc.chunk_size if doc is not None else None
-    own_overlap = doc.chunk_overlap if doc is not None else None
-    check_options(
-        size,
-        overlap,
-        max_tokens=max_tokens,
-        base_size=own_size or default_size,
-        base_overlap=default_overlap if own_overlap is None else own_overlap,
-    )
 
 
 class Runs(Protocol):
@@ -137,12 +71,16 @@ def first_stage_to_run(doc: Document, affected: str) -> str:
 
 
 class Reruns:
-    """The verbs that run documents again; mixed into `DocumentsService`."""
+    """The verbs that run documents again, over the registry."""
 
-    registry: Registry
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
 
     def get(self, doc_id: str) -> Document:
-        raise NotImplementedError
+        found = self.registry.reads.get(doc_id)
+        if found is None:
+            raise DocumentNotFound(doc_id)
+        return found
 
     def reprocess(
         self,

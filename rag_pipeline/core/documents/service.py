@@ -17,21 +17,8 @@ from typing import Any, Protocol
 
 from rag_pipeline.core.documents import landing
 from rag_pipeline.core.documents import metadata as meta
-from rag_pipeline.core.documents.reruns import (
-    PERMANENT_ERRORS,
-    DocumentBusy,
-    DocumentNotFound,
-    InvalidOptions,
-    NotFailed,
-    Rerun,
-    Reruns,
-    Retried,
-    Runs,
-    batches,
-    check_document_options,
-    check_options,
-    first_stage_to_run,
-)
+from rag_pipeline.core.documents.errors import DocumentNotFound
+from rag_pipeline.core.documents.reruns import Reruns
 from rag_pipeline.core.registry import (
     DEFAULT_COLLECTION,
     Collection,
@@ -47,21 +34,6 @@ from rag_pipeline.core.storage.data_dir import (
     safe_filename,
     sha256_bytes,
 )
-
-__all__ = [
-    "PERMANENT_ERRORS",
-    "DocumentBusy",
-    "DocumentNotFound",
-    "InvalidOptions",
-    "NotFailed",
-    "Rerun",
-    "Retried",
-    "Runs",
-    "batches",
-    "check_document_options",
-    "check_options",
-    "first_stage_to_run",
-]
 
 
 class Partitions(Protocol):
@@ -92,12 +64,13 @@ class Landed:
     document: Document | None = None
 
 
-class DocumentsService(Reruns):
+class DocumentsService:
     def __init__(
         self, store: DocumentStore, metadata_max_bytes: int = meta.METADATA_MAX_BYTES
     ) -> None:
         self.store = store
         self.registry = store.registry
+        self.reruns = Reruns(store.registry)
         self.metadata_max_bytes = metadata_max_bytes
         # Landing folders' collections, for the life of this (short-lived) service.
         self._homes: dict[str, Collection | None] = {}
