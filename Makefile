@@ -47,6 +47,7 @@ lint: setup
 	$(BIN)/ruff format --check rag_pipeline rag_api tests bench
 	$(BIN)/ruff check rag_pipeline rag_api tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: setup
 	$(BIN)/python -m bench
