@@ -52,7 +52,7 @@ def test_a_long_lived_reader_sees_what_another_process_wrote(tmp_path: Path) -> 
                     )
             """
         )
-        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
         subprocess.run([sys.executable, "-c", writer], check=True, env=env)
         assert _count(reader) == 3
 
