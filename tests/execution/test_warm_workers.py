@@ -2,7 +2,7 @@
 through its runs' heartbeats, and a cancel reaches the run without costing the warm process.
 
 The kills (a worker's child, a whole worker, two workers on one broker and PostgreSQL) are in
-tests/test_scale_out.py and the reliability suite.
+tests/execution/test_scale_out.py and the reliability suite.
 """
 
 import json

@@ -262,8 +262,8 @@ def test_opening_an_existing_registry_keeps_its_rows_and_schema_version(tmp_path
     _register(first, "keep-1")
     first.close()
     second = Registry(url)
-    assert second.get("keep-1") is not None
-    with second.engine.connect() as conn:
+    assert second.reads.get("keep-1") is not None
+    with second.db.engine.connect() as conn:
         version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
     assert version == "0002"
     second.close()
