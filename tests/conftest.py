@@ -60,8 +60,11 @@ def _tier(item: pytest.Item) -> str:
     return "unit"
 
 
-# Commands a unit test may run: they are tools the code under test calls, not servers.
-_UNIT_COMMANDS = {"tesseract"}
+# Commands a unit test may run: tools the code under test calls (Tesseract), and what Dagster
+# starts itself for a run executed in-process (it follows the step's compute logs with `tail`
+# and watches for orphans with its own script), none of them a server.
+_UNIT_COMMANDS = {"tesseract", "tail"}
+_DAGSTER_INTERNAL = "dagster/_core/execution/scripts/watch_orphans.py"
 
 
 @pytest.fixture(autouse=True)
@@ -78,7 +81,8 @@ def _unit_tests_start_no_process(
 
     def recording_init(self: subprocess.Popen[bytes], args: object, *rest: object, **kw: object):
         argv = [str(a) for a in args] if isinstance(args, list | tuple) else [str(args)]
-        if Path(argv[0]).name not in _UNIT_COMMANDS:
+        internal = any(arg.endswith(_DAGSTER_INTERNAL) for arg in argv)
+        if Path(argv[0]).name not in _UNIT_COMMANDS and not internal:
             started.append(" ".join(argv)[:200])
         popen_init(self, args, *rest, **kw)  # type: ignore[arg-type]
 

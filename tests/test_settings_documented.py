@@ -149,6 +149,7 @@ if __name__ == "__main__":
 """
 
 
+@pytest.mark.stack
 def test_relative_paths_resolve_against_the_start_directory_in_every_process(
     tmp_path: Path,
 ) -> None:

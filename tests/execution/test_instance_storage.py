@@ -8,6 +8,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
 from dagster import AssetKey, AssetMaterialization, DagsterInstance
 
 from rag_pipeline.execution.storage import PooledSqliteEventLogStorage
@@ -38,6 +39,7 @@ def test_an_instance_opened_by_path_reads_its_own_files(tmp_path: Path, monkeypa
         assert _count(other) == 0
 
 
+@pytest.mark.stack
 def test_a_long_lived_reader_sees_what_another_process_wrote(tmp_path: Path) -> None:
     home = _home(tmp_path / "home")
     with DagsterInstance.from_config(str(home)) as reader:

@@ -114,6 +114,7 @@ def test_a_slot_left_by_a_dead_run_is_taken_over(
     assert not info.claimed_slots and not info.pending_steps
 
 
+@pytest.mark.stack
 def test_a_slot_left_by_a_killed_api_process_is_taken_over(
     instance, workers: list[threading.Thread]
 ) -> None:

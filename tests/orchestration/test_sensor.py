@@ -292,7 +292,7 @@ def test_batches_follow_the_work(instance, store, corpus: Path, monkeypatch) -> 
         get_settings.cache_clear()
 
     runs = result.run_requests or []
-    docs = {doc.id: doc for doc in map(store.registry.get, keys(result)) if doc is not None}
+    docs = {doc.id: doc for doc in map(store.registry.reads.get, keys(result)) if doc is not None}
     in_runs = [named_documents(r.tags) for r in runs]
     assert [k for run in in_runs for k in run] == keys(result), "each document once, in order"
     assert sorted(keys(result)) == sorted(docs) and len(docs) == 41
