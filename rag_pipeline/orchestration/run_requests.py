@@ -7,7 +7,8 @@ instance's run coordinator (the queued coordinator in `dagster.yaml`), whose dae
 on the warm workers. Creating and submitting are separate steps, so a caller can record the run
 (the documents it takes on) before anything can start it.
 
-This is the one module that reaches into Dagster's private workspace APIs; tests/orchestration/test_runs.py
+This is the one module that reaches into Dagster's private workspace APIs;
+tests/orchestration/test_runs.py
 pins what it relies on.
 """
 
