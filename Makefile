@@ -14,7 +14,7 @@ export DAGSTER_HOME := $(abspath $(or $(DAGSTER_HOME),dagster_home))
 export RAG_DATA_DIR := $(abspath $(or $(RAG_DATA_DIR),data))
 export RAG_BACKUP_DIR := $(abspath $(or $(RAG_BACKUP_DIR),backups))
 
-.PHONY: setup run test lint bench eval clean
+.PHONY: setup run test test-fast lint bench eval clean
 
 # OCR needs Debian's Tesseract (scripts/ocr-packages.txt), which pip cannot install: setup says
 # what is missing and how to install it; everything else works without it.
@@ -33,8 +33,13 @@ $(STAMP): pyproject.toml
 run: setup
 	bash scripts/run-stack.sh
 
+# The complete suite, every tier (what CI runs).
 test: setup
 	$(BIN)/python -m pytest --durations=30 $(PYTEST_ARGS)
+
+# The inner loop: unit tests and the API's tests through TestClient (docs/testing.md).
+test-fast: setup
+	$(BIN)/python -m pytest -m "unit or (api and not e2e)" --durations=10 $(PYTEST_ARGS)
 
 # The full reliability suite: every corpus file, 500 uploads from 16 clients, four kinds of
 # kill -9, hostile input and schemathesis, with the real model; writes
@@ -47,6 +52,7 @@ lint: setup
 	$(BIN)/ruff format --check rag_pipeline rag_api tests bench
 	$(BIN)/ruff check rag_pipeline rag_api tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: setup
 	$(BIN)/python -m bench

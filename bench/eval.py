@@ -104,11 +104,11 @@ class Searcher:
     """Candidate lists per mode for every query, computed once; fusion is redone from them."""
 
     def __init__(self) -> None:
-        from rag_pipeline.core.catalog import Catalog
-        from rag_pipeline.core.embedding import get_embedder
-        from rag_pipeline.core.index import VectorIndex, connect
-        from rag_pipeline.core.lexical import LexicalIndex
-        from rag_pipeline.core.store import DocumentStore
+        from rag_pipeline.core.retrieval.lexical import LexicalIndex
+        from rag_pipeline.core.retrieval.vector_index import VectorIndex, connect
+        from rag_pipeline.core.stages.embedders import get_embedder
+        from rag_pipeline.core.storage.catalog import Catalog
+        from rag_pipeline.core.storage.data_dir import DocumentStore
 
         store = DocumentStore(os.environ["RAG_DATA_DIR"])
         self.store = store
@@ -148,7 +148,7 @@ def hybrid(
     weight: float,
     depth: int,
 ) -> list[list[Key]]:
-    from rag_pipeline.core.search import fuse, query_dense_weight
+    from rag_pipeline.core.retrieval.search import fuse, query_dense_weight
 
     return [
         [key for key, _ in fuse(d[:depth], lx[:depth], query_dense_weight(q, weight))]
@@ -160,7 +160,7 @@ def phrased(
     queries: Sequence[str], ranked: Sequence[Sequence[Key]], texts: dict[Key, str]
 ) -> list[list[Key]]:
     """What search() does after ranking in lexical and hybrid modes: verbatim matches first."""
-    from rag_pipeline.core.search import PHRASE_POOL, phrases_first
+    from rag_pipeline.core.retrieval.search import PHRASE_POOL, phrases_first
 
     out = []
     for q, keys_ in zip(queries, ranked, strict=True):
@@ -319,9 +319,9 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def evaluate() -> dict[str, Any]:
-    from rag_pipeline.core import lexical as lexical_mod
-    from rag_pipeline.core import search as search_mod
-    from rag_pipeline.core.search import PHRASE_POOL, squash
+    from rag_pipeline.core.retrieval import lexical as lexical_mod
+    from rag_pipeline.core.retrieval import search as search_mod
+    from rag_pipeline.core.retrieval.search import PHRASE_POOL, squash
 
     searcher = Searcher()
     questions = [json.loads(line) for line in (SQUAD / "questions.jsonl").open()]

@@ -47,7 +47,7 @@ def median_seconds(read: Callable[[bytes, str], object], rel: str, repeat: int) 
 
 
 def documents(repeat: int) -> dict[str, dict[str, float]]:
-    from rag_pipeline.core.extract import extract, extract_document, start_sandbox
+    from rag_pipeline.core.stages.extract import extract, extract_document, start_sandbox
 
     start_sandbox()
     out = {}
@@ -66,7 +66,7 @@ def documents(repeat: int) -> dict[str, dict[str, float]]:
 
 def runaway(stop: bool) -> dict[str, float]:
     """Wall seconds until a runaway document times out at BOUND_S, optionally stopped."""
-    from rag_pipeline.core.extract import ExtractionError, extract_document
+    from rag_pipeline.core.stages.extract import ExtractionError, extract_document
 
     data = (CORPUS / RUNAWAY).read_bytes()
     before = set(children())

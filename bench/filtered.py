@@ -48,8 +48,8 @@ FILTERS: dict[str, tuple[dict[str, Any] | None, bool]] = {
 
 def spread(target: int, collections: int) -> int:
     """Copy the ingested documents into collections c0.. until they hold `target` chunks."""
-    from rag_pipeline.core.index import VectorIndex, connect
-    from rag_pipeline.core.store import DocumentStore
+    from rag_pipeline.core.retrieval.vector_index import VectorIndex, connect
+    from rag_pipeline.core.storage.data_dir import DocumentStore
 
     store = DocumentStore(os.environ["RAG_DATA_DIR"])
     registry = store.registry
@@ -57,7 +57,7 @@ def spread(target: int, collections: int) -> int:
     homes = []
     for n in range(collections):
         name = f"c{n}"
-        homes.append(registry.collection(name) or registry.create_collection(name))
+        homes.append(registry.tenancy.collection(name) or registry.tenancy.create_collection(name))
     originals = [d for d in store.artifact_ids("lexical") if "--" not in d]
     total = sum(root.of(h.index_suffix).count() for h in homes if h is not None)
     copy = 0
@@ -69,7 +69,7 @@ def spread(target: int, collections: int) -> int:
             assert home is not None
             new = f"{home.name}--{doc}-copy{copy}"
             copy += 1
-            if registry.get(new) is not None:
+            if registry.reads.get(new) is not None:
                 continue
             filename, count = copy_document(store, root.of(home.index_suffix), doc, new)
             metadata = {
@@ -77,7 +77,7 @@ def spread(target: int, collections: int) -> int:
                 "group": "abcd"[copy % 4],
                 "tags": ["squad", f"t{copy % 7}"],
             }
-            registry.register(
+            registry.lifecycle.register(
                 new,
                 filename=filename,
                 sha256=f"{copy:064d}",
@@ -88,7 +88,7 @@ def spread(target: int, collections: int) -> int:
                 metadata=metadata,
                 submitted=True,
             )
-            registry.stages_done("vector_index", "bench", {new: {}})
+            registry.projection.stages_done("vector_index", "bench", {new: {}})
             total += count
     return total
 
@@ -153,9 +153,9 @@ def main(argv: list[str] | None = None) -> None:
             ingest(work)
         chunks = spread(args.chunks, args.collections)
         print(f"{args.collections} collections hold {chunks} chunks", flush=True)
-        from rag_pipeline.core.store import DocumentStore
+        from rag_pipeline.core.storage.data_dir import DocumentStore
 
-        c3 = DocumentStore(os.environ["RAG_DATA_DIR"]).registry.collection("c3")
+        c3 = DocumentStore(os.environ["RAG_DATA_DIR"]).registry.tenancy.collection("c3")
         assert c3 is not None
         results["floor"] = summary(floor(queries, c3.index_suffix, model))
         with serving_api() as base:

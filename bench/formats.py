@@ -157,7 +157,7 @@ def timed(read: Callable[[], Any], repeat: int) -> tuple[float, Any]:
 def measure(rows: list[tuple[str, str, str]], repeat: int) -> list[dict[str, Any]]:
     import os
 
-    from rag_pipeline.core.extract import LOW_CONFIDENCE, extract_document, garbled_share
+    from rag_pipeline.core.stages.extract import LOW_CONFIDENCE, extract_document, garbled_share
 
     # The floor's Tesseract runs on one thread, as the pipeline's does.
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
@@ -251,7 +251,7 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def render_dpi(files: list[str]) -> dict[str, dict[str, float]]:
     """Mean confidence and seconds per page of an English pass at 200 and 300 dpi."""
-    from rag_pipeline.core.extract.ocr import OcrOptions, read_page
+    from rag_pipeline.core.stages.extract.ocr import OcrOptions, read_page
 
     out = {}
     for dpi in (200, 300):
@@ -302,7 +302,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs per non-OCR file")
     args = parser.parse_args(argv)
 
-    from rag_pipeline.core.extract import start_sandbox
+    from rag_pipeline.core.stages.extract import start_sandbox
 
     start_sandbox()
     rows = corpus_rows()

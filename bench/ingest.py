@@ -40,9 +40,9 @@ def sample(corpus: Path, limit: int | None) -> list[Path]:
 
 
 def floor(paths: list[Path]) -> dict[str, Any]:
-    from rag_pipeline.core.chunking import chunk_pages, load_tokenizer
-    from rag_pipeline.core.embedding import get_embedder
-    from rag_pipeline.core.extract import ExtractionError, extract
+    from rag_pipeline.core.stages.chunking import chunk_pages, load_tokenizer
+    from rag_pipeline.core.stages.embedders import get_embedder
+    from rag_pipeline.core.stages.extract import ExtractionError, extract
 
     # Run workers silence pypdf's per-font warnings too; here they would bury the results.
     logging.getLogger("pypdf").setLevel(logging.ERROR)
@@ -91,8 +91,8 @@ def drop(paths: list[Path], landing_dir: Path) -> dict[str, float]:
 def pipeline(paths: list[Path], data_dir: Path, log: Path) -> dict[str, Any]:
     from dagster import DagsterInstance, RunsFilter
 
-    from rag_pipeline.core.store import DocumentStore
-    from rag_pipeline.status import DocumentStatus, document_reports
+    from rag_pipeline.core.documents.reports import DocumentStatus, document_reports
+    from rag_pipeline.core.storage.data_dir import DocumentStore
 
     store = DocumentStore(data_dir)
     landed = drop(paths, store.landing_dir)
@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> None:
             "benchmark_polling": round(time.process_time() - observer, 2),
         }
         config = yaml.safe_load((stack.work / "home" / "dagster.yaml").read_text())
-    from rag_pipeline.assets import MAX_DOCS_PER_RUN
+    from rag_pipeline.orchestration.assets import MAX_DOCS_PER_RUN
 
     environment = {
         "cpu_count": os.cpu_count(),

@@ -96,10 +96,10 @@ def floor(chroma_url: str, rng: random.Random, burst: int) -> dict[str, Any]:
     """Seconds from bytes to found, in one warm plain process: one note at a time, and a
     burst of them together (each extracted and chunked, one embedding call, then upserts
     and searches)."""
-    from rag_pipeline.core.chunking import chunk_pages, load_tokenizer
-    from rag_pipeline.core.embedding import get_embedder
-    from rag_pipeline.core.extract import extract
-    from rag_pipeline.core.index import connect
+    from rag_pipeline.core.retrieval.vector_index import connect
+    from rag_pipeline.core.stages.chunking import chunk_pages, load_tokenizer
+    from rag_pipeline.core.stages.embedders import get_embedder
+    from rag_pipeline.core.stages.extract import extract
 
     embedder = get_embedder(MODEL)
     # A few short texts at a time: one thread is fastest, and on a busy machine two contend
@@ -291,13 +291,13 @@ def breakdown(uploads: list[Upload]) -> list[dict[str, Any]]:
     (to the step's start) and the work (step start to searchable)."""
     from dagster import DagsterInstance
 
-    from rag_pipeline.core.store import DocumentStore
+    from rag_pipeline.core.storage.data_dir import DocumentStore
 
     store = DocumentStore(os.environ["RAG_DATA_DIR"])
     rows = []
     with DagsterInstance.get() as instance:
         for upload in uploads:
-            doc = store.registry.get(upload.document_id)
+            doc = store.registry.reads.get(upload.document_id)
             events = run_events(instance, doc.run_id) if doc and doc.run_id else {}
             marks = [
                 ("sensor", upload.posted, events.get("RUN_ENQUEUED")),

@@ -49,8 +49,8 @@ def copy_document(store: Any, index: Any, doc: str, new: str) -> tuple[str, int]
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from rag_pipeline.core.catalog import read_chunks, read_embeddings
-    from rag_pipeline.core.index import VectorRecord
+    from rag_pipeline.core.retrieval.vector_index import VectorRecord
+    from rag_pipeline.core.storage.catalog import read_chunks, read_embeddings
 
     for kind in ("documents", "chunks"):
         table = pq.read_table(store.artifact_path(kind, doc))
@@ -70,9 +70,9 @@ def copy_document(store: Any, index: Any, doc: str, new: str) -> tuple[str, int]
 
 def grow(target: int) -> int:
     """Copy the ingested documents under new ids until the catalog holds `target` chunks."""
-    from rag_pipeline.core.catalog import read_chunks
-    from rag_pipeline.core.index import VectorIndex, connect
-    from rag_pipeline.core.store import DocumentStore
+    from rag_pipeline.core.retrieval.vector_index import VectorIndex, connect
+    from rag_pipeline.core.storage.catalog import read_chunks
+    from rag_pipeline.core.storage.data_dir import DocumentStore
 
     store = DocumentStore(os.environ["RAG_DATA_DIR"])
     index = VectorIndex(connect(os.environ["RAG_CHROMA_URL"]), os.environ["RAG_CHROMA_COLLECTION"])
@@ -96,8 +96,8 @@ def grow(target: int) -> int:
 def floor(queries: list[str], suffix: str = "", model: str = MODEL) -> list[float]:
     """Milliseconds of a hand-rolled dense query (embed, then ask Chroma), in this process,
     against the index of the collection named by `suffix` (`default`'s when empty)."""
-    from rag_pipeline.core.embedding import get_embedder
-    from rag_pipeline.core.index import VectorIndex, connect
+    from rag_pipeline.core.retrieval.vector_index import VectorIndex, connect
+    from rag_pipeline.core.stages.embedders import get_embedder
 
     embedder = get_embedder(model)
     embedder.use_threads(1)  # as the API does

@@ -70,17 +70,17 @@ def drop(paths: list[Path], landing_dir: Path) -> list[float]:
 
 
 def _counts(store: Any) -> dict[str, int]:
-    from rag_pipeline.status import DocumentStatus
+    from rag_pipeline.core.documents.reports import DocumentStatus
 
     wanted = (DocumentStatus.indexed, DocumentStatus.failed, DocumentStatus.rejected)
-    return {str(s): store.registry.page(s, limit=0)[1] for s in wanted}
+    return {str(s): store.registry.reads.page(s, limit=0)[1] for s in wanted}
 
 
 def pipeline(paths: list[Path], stack: Stack) -> dict[str, Any]:
     from dagster import DagsterInstance, RunsFilter
 
-    from rag_pipeline.core.store import DocumentStore
-    from rag_pipeline.status import document_reports
+    from rag_pipeline.core.documents.reports import document_reports
+    from rag_pipeline.core.storage.data_dir import DocumentStore
 
     store = DocumentStore(stack.env["RAG_DATA_DIR"])
     landed = drop(paths, store.landing_dir)

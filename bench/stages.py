@@ -31,9 +31,9 @@ MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 
 def floor(paths: list[Path]) -> dict[str, float]:
-    from rag_pipeline.core.chunking import chunk_pages, load_tokenizer
-    from rag_pipeline.core.embedding import get_embedder
-    from rag_pipeline.core.extract import extract
+    from rag_pipeline.core.stages.chunking import chunk_pages, load_tokenizer
+    from rag_pipeline.core.stages.embedders import get_embedder
+    from rag_pipeline.core.stages.extract import extract
 
     embedder = get_embedder(MODEL)
     embedder.embed(["warm up"])  # model load is a per-run cost in both; keep it out of both
@@ -65,9 +65,9 @@ def pipeline(paths: list[Path]) -> dict[str, float]:
     """One range run of ingest_job; per-stage seconds are summed from materialization metadata."""
     from dagster import DagsterInstance
 
-    from rag_pipeline.core.store import DocumentStore
+    from rag_pipeline.core.documents.reports import document_reports
+    from rag_pipeline.core.storage.data_dir import DocumentStore
     from rag_pipeline.definitions import defs
-    from rag_pipeline.status import document_reports
 
     with DagsterInstance.from_config(os.environ["DAGSTER_HOME"]) as instance:
         ids = []

@@ -47,7 +47,7 @@ def populate(data_dir: Path, home: Path, n: int) -> list[str]:
     from dagster import DagsterInstance
 
     from rag_pipeline.core.registry.model import documents, stages
-    from rag_pipeline.core.store import DocumentStore
+    from rag_pipeline.core.storage.data_dir import DocumentStore
 
     registry = DocumentStore(data_dir).registry
     ids = [f"doc-{i:06d}-{i * 7919 % 1_000_003:012x}" for i in range(n)]
@@ -95,7 +95,7 @@ def populate(data_dir: Path, home: Path, n: int) -> list[str]:
                     "metadata": {"seconds": 0.1, "path": f"/catalog/{stage}/{doc_id}.parquet"},
                 }
             )
-    with registry.engine.begin() as conn:
+    with registry.db.engine.begin() as conn:
         for start in range(0, n, 5000):
             conn.execute(documents.insert(), rows[start : start + 5000])
             conn.execute(stages.insert(), stage_rows[start * 5 : (start + 5000) * 5])
@@ -125,10 +125,10 @@ def _stats(ms: list[float]) -> dict[str, float]:
 
 
 def measure(data_dir: Path, home: Path, ids: list[str], requests: int) -> dict[str, Any]:
-    from rag_pipeline.core.facets import Facets
-    from rag_pipeline.core.filters import compile_filter
     from rag_pipeline.core.registry import DocumentStatus
-    from rag_pipeline.core.store import DocumentStore
+    from rag_pipeline.core.retrieval.facets import Facets
+    from rag_pipeline.core.retrieval.filters import compile_filter
+    from rag_pipeline.core.storage.data_dir import DocumentStore
 
     registry = DocumentStore(data_dir).registry
     facets = Facets(registry)
@@ -162,19 +162,19 @@ def measure(data_dir: Path, home: Path, ids: list[str], requests: int) -> dict[s
                 get(path)
                 api_ms = elapsed_since(lambda path=path: get(path), requests)
                 floor_ms = elapsed_since(
-                    lambda offset=offset: registry.page(limit=100, offset=offset), requests
+                    lambda offset=offset: registry.reads.page(limit=100, offset=offset), requests
                 )
                 out[f"list_{label}"] = _with_floor(api_ms, floor_ms)
             picks = [rng.choice(ids) for _ in range(requests)]
             it = iter(picks)
             api_ms = elapsed_since(lambda: get(f"/documents/{next(it)}"), requests)
             it = iter(picks)
-            floor_ms = elapsed_since(lambda: registry.get(next(it)), requests)
+            floor_ms = elapsed_since(lambda: registry.reads.get(next(it)), requests)
             out["one"] = _with_floor(api_ms, floor_ms)
             failed = "/documents?status=failed&limit=100"
             api_ms = elapsed_since(lambda: get(failed), requests)
             floor_ms = elapsed_since(
-                lambda: registry.page(DocumentStatus.failed, limit=100), requests
+                lambda: registry.reads.page(DocumentStatus.failed, limit=100), requests
             )
             out["failed"] = _with_floor(api_ms, floor_ms)
             for name, text in FILTERS.items():
@@ -187,7 +187,7 @@ def measure(data_dir: Path, home: Path, ids: list[str], requests: int) -> dict[s
 
                     def floor(offset: int = offset, where: Any = where) -> None:
                         page = facets.page(["default"], where, None, limit=100, offset=offset)
-                        registry.documents(page[0])
+                        registry.reads.documents(page[0])
 
                     api_ms = elapsed_since(lambda path=path: get(path), requests)
                     floor_ms = elapsed_since(floor, requests)
@@ -205,7 +205,7 @@ def _with_floor(api_ms: list[float], floor_ms: list[float]) -> dict[str, Any]:
 
 def sse_delays(url: str, registry: Any, ids: list[str], samples: int = 10) -> dict[str, Any]:
     """Seconds from the projection recording `vector_index` done to the client's event."""
-    queued = [doc_id for doc_id in ids if registry.get(doc_id).status == "queued"][:samples]
+    queued = [doc_id for doc_id in ids if registry.reads.get(doc_id).status == "queued"][:samples]
     delays = []
     for doc_id in queued:
         received = threading.Event()
@@ -231,9 +231,9 @@ def sse_delays(url: str, registry: Any, ids: list[str], samples: int = 10) -> di
         thread.start()
         if not ready.wait(30):
             raise TimeoutError(f"no first event for {doc_id}")
-        registry.start([doc_id], "bench-run", STAGES)
+        registry.projection.start([doc_id], "bench-run", STAGES)
         for stage in STAGES:
-            registry.stage_done(doc_id, stage, "bench-run", {})
+            registry.projection.stage_done(doc_id, stage, "bench-run", {})
         done = time.perf_counter()
         if not received.wait(30):
             raise TimeoutError(f"no indexed event for {doc_id}")

@@ -9,15 +9,15 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from rag_api.errors import ApiError
-from rag_pipeline.core.catalog import Catalog
-from rag_pipeline.core.embedding import Embedder, get_embedder
-from rag_pipeline.core.facets import Facets
-from rag_pipeline.core.index import VectorIndex, connect
-from rag_pipeline.core.keys import EVERYTHING, KeysService, Principal, principal_of
-from rag_pipeline.core.lexical import LexicalIndex
 from rag_pipeline.core.registry import Role
-from rag_pipeline.core.store import DocumentStore
-from rag_pipeline.runs import Launcher
+from rag_pipeline.core.retrieval.facets import Facets
+from rag_pipeline.core.retrieval.lexical import LexicalIndex
+from rag_pipeline.core.retrieval.vector_index import VectorIndex, connect
+from rag_pipeline.core.stages.embedders import Embedder, get_embedder
+from rag_pipeline.core.storage.catalog import Catalog
+from rag_pipeline.core.storage.data_dir import DocumentStore
+from rag_pipeline.core.tenancy.api_keys import EVERYTHING, KeysService, Principal, principal_of
+from rag_pipeline.orchestration.run_requests import RunSubmitter
 from rag_pipeline.settings import Settings, get_settings
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -51,7 +51,7 @@ def require_key(
         key = KeysService(store.registry).authenticate(token)
         if key is not None:
             return principal_of(key)
-    if not settings.api_key and not store.registry.any_key():
+    if not settings.api_key and not store.registry.tenancy.any_key():
         return EVERYTHING
     raise ApiError(401, "unauthorized", "a valid 'Authorization: Bearer <key>' is required")
 
@@ -80,10 +80,10 @@ def get_instance(request: Request) -> DagsterInstance:
     return instance
 
 
-def get_launcher(request: Request) -> Launcher:
+def get_submitter(request: Request) -> RunSubmitter:
     """Creates and submits runs; its code location loads on first use."""
-    launcher: Launcher = request.app.state.launcher
-    return launcher
+    submitter: RunSubmitter = request.app.state.submitter
+    return submitter
 
 
 def open_index(settings: Settings) -> VectorIndex:
@@ -127,7 +127,7 @@ def get_catalog(store: StoreDep) -> Catalog:
 
 
 InstanceDep = Annotated[DagsterInstance, Depends(get_instance)]
-LauncherDep = Annotated[Launcher, Depends(get_launcher)]
+SubmitterDep = Annotated[RunSubmitter, Depends(get_submitter)]
 # Operations (schedules, runs, reprocess, retry): admin keys only.
 AdminOnly = Depends(require_role(Role.admin))
 IndexDep = Annotated[VectorIndex, Depends(get_index)]

@@ -11,18 +11,23 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from rag_pipeline.core.collections import (
+from rag_pipeline.core.documents.errors import (
+    DocumentBusy,
+    DocumentNotFound,
+    InvalidOptions,
+    NotFailed,
+)
+from rag_pipeline.core.documents.metadata import MetadataError
+from rag_pipeline.core.retrieval.filters import FilterError
+from rag_pipeline.core.stages.extract import ExtractionError
+from rag_pipeline.core.tenancy.api_keys import InvalidKey
+from rag_pipeline.core.tenancy.collection_service import (
     CollectionExists,
     CollectionNotFound,
     CollectionProtected,
     InvalidCollectionName,
 )
-from rag_pipeline.core.documents import DocumentBusy, DocumentNotFound, InvalidOptions, NotFailed
-from rag_pipeline.core.extract import ExtractionError
-from rag_pipeline.core.filters import FilterError
-from rag_pipeline.core.keys import InvalidKey
-from rag_pipeline.core.metadata import MetadataError
-from rag_pipeline.schedules import InvalidSchedule
+from rag_pipeline.orchestration.schedules import InvalidSchedule
 
 
 class ApiError(Exception):

@@ -29,12 +29,12 @@ from rag_api.routes import (
     search,
     system,
 )
-from rag_pipeline.core.extract import start_sandbox
-from rag_pipeline.core.facets import Facets
-from rag_pipeline.core.lexical import LexicalIndex
-from rag_pipeline.core.store import DocumentStore
-from rag_pipeline.migrate import migrate, needs_migration
-from rag_pipeline.runs import Launcher
+from rag_pipeline.core.retrieval.facets import Facets
+from rag_pipeline.core.retrieval.lexical import LexicalIndex
+from rag_pipeline.core.stages.extract import start_sandbox
+from rag_pipeline.core.storage.data_dir import DocumentStore
+from rag_pipeline.orchestration.legacy_migration import migrate, needs_migration
+from rag_pipeline.orchestration.run_requests import RunSubmitter
 from rag_pipeline.settings import Settings, get_settings
 
 log = logging.getLogger("rag_api")
@@ -76,20 +76,20 @@ def create_app(settings: Settings | None = None, instance: Any = None) -> FastAP
         except ApiError:
             # Chroma may come up after the API: search falls back to lexical meanwhile.
             app.state.index = None
-        if not settings.api_key and not store.registry.any_key():
+        if not settings.api_key and not store.registry.tenancy.any_key():
             log.warning(
                 "no API key is configured (RAG_API_KEY, or keys made with POST /keys): the "
                 "API is open to anyone who can reach it"
             )
         # Loading the model and the lexical index takes seconds: do it now, off the request path.
         app.state.lexicon = LexicalIndex(DocumentStore(settings.data_dir))
-        app.state.launcher = Launcher(app.state.instance)
+        app.state.submitter = RunSubmitter(app.state.instance)
         app.state.facets = Facets(store.registry)
         threading.Thread(target=lambda: _warm_up(app, settings), daemon=True).start()
         try:
             yield
         finally:
-            app.state.launcher.close()
+            app.state.submitter.close()
             if own:
                 app.state.instance.dispose()
 

@@ -2,18 +2,18 @@
 
 from dagster import Definitions
 
-from rag_pipeline.assets import ingest_documents, ingest_job
 from rag_pipeline.execution.executor import warm_executor
-from rag_pipeline.maintenance import backup_job, cleanup_job
-from rag_pipeline.resources import (
+from rag_pipeline.orchestration.assets import ingest_documents, ingest_job
+from rag_pipeline.orchestration.jobs import backup_job, cleanup_job
+from rag_pipeline.orchestration.resources import (
     ChunkingResource,
     DocumentStoreResource,
     EmbedderResource,
     OperationsResource,
     VectorIndexResource,
 )
-from rag_pipeline.schedules import build_schedules
-from rag_pipeline.sensors import landing_zone_sensor
+from rag_pipeline.orchestration.schedules import build_schedules
+from rag_pipeline.orchestration.sensors import landing_zone_sensor
 from rag_pipeline.settings import Settings, get_settings
 
 

@@ -15,8 +15,9 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from rag_pipeline.core.embedding import DEFAULT_MODEL
-from rag_pipeline.core.metadata import METADATA_MAX_BYTES
+from rag_pipeline.core.documents.metadata import METADATA_MAX_BYTES
+from rag_pipeline.core.documents.options import ChunkDefaults
+from rag_pipeline.core.stages.embedders import DEFAULT_MODEL, max_tokens_for
 
 ENV_PREFIX = "RAG_"
 
@@ -183,6 +184,12 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    def chunk_defaults(self) -> ChunkDefaults:
+        """The service's chunk options, and the embedding model's longest input."""
+        return ChunkDefaults(
+            max_tokens_for(self.embedding_model), self.chunk_size, self.chunk_overlap
+        )
 
 
 @lru_cache

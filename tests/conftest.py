@@ -26,6 +26,83 @@ from support.env import (
 )
 from support.servers import process_group
 
+# Each test has exactly one tier (docs/testing.md):
+# - unit: starts no server, daemon, worker or command (the extraction sandbox's own child is the
+#   code under test);
+# - stack: starts one (Chroma, PostgreSQL, the daemon, a worker, the API or the CLI as a process);
+# - e2e: runs the real embedding model; reliability and browser: their folders.
+# `api` marks tests/api as well, so `make test-fast` can take its TestClient tests.
+TIERS = ("unit", "stack", "e2e", "reliability", "browser")
+_FOLDER_TIERS = {"console": "browser", "reliability": "reliability"}
+# Fixtures that start a process of their own (directly or through another fixture).
+_PROCESS_FIXTURES = {
+    "chroma_url",
+    "fresh_chroma",
+    "postgres_db",
+    "daemon",
+    "daemon_env",
+    "shared_stack",
+    "stack",
+}
+
+
+def _tier(item: pytest.Item) -> str:
+    folder = Path(str(item.path)).relative_to(Path(__file__).parent).parts[0]
+    declared = {mark.name for mark in item.iter_markers() if mark.name in TIERS}
+    if folder in _FOLDER_TIERS:
+        return _FOLDER_TIERS[folder]
+    if "real_model" in item.fixturenames or "e2e" in declared:
+        return "e2e"
+    if "stack" in declared or _PROCESS_FIXTURES & set(item.fixturenames):
+        return "stack"
+    if "instance" in item.fixturenames and "postgres" in item.name:
+        return "stack"
+    return "unit"
+
+
+# Commands a unit test may run: tools the code under test calls (Tesseract), what the standard
+# library's platform.architecture() asks (`file`), and what Dagster starts itself for a run
+# executed in-process (it follows the step's compute logs with `tail` and watches for orphans
+# with its own script), none of them a server.
+_UNIT_COMMANDS = {"tesseract", "tail", "file"}
+_DAGSTER_INTERNAL = "dagster/_core/execution/scripts/watch_orphans.py"
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_start_no_process(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """Holds the unit tier to its definition: a unit test that starts a server, daemon, worker
+    or command fails, naming it, so it can be marked `stack`."""
+    if request.node.get_closest_marker("unit") is None:
+        yield
+        return
+    started: list[str] = []
+    popen_init = subprocess.Popen.__init__
+
+    def recording_init(self: subprocess.Popen[bytes], args: object, *rest: object, **kw: object):
+        argv = [str(a) for a in args] if isinstance(args, list | tuple) else [str(args)]
+        internal = any(arg.endswith(_DAGSTER_INTERNAL) for arg in argv)
+        if Path(argv[0]).name not in _UNIT_COMMANDS and not internal:
+            started.append(" ".join(argv)[:200])
+        popen_init(self, args, *rest, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", recording_init)
+    yield
+    if started:
+        pytest.fail(f"a unit test started processes (mark it stack): {started}")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        tier = _tier(item)
+        declared = {mark.name for mark in item.iter_markers() if mark.name in TIERS}
+        if declared - {tier, "stack" if tier == "e2e" else tier}:
+            raise pytest.UsageError(f"{item.nodeid}: tier {tier}, but marked {sorted(declared)}")
+        item.add_marker(tier)
+        if Path(str(item.path)).parent.name == "api":
+            item.add_marker("api")
+
 
 @pytest.fixture(scope="session")
 def corpus() -> Path:
@@ -203,7 +280,7 @@ def fresh_chroma(tmp_path: Path) -> Iterator[str]:
 @pytest.fixture()
 def store(tmp_path: Path) -> Iterator[object]:
     """An empty data dir with its landing zone, and its SQLite registry."""
-    from rag_pipeline.core.store import DocumentStore
+    from rag_pipeline.core.storage.data_dir import DocumentStore
 
     store = DocumentStore(tmp_path / "data")
     store.landing_dir.mkdir(parents=True)

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from support.runs import add_files, copy_corpus, materialize, run_cli
 
-from rag_pipeline.core.catalog import Catalog
-from rag_pipeline.core.embedding import bundled_model_dir
-from rag_pipeline.core.index import connect
-from rag_pipeline.core.store import DocumentStore
-from rag_pipeline.status import document_reports
+from rag_pipeline.core.documents.reports import document_reports
+from rag_pipeline.core.retrieval.vector_index import connect
+from rag_pipeline.core.stages.embedders import bundled_model_dir
+from rag_pipeline.core.storage.catalog import Catalog
+from rag_pipeline.core.storage.data_dir import DocumentStore
 
 # (corpus file, phrase copied from it, page it is on, encoding the file is in)
 CASES = [

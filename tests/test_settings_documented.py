@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from support.env import REPO
 
-from rag_pipeline import schedules
-from rag_pipeline.core.store import DocumentStore
+from rag_pipeline.core.storage.data_dir import DocumentStore
 from rag_pipeline.definitions import build_definitions
+from rag_pipeline.orchestration import schedules
 from rag_pipeline.settings import Settings, env_names, markdown_table, shown_default
 
 # (Names ending in _TAG are Dagster's run-tag constants, not variables.)
@@ -149,6 +149,7 @@ if __name__ == "__main__":
 """
 
 
+@pytest.mark.stack
 def test_relative_paths_resolve_against_the_start_directory_in_every_process(
     tmp_path: Path,
 ) -> None:

@@ -32,11 +32,11 @@ from rag_api.schemas import (
     ErrorResponse,
     UploadResponse,
 )
-from rag_pipeline.core.collections import CollectionsService
-from rag_pipeline.core.options import check_options
+from rag_pipeline.core.documents.options import check_options
 from rag_pipeline.core.registry import Collection, CollectionNotFound
-from rag_pipeline.partitions import DagsterPartitions
-from rag_pipeline.resources import api_holder_id
+from rag_pipeline.core.tenancy.collection_service import CollectionsService
+from rag_pipeline.orchestration.partitions import DagsterPartitions
+from rag_pipeline.orchestration.resources import api_holder_id
 
 router = APIRouter(prefix="/collections", tags=["collections"])
 
@@ -67,7 +67,7 @@ def create_collection(
     body: CollectionIn, response: Response, settings: SettingsDep, store: StoreDep, _: AdminDep
 ) -> CollectionOut:
     """A new collection; its chunk settings are the defaults for its uploads."""
-    check_options(body.chunk_size, body.chunk_overlap, settings)
+    check_options(body.chunk_size, body.chunk_overlap, settings.chunk_defaults())
     created = CollectionsService(store).create(
         body.name, body.description, body.chunk_size, body.chunk_overlap
     )
@@ -79,11 +79,11 @@ def create_collection(
 def list_collections(store: StoreDep, principal: PrincipalDep) -> list[CollectionOut]:
     """The collections the key may see, by name, with their number of live documents and
     their documents per status."""
-    counts = store.registry.live_counts()
-    by_status = store.registry.status_counts()
+    counts = store.registry.tenancy.live_counts()
+    by_status = store.registry.tenancy.status_counts()
     return [
         _out(c, counts.get(c.name, 0), by_status.get(c.name, {}))
-        for c in store.registry.collections()
+        for c in store.registry.tenancy.collections()
         if principal.sees(c.name)
     ]
 
@@ -96,8 +96,8 @@ def get_collection(name: str, store: StoreDep, principal: PrincipalDep) -> Colle
 
 def _counted(store: StoreDep, collection: Collection) -> CollectionOut:
     name = collection.name
-    by_status = store.registry.status_counts().get(name, {})
-    return _out(collection, store.registry.live_counts().get(name, 0), by_status)
+    by_status = store.registry.tenancy.status_counts().get(name, {})
+    return _out(collection, store.registry.tenancy.live_counts().get(name, 0), by_status)
 
 
 @router.patch("/{name}", response_model=CollectionOut, responses=_ERRORS)
@@ -111,8 +111,8 @@ def change_collection(
         raise ApiError(422, "invalid_request", "description cannot be null")
     size = changes.get("chunk_size", current.chunk_size)
     overlap = changes.get("chunk_overlap", current.chunk_overlap)
-    check_options(size, overlap, settings)
-    changed = store.registry.update_collection(name, **changes) if changes else current
+    check_options(size, overlap, settings.chunk_defaults())
+    changed = store.registry.tenancy.update_collection(name, **changes) if changes else current
     if changed is None:
         raise CollectionNotFound(name)
     return _counted(store, changed)

@@ -34,23 +34,25 @@ from rag_api.schemas import (
     UploadedDocument,
     UploadResponse,
 )
-from rag_pipeline.core import metadata as meta
-from rag_pipeline.core.catalog import chunk_page
-from rag_pipeline.core.documents import (
-    Accepted,
-    DocumentNotFound,
-    DocumentsService,
+from rag_pipeline.core.documents import metadata as meta
+from rag_pipeline.core.documents.errors import DocumentNotFound
+from rag_pipeline.core.documents.options import check_options
+from rag_pipeline.core.documents.reports import (
+    DocumentReport,
+    DocumentStatus,
+    find_report,
+    report,
 )
-from rag_pipeline.core.extract import ExtractionError, accept
-from rag_pipeline.core.filters import compile_filter
-from rag_pipeline.core.keys import Principal
-from rag_pipeline.core.options import check_options
+from rag_pipeline.core.documents.service import Accepted, DocumentsService
 from rag_pipeline.core.registry import DEFAULT_COLLECTION, Collection, CollectionNotFound
-from rag_pipeline.core.store import DocumentStore, safe_filename
-from rag_pipeline.partitions import DagsterPartitions, observe_metadata
-from rag_pipeline.resources import api_holder_id
+from rag_pipeline.core.retrieval.filters import compile_filter
+from rag_pipeline.core.stages.extract import ExtractionError, accept
+from rag_pipeline.core.storage.catalog import chunk_page
+from rag_pipeline.core.storage.data_dir import DocumentStore, safe_filename
+from rag_pipeline.core.tenancy.api_keys import Principal
+from rag_pipeline.orchestration.partitions import DagsterPartitions, observe_metadata
+from rag_pipeline.orchestration.resources import api_holder_id
 from rag_pipeline.settings import Settings
-from rag_pipeline.status import DocumentReport, DocumentStatus, find_report, report
 
 router = APIRouter(prefix="/documents", tags=["documents"])
 
@@ -132,7 +134,7 @@ def upload_documents(
 
 def visible_collection(store: DocumentStore, principal: Principal, name: str) -> Collection:
     """A collection the key may see; any other is not found."""
-    found = store.registry.collection(name) if principal.sees(name) else None
+    found = store.registry.tenancy.collection(name) if principal.sees(name) else None
     if found is None:
         raise CollectionNotFound(name)
     return found
@@ -152,7 +154,7 @@ def accept_uploads(
 ) -> UploadResponse:
     """Register a request's files in a collection: all of them or, if any is refused, none."""
     home = visible_collection(store, principal, collection)
-    check_options(chunk_size, chunk_overlap, settings, home)
+    check_options(chunk_size, chunk_overlap, settings.chunk_defaults(), home)
     labels = meta.parse(metadata, settings.metadata_max_bytes) if metadata else {}
     # Every file is checked before any is written: a request is accepted whole or not at all.
     files = [_read(upload, settings) for upload in uploads]
@@ -214,11 +216,13 @@ def list_documents(
     where = compile_filter(filter)
     scope = scoped_collections(store, principal, collection)
     if where is not None:
-        names = scope if scope is not None else [c.name for c in store.registry.collections()]
+        names = (
+            scope if scope is not None else [c.name for c in store.registry.tenancy.collections()]
+        )
         ids, total = facets.page(names, where, status, limit=limit, offset=offset)
-        docs = store.registry.documents(ids)
+        docs = store.registry.reads.documents(ids)
     else:
-        docs, total = store.registry.page(
+        docs, total = store.registry.reads.page(
             status, limit=limit, offset=offset, include_deleted=False, collections=scope
         )
     return DocumentPage(
@@ -355,7 +359,12 @@ def replace_document(
     found = _find(store, doc_id, principal)
     if found.status in (DocumentStatus.deleted, DocumentStatus.rejected):
         raise DocumentNotFound(doc_id, f": it is {found.status}")
-    check_options(chunk_size, chunk_overlap, settings, store.registry.collection(found.collection))
+    check_options(
+        chunk_size,
+        chunk_overlap,
+        settings.chunk_defaults(),
+        store.registry.tenancy.collection(found.collection),
+    )
     labels = meta.parse(metadata, settings.metadata_max_bytes) if metadata else None
     name, data, media_type = _read(file, settings)
     accepted = service.replace(

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Response
 from rag_api.deps import AdminDep, PrincipalDep, SettingsDep, StoreDep
 from rag_api.errors import ApiError
 from rag_api.schemas import ErrorResponse, KeyCreated, KeyIdentity, KeyIn, KeyOut
-from rag_pipeline.core.keys import KeysService
 from rag_pipeline.core.registry import ApiKey, Role
+from rag_pipeline.core.tenancy.api_keys import KeysService
 
 router = APIRouter(prefix="/keys", tags=["keys"])
 
@@ -39,7 +39,7 @@ def create_key(
     On an API with no key configured, the first key closes it to everyone without one, so
     it must be an admin key."""
     collections = None if body.collections == "*" else body.collections
-    if not settings.api_key and not store.registry.any_key() and body.role != Role.admin:
+    if not settings.api_key and not store.registry.tenancy.any_key() and body.role != Role.admin:
         raise ApiError(
             409,
             "first_key_admin",
@@ -53,7 +53,7 @@ def create_key(
 @router.get("", response_model=list[KeyOut], responses=_ERRORS)
 def list_keys(store: StoreDep, _: AdminDep) -> list[KeyOut]:
     """Every active key, oldest first, without secrets."""
-    return [KeyOut(**_out(key)) for key in store.registry.active_keys()]
+    return [KeyOut(**_out(key)) for key in store.registry.tenancy.active_keys()]
 
 
 @router.get("/me", response_model=KeyIdentity, responses=_ERRORS)
@@ -65,7 +65,7 @@ def who_am_i(settings: SettingsDep, store: StoreDep, principal: PrincipalDep) ->
         id=principal.key_id,
         role=principal.role,
         collections="*" if collections is None else sorted(collections),
-        open=not settings.api_key and not store.registry.any_key(),
+        open=not settings.api_key and not store.registry.tenancy.any_key(),
     )
 
 
@@ -75,7 +75,7 @@ def revoke_key(key_id: str, settings: SettingsDep, store: StoreDep, _: AdminDep)
 
     Without RAG_API_KEY, the last admin key cannot be revoked while other keys remain: no
     one could manage keys any more."""
-    keys = store.registry.active_keys()
+    keys = store.registry.tenancy.active_keys()
     target = next((k for k in keys if k.id == key_id), None)
     if target is None:
         raise ApiError(404, "not_found", f"no key with id {key_id!r}")
@@ -87,5 +87,5 @@ def revoke_key(key_id: str, settings: SettingsDep, store: StoreDep, _: AdminDep)
             "this is the last admin key and other keys remain: revoke them first, or set an "
             "admin key in RAG_API_KEY",
         )
-    store.registry.revoke_key(key_id)
+    store.registry.tenancy.revoke_key(key_id)
     return Response(status_code=204)

@@ -3,7 +3,7 @@
 
 from fastapi import APIRouter, Response
 
-from rag_api.deps import AdminOnly, LauncherDep, SettingsDep, StoreDep
+from rag_api.deps import AdminOnly, SettingsDep, StoreDep, SubmitterDep
 from rag_api.routes.documents import DOCUMENT_ERRORS, status_url, with_errors
 from rag_api.schemas import (
     ErrorResponse,
@@ -13,9 +13,10 @@ from rag_api.schemas import (
     RetryResponse,
     RetryRun,
 )
-from rag_pipeline.core.documents import DocumentsService, Rerun
-from rag_pipeline.core.options import check_options
-from rag_pipeline.runs import DocumentRuns
+from rag_pipeline.core.documents.options import check_options
+from rag_pipeline.core.documents.reruns import Rerun
+from rag_pipeline.core.documents.service import DocumentsService
+from rag_pipeline.orchestration.run_requests import DocumentRuns
 
 router = APIRouter(prefix="/documents", tags=["documents"])
 
@@ -28,7 +29,7 @@ router = APIRouter(prefix="/documents", tags=["documents"])
     dependencies=[AdminOnly],
 )
 def retry_documents(
-    request: RetryRequest, settings: SettingsDep, store: StoreDep, launcher: LauncherDep
+    request: RetryRequest, settings: SettingsDep, store: StoreDep, submitter: SubmitterDep
 ) -> RetryResponse:
     """Run failed documents again, each from the stage where it stopped, in batched runs.
 
@@ -36,8 +37,8 @@ def retry_documents(
     empty_file) are left alone unless `include_permanent`. Each document reads `queued` with
     its run. Filters that match nothing answer 202 with no runs.
     """
-    retried = DocumentsService(store).retry(
-        DocumentRuns(launcher),
+    retried = DocumentsService(store).reruns.retry(
+        DocumentRuns(submitter),
         budget_bytes=settings.run_budget_bytes,
         max_docs=settings.max_docs_per_run,
         error_code=request.error_code,
@@ -68,7 +69,7 @@ def retry_documents(
     dependencies=[AdminOnly],
 )
 def retry_document(
-    doc_id: str, response: Response, store: StoreDep, launcher: LauncherDep
+    doc_id: str, response: Response, store: StoreDep, submitter: SubmitterDep
 ) -> Reprocessed:
     """Run one failed document again, from the stage where it stopped, even for a failure
     the same bytes are likely to repeat (it is asked for by name).
@@ -76,7 +77,7 @@ def retry_document(
     Its status reads `queued` with the run. A document that has not failed is 409:
     `document_busy` while a run is queued or running for it, `not_failed` otherwise.
     """
-    rerun = DocumentsService(store).retry_one(doc_id, DocumentRuns(launcher))
+    rerun = DocumentsService(store).reruns.retry_one(doc_id, DocumentRuns(submitter))
     return _rerun_of(doc_id, rerun, response)
 
 
@@ -103,7 +104,7 @@ def reprocess_document(
     response: Response,
     settings: SettingsDep,
     store: StoreDep,
-    launcher: LauncherDep,
+    submitter: SubmitterDep,
     options: Reprocess | None = None,
 ) -> Reprocessed:
     """Run a document again without uploading it: from its chunks with new chunk options,
@@ -118,8 +119,14 @@ def reprocess_document(
     size = options.chunk_size if options else None
     overlap = options.chunk_overlap if options else None
     if doc.live:
-        check_options(size, overlap, settings, store.registry.collection(doc.collection), doc)
-    rerun = service.reprocess(
-        doc_id, DocumentRuns(launcher), chunk_size=size, chunk_overlap=overlap
+        check_options(
+            size,
+            overlap,
+            settings.chunk_defaults(),
+            store.registry.tenancy.collection(doc.collection),
+            doc,
+        )
+    rerun = service.reruns.reprocess(
+        doc_id, DocumentRuns(submitter), chunk_size=size, chunk_overlap=overlap
     )
     return _rerun_of(doc_id, rerun, response)

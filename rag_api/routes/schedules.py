@@ -1,7 +1,7 @@
 """Schedules and sensors: their state and next tick, changed at once, and run now.
 
 The two schedules (backup, cleanup) are sensors that read their cron expression on every
-daemon loop (rag_pipeline/schedules.py), so a change applies within seconds.
+daemon loop (rag_pipeline/orchestration/schedules.py), so a change applies within seconds.
 """
 
 import time
@@ -10,11 +10,11 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Response
 
-from rag_api.deps import AdminOnly, InstanceDep, LauncherDep, SettingsDep, StoreDep, require_key
+from rag_api.deps import AdminOnly, InstanceDep, SettingsDep, StoreDep, SubmitterDep, require_key
 from rag_api.errors import ApiError
 from rag_api.schemas import ErrorResponse, InstigatorOut, RunStarted, ScheduleChange
-from rag_pipeline import schedules
-from rag_pipeline.schedules import SCHEDULES, ScheduleSpec, ScheduleState
+from rag_pipeline.orchestration import schedules
+from rag_pipeline.orchestration.schedules import SCHEDULES, ScheduleSpec, ScheduleState
 
 router = APIRouter(prefix="/schedules", tags=["operations"])
 
@@ -102,7 +102,7 @@ def change_schedule(
     instance: InstanceDep,
     store: StoreDep,
     settings: SettingsDep,
-    launcher: LauncherDep,
+    submitter: SubmitterDep,
 ) -> InstigatorOut:
     """Start or stop a schedule, or change its cron expression or time zone.
 
@@ -115,7 +115,7 @@ def change_schedule(
         raise ApiError(422, "invalid_request", "nothing to change: give running, cron or timezone")
     schedules.change(store.registry, spec.name, settings, change.cron, change.timezone)
     if change.running is not None:
-        launcher.set_running(spec.name, change.running)
+        submitter.set_running(spec.name, change.running)
     state = schedules.schedule_states(instance, store.registry, settings)[spec.name]
     return _schedule_out(spec.name, state)
 
@@ -127,10 +127,10 @@ def change_schedule(
     responses={code: {"model": ErrorResponse} for code in (401, 404)},
     dependencies=[AdminOnly],
 )
-def run_schedule(name: str, response: Response, launcher: LauncherDep) -> RunStarted:
+def run_schedule(name: str, response: Response, submitter: SubmitterDep) -> RunStarted:
     """Run the schedule's job now; follow it at the `Location` it answers with."""
     spec = _spec(name)
-    run_id = launcher.launch(spec.job.name, {"rag/source": "api", schedules.SCHEDULE_TAG: name})
+    run_id = submitter.launch(spec.job.name, {"rag/source": "api", schedules.SCHEDULE_TAG: name})
     url = f"/runs/{run_id}"
     response.headers["Location"] = url
     return RunStarted(run_id=run_id, job=spec.job.name, status_url=url)

@@ -25,14 +25,14 @@ from rag_api.schemas import (
     SearchIn,
     SearchResponse,
 )
-from rag_pipeline.core.catalog import Catalog
-from rag_pipeline.core.facets import Facets
-from rag_pipeline.core.filters import compile_filter
-from rag_pipeline.core.index import IndexUnavailable, VectorIndex
-from rag_pipeline.core.keys import Principal
-from rag_pipeline.core.lexical import LexicalIndex
-from rag_pipeline.core.search import SearchMode, SearchResult, search
-from rag_pipeline.core.store import DocumentStore
+from rag_pipeline.core.retrieval.facets import Facets
+from rag_pipeline.core.retrieval.filters import compile_filter
+from rag_pipeline.core.retrieval.lexical import LexicalIndex
+from rag_pipeline.core.retrieval.search import SearchMode, SearchResult, search
+from rag_pipeline.core.retrieval.vector_index import IndexUnavailable, VectorIndex
+from rag_pipeline.core.storage.catalog import Catalog
+from rag_pipeline.core.storage.data_dir import DocumentStore
+from rag_pipeline.core.tenancy.api_keys import Principal
 from rag_pipeline.settings import Settings
 
 router = APIRouter(tags=["search"])
@@ -108,7 +108,7 @@ def _search(
 ) -> SearchResponse:
     if not q.strip():
         raise ApiError(422, "invalid_query", "the query is blank")
-    every = it.store.registry.collections()
+    every = it.store.registry.tenancy.collections()
     names = scoped_collections(it.store, it.principal, wanted)
     homes = every if names is None else [c for c in every if c.name in set(names)]
     scope = it.facets.scope(homes, where, everything=len(homes) == len(every))
@@ -155,6 +155,6 @@ def _hit(result: SearchResult, it: Searcher) -> SearchHit:
     if facet is not None:
         collection, metadata = facet.collection, facet.metadata
     else:  # indexed after the scope was read: the registry knows it
-        doc = it.store.registry.get(result.document_id)
+        doc = it.store.registry.reads.get(result.document_id)
         collection, metadata = (doc.collection, doc.metadata) if doc else ("", {})
     return SearchHit(**result.__dict__, collection=collection, metadata=metadata)

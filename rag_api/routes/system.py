@@ -5,7 +5,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from rag_api.deps import InstanceDep, SettingsDep
 from rag_api.schemas import HealthOut
-from rag_pipeline.core.index import VectorIndex, connect
+from rag_pipeline.core.retrieval.vector_index import VectorIndex, connect
 
 router = APIRouter(tags=["system"])
 

@@ -170,7 +170,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def _only_picked(self, planned: dict[str, tuple[str, int]]) -> dict[str, tuple[str, int]]:
         """A run over documents picked one by one (a retry) plans the range from the first to
         the last, and runs only those it names: it was never planned for the others."""
-        from rag_pipeline.partitions import PICKED_SOURCES, named_documents
+        from rag_pipeline.orchestration.partitions import PICKED_SOURCES, named_documents
 
         run_ids = {run_id for run_id, _ in planned.values()}
         picked = {

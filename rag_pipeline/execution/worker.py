@@ -69,8 +69,8 @@ def _warm(**_: Any) -> None:
     started = time.perf_counter()
     heartbeat.mark_warm_worker()
     _allow_children()
-    from rag_pipeline.core.embedding import get_embedder
-    from rag_pipeline.core.extract import start_sandbox
+    from rag_pipeline.core.stages.embedders import get_embedder
+    from rag_pipeline.core.stages.extract import start_sandbox
     from rag_pipeline.definitions import defs
 
     settings = get_settings()

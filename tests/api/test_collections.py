@@ -11,10 +11,10 @@ from dagster import AssetKey
 from support.api import assert_error, take_into_partitions, upload
 from support.runs import ingest_landed
 
-from rag_pipeline.core.catalog import Catalog
-from rag_pipeline.core.store import ARTIFACT_KINDS, DocumentStore
-from rag_pipeline.partitions import DOCUMENTS
-from rag_pipeline.sensors import COLLECTION_TAG
+from rag_pipeline.core.storage.catalog import Catalog
+from rag_pipeline.core.storage.data_dir import ARTIFACT_KINDS, DocumentStore
+from rag_pipeline.orchestration.partitions import DOCUMENTS
+from rag_pipeline.orchestration.sensors import COLLECTION_TAG
 
 pytest_plugins = ["support.api"]
 
@@ -196,7 +196,7 @@ def test_deleting_a_collection_leaves_nothing_behind(
     take_into_partitions(instance, settings.data_dir)
     (landing / "waiting.md").write_bytes((corpus / HAYSTACK).read_bytes())
     store = DocumentStore(settings.data_dir)
-    assert len(store.registry.collection_document_ids("gone")) == 3
+    assert len(store.registry.tenancy.collection_document_ids("gone")) == 3
     index_names = _chroma_names(rag_env["RAG_CHROMA_URL"])
     own_index = {
         n for n in index_names if n.startswith(f"{rag_env['RAG_CHROMA_COLLECTION']}--gone-")
@@ -205,7 +205,7 @@ def test_deleting_a_collection_leaves_nothing_behind(
 
     assert client.delete("/collections/gone").status_code == 204
 
-    assert store.registry.collection_document_ids("gone") == []
+    assert store.registry.tenancy.collection_document_ids("gone") == []
     for doc_id in ids:
         assert_error(client.get(f"/documents/{doc_id}"), 404, "not_found")
         assert not instance.has_dynamic_partition(DOCUMENTS, doc_id)

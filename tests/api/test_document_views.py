@@ -12,8 +12,8 @@ from support.api import assert_error, upload
 from support.runs import definitions, ingest_landed
 
 from rag_api.main import create_app
-from rag_pipeline.core.store import DocumentStore
-from rag_pipeline.partitions import named_documents
+from rag_pipeline.core.storage.data_dir import DocumentStore
+from rag_pipeline.orchestration.partitions import named_documents
 from rag_pipeline.settings import Settings
 
 pytest_plugins = ["support.api"]
@@ -188,7 +188,9 @@ def test_one_failed_document_is_retried_alone(
     ingest_landed(instance, str(settings.data_dir))
     registry = DocumentStore(settings.data_dir).registry
     for doc_id in ids:
-        registry.stage_failed(doc_id, "chunk_embeddings", "dead-run", "run_failed", "lost")
+        registry.projection.stage_failed(
+            doc_id, "chunk_embeddings", "dead-run", "run_failed", "lost"
+        )
 
     asked = client.post(f"/documents/{ids[0]}/retry")
 

@@ -6,8 +6,8 @@ import pytest
 from support.api import assert_error, land_rejected, take_into_partitions, upload
 from support.runs import ingest_landed
 
-from rag_pipeline.core.store import DocumentStore
-from rag_pipeline.partitions import DOCUMENTS
+from rag_pipeline.core.storage.data_dir import DocumentStore
+from rag_pipeline.orchestration.partitions import DOCUMENTS
 
 pytest_plugins = ["support.api"]
 
@@ -74,7 +74,7 @@ def test_deleting_a_rejected_file_forgets_it(client, instance, settings, corpus:
     assert not Path(doc["source_path"]).exists(), "its file in landing/rejected is gone"
     rejected_dir = settings.data_dir / "landing" / "rejected"
     assert not [p for p in rejected_dir.rglob("*") if p.is_file()]
-    assert DocumentStore(settings.data_dir).registry.get(doc["id"]) is None, "its row is gone"
+    assert DocumentStore(settings.data_dir).registry.reads.get(doc["id"]) is None, "its row is gone"
     assert_error(client.get(doc["status_url"]), 404, "not_found")
     assert_error(client.delete(doc["status_url"]), 404, "not_found")
     assert client.get("/documents", params={"status": "rejected"}).json()["total"] == 0

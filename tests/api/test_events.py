@@ -12,7 +12,7 @@ from support.api import land_rejected, take_into_partitions, upload
 from support.runs import ingest_landed, materialize
 from support.sse import open_events
 
-from rag_pipeline.assets import STAGES
+from rag_pipeline.orchestration.assets import STAGES
 
 pytest_plugins = ["support.api"]
 

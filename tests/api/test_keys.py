@@ -11,7 +11,7 @@ from support.api import assert_error
 
 from rag_api.main import create_app
 from rag_pipeline.core.registry.model import api_keys
-from rag_pipeline.core.store import DocumentStore
+from rag_pipeline.core.storage.data_dir import DocumentStore
 
 pytest_plugins = ["support.api"]
 
@@ -31,7 +31,7 @@ def test_a_key_is_shown_once_stored_hashed_and_revoked_at_once(client, settings)
     assert [k["name"] for k in listed] == ["ops", "r"]
     assert all("secret" not in k for k in listed)
     assert listed[1]["collections"] == ["default"] and listed[0]["collections"] == "*"
-    with DocumentStore(settings.data_dir).registry.engine.connect() as conn:
+    with DocumentStore(settings.data_dir).registry.db.engine.connect() as conn:
         stored = conn.execute(sa.select(api_keys)).all()
     assert stored and all(secret not in str(tuple(row)) for row in stored)
     assert all(reader["secret"] not in str(tuple(row)) for row in stored)

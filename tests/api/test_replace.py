@@ -11,7 +11,7 @@ import pytest
 from support.api import assert_error, land_rejected, upload
 from support.runs import ingest_landed
 
-from rag_pipeline.core.store import DocumentStore
+from rag_pipeline.core.storage.data_dir import DocumentStore
 
 pytest_plugins = ["support.api"]
 
@@ -32,7 +32,7 @@ def _assert_found_in_every_mode(client, doc_id: str) -> None:
 
 
 def _registered(settings) -> int:
-    return DocumentStore(settings.data_dir).registry.page()[1]
+    return DocumentStore(settings.data_dir).registry.reads.page()[1]
 
 
 @pytest.mark.parametrize("state", ["unknown", "deleted", "rejected"])

@@ -2,7 +2,7 @@
 what is refused, and search while the new chunks wait for their vectors.
 
 The stages run here in process, as the warm worker would; the daemon's part is in
-tests/test_operations_daemon.py.
+tests/orchestration/test_operations_daemon.py.
 """
 
 from pathlib import Path
@@ -12,7 +12,7 @@ from dagster import AssetKey, DagsterRunStatus
 from support.api import assert_error, upload
 from support.runs import ingest_landed, materialize
 
-from rag_pipeline.core.store import DocumentStore
+from rag_pipeline.core.storage.data_dir import DocumentStore
 
 pytest_plugins = ["support.api"]
 

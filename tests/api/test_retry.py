@@ -1,6 +1,6 @@
 """POST /documents/retry without a daemon: which failed documents it takes, the batched runs it
 asks for, and a run over documents that are not consecutive partitions, executed in process as
-the warm worker would. The daemon's part is in tests/test_operations_daemon.py."""
+the warm worker would. The daemon's part is in tests/orchestration/test_operations_daemon.py."""
 
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,8 +12,8 @@ from support.api import assert_error, upload
 from support.runs import definitions, ingest_landed
 
 from rag_api.main import create_app
-from rag_pipeline.core.store import DocumentStore
-from rag_pipeline.partitions import DOCUMENT_IDS_TAG
+from rag_pipeline.core.storage.data_dir import DocumentStore
+from rag_pipeline.orchestration.partitions import DOCUMENT_IDS_TAG
 from rag_pipeline.settings import Settings
 
 pytest_plugins = ["support.api"]
@@ -47,7 +47,9 @@ def _fail(settings, doc_ids: list[str], stage: str, code: str = "run_failed") ->
     """What the reconciler records for documents whose run died."""
     registry = DocumentStore(settings.data_dir).registry
     for doc_id in doc_ids:
-        registry.stage_failed(doc_id, stage, "dead-run", code, "the run's worker was lost")
+        registry.projection.stage_failed(
+            doc_id, stage, "dead-run", code, "the run's worker was lost"
+        )
 
 
 def test_failed_documents_run_again_in_batches_from_where_they_stopped(

@@ -16,8 +16,8 @@ from support.api import assert_error, assert_nothing_kept, land_rejected
 from support.env import running_api
 
 from rag_api.main import create_app
-from rag_pipeline.core.extract.admission import IN_PROCESS_BYTES
-from rag_pipeline.core.store import DocumentStore
+from rag_pipeline.core.stages.extract.admission import IN_PROCESS_BYTES
+from rag_pipeline.core.storage.data_dir import DocumentStore
 from rag_pipeline.settings import get_settings
 
 pytest_plugins = ["support.api"]
@@ -111,5 +111,5 @@ def test_a_landing_file_not_sniffed_in_time_is_rejected_with_its_code(
         rejected = land_rejected(instance, data_dir, "notes.txt", ORDINARY)
     finally:
         get_settings.cache_clear()
-    doc = DocumentStore(data_dir).registry.get(rejected["id"])
+    doc = DocumentStore(data_dir).registry.reads.get(rejected["id"])
     assert doc is not None and doc.error_code == "sniff_timeout", doc

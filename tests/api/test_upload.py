@@ -12,10 +12,10 @@ import pytest
 from support.api import assert_error, assert_nothing_kept, upload
 from support.runs import ingest_landed
 
-from rag_pipeline.core.catalog import Catalog
-from rag_pipeline.core.chunking import load_tokenizer
-from rag_pipeline.core.embedding import bundled_model_dir
-from rag_pipeline.core.store import DocumentStore
+from rag_pipeline.core.stages.chunking import load_tokenizer
+from rag_pipeline.core.stages.embedders import bundled_model_dir
+from rag_pipeline.core.storage.catalog import Catalog
+from rag_pipeline.core.storage.data_dir import DocumentStore
 
 pytest_plugins = ["support.api"]
 
@@ -167,7 +167,7 @@ def test_an_upload_cut_off_by_a_crash_is_accepted_again(
 ) -> None:
     """Killed between writing the upload's bytes and registering them, the API never answered;
     the client's retry must deliver the file, not be told it is a duplicate of nothing."""
-    from rag_pipeline.core.store import DocumentStore, document_id, sha256_bytes
+    from rag_pipeline.core.storage.data_dir import DocumentStore, document_id, sha256_bytes
 
     store = DocumentStore(settings.data_dir)
     data = (corpus / "markdown/haystack_sample.md").read_bytes()

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from reliability.harness import Stack, all_documents, request
 
-from rag_pipeline.core.store import DocumentStore, slugify
+from rag_pipeline.core.storage.data_dir import DocumentStore, slugify
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,7 @@ def audit(stack: Stack, client: httpx.Client, scope: Scope) -> Audit:
                     f"indexed, status says {doc.get('chunks')} chunks, catalog {chunks}, "
                     f"{len(vectors)} vectors"
                 )
-            row = registry.get(doc_id)
+            row = registry.reads.get(doc_id)
             if row is not None and row.sha256:
                 by_sha.setdefault(row.sha256, []).append(doc_id)
         elif status in ("queued", "processing", "missing"):

@@ -39,7 +39,7 @@ SHORT = [
 ]
 
 # Office, OpenDocument, EPUB, HTML and RTF files, images and scans (OCR): every one is indexed
-# (tests/test_formats_corpus.py checks that each one's phrase is then found).
+# (tests/core/stages/extract/test_formats_corpus.py checks that each one's phrase is then found).
 NEW_FORMAT_FOLDERS = ("office", "html", "scanned")
 
 

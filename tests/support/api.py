@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from rag_api.main import create_app
 from rag_pipeline.core.registry import DocumentStatus
-from rag_pipeline.core.store import DocumentStore
+from rag_pipeline.core.storage.data_dir import DocumentStore
 from rag_pipeline.settings import Settings
 from support.runs import sensor_tick
 
@@ -60,7 +60,7 @@ def assert_nothing_kept(settings: Settings) -> None:
     store = DocumentStore(settings.data_dir)
     kept = [p for p in store.incoming_dir.rglob("*") if p.is_file()]
     assert not kept, kept
-    assert store.registry.page()[1] == 0
+    assert store.registry.reads.page()[1] == 0
 
 
 def take_into_partitions(instance: object, data_dir: Path):  # type: ignore[no-untyped-def]
@@ -78,7 +78,7 @@ def land_rejected(instance: object, data_dir: Path, name: str, data: bytes) -> d
     landing.mkdir(parents=True, exist_ok=True)
     (landing / name).write_bytes(data)
     take_into_partitions(instance, data_dir)
-    rejected, _ = DocumentStore(data_dir).registry.page(DocumentStatus.rejected)
+    rejected, _ = DocumentStore(data_dir).registry.reads.page(DocumentStatus.rejected)
     [doc] = [d for d in rejected if d.filename == name]
     assert doc.source_path and Path(doc.source_path).is_file(), doc
     return {"id": doc.id, "status_url": f"/documents/{doc.id}", "source_path": doc.source_path}

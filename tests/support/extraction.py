@@ -4,7 +4,7 @@ import multiprocessing
 import os
 from pathlib import Path
 
-from rag_pipeline.core.extract import ERROR_CODES, ExtractionError
+from rag_pipeline.core.stages.extract import ERROR_CODES, ExtractionError
 
 # The asset check warns above this share; every readable corpus document stays below it.
 WARN_SHARE = 0.05

@@ -8,8 +8,8 @@ from typing import Any
 
 from dagster import SensorResult, build_sensor_context
 
-from rag_pipeline.core.store import DocumentStore
-from rag_pipeline.sensors import landing_zone_tick
+from rag_pipeline.core.storage.data_dir import DocumentStore
+from rag_pipeline.orchestration.sensors import landing_zone_tick
 
 
 class Daemon:

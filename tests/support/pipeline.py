@@ -3,10 +3,10 @@
 import time
 from typing import Any
 
-from rag_pipeline.core.index import VectorIndex, connect
-from rag_pipeline.core.store import DocumentStore
-from rag_pipeline.resources import INDEX_WRITE_POOL
-from rag_pipeline.status import document_reports
+from rag_pipeline.core.documents.reports import document_reports
+from rag_pipeline.core.retrieval.vector_index import VectorIndex, connect
+from rag_pipeline.core.storage.data_dir import DocumentStore
+from rag_pipeline.orchestration.resources import INDEX_WRITE_POOL
 
 DEADLINE_SECONDS = 60
 

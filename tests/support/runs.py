@@ -17,7 +17,7 @@ def copy_corpus(corpus: Path, rel: str, dest: Path) -> Path:
 
 def add_files(instance: object, paths: list[Path], **options: int) -> list[str]:
     """Register files the way `rag-pipeline add` does, returning their document ids."""
-    from rag_pipeline.__main__ import main
+    from rag_pipeline.cli.main import main
 
     ids = []
     for path in paths:
@@ -45,7 +45,7 @@ def _capture(fn, argv):  # type: ignore[no-untyped-def]
 
 
 def run_cli(argv: list[str]) -> tuple[int, str]:
-    from rag_pipeline.__main__ import main
+    from rag_pipeline.cli.main import main
 
     return _capture(main, argv)
 
@@ -89,8 +89,8 @@ def sensor_tick(instance: object, data_dir: str, cursor: str | None = None):  # 
     """Evaluate the landing-zone sensor once and apply its partitions, as the daemon does."""
     from dagster import build_sensor_context
 
-    from rag_pipeline.resources import DocumentStoreResource
-    from rag_pipeline.sensors import landing_zone_sensor
+    from rag_pipeline.orchestration.resources import DocumentStoreResource
+    from rag_pipeline.orchestration.sensors import landing_zone_sensor
 
     context = build_sensor_context(
         instance=instance,  # type: ignore[arg-type]

@@ -24,7 +24,7 @@ from rag_pipeline.core.registry.model import (
     Stage,
     StageState,
 )
-from rag_pipeline.core.registry.store import Registry
+from rag_pipeline.core.registry.registry import Registry
 
 __all__ = [
     "DEFAULT_COLLECTION",

@@ -88,7 +88,7 @@ class Database:
                 conn.commit()
 
     @contextmanager
-    def _tx(self, write: bool = False, lock: str | None = None) -> Iterator[sa.Connection]:
+    def transaction(self, write: bool = False, lock: str | None = None) -> Iterator[sa.Connection]:
         with self.engine.connect() as conn:
             if self.sqlite:
                 conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
@@ -106,17 +106,17 @@ class Database:
                     )
                 yield conn
 
-    def _get(self, conn: sa.Connection, doc_id: str) -> Document | None:
-        found = self._documents(conn, [doc_id])
+    def load(self, conn: sa.Connection, doc_id: str) -> Document | None:
+        found = self.load_many(conn, [doc_id])
         return found[0] if found else None
 
-    def _row(self, conn: sa.Connection, doc_id: str) -> Document | None:
+    def load_row(self, conn: sa.Connection, doc_id: str) -> Document | None:
         """The document's row alone, its stages unread (all pending): one query, for callers
         that need what it is and where its bytes are, not how far it got."""
         row = conn.execute(sa.select(documents).where(documents.c.id == doc_id)).first()
         return Document.from_row(row) if row is not None else None
 
-    def _documents(self, conn: sa.Connection, ids: Sequence[str]) -> list[Document]:
+    def load_many(self, conn: sa.Connection, ids: Sequence[str]) -> list[Document]:
         """Rows with their stages, in the order of `ids`."""
         if not ids:
             return []
@@ -131,12 +131,12 @@ class Database:
     # Named state.
 
     def get_state(self, name: str) -> str | None:
-        with self._tx() as conn:
+        with self.transaction() as conn:
             row = conn.execute(sa.select(state.c.value).where(state.c.name == name)).first()
             return row.value if row is not None else None
 
     def set_state(self, name: str, value: str) -> None:
-        with self._tx(write=True, lock=f"state:{name}") as conn:
+        with self.transaction(write=True, lock=f"state:{name}") as conn:
             conn.execute(state.delete().where(state.c.name == name))
             conn.execute(state.insert().values(name=name, value=value))
 
@@ -148,3 +148,10 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+class Part:
+    """One concern's operations over the registry's shared database."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db

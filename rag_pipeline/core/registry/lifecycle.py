@@ -6,7 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from rag_pipeline.core.registry.database import LIVE_VALUES, Database
+from rag_pipeline.core.registry.database import LIVE_VALUES, Part
 from rag_pipeline.core.registry.model import (
     DEFAULT_COLLECTION,
     CollectionNotFound,
@@ -19,7 +19,7 @@ from rag_pipeline.core.registry.model import (
 )
 
 
-class Lifecycle(Database):
+class Lifecycle(Part):
     def register(
         self,
         doc_id: str,
@@ -46,7 +46,7 @@ class Lifecycle(Database):
         names one document). A deleted or rejected id registered again starts a new life.
         """
         now = time.time()
-        with self._tx(write=True, lock=f"sha:{sha256}") as conn:
+        with self.db.transaction(write=True, lock=f"sha:{sha256}") as conn:
             # In the transaction: a collection deleted meanwhile takes no new document.
             if not conn.execute(
                 sa.select(collections.c.name).where(collections.c.name == collection)
@@ -61,12 +61,12 @@ class Lifecycle(Database):
                     .limit(1)
                 ).first()
                 if same is not None:
-                    return self._get(conn, same.id), False  # type: ignore[return-value]
-            existing = self._row(conn, doc_id)
+                    return self.db.load(conn, same.id), False  # type: ignore[return-value]
+            existing = self.db.load_row(conn, doc_id)
             if existing is not None and existing.live:
-                return self._get(conn, doc_id), False  # type: ignore[return-value]
+                return self.db.load(conn, doc_id), False  # type: ignore[return-value]
             if supersedes is not None:
-                old = self._row(conn, supersedes)
+                old = self.db.load_row(conn, supersedes)
                 supersedes = supersedes if old is not None and old.live else None
             values = fresh_row(
                 now,
@@ -92,7 +92,7 @@ class Lifecycle(Database):
                 conn.execute(stages.delete().where(stages.c.document_id == doc_id))
                 conn.execute(documents.update().where(documents.c.id == doc_id).values(**values))
             # A new life has no stages yet: the row is the whole document.
-            return self._row(conn, doc_id), True  # type: ignore[return-value]
+            return self.db.load_row(conn, doc_id), True  # type: ignore[return-value]
 
     def reject(
         self,
@@ -110,8 +110,8 @@ class Lifecycle(Database):
     ) -> Document:
         """Record a file that never became a document, unless the id is live already."""
         now = time.time()
-        with self._tx(write=True) as conn:
-            existing = self._get(conn, doc_id)
+        with self.db.transaction(write=True) as conn:
+            existing = self.db.load(conn, doc_id)
             if existing is not None and existing.live:
                 return existing
             values = {
@@ -135,13 +135,13 @@ class Lifecycle(Database):
             else:
                 conn.execute(stages.delete().where(stages.c.document_id == doc_id))
                 conn.execute(documents.update().where(documents.c.id == doc_id).values(**values))
-            return self._get(conn, doc_id)  # type: ignore[return-value]
+            return self.db.load(conn, doc_id)  # type: ignore[return-value]
 
     def retire(self, doc_id: str, reason: str, superseded_by: str | None = None) -> Document | None:
         """Mark a live document deleted; returns it as it was, or None if it was not live."""
         now = time.time()
-        with self._tx(write=True) as conn:
-            found = self._get(conn, doc_id)
+        with self.db.transaction(write=True) as conn:
+            found = self.db.load(conn, doc_id)
             if found is None or not found.live:
                 return None
             conn.execute(
@@ -160,7 +160,7 @@ class Lifecycle(Database):
 
     def partition_released(self, doc_id: str) -> None:
         """The partition is gone; so is the row, when its collection was deleted."""
-        with self._tx(write=True) as conn:
+        with self.db.transaction(write=True) as conn:
             conn.execute(
                 documents.update()
                 .where(documents.c.id == doc_id, documents.c.status == DocumentStatus.deleted.value)
@@ -176,7 +176,7 @@ class Lifecycle(Database):
 
     def forget(self, doc_id: str) -> bool:
         """Remove a rejected file's row: nothing of it is left to show."""
-        with self._tx(write=True) as conn:
+        with self.db.transaction(write=True) as conn:
             result = conn.execute(
                 documents.delete().where(
                     documents.c.id == doc_id, documents.c.status == DocumentStatus.rejected.value
@@ -195,7 +195,7 @@ class Lifecycle(Database):
         One transaction: a delete that commits first withdraws the document; one that commits
         after finds it submitted, and its run drops it.
         """
-        with self._tx(write=True) as conn:
+        with self.db.transaction(write=True) as conn:
             waiting: sa.ColumnElement[bool] = documents.c.submitted_at.is_(None)
             if again:
                 waiting = sa.or_(waiting, documents.c.id.in_(list(again)))
@@ -214,7 +214,7 @@ class Lifecycle(Database):
 
     def unclaim(self, doc_ids: Sequence[str]) -> None:
         """Submitted documents whose partition never appeared: pick them up again."""
-        with self._tx(write=True) as conn:
+        with self.db.transaction(write=True) as conn:
             conn.execute(
                 documents.update()
                 .where(
@@ -236,7 +236,7 @@ class Lifecycle(Database):
         now = time.time()
         values = {k: v for k, v in (options or {}).items() if v is not None}
         taken: set[str] = set()
-        with self._tx(write=True) as conn:
+        with self.db.transaction(write=True) as conn:
             for doc_id, run_id in assignments.items():
                 result = conn.execute(
                     documents.update()

@@ -6,15 +6,15 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from rag_pipeline.core.registry.database import LIVE_VALUES, Database
+from rag_pipeline.core.registry.database import LIVE_VALUES, Part
 from rag_pipeline.core.registry.model import STAGES, DocumentStatus, StageState, documents, stages
 
 
-class Projection(Database):
+class Projection(Part):
     def start(self, doc_ids: Sequence[str], run_id: str, selected: Sequence[str]) -> None:
         """A run took these documents on: processing, with its selected stages in progress."""
         now = time.time()
-        with self._tx(write=True) as conn:
+        with self.db.transaction(write=True) as conn:
             live = self._live_ids(conn, doc_ids)
             if not live:
                 return
@@ -64,7 +64,7 @@ class Projection(Database):
         """A stage materialized for these documents (id -> its metadata), in one transaction;
         documents no longer live are left as they are."""
         now = time.time()
-        with self._tx(write=True) as conn:
+        with self.db.transaction(write=True) as conn:
             live = self._live_ids(conn, list(done))
             if not live:
                 return
@@ -99,7 +99,7 @@ class Projection(Database):
 
     def stage_failed(self, doc_id: str, stage: str, run_id: str, code: str, message: str) -> None:
         now = time.time()
-        with self._tx(write=True) as conn:
+        with self.db.transaction(write=True) as conn:
             if not self._live_ids(conn, [doc_id]):
                 return
             self._fail(conn, doc_id, stage, run_id, code, message, now)
@@ -108,7 +108,7 @@ class Projection(Database):
         """The run is done with these documents: stages it left in progress go back to what
         they were before it, and status follows the stages."""
         now = time.time()
-        with self._tx(write=True) as conn:
+        with self.db.transaction(write=True) as conn:
             ids = [
                 row.id
                 for row in conn.execute(
@@ -122,7 +122,7 @@ class Projection(Database):
             if not ids:
                 return
             self._settle(conn, ids)
-            for doc in self._documents(conn, ids):
+            for doc in self.db.load_many(conn, ids):
                 states = [doc.stages[s].state for s in STAGES]
                 if doc.stages["vector_index"].state == StageState.materialized:
                     status = DocumentStatus.indexed
@@ -153,7 +153,7 @@ class Projection(Database):
         """
         now = time.time()
         failed = []
-        with self._tx(write=True) as conn:
+        with self.db.transaction(write=True) as conn:
             query = sa.select(documents.c.id, documents.c.run_id).where(
                 documents.c.id.in_(list(doc_ids)),
                 documents.c.registered_at <= created_at,
@@ -164,7 +164,7 @@ class Projection(Database):
             mine = {None, run_id, *finished_runs}
             candidates = [r.id for r in conn.execute(query) if r.run_id in mine]
             self._settle(conn, candidates)
-            for doc in self._documents(conn, candidates):
+            for doc in self.db.load_many(conn, candidates):
                 stage = next(
                     (s for s in STAGES if doc.stages[s].state != StageState.materialized),
                     "vector_index",

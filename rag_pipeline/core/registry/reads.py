@@ -4,18 +4,18 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-from rag_pipeline.core.registry.database import LIVE_VALUES, Database
+from rag_pipeline.core.registry.database import LIVE_VALUES, Part
 from rag_pipeline.core.registry.model import Document, DocumentStatus, documents
 
 
-class Reads(Database):
+class Reads(Part):
     def get(self, doc_id: str) -> Document | None:
-        with self._tx() as conn:
-            return self._get(conn, doc_id)
+        with self.db.transaction() as conn:
+            return self.db.load(conn, doc_id)
 
     def documents(self, doc_ids: Sequence[str]) -> list[Document]:
-        with self._tx() as conn:
-            return self._documents(conn, doc_ids)
+        with self.db.transaction() as conn:
+            return self.db.load_many(conn, doc_ids)
 
     def get_live(self, doc_id: str) -> Document | None:
         found = self.get(doc_id)
@@ -23,19 +23,19 @@ class Reads(Database):
 
     def get_row(self, doc_id: str) -> Document | None:
         """The document's row whatever its status, its stages unread (see `_row`)."""
-        with self._tx() as conn:
-            return self._row(conn, doc_id)
+        with self.db.transaction() as conn:
+            return self.db.load_row(conn, doc_id)
 
     def get_live_row(self, doc_id: str) -> Document | None:
         """The live document without its stages (see `_row`): what each stage reads before
         it runs, several times per document, so one query instead of two."""
-        with self._tx() as conn:
-            found = self._row(conn, doc_id)
+        with self.db.transaction() as conn:
+            found = self.db.load_row(conn, doc_id)
         return found if found is not None and found.live else None
 
     def live_at_landing_path(self, landing_path: str) -> Document | None:
         """The live document last registered from this landing path."""
-        with self._tx() as conn:
+        with self.db.transaction() as conn:
             row = conn.execute(
                 sa.select(documents.c.id)
                 .where(
@@ -44,14 +44,14 @@ class Reads(Database):
                 .order_by(documents.c.registered_at.desc())
                 .limit(1)
             ).first()
-            return self._get(conn, row.id) if row is not None else None
+            return self.db.load(conn, row.id) if row is not None else None
 
     def live_landing_paths(self, landing_paths: Sequence[str]) -> set[str]:
         """Which of these landing paths a live document was registered from: one query per
         thousand paths, where the sensor would otherwise look up each taken file each tick."""
         found: set[str] = set()
         paths = list(landing_paths)
-        with self._tx() as conn:
+        with self.db.transaction() as conn:
             for start in range(0, len(paths), 1000):
                 rows = conn.execute(
                     sa.select(documents.c.landing_path)
@@ -85,7 +85,7 @@ class Reads(Database):
             where = [] if include_deleted else [documents.c.status != deleted]
         if collections is not None:
             where.append(documents.c.collection.in_(list(collections)))
-        with self._tx() as conn:
+        with self.db.transaction() as conn:
 
             def count(*conditions: sa.ColumnElement[bool]) -> int:
                 query = sa.select(sa.func.count()).select_from(documents).where(*conditions)
@@ -97,11 +97,11 @@ class Reads(Database):
                 total = count()
                 if not include_deleted:
                     total -= count(documents.c.status == deleted)
-            return self._documents(conn, _in_order(conn, where, limit, offset)), total
+            return self.db.load_many(conn, _in_order(conn, where, limit, offset)), total
 
     def by_run(self, run_ids: Sequence[str]) -> dict[str, list[str]]:
         """Queued or processing documents last taken on by each of these runs."""
-        with self._tx() as conn:
+        with self.db.transaction() as conn:
             rows = conn.execute(
                 sa.select(documents.c.id, documents.c.run_id).where(
                     documents.c.run_id.in_(list(run_ids)),
@@ -114,7 +114,7 @@ class Reads(Database):
             return found
 
     def processing_runs(self) -> list[str]:
-        with self._tx() as conn:
+        with self.db.transaction() as conn:
             query = (
                 sa.select(documents.c.run_id)
                 .where(
@@ -126,7 +126,7 @@ class Reads(Database):
             return [row.run_id for row in conn.execute(query)]
 
     def rejected_before(self, cutoff: float) -> list[str]:
-        with self._tx() as conn:
+        with self.db.transaction() as conn:
             query = sa.select(documents.c.id).where(
                 documents.c.status == DocumentStatus.rejected.value,
                 documents.c.registered_at < cutoff,
@@ -134,13 +134,13 @@ class Reads(Database):
             return [row.id for row in conn.execute(query)]
 
     def partitions_to_release(self) -> list[str]:
-        with self._tx() as conn:
+        with self.db.transaction() as conn:
             query = sa.select(documents.c.id).where(documents.c.release_partition.is_(True))
             return [row.id for row in conn.execute(query)]
 
     def submitted_after(self, since: float) -> list[str]:
         """Queued documents submitted after `since` that no run has taken on yet."""
-        with self._tx() as conn:
+        with self.db.transaction() as conn:
             query = sa.select(documents.c.id).where(
                 documents.c.status == DocumentStatus.queued.value,
                 documents.c.submitted_at > since,
@@ -150,7 +150,7 @@ class Reads(Database):
 
     def submitted_between(self, start: float, end: float) -> list[str]:
         """Queued documents submitted in [start, end) that no run has taken on yet."""
-        with self._tx() as conn:
+        with self.db.transaction() as conn:
             query = sa.select(documents.c.id).where(
                 documents.c.status == DocumentStatus.queued.value,
                 documents.c.submitted_at >= start,
@@ -173,7 +173,7 @@ class Reads(Database):
             where.append(documents.c.error_code == error_code)
         if collection is not None:
             where.append(documents.c.collection == collection)
-        with self._tx() as conn:
+        with self.db.transaction() as conn:
             excluded = 0
             if exclude_codes:
                 excluded = int(
@@ -189,7 +189,7 @@ class Reads(Database):
                         documents.c.error_code.not_in(list(exclude_codes)),
                     )
                 )
-            return self._documents(conn, _in_order(conn, where, limit)), excluded
+            return self.db.load_many(conn, _in_order(conn, where, limit)), excluded
 
 
 def _in_order(

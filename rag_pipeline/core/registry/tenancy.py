@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from rag_pipeline.core.registry.database import LIVE_VALUES, Database
+from rag_pipeline.core.registry.database import LIVE_VALUES, Part
 from rag_pipeline.core.registry.model import (
     ApiKey,
     Collection,
@@ -36,7 +36,7 @@ class Facet:
     status: str
 
 
-class Tenancy(Database):
+class Tenancy(Part):
     # Collections.
 
     def create_collection(
@@ -48,7 +48,7 @@ class Tenancy(Database):
     ) -> Collection | None:
         """A new collection, or None if one of that name exists."""
         now = time.time()
-        with self._tx(write=True, lock=f"collection:{name}") as conn:
+        with self.db.transaction(write=True, lock=f"collection:{name}") as conn:
             if conn.execute(
                 sa.select(collections.c.name).where(collections.c.name == name)
             ).first():
@@ -66,7 +66,7 @@ class Tenancy(Database):
             return made
 
     def collection(self, name: str) -> Collection | None:
-        with self._tx() as conn:
+        with self.db.transaction() as conn:
             row = conn.execute(sa.select(collections).where(collections.c.name == name)).first()
             return Collection.from_row(row) if row is not None else None
 
@@ -75,11 +75,11 @@ class Tenancy(Database):
         query = sa.select(collections).order_by(collections.c.name)
         if names is not None:
             query = query.where(collections.c.name.in_(list(names)))
-        with self._tx() as conn:
+        with self.db.transaction() as conn:
             return [Collection.from_row(row) for row in conn.execute(query)]
 
     def update_collection(self, name: str, **changes: Any) -> Collection | None:
-        with self._tx(write=True) as conn:
+        with self.db.transaction(write=True) as conn:
             result = conn.execute(
                 collections.update()
                 .where(collections.c.name == name)
@@ -97,7 +97,7 @@ class Tenancy(Database):
             .where(documents.c.status.in_(LIVE_VALUES))
             .group_by(documents.c.collection)
         )
-        with self._tx() as conn:
+        with self.db.transaction() as conn:
             return {row[0]: int(row[1]) for row in conn.execute(query)}
 
     def status_counts(self) -> dict[str, dict[str, int]]:
@@ -109,7 +109,7 @@ class Tenancy(Database):
             .group_by(documents.c.collection, documents.c.status)
         )
         counts: dict[str, dict[str, int]] = {}
-        with self._tx() as conn:
+        with self.db.transaction() as conn:
             for collection, status, count in conn.execute(query):
                 counts.setdefault(collection, {})[status] = int(count)
         return counts
@@ -120,7 +120,7 @@ class Tenancy(Database):
             documents.c.status.in_(LIVE_VALUES),
             documents.c.collection.not_in(sa.select(collections.c.name)),
         )
-        with self._tx() as conn:
+        with self.db.transaction() as conn:
             return [row.id for row in conn.execute(query)]
 
     def collection_document_ids(self, name: str) -> list[str]:
@@ -130,14 +130,14 @@ class Tenancy(Database):
             .where(documents.c.collection == name)
             .order_by(documents.c.registered_at, documents.c.id)
         )
-        with self._tx() as conn:
+        with self.db.transaction() as conn:
             return [row.id for row in conn.execute(query)]
 
     def remove_collection(self, name: str) -> None:
         """Forget a collection whose documents are gone: its row, its name on keys, and the rows
         of its documents, but for those whose partition is still to be removed (they go once it
         is, see `partition_released`)."""
-        with self._tx(write=True) as conn:
+        with self.db.transaction(write=True) as conn:
             conn.execute(collections.delete().where(collections.c.name == name))
             conn.execute(
                 documents.delete().where(
@@ -158,17 +158,17 @@ class Tenancy(Database):
 
     def set_metadata(self, doc_id: str, metadata: dict[str, Any]) -> Document | None:
         """Replace a live document's metadata; None if it is not live."""
-        with self._tx(write=True) as conn:
+        with self.db.transaction(write=True) as conn:
             result = conn.execute(
                 documents.update()
                 .where(documents.c.id == doc_id, documents.c.status.in_(LIVE_VALUES))
                 .values(metadata=metadata, updated_at=time.time())
             )
-            return self._get(conn, doc_id) if result.rowcount else None
+            return self.db.load(conn, doc_id) if result.rowcount else None
 
     def last_change(self) -> float:
         """When any document last changed (from the index on updated_at)."""
-        with self._tx() as conn:
+        with self.db.transaction() as conn:
             return float(conn.execute(sa.select(sa.func.max(documents.c.updated_at))).scalar() or 0)
 
     def facets_since(self, since: float) -> list[Facet]:
@@ -184,7 +184,7 @@ class Tenancy(Database):
             documents.c.registered_at,
         ).where(documents.c.updated_at >= since)
         live = set(LIVE_VALUES)
-        with self._tx() as conn:
+        with self.db.transaction() as conn:
             return [
                 Facet(
                     row.id,
@@ -219,14 +219,14 @@ class Tenancy(Database):
             "created_at": time.time(),
             "revoked_at": None,
         }
-        with self._tx(write=True) as conn:
+        with self.db.transaction(write=True) as conn:
             conn.execute(api_keys.insert().values(**values))
             row = conn.execute(sa.select(api_keys).where(api_keys.c.id == key_id)).one()
             return ApiKey.from_row(row)
 
     def key_secret(self, key_id: str) -> tuple[ApiKey, str] | None:
         """An active key and its secret's hash."""
-        with self._tx() as conn:
+        with self.db.transaction() as conn:
             row = conn.execute(
                 sa.select(api_keys).where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
             ).first()
@@ -239,16 +239,16 @@ class Tenancy(Database):
             .where(api_keys.c.revoked_at.is_(None))
             .order_by(api_keys.c.created_at, api_keys.c.id)
         )
-        with self._tx() as conn:
+        with self.db.transaction() as conn:
             return [ApiKey.from_row(row) for row in conn.execute(query)]
 
     def any_key(self) -> bool:
-        with self._tx() as conn:
+        with self.db.transaction() as conn:
             query = sa.select(api_keys.c.id).where(api_keys.c.revoked_at.is_(None)).limit(1)
             return conn.execute(query).first() is not None
 
     def revoke_key(self, key_id: str) -> bool:
-        with self._tx(write=True) as conn:
+        with self.db.transaction(write=True) as conn:
             result = conn.execute(
                 api_keys.update()
                 .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))

@@ -1,0 +1,1 @@
+"""The rag-pipeline command line."""

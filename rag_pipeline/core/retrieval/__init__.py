@@ -1,0 +1,1 @@
+"""Finding chunks: the Chroma index, the lexical index, search, filters and facets."""

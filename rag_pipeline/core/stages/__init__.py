@@ -1,0 +1,1 @@
+"""The ingestion stages: extract, chunk, embed, index."""

@@ -1,0 +1,1 @@
+"""Where artifacts live: the data dir's layout, the catalog, backup and cleanup."""

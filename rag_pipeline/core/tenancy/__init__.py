@@ -1,0 +1,1 @@
+"""Who owns what: collections and API keys."""
