@@ -14,7 +14,7 @@ export DAGSTER_HOME := $(abspath $(or $(DAGSTER_HOME),dagster_home))
 export RAG_DATA_DIR := $(abspath $(or $(RAG_DATA_DIR),data))
 export RAG_BACKUP_DIR := $(abspath $(or $(RAG_BACKUP_DIR),backups))
 
-.PHONY: setup run test test-fast lint bench eval clean
+.PHONY: setup run test test-fast lint bench eval docs clean
 
 # OCR needs Debian's Tesseract (scripts/ocr-packages.txt), which pip cannot install: setup says
 # what is missing and how to install it; everything else works without it.
@@ -59,6 +59,12 @@ bench: setup
 
 eval: setup
 	$(BIN)/python -m bench eval $(EVAL_ARGS)
+
+# The two generated pages: the settings table (from the Settings class) and the benchmark figures
+# (from bench/results/*.json). Tests fail while either is stale.
+docs: setup
+	$(BIN)/python -m rag_pipeline.settings --update docs/configuration.md
+	$(BIN)/python -m bench report
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -12,6 +12,7 @@
     python -m bench filtered [--chunks 100000] [--collections 10] [--tiny]
     python -m bench status [--sizes 1000 10000 100000]
     python -m bench eval [--work DIR] [--fresh]
+    python -m bench report [--check]
 
 `stages` times each stage of one range run (bench/results/stages.json); `extract` times
 the extraction sandbox against in-process extraction and how soon a time bound bites
@@ -30,7 +31,8 @@ unfiltered /search per mode at 100k chunks over 10 collections (bench/results/fi
 `status` measures status reads and
 the progress stream at 1k to 100k documents (bench/results/status.json and status.png).
 `eval` (`make eval`, not part of `make bench`) scores retrieval quality on the SQuAD questions
-(bench/results/retrieval.json).
+(bench/results/retrieval.json). `report` writes docs/benchmarks.md from bench/results/*.json
+(`--check` only says whether it is current).
 Arguments after the name go to that benchmark.
 """
 
@@ -50,8 +52,9 @@ BENCHMARKS = (
     "filtered",
     "status",
 )
-# Run on its own (`make eval`): it scores retrieval quality rather than timing anything.
-EXTRA = ("eval",)
+# Run on their own: `eval` (`make eval`) scores retrieval quality rather than timing anything,
+# and `report` writes docs/benchmarks.md from the results.
+EXTRA = ("eval", "report")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,9 @@ CLI and the API, and nowhere else.
 Every variable is `RAG_<FIELD>`. A few older names still work as aliases, so existing `.env`
 files keep working; the `RAG_` name wins when both are set. Nothing here writes `os.environ`.
 
-`python -m rag_pipeline.settings --markdown` prints the README's configuration table.
+`python -m rag_pipeline.settings --markdown` prints the configuration table of
+docs/configuration.md, and `--update docs/configuration.md` rewrites it there, between its
+settings markers.
 """
 
 import argparse
@@ -20,6 +22,8 @@ from rag_pipeline.core.documents.options import ChunkDefaults
 from rag_pipeline.core.stages.embedders import DEFAULT_MODEL, max_tokens_for
 
 ENV_PREFIX = "RAG_"
+# Where the generated table sits in a Markdown page.
+TABLE_BEGIN, TABLE_END = "<!-- settings:begin -->\n", "<!-- settings:end -->"
 
 
 def _or_old(old: str) -> AliasChoices:
@@ -219,7 +223,7 @@ def shown_default(field: FieldInfo) -> str:
 
 
 def markdown_table() -> str:
-    """The README's configuration table, one row per field."""
+    """The configuration table, one row per field."""
     rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
     for name, field in Settings.model_fields.items():
         first, *older = env_names(field, name)
@@ -230,11 +234,25 @@ def markdown_table() -> str:
     return "\n".join(rows) + "\n"
 
 
+def with_current_table(page: str) -> str:
+    """`page` with the table between its settings markers replaced by the current one."""
+    if page.count(TABLE_BEGIN) != 1 or page.count(TABLE_END) != 1:
+        raise ValueError(f"expected one {TABLE_BEGIN.strip()} and one {TABLE_END}")
+    head, rest = page.split(TABLE_BEGIN)
+    tail = rest.split(TABLE_END)[1]
+    return head + TABLE_BEGIN + markdown_table() + TABLE_END + tail
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m rag_pipeline.settings", description=__doc__)
-    parser.add_argument("--markdown", action="store_true", help="print the README's table")
+    parser.add_argument("--markdown", action="store_true", help="print the configuration table")
+    parser.add_argument(
+        "--update", type=Path, metavar="PAGE", help="rewrite the table in PAGE between its markers"
+    )
     args = parser.parse_args()
-    if args.markdown:
+    if args.update:
+        args.update.write_text(with_current_table(args.update.read_text()))
+    elif args.markdown:
         print(markdown_table(), end="")
     else:
         print(get_settings().model_dump_json(indent=2, exclude={"api_key"}))

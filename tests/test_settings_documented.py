@@ -1,5 +1,5 @@
-"""One settings class: documented from itself, the only reader of the environment, and the same
-in every process."""
+"""One settings class: documented from itself (docs/configuration.md, .env.example), the only
+reader of the environment, and the same in every process."""
 
 import json
 import re
@@ -13,17 +13,25 @@ from support.env import REPO
 from rag_pipeline.core.storage.data_dir import DocumentStore
 from rag_pipeline.definitions import build_definitions
 from rag_pipeline.orchestration import schedules
-from rag_pipeline.settings import Settings, env_names, markdown_table, shown_default
+from rag_pipeline.settings import (
+    TABLE_BEGIN,
+    TABLE_END,
+    Settings,
+    env_names,
+    markdown_table,
+    shown_default,
+    with_current_table,
+)
 
 # (Names ending in _TAG are Dagster's run-tag constants, not variables.)
 _VAR = re.compile(r"\b((?:RAG|DAGSTER|BACKUP|CLEANUP)_[A-Z0-9_]+(?<!_TAG)|RUN_RETENTION_DAYS)\b")
 # A variable's name as a string literal: what reading it by hand takes.
 _NAMED = re.compile(r"""["']((?:RAG|BACKUP|CLEANUP)_[A-Z0-9_]+|RUN_RETENTION_DAYS)["']""")
-_BEGIN, _END = "<!-- settings:begin -->\n", "<!-- settings:end -->"
+CONFIGURATION = REPO / "docs" / "configuration.md"
 
 
-def _readme() -> str:
-    return (REPO / "README.md").read_text()
+def _configuration() -> str:
+    return CONFIGURATION.read_text()
 
 
 def _env_example() -> dict[str, str]:
@@ -43,13 +51,31 @@ def _used_anywhere() -> set[str]:
     return names
 
 
-def test_the_readme_table_is_generated_from_the_class() -> None:
-    readme = _readme()
-    assert readme.count(_BEGIN) == 1 and readme.count(_END) == 1
-    table = readme.split(_BEGIN, 1)[1].split(_END, 1)[0]
+def test_the_configuration_table_is_generated_from_the_class() -> None:
+    page = _configuration()
+    assert page.count(TABLE_BEGIN) == 1 and page.count(TABLE_END) == 1
+    table = page.split(TABLE_BEGIN, 1)[1].split(TABLE_END, 1)[0]
     assert table == markdown_table(), (
-        "the README's table is stale: paste `python -m rag_pipeline.settings --markdown` "
-        "between its settings markers"
+        "docs/configuration.md is stale: run "
+        "`python -m rag_pipeline.settings --update docs/configuration.md` (or `make docs`)"
+    )
+    assert with_current_table(page) == page
+
+
+@pytest.mark.stack
+def test_the_generator_rewrites_only_the_table(tmp_path: Path) -> None:
+    page = tmp_path / "configuration.md"
+    page.write_text(f"# Before\n\n{TABLE_BEGIN}| stale |\n{TABLE_END}\n\n# After\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "rag_pipeline.settings", "--update", str(page)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert (
+        page.read_text() == f"# Before\n\n{TABLE_BEGIN}{markdown_table()}{TABLE_END}\n\n# After\n"
     )
 
 
@@ -64,8 +90,8 @@ def test_env_example_lists_every_setting_with_its_default() -> None:
 def test_every_variable_named_anywhere_is_documented() -> None:
     used = _used_anywhere()
     assert {"RAG_DATA_DIR", "BACKUP_CRON", "DAGSTER_HOME"} <= used
-    in_readme = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", _readme()))
-    assert used - in_readme == set()
+    documented = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", _configuration()))
+    assert used - documented == set()
     old_names = {
         old for name, field in Settings.model_fields.items() for old in env_names(field, name)[1:]
     }
