@@ -75,6 +75,27 @@ class Settings(BaseSettings):
     ocr_page_timeout_seconds: int = 60
     """bound on the OCR of one page (all its language sets), added to the document's
     extraction bound for each page OCR reads"""
+    extraction_budget_seconds: int = 1800
+    """processor time one document's extraction may take in all, however many OCR pages
+    extended its bound (`extraction_timeout` past it)"""
+    extract_memory_mb: int = 2048
+    """memory one document's extraction may take, on top of the extracting process's own
+    ~100 MB (its address space, RLIMIT_AS); past it the document fails with `resource_limit`"""
+    max_pages: int = 2000
+    """most pages, slides, sheets, chapters or image frames in one document (`too_large`)"""
+    max_image_megapixels: float = 50.0
+    """most pixels of one image or image frame, in millions (`too_large`); a PDF page larger
+    than this at 300 dpi is rendered for OCR at a lower resolution instead"""
+    max_document_chars: int = 10_000_000
+    """most characters of text one document may yield (`too_large`)"""
+    max_inflated_mb: int = 512
+    """most bytes a DOCX, PPTX, XLSX, ODT or EPUB file may inflate to, all its entries together,
+    checked before any parser opens it and again while inflating (`too_large`)"""
+    max_zip_entries: int = 10000
+    """most entries in one such file (`too_large`)"""
+    max_zip_ratio: int = 200
+    """most times an entry over 1 MiB may inflate its compressed size, as zip bombs do
+    (`too_large`)"""
     max_docs_per_run: int = 256
     """most documents in one run: the sensor's batches (which its byte budget usually ends
     first) and backfills (counted in documents only)"""

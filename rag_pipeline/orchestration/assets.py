@@ -335,7 +335,7 @@ def _run_stage(
             return ingest.raw_document(store, key)
         if stage == "document_text":
             return ingest.document_text(
-                store, key, chunking.extraction_timeout_seconds, chunking.ocr()
+                store, key, chunking.extraction_timeout_seconds, chunking.ocr(), chunking.limits()
             )
         return ingest.document_chunks(
             store,

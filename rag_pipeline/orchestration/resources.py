@@ -16,7 +16,7 @@ from pydantic import PrivateAttr
 
 from rag_pipeline.core.retrieval.vector_index import VectorIndex, connect
 from rag_pipeline.core.stages.embedders import Embedder, get_embedder
-from rag_pipeline.core.stages.extract import OcrOptions
+from rag_pipeline.core.stages.extract import ExtractionLimits, OcrOptions
 from rag_pipeline.core.storage.catalog import Catalog
 from rag_pipeline.core.storage.data_dir import DocumentStore
 
@@ -79,11 +79,31 @@ class ChunkingResource(ConfigurableResource):  # type: ignore[type-arg]
     extraction_timeout_seconds: int
     ocr_languages: list[str]  # language sets tried in turn; empty turns OCR off
     ocr_page_timeout_seconds: int
+    extraction_budget_seconds: int
+    extract_memory_mb: int
+    max_pages: int
+    max_image_megapixels: float
+    max_document_chars: int
+    max_inflated_mb: int
+    max_zip_entries: int
+    max_zip_ratio: int
 
     def ocr(self) -> OcrOptions | None:
         if not self.ocr_languages:
             return None
         return OcrOptions(tuple(self.ocr_languages), float(self.ocr_page_timeout_seconds))
+
+    def limits(self) -> ExtractionLimits:
+        return ExtractionLimits(
+            memory_mb=self.extract_memory_mb,
+            max_pages=self.max_pages,
+            max_megapixels=self.max_image_megapixels,
+            max_chars=self.max_document_chars,
+            max_inflated_mb=self.max_inflated_mb,
+            max_zip_entries=self.max_zip_entries,
+            max_zip_ratio=self.max_zip_ratio,
+            budget_s=float(self.extraction_budget_seconds),
+        )
 
 
 class OperationsResource(ConfigurableResource):  # type: ignore[type-arg]

@@ -2,9 +2,11 @@
 
 import multiprocessing
 import os
+import signal
+import time
 from pathlib import Path
 
-from rag_pipeline.core.stages.extract import ERROR_CODES, ExtractionError
+from rag_pipeline.core.stages.extract import ERROR_CODES, ExtractedText, ExtractionError
 
 # The asset check warns above this share; every readable corpus document stays below it.
 WARN_SHARE = 0.05
@@ -41,3 +43,29 @@ def assert_readable_message(err: ExtractionError) -> None:
     assert message == err.message
     assert "\n" not in message and 10 < len(message) <= 200, message
     assert "Traceback" not in message and "{'/" not in message, message
+
+
+def hoard(data: bytes, filename: str) -> ExtractedText:
+    """An extractor (for `run_bounded`) that takes `data` megabytes and keeps them, as a
+    runaway parser would."""
+    held = [bytearray(1024 * 1024) for _ in range(int(data))]
+    raise AssertionError(f"{len(held)} MB taken: the memory limit did not hold")
+
+
+def hoard_then_crash(data: bytes, filename: str) -> ExtractedText:
+    """Take `data` megabytes, then crash as a reader in C does when an allocation fails (after
+    a second, in which the parent looks at the child's memory ten times)."""
+    held = [bytearray(1024 * 1024) for _ in range(int(data))]
+    time.sleep(1.0)
+    os.kill(os.getpid(), signal.SIGSEGV)
+    raise AssertionError(f"{len(held)} MB taken, and still alive")
+
+
+def extend_forever(data: bytes, filename: str) -> ExtractedText:
+    """Ask for an hour of OCR time, a minute at a time, then compute without end."""
+    from rag_pipeline.core.stages.extract.sandbox import extend_bound
+
+    for _ in range(60):
+        extend_bound(60)
+    while True:
+        pass

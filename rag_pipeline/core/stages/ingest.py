@@ -23,9 +23,11 @@ from rag_pipeline.core.stages.chunking import (
 )
 from rag_pipeline.core.stages.embedders import Embedder
 from rag_pipeline.core.stages.extract import (
+    DEFAULT_LIMITS,
     DEFAULT_OCR,
     LOW_CONFIDENCE,
     ExtractionError,
+    ExtractionLimits,
     OcrOptions,
     OcrPages,
     extract_document,
@@ -113,7 +115,11 @@ def _retire_landing_copy(store: DocumentStore, relpath: str, source: Path, diges
 
 
 def document_text(
-    store: DocumentStore, doc_id: str, timeout_s: float, ocr: OcrOptions | None = DEFAULT_OCR
+    store: DocumentStore,
+    doc_id: str,
+    timeout_s: float,
+    ocr: OcrOptions | None = DEFAULT_OCR,
+    limits: ExtractionLimits = DEFAULT_LIMITS,
 ) -> StageResult:
     started = time.perf_counter()
     record = store.read_source(doc_id)
@@ -122,7 +128,9 @@ def document_text(
         raise StageError("missing_upstream", "raw_document has not been materialized")
     data = raw.read_bytes()
     try:
-        extracted = extract_document(data, record.filename or doc_id, timeout_s=timeout_s, ocr=ocr)
+        extracted = extract_document(
+            data, record.filename or doc_id, timeout_s=timeout_s, ocr=ocr, limits=limits
+        )
     except ExtractionError as exc:
         raise StageError(exc.code, exc.message) from exc
     pages = []

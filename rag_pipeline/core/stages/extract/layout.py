@@ -77,7 +77,7 @@ def reading(kind: str) -> Iterator[None]:
     """Any failure of a format's parser means a damaged file: `damaged_document`, one line."""
     try:
         yield
-    except ExtractionError:
+    except (ExtractionError, MemoryError):  # memory is the sandbox's to report
         raise
     except Exception as err:  # parsers raise many unrelated types on broken input
         raise ExtractionError(

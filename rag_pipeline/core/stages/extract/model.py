@@ -15,6 +15,8 @@ ERROR_CODES = (
     "extraction_timeout",
     "sniff_timeout",
     "garbled_text",
+    "too_large",  # past a bound on the document's content: pages, pixels, inflated bytes, text
+    "resource_limit",  # the extracting process ran out of its memory
 )
 
 

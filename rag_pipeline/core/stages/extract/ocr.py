@@ -24,9 +24,17 @@ from dataclasses import dataclass
 from typing import cast
 
 import pytesseract
-from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from rag_pipeline.core.stages.extract.layout import reading
+from rag_pipeline.core.stages.extract.limits import (
+    DEFAULT_LIMITS,
+    ExtractionLimits,
+    TextBudget,
+    check_pages,
+    check_pixels,
+    too_large,
+)
 from rag_pipeline.core.stages.extract.model import ExtractionError, OcrPages, RawPages
 from rag_pipeline.core.stages.extract.sandbox import extend_bound
 
@@ -83,8 +91,15 @@ def check_available(options: OcrOptions) -> None:
         )
 
 
-def image_pages(data: bytes, options: OcrOptions) -> RawPages:
-    """A PNG, JPEG or TIFF (every frame of a multi-page TIFF) read by OCR, a frame a page."""
+def image_pages(
+    data: bytes, options: OcrOptions, limits: ExtractionLimits = DEFAULT_LIMITS
+) -> RawPages:
+    """A PNG, JPEG or TIFF (every frame of a multi-page TIFF) read by OCR, a frame a page.
+
+    Frames are decoded one at a time, each only once its header's size is within the pixel
+    bound (a 250 KB TIFF can hold 150 frames that decode to 2 GB together, a 32 KB PNG a
+    144-megapixel image). Blank frames are not read, as blank PDF pages are not.
+    """
     with reading("image"):
         try:
             image = Image.open(io.BytesIO(data))
@@ -92,18 +107,30 @@ def image_pages(data: bytes, options: OcrOptions) -> RawPages:
             raise ExtractionError(
                 "damaged_document", "the image is damaged: its header cannot be decoded"
             ) from None
-        image.load()
-        frames = [ImageOps.exif_transpose(frame.copy()) for frame in ImageSequence.Iterator(image)]
-    check_available(options)
-    readings = []
-    for frame in frames:
+        except Image.DecompressionBombError:  # Pillow's own bound, twice its default 89 MP
+            raise too_large(
+                f"the image is above the limit of {limits.max_megapixels:g} megapixels "
+                "(RAG_MAX_IMAGE_MEGAPIXELS)"
+            ) from None
+        count = getattr(image, "n_frames", 1)  # from the frames' headers, none decoded
+        check_pages(count, limits)
+    budget = TextBudget(limits)
+    texts: list[str] = []
+    read: dict[int, PageReading] = {}
+    for number in range(1, count + 1):
+        with reading("image"):
+            image.seek(number - 1)
+            check_pixels(image.width, image.height, limits)
+            frame = ImageOps.exif_transpose(image)  # a decoded copy of this frame alone
+        if is_blank(frame):
+            texts.append("")
+            continue
+        if not read:
+            check_available(options)
         extend_bound(options.page_timeout_s)
-        readings.append(read_page(prepare(frame), options))
-    return RawPages(
-        [r.text for r in readings],
-        len(frames),
-        ocr=ocr_pages(range(1, len(frames) + 1), readings),
-    )
+        read[number] = read_page(prepare(frame), options)
+        texts.append(budget.spend(read[number].text))
+    return RawPages(texts, count, ocr=ocr_pages(list(read), list(read.values())) if read else None)
 
 
 def ocr_pages(numbers: Sequence[int], readings: Sequence[PageReading]) -> OcrPages:

@@ -7,6 +7,7 @@ with the sheet's name.
 
 import datetime
 import io
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,15 +27,25 @@ from rag_pipeline.core.stages.extract.layout import (
     reading,
     table_blocks,
 )
+from rag_pipeline.core.stages.extract.limits import (
+    DEFAULT_LIMITS,
+    ExtractionLimits,
+    TextBudget,
+    check_pages,
+)
 from rag_pipeline.core.stages.extract.model import RawPages
 
 
-def docx_pages(data: bytes) -> RawPages:
+def docx_pages(data: bytes, limits: ExtractionLimits = DEFAULT_LIMITS) -> RawPages:
     """Headers, then body paragraphs, headings, lists and tables in order, then footers."""
+    budget = TextBudget(limits)
     with reading("Word document"):
         document = docx.Document(io.BytesIO(data))
         headers, footers = _header_footer_blocks(document)
-        blocks = [*headers, *_word_blocks(document), *footers]
+        blocks = [
+            budget.spend(block)
+            for block in itertools.chain(headers, _word_blocks(document), footers)
+        ]
     return RawPages([join_blocks(blocks)], 1)
 
 
@@ -97,15 +108,19 @@ def _header_footer_blocks(document: WordDocument) -> tuple[list[str], list[str]]
     return headers, footers
 
 
-def pptx_pages(data: bytes) -> RawPages:
+def pptx_pages(data: bytes, limits: ExtractionLimits = DEFAULT_LIMITS) -> RawPages:
     """Each slide's title, text, tables and speaker notes; the page is the slide number."""
+    budget = TextBudget(limits)
     with reading("PowerPoint presentation"):
         deck = pptx.Presentation(io.BytesIO(data))
+        check_pages(len(deck.slides), limits)
         pages = []
         for slide in deck.slides:
-            blocks = [block for shape in slide.shapes for block in _shape_blocks(shape)]
+            blocks = [
+                budget.spend(block) for shape in slide.shapes for block in _shape_blocks(shape)
+            ]
             if slide.has_notes_slide and slide.notes_slide.notes_text_frame is not None:
-                notes = slide.notes_slide.notes_text_frame.text
+                notes = budget.spend(slide.notes_slide.notes_text_frame.text)
                 if notes.strip():
                     blocks.append(f"Notes: {notes}")
             pages.append(join_blocks(blocks))
@@ -129,16 +144,25 @@ def _shape_blocks(shape: BaseShape) -> Iterator[str]:
         yield from table_blocks(rows)
 
 
-def xlsx_pages(data: bytes) -> RawPages:
+def xlsx_pages(data: bytes, limits: ExtractionLimits = DEFAULT_LIMITS) -> RawPages:
     """Each sheet's name, then its rows with the header row's names repeated; the page is
-    the sheet's place in the workbook. Cached values are read, not formulas."""
+    the sheet's place in the workbook. Cached values are read, not formulas.
+
+    Cells are counted against the text budget as they are read: cells share their strings, so
+    a 3 KB workbook can put one 1 MB string in a thousand cells, and the text would be 1 GB.
+    """
+    budget = TextBudget(limits)
     with reading("Excel workbook"):
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         try:
+            check_pages(len(book.worksheets), limits)
             pages = []
             for sheet in book.worksheets:
+                # Read-only mode pads every row to the sheet's declared dimension, which a
+                # 2 KB file can set to 16,384 columns by a million rows: the cells tell.
+                sheet.reset_dimensions()
                 rows = [
-                    [_cell_text(value) for value in row]
+                    [budget.spend(_cell_text(value)) for value in row]
                     for row in sheet.iter_rows(values_only=True)
                     if any(value is not None and str(value).strip() for value in row)
                 ]

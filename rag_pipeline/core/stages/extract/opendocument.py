@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from lxml import etree
 
 from rag_pipeline.core.stages.extract.layout import join_blocks, list_item, reading, table_blocks
+from rag_pipeline.core.stages.extract.limits import DEFAULT_LIMITS, ExtractionLimits, TextBudget
 from rag_pipeline.core.stages.extract.model import RawPages
 
 _TEXT = "urn:oasis:names:tc:opendocument:xmlns:text:1.0"
@@ -24,17 +25,20 @@ def _tag(namespace: str, name: str) -> str:
 
 _PARAGRAPHS = {_tag(_TEXT, "p"), _tag(_TEXT, "h")}
 _SKIPPED = {_tag(_TEXT, "tracked-changes"), _tag(_TEXT, "sequence-decls")}
-# Repeated empty columns pad a table row out to the sheet's width; a few are real cells.
+# Repeated empty columns pad a table row out to the sheet's width; a few are real cells. A run
+# of spaces (`text:s text:c`) longer than this only lays text out: a file asking for a billion
+# (1 GB of text from 395 bytes) gets this many.
 _MAX_REPEAT = 64
 
 
-def odt_pages(data: bytes) -> RawPages:
+def odt_pages(data: bytes, limits: ExtractionLimits = DEFAULT_LIMITS) -> RawPages:
     """The body text, as one page (page breaks belong to the renderer)."""
+    budget = TextBudget(limits)
     with reading("OpenDocument file"), zipfile.ZipFile(io.BytesIO(data)) as archive:
         parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
         root = etree.fromstring(archive.read("content.xml"), parser)
         body = root.find(f"{_tag(_OFFICE, 'body')}/{_tag(_OFFICE, 'text')}")
-        blocks = list(_blocks(body, 0)) if body is not None else []
+        blocks = [budget.spend(block) for block in _blocks(body, 0)] if body is not None else []
     return RawPages([join_blocks(blocks)], 1)
 
 
@@ -67,8 +71,7 @@ def _rows(table: etree._Element) -> list[list[str]]:
             if cell.tag not in (_tag(_TABLE, "table-cell"), _tag(_TABLE, "covered-table-cell")):
                 continue
             text = " ".join(_inline(p) for p in cell.iter(*_PARAGRAPHS))
-            repeat = int(cell.get(_tag(_TABLE, "number-columns-repeated"), "1"))
-            cells.extend([text] * min(repeat, _MAX_REPEAT))
+            cells.extend([text] * _repeat(cell, _tag(_TABLE, "number-columns-repeated")))
         rows.append(cells)
     return rows
 
@@ -78,7 +81,7 @@ def _inline(element: etree._Element) -> str:
     parts = [element.text or ""]
     for child in element:
         if child.tag == _tag(_TEXT, "s"):
-            parts.append(" " * int(child.get(_tag(_TEXT, "c"), "1")))
+            parts.append(" " * _repeat(child, _tag(_TEXT, "c")))
         elif child.tag == _tag(_TEXT, "tab"):
             parts.append("\t")
         elif child.tag == _tag(_TEXT, "line-break"):
@@ -95,3 +98,8 @@ def _inline(element: etree._Element) -> str:
             parts.append(_inline(child))
         parts.append(child.tail or "")
     return "".join(parts)
+
+
+def _repeat(element: etree._Element, attribute: str) -> int:
+    """A repeat count as the file gives it, between 1 and `_MAX_REPEAT`."""
+    return max(1, min(int(element.get(attribute, "1")), _MAX_REPEAT))

@@ -2,6 +2,7 @@
 
 import io
 import logging
+import math
 import re
 from typing import Any
 
@@ -9,6 +10,12 @@ import pypdfium2
 from pypdf import PasswordType, PdfReader
 from pypdf.errors import EmptyFileError
 
+from rag_pipeline.core.stages.extract.limits import (
+    DEFAULT_LIMITS,
+    ExtractionLimits,
+    TextBudget,
+    check_pages,
+)
 from rag_pipeline.core.stages.extract.model import ExtractionError, RawPages, one_line_reason
 from rag_pipeline.core.stages.extract.ocr import (
     OcrOptions,
@@ -26,18 +33,26 @@ log = logging.getLogger(__name__)
 
 # Scanned pages are rendered at 300 dpi, the resolution Tesseract is trained for: on the
 # corpus's scans it read at a mean confidence of 93-95 (`bench formats` compares 200 dpi).
+# A page too large for the pixel bound at 300 dpi (a 450-byte PDF can declare a page of 5 x 5
+# metres) is rendered at the resolution that fits it.
 RENDER_DPI = 300
 
 
-def pdf_pages(data: bytes, ocr: OcrOptions | None = None) -> RawPages:
+def pdf_pages(
+    data: bytes, ocr: OcrOptions | None = None, limits: ExtractionLimits = DEFAULT_LIMITS
+) -> RawPages:
     """The text of every page, with OCR (when `ocr` is given) for pages without a text layer;
     a PDF with no text at all is an `ExtractionError` saying why."""
     reader, page_count = _open_pdf(data)
+    check_pages(page_count, limits)
+    budget = TextBudget(limits)
     texts: list[str] = []
     failed: list[int] = []
     for index in range(page_count):
         try:
-            texts.append(_attach_accents(reader.pages[index].extract_text() or ""))
+            texts.append(budget.spend(_attach_accents(reader.pages[index].extract_text() or "")))
+        except (ExtractionError, MemoryError):
+            raise
         except Exception as err:  # pypdf raises many unrelated types on broken content
             log.warning("skipping unreadable PDF page %d: %s", index + 1, one_line_reason(err))
             texts.append("")
@@ -45,9 +60,9 @@ def pdf_pages(data: bytes, ocr: OcrOptions | None = None) -> RawPages:
     read_by_ocr: dict[int, PageReading] = {}
     textless = [number for number, text in enumerate(texts, 1) if not text.strip()]
     if textless and ocr is not None:
-        read_by_ocr = _ocr(data, textless, ocr, any(text.strip() for text in texts))
+        read_by_ocr = _ocr(data, textless, ocr, any(text.strip() for text in texts), limits)
         for number, page in read_by_ocr.items():
-            texts[number - 1] = page.text
+            texts[number - 1] = budget.spend(page.text)
         failed = [n for n in failed if not (n in read_by_ocr and read_by_ocr[n].text.strip())]
     if any(text.strip() for text in texts):
         numbers = sorted(read_by_ocr)
@@ -98,7 +113,7 @@ def _open_pdf(data: bytes) -> tuple[PdfReader, int]:
     for attempt in (data, data + b"\nstartxref\n0\n%%EOF\n"):
         try:
             return _read_pdf(attempt)
-        except ExtractionError:
+        except (ExtractionError, MemoryError):
             raise
         except EmptyFileError:
             raise ExtractionError("empty_file", "the file is empty") from None
@@ -121,7 +136,7 @@ def _read_pdf(data: bytes) -> tuple[PdfReader, int]:
 
 
 def _ocr(
-    data: bytes, numbers: list[int], options: OcrOptions, has_text: bool
+    data: bytes, numbers: list[int], options: OcrOptions, has_text: bool, limits: ExtractionLimits
 ) -> dict[int, PageReading]:
     """OCR of the given pages that have any ink, rendered with PDFium. Without Tesseract, a
     PDF with text elsewhere keeps that text (the scanned pages stay empty); one without any
@@ -129,6 +144,8 @@ def _ocr(
     read: dict[int, PageReading] = {}
     try:
         document = pypdfium2.PdfDocument(data)
+    except MemoryError:
+        raise
     except Exception as err:  # PDFium refuses what pypdf could only partly read
         log.warning("cannot render the PDF for OCR: %s", one_line_reason(err))
         return read
@@ -138,7 +155,11 @@ def _ocr(
             extend_bound(options.page_timeout_s)
             try:
                 page = document[number - 1]
-                image = page.render(scale=RENDER_DPI / 72, grayscale=True).to_pil()
+                width, height = page.get_size()
+                scale = render_scale(width, height, limits.max_pixels)
+                image = page.render(scale=scale, grayscale=True).to_pil()
+            except MemoryError:
+                raise
             except Exception as err:
                 log.warning("cannot render PDF page %d for OCR: %s", number, one_line_reason(err))
                 continue
@@ -157,6 +178,14 @@ def _ocr(
     finally:
         document.close()
     return read
+
+
+def render_scale(width_pt: float, height_pt: float, max_pixels: int) -> float:
+    """Pixels per point to render a page at: 300 dpi, or less for a page that would pass
+    `max_pixels` at 300 dpi."""
+    scale = RENDER_DPI / 72
+    pixels = width_pt * scale * height_pt * scale
+    return scale if pixels <= max_pixels else scale * math.sqrt(max_pixels / pixels)
 
 
 def _has_image(reader: PdfReader, index: int) -> bool:

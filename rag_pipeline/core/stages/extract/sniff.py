@@ -11,6 +11,7 @@ import zipfile
 
 from rag_pipeline.core.stages.extract.model import ExtractionError
 from rag_pipeline.core.stages.extract.text import decode_text
+from rag_pipeline.core.stages.extract.zipguard import check_directory
 
 MEDIA_PDF = "application/pdf"
 MEDIA_MARKDOWN = "text/markdown"
@@ -175,7 +176,15 @@ def _skip_space(text: str, position: int) -> int:
     return position
 
 
+# The classic ZIP format's own maximum, beyond which an archive needs zip64: no document comes
+# near it, and zipfile parses a directory this long in a fraction of a second. Sniffing runs in
+# the API process, so a larger directory is refused before it is parsed (RAG_MAX_ZIP_ENTRIES,
+# the document's own bound, is checked in the extraction child).
+SNIFF_MAX_ZIP_ENTRIES = 0xFFFF
+
+
 def _zip_media_type(data: bytes) -> str:
+    check_directory(data, SNIFF_MAX_ZIP_ENTRIES, "(no Office, OpenDocument or EPUB file has more)")
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = archive.namelist()

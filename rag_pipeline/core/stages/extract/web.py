@@ -14,6 +14,12 @@ from ebooklib import epub
 from lxml import etree, html
 
 from rag_pipeline.core.stages.extract.layout import BLOCK_SEPARATOR, join_blocks, one_line, reading
+from rag_pipeline.core.stages.extract.limits import (
+    DEFAULT_LIMITS,
+    ExtractionLimits,
+    TextBudget,
+    check_pages,
+)
 from rag_pipeline.core.stages.extract.model import ExtractionError, RawPages
 
 _BLOCK_TAGS = (
@@ -50,16 +56,18 @@ def html_pages(data: bytes) -> RawPages:
     return RawPages([text], 1)
 
 
-def epub_pages(data: bytes) -> RawPages:
+def epub_pages(data: bytes, limits: ExtractionLimits = DEFAULT_LIMITS) -> RawPages:
     """Every document of the book's spine, in reading order: a chapter is a page."""
+    budget = TextBudget(limits)
     with reading("EPUB book"):
         book = epub.read_epub(io.BytesIO(data), options={"ignore_ncx": True})
+        check_pages(len(book.spine), limits)
         pages = []
         for item_id, _linear in book.spine:
             item = book.get_item_with_id(item_id)
             if item is None or item.get_type() != ebooklib.ITEM_DOCUMENT:
                 continue
-            pages.append(xhtml_text(item.get_content()))
+            pages.append(budget.spend(xhtml_text(item.get_content())))
     if not pages:
         raise ExtractionError("damaged_document", "the EPUB book is damaged: its spine is empty")
     return RawPages(pages, len(pages))

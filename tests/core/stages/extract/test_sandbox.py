@@ -139,8 +139,9 @@ def test_the_bound_counts_processor_time_not_wall_time() -> None:
     ("signum", "code"),
     [
         (signal.SIGXCPU, "extraction_timeout"),  # the kernel, at the processor-time bound
-        (signal.SIGSEGV, "damaged_pdf"),  # what a crash in a C extension looks like
-        (signal.SIGKILL, "damaged_pdf"),  # the OOM killer, long before the bound
+        # What a crash in a C extension looks like, far from the memory limit.
+        (signal.SIGSEGV, "damaged_pdf"),
+        (signal.SIGKILL, "resource_limit"),  # the OOM killer, long before the bound
     ],
 )
 def test_a_killed_child_is_reported_by_its_signal(signum: signal.Signals, code: str) -> None:
@@ -150,10 +151,12 @@ def test_a_killed_child_is_reported_by_its_signal(signum: signal.Signals, code: 
     os.kill(child, signum)
     err = result()
     assert isinstance(err, ExtractionError) and err.code == code
-    if code == "damaged_pdf":
-        assert signum.name in str(err)
-    else:
+    if code == "extraction_timeout":
         assert str(err) == "text extraction took longer than 30 s"
+    else:
+        assert signum.name in str(err)
+    if code == "resource_limit":
+        assert "out of memory" in str(err) and "RAG_EXTRACT_MEMORY_MB" in str(err)
     assert_no_child_left()
 
 
