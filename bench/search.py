@@ -121,7 +121,8 @@ def serving_api() -> Iterator[str]:
     api = subprocess.Popen(
         [sys.executable, "-m", "rag_api"],
         cwd=REPO,
-        env={**os.environ, "RAG_API_PORT": str(port)},
+        # No key: the benchmark is the machine's one user.
+        env={**os.environ, "RAG_API_PORT": str(port), "RAG_OPEN_ACCESS": "true"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

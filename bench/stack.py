@@ -116,6 +116,8 @@ class Stack:
             "DAGSTER_HOME": str(work / "home"),
             "RAG_DATA_DIR": str(work / "data"),
             "RAG_EMBEDDING_MODEL": MODEL,
+            # No key, as `make run`: the benchmark is the machine's one user.
+            "RAG_OPEN_ACCESS": "true",
             **env,
         }
         self.procs: dict[str, subprocess.Popen[bytes]] = {}

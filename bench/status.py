@@ -140,6 +140,7 @@ def measure(data_dir: Path, home: Path, ids: list[str], requests: int) -> dict[s
         "DAGSTER_HOME": str(home),
         "RAG_API_PORT": str(port),
         "RAG_EMBEDDING_MODEL": "hash-384",
+        "RAG_OPEN_ACCESS": "true",  # no key: the benchmark is the machine's one user
     }
     api = subprocess.Popen(
         [sys.executable, "-m", "rag_api"], cwd=REPO, env=env, start_new_session=True,

@@ -114,6 +114,7 @@ def main(argv: list[str] | None = None) -> None:
             "DAGSTER_HOME": str(home),
             "RAG_DATA_DIR": str(Path(tmp) / "data"),
             "RAG_EMBEDDING_MODEL": "hash-384",  # uploads never touch the model
+            "RAG_OPEN_ACCESS": "true",  # no key: the benchmark is the machine's one user
         }
         uvicorn = [sys.executable, "-m", "uvicorn", "--log-level", "warning", "--port"]
         port = free_port()

@@ -1,7 +1,8 @@
 """Dependencies, as Annotated aliases: settings, auth, the instance, the store, index, model."""
 
-import hmac
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Annotated
 
 from dagster import DagsterInstance
@@ -9,6 +10,8 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from rag_api.errors import ApiError
+from rag_api.streams import StreamSlots
+from rag_pipeline.core.redact import redact
 from rag_pipeline.core.registry import Role
 from rag_pipeline.core.retrieval.facets import Facets
 from rag_pipeline.core.retrieval.lexical import LexicalIndex
@@ -16,9 +19,15 @@ from rag_pipeline.core.retrieval.vector_index import VectorIndex, connect
 from rag_pipeline.core.stages.embedders import Embedder, get_embedder
 from rag_pipeline.core.storage.catalog import Catalog
 from rag_pipeline.core.storage.data_dir import DocumentStore
-from rag_pipeline.core.tenancy.api_keys import EVERYTHING, KeysService, Principal, principal_of
+from rag_pipeline.core.tenancy.api_keys import (
+    KeysService,
+    Principal,
+    Unauthenticated,
+)
 from rag_pipeline.orchestration.run_requests import RunSubmitter
 from rag_pipeline.settings import Settings, get_settings
+
+log = logging.getLogger("rag_api")
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
@@ -33,30 +42,67 @@ def get_store(settings: SettingsDep) -> DocumentStore:
 StoreDep = Annotated[DocumentStore, Depends(get_store)]
 
 
+def bearer_token(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> str | None:
+    return credentials.credentials if credentials is not None else None
+
+
+TokenDep = Annotated[str | None, Depends(bearer_token)]
+
+
+def authenticate(settings: Settings, store: DocumentStore, token: str | None) -> Principal:
+    """Who a request with this token acts as (see `KeysService.principal`), or 401."""
+    try:
+        return KeysService(store.registry).principal(token, settings.api_key, settings.open_access)
+    except Unauthenticated as exc:
+        raise ApiError(401, exc.code, exc.message) from exc
+
+
 def require_key(
     settings: SettingsDep,
     store: StoreDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    token: TokenDep,
 ) -> Principal:
     """Who the request acts as. RAG_API_KEY is an admin over every collection; a stored key
-    has its role and collections; with neither configured, the API is open."""
-    token = credentials.credentials if credentials is not None else None
-    if (
-        token
-        and settings.api_key
-        and hmac.compare_digest(token.encode(), settings.api_key.encode())
-    ):
-        return EVERYTHING
-    if token:
-        key = KeysService(store.registry).authenticate(token)
-        if key is not None:
-            return principal_of(key)
-    if not settings.api_key and not store.registry.tenancy.any_key():
-        return EVERYTHING
-    raise ApiError(401, "unauthorized", "a valid 'Authorization: Bearer <key>' is required")
+    has its role and collections. Without a valid key the request is refused, unless
+    RAG_OPEN_ACCESS is on and no key exists at all: 401 `no_keys` then says how to make one."""
+    return authenticate(settings, store, token)
 
 
 PrincipalDep = Annotated[Principal, Depends(require_key)]
+
+
+@dataclass(frozen=True)
+class StreamGrant:
+    """A stream's slot among its key's (RAG_SSE_MAX_STREAMS_PER_KEY), held until it ends,
+    and what the stream checks its key again with."""
+
+    principal: Principal
+    token: str | None
+
+
+def stream_slot(
+    request: Request, settings: SettingsDep, principal: PrincipalDep, token: TokenDep
+) -> Iterator[StreamGrant]:
+    """A dependency: one of the key's stream slots for the length of the response, or 429."""
+    slots: StreamSlots = request.app.state.streams
+    # RAG_API_KEY and open access never hold at once (open access needs no key at all).
+    holder = principal.key_id or ""
+    if not slots.take(holder, settings.sse_max_streams_per_key):
+        raise ApiError(
+            429,
+            "too_many_streams",
+            f"this key holds {settings.sse_max_streams_per_key} open event streams, the most "
+            "allowed (RAG_SSE_MAX_STREAMS_PER_KEY): close one first",
+        )
+    try:
+        yield StreamGrant(principal, token)
+    finally:
+        slots.give_back(holder)
+
+
+StreamDep = Annotated[StreamGrant, Depends(stream_slot)]
 
 
 def require_role(role: Role) -> Callable[[Principal], Principal]:
@@ -86,11 +132,21 @@ def get_submitter(request: Request) -> RunSubmitter:
     return submitter
 
 
+INDEX_UNAVAILABLE = "the vector index (Chroma) is unavailable"
+
+
+def index_unavailable(exc: Exception) -> ApiError:
+    """The 503 for a vector index that failed: a clean message for the client, the detail
+    (secrets masked) in the server's log."""
+    log.warning("vector index unavailable: %s", redact(f"{type(exc).__name__}: {exc}"))
+    return ApiError(503, "index_unavailable", f"{INDEX_UNAVAILABLE}; try again shortly")
+
+
 def open_index(settings: Settings) -> VectorIndex:
     try:
         return VectorIndex(connect(settings.chroma_url), settings.chroma_collection)
     except Exception as exc:
-        raise ApiError(503, "index_unavailable", f"the vector index is unreachable: {exc}") from exc
+        raise index_unavailable(exc) from exc
 
 
 def get_index(request: Request, settings: SettingsDep) -> VectorIndex:

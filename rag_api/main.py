@@ -29,10 +29,12 @@ from rag_api.routes import (
     search,
     system,
 )
+from rag_api.streams import StreamSlots
 from rag_pipeline.core.retrieval.facets import Facets
 from rag_pipeline.core.retrieval.lexical import LexicalIndex
 from rag_pipeline.core.stages.extract import start_sandbox
 from rag_pipeline.core.storage.data_dir import DocumentStore
+from rag_pipeline.core.tenancy.api_keys import FIRST_KEY_HELP
 from rag_pipeline.orchestration.legacy_migration import migrate, needs_migration
 from rag_pipeline.orchestration.run_requests import RunSubmitter
 from rag_pipeline.settings import Settings, get_settings
@@ -77,10 +79,18 @@ def create_app(settings: Settings | None = None, instance: Any = None) -> FastAP
             # Chroma may come up after the API: search falls back to lexical meanwhile.
             app.state.index = None
         if not settings.api_key and not store.registry.tenancy.any_key():
-            log.warning(
-                "no API key is configured (RAG_API_KEY, or keys made with POST /keys): the "
-                "API is open to anyone who can reach it"
-            )
+            if settings.open_access:
+                log.warning(
+                    "RAG_OPEN_ACCESS is on and no API key exists: the API is open to anyone "
+                    "who can reach it until the first key is made (%s)",
+                    FIRST_KEY_HELP,
+                )
+            else:
+                log.warning(
+                    "no API key exists and RAG_OPEN_ACCESS is off: every request is refused "
+                    "until the first key is made (%s)",
+                    FIRST_KEY_HELP,
+                )
         # Loading the model and the lexical index takes seconds: do it now, off the request path.
         app.state.lexicon = LexicalIndex(DocumentStore(settings.data_dir))
         app.state.submitter = RunSubmitter(app.state.instance)
@@ -105,6 +115,7 @@ def create_app(settings: Settings | None = None, instance: Any = None) -> FastAP
     )
     app.dependency_overrides[get_settings] = lambda: settings
     errors.install(app)
+    app.state.streams = StreamSlots()
 
     # The whole request may hold files up to the per-file limit, plus the multipart framing.
     max_body = settings.max_upload_bytes + 1024 * 1024

@@ -4,14 +4,16 @@ CLI and the API, and nowhere else.
 Every variable is `RAG_<FIELD>`. A few older names still work as aliases, so existing `.env`
 files keep working; the `RAG_` name wins when both are set. Nothing here writes `os.environ`.
 
-`python -m rag_pipeline.settings --markdown` prints the configuration table of
-docs/configuration.md, and `--update docs/configuration.md` rewrites it there, between its
-settings markers.
+`python -m rag_pipeline.settings` prints the settings with their secrets masked, `--markdown`
+the configuration table of docs/configuration.md, and `--update docs/configuration.md`
+rewrites it there, between its settings markers.
 """
 
 import argparse
+import json
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic.fields import FieldInfo
@@ -19,6 +21,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rag_pipeline.core.documents.metadata import METADATA_MAX_BYTES
 from rag_pipeline.core.documents.options import ChunkDefaults
+from rag_pipeline.core.redact import MASK, SECRET_NAME, redact
 from rag_pipeline.core.stages.embedders import DEFAULT_MODEL, max_tokens_for
 
 ENV_PREFIX = "RAG_"
@@ -129,9 +132,13 @@ class Settings(BaseSettings):
     api_port: int = 8000
     """port of the API"""
     api_key: str | None = Field(default=None, repr=False)
-    """an admin key over every collection: when it is set, or once a key made with `POST /keys`
-    exists, every endpoint but `/health` and the API description (`/openapi.json`, `/docs`,
-    `/redoc`) needs `Authorization: Bearer <key>`; with neither, the API is open"""
+    """an admin key over every collection; every endpoint but `/health`, the console and the
+    API description (`/openapi.json`, `/docs`, `/redoc`) always needs `Authorization: Bearer
+    <key>`, this one or one made with `rag-pipeline keys create` or `POST /keys`"""
+    open_access: bool = False
+    """`true` lets requests without a key act as an admin while no key exists at all (no
+    `RAG_API_KEY`, no stored key), for one trusted machine (`make run` sets it); `false` refuses
+    them with 401 `no_keys` until the first key is made"""
     max_upload_mb: float = 100.0
     """largest accepted upload, per file (413 above it)"""
     sniff_timeout_seconds: float = Field(default=5.0, gt=0)
@@ -148,6 +155,12 @@ class Settings(BaseSettings):
     events_keepalive_seconds: float = 15.0
     """idle time after which the SSE stream sends a `: keep-alive` comment, so proxies keep it
     open"""
+    events_key_recheck_seconds: float = 2.0
+    """how often an open SSE stream checks its key again: a revoked key's streams end within
+    this long"""
+    sse_max_streams_per_key: int = 8
+    """open SSE streams one key may hold per API process; the next is refused with 429
+    `too_many_streams`"""
 
     backup_dir: Path = Path("backups")
     """where `backup_job` writes `backup-<UTC timestamp>.tar.gz`; relative as `RAG_DATA_DIR`"""
@@ -187,6 +200,18 @@ class Settings(BaseSettings):
         # Resolved once, here: the daemon, its code server and the run workers it spawns all
         # start in the same directory, so they agree without anyone rewriting the environment.
         return path.expanduser().resolve()
+
+    def redacted(self) -> dict[str, Any]:
+        """Every setting as JSON values, with secrets masked: a key's value whole, a URL's
+        password. What any printout or log line of the settings shows."""
+        shown: dict[str, Any] = {}
+        for name, value in self.model_dump(mode="json").items():
+            if SECRET_NAME.search(name) and value:
+                value = MASK
+            elif isinstance(value, str):
+                value = redact(value)
+            shown[name] = value
+        return shown
 
     @property
     def run_budget_bytes(self) -> int:
@@ -236,6 +261,8 @@ def shown_default(field: FieldInfo) -> str:
     value = field.default
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return str(value).lower()
     if isinstance(value, Path):
         return str(value) if value.is_absolute() else f"./{value}"
     if isinstance(value, float):
@@ -276,7 +303,7 @@ def main() -> None:
     elif args.markdown:
         print(markdown_table(), end="")
     else:
-        print(get_settings().model_dump_json(indent=2, exclude={"api_key"}))
+        print(json.dumps(get_settings().redacted(), indent=2))
 
 
 if __name__ == "__main__":

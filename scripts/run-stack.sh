@@ -9,6 +9,8 @@ BIN=.venv/bin
 export DAGSTER_HOME="${DAGSTER_HOME:-$PWD/dagster_home}"
 export RAG_DATA_DIR="${RAG_DATA_DIR:-$PWD/data}"
 export RAG_CHROMA_URL="${RAG_CHROMA_URL:-http://127.0.0.1:8001}"
+# One machine, one user: the API is open while no key exists, unless .env says otherwise.
+export RAG_OPEN_ACCESS="${RAG_OPEN_ACCESS:-true}"
 dagster_host="${DAGSTER_WEBSERVER_HOST:-127.0.0.1}"
 dagster_port="${DAGSTER_WEBSERVER_PORT:-3000}"
 code_port="${DAGSTER_CODE_SERVER_PORT:-4000}"
@@ -85,7 +87,19 @@ start "$BIN/dagster-daemon" run -w "$workspace"
 start "$BIN/dagster-webserver" -w "$workspace" -h "$dagster_host" -p "$dagster_port"
 echo "Dagster UI on http://$dagster_host:$dagster_port (DAGSTER_HOME=$DAGSTER_HOME)"
 start "$BIN/python" -m rag_api
-echo "REST API on http://${RAG_API_HOST:-127.0.0.1}:${RAG_API_PORT:-8000} (OpenAPI at /docs)"
+api_url="http://${RAG_API_HOST:-127.0.0.1}:${RAG_API_PORT:-8000}"
+echo "REST API on $api_url (OpenAPI at /docs)"
+# Pydantic's spellings of true; the API logs the same warning once it is up.
+if [[ "${RAG_OPEN_ACCESS,,}" =~ ^(true|1|yes|on|t|y)$ ]] && [ -z "${RAG_API_KEY:-}" ]; then
+  cat >&2 <<EOF
+
+WARNING: RAG_OPEN_ACCESS=true. Until the first API key exists, anyone who can reach
+$api_url acts as an admin. Close it by making one (its secret is the last line):
+  $BIN/rag-pipeline keys create --role admin --name "\$USER"
+or set RAG_OPEN_ACCESS=false (or RAG_API_KEY) in .env.
+
+EOF
+fi
 
 # Whichever process exits first brings the rest down.
 wait -n

@@ -127,6 +127,9 @@ def rag_env(tmp_path: Path, chroma_url: str, monkeypatch: pytest.MonkeyPatch) ->
         "RAG_CHROMA_COLLECTION": f"test-{uuid.uuid4().hex[:12]}",
         "RAG_EMBEDDING_MODEL": "hash-384",
         "RAG_EXTRACTION_TIMEOUT_SECONDS": "20",
+        # Most tests call the API without a key, as on one trusted machine; the tests of the
+        # closed default (tests/api/test_open_access.py) turn it off.
+        "RAG_OPEN_ACCESS": "true",
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -190,6 +193,7 @@ def daemon_env(request, tmp_path: Path, chroma_url: str) -> dict[str, str]:
         "RAG_CHROMA_COLLECTION": f"daemon-{uuid.uuid4().hex[:10]}",
         "RAG_EMBEDDING_MODEL": "sentence-transformers/all-MiniLM-L6-v2",
         "RAG_MAX_DOCS_PER_RUN": "4",
+        "RAG_OPEN_ACCESS": "true",
         **params,
     }
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Response
 from rag_api.deps import AdminDep, PrincipalDep, SettingsDep, StoreDep
 from rag_api.errors import ApiError
 from rag_api.schemas import ErrorResponse, KeyCreated, KeyIdentity, KeyIn, KeyOut
-from rag_pipeline.core.registry import ApiKey, Role
+from rag_pipeline.core.registry import ApiKey, LastAdminKey, Role
 from rag_pipeline.core.tenancy.api_keys import KeysService
 
 router = APIRouter(prefix="/keys", tags=["keys"])
@@ -36,8 +36,8 @@ def create_key(
     """A new key with a role over some collections (an admin's: every one). The answer holds
     its secret, which cannot be read again.
 
-    On an API with no key configured, the first key closes it to everyone without one, so
-    it must be an admin key."""
+    On an open API (RAG_OPEN_ACCESS, no key yet), the first key closes it to everyone without
+    one, so it must be an admin key."""
     collections = None if body.collections == "*" else body.collections
     if not settings.api_key and not store.registry.tenancy.any_key() and body.role != Role.admin:
         raise ApiError(
@@ -65,27 +65,24 @@ def who_am_i(settings: SettingsDep, store: StoreDep, principal: PrincipalDep) ->
         id=principal.key_id,
         role=principal.role,
         collections="*" if collections is None else sorted(collections),
-        open=not settings.api_key and not store.registry.tenancy.any_key(),
+        open=settings.open_access and not settings.api_key and not store.registry.tenancy.any_key(),
     )
 
 
 @router.delete("/{key_id}", status_code=204, responses=_ERRORS)
 def revoke_key(key_id: str, settings: SettingsDep, store: StoreDep, _: AdminDep) -> Response:
-    """Revoke a key: it is refused from the next request on.
+    """Revoke a key: it is refused from the next request on, and its event streams end.
 
-    Without RAG_API_KEY, the last admin key cannot be revoked while other keys remain: no
-    one could manage keys any more."""
-    keys = store.registry.tenancy.active_keys()
-    target = next((k for k in keys if k.id == key_id), None)
-    if target is None:
-        raise ApiError(404, "not_found", f"no key with id {key_id!r}")
-    admins = [k for k in keys if k.role == Role.admin]
-    if not settings.api_key and admins == [target] and len(keys) > 1:
+    The last admin key cannot be revoked (409 `last_admin_key`) unless RAG_API_KEY is set,
+    which stays a way in: revoking it must never leave the API without an admin, nor open it."""
+    try:
+        revoked = KeysService(store.registry).revoke(key_id, root_key_set=bool(settings.api_key))
+    except LastAdminKey as exc:
         raise ApiError(
             409,
             "last_admin_key",
-            "this is the last admin key and other keys remain: revoke them first, or set an "
-            "admin key in RAG_API_KEY",
-        )
-    store.registry.tenancy.revoke_key(key_id)
+            "this is the last admin key: make another admin key first, or set RAG_API_KEY",
+        ) from exc
+    if not revoked:
+        raise ApiError(404, "not_found", f"no key with id {key_id!r}")
     return Response(status_code=204)

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from rag_api.deps import (
+    INDEX_UNAVAILABLE,
     CatalogDep,
     FacetsDep,
     LexiconDep,
@@ -14,6 +15,7 @@ from rag_api.deps import (
     StoreDep,
     get_index,
     get_model,
+    index_unavailable,
 )
 from rag_api.errors import ApiError
 from rag_api.routes.documents import scoped_collections
@@ -111,7 +113,10 @@ def _search(
     every = it.store.registry.tenancy.collections()
     names = scoped_collections(it.store, it.principal, wanted)
     homes = every if names is None else [c for c in every if c.name in set(names)]
-    scope = it.facets.scope(homes, where, everything=len(homes) == len(every))
+    # Unrestricted only for a key over every collection that names none. A list of names never
+    # is, even one that covers every collection there is: one made while this query runs
+    # would get in through the lexical index.
+    scope = it.facets.scope(homes, where, everything=names is None)
     served, degraded = mode, None
     index: VectorIndex | None = None
     try:
@@ -128,9 +133,11 @@ def _search(
             scope=scope,
         )
     except (IndexUnavailable, ApiError) as exc:
+        # The failure's own text may name hosts or carry a URL: it goes to the log only.
+        failed = exc if isinstance(exc, ApiError) else index_unavailable(exc)
         if mode is not SearchMode.HYBRID:
-            raise ApiError(503, "index_unavailable", str(exc)) from exc
-        served, degraded = SearchMode.LEXICAL, f"lexical results only: {exc}"
+            raise failed from exc
+        served, degraded = SearchMode.LEXICAL, f"lexical results only: {INDEX_UNAVAILABLE}"
         results = search(
             q,
             k=k,

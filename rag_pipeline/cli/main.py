@@ -7,6 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from rag_pipeline.cli import api_keys as cli_keys
 from rag_pipeline.cli.operations import (
     cmd_backfill,
     cmd_migrate,
@@ -122,7 +123,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_ERROR
     every = store.registry.tenancy.collections()
     homes = [c for c in every if not args.collection or c.name in args.collection]
-    scope = Facets(store.registry).scope(homes, where, everything=len(homes) == len(every))
+    scope = Facets(store.registry).scope(homes, where, everything=not args.collection)
 
     def run(mode: SearchMode) -> list[Any]:
         embedder, index = None, None
@@ -324,6 +325,8 @@ def parser() -> argparse.ArgumentParser:
         "(refused without it, so a restore never writes into a live index)",
     )
     restore.set_defaults(func=cmd_restore)
+
+    cli_keys.add_parser(sub)
     return p
 
 

@@ -1,5 +1,5 @@
 """API keys: made by an admin, shown once, kept hashed, revoked at once; RAG_API_KEY is an
-admin over every collection, and an API with no key says at start-up that it is open."""
+admin over every collection, and an open API (RAG_OPEN_ACCESS, no key) says so at start-up."""
 
 import logging
 from pathlib import Path
@@ -47,9 +47,10 @@ def test_a_key_is_shown_once_stored_hashed_and_revoked_at_once(client, settings)
     assert_error(
         client.get("/documents", headers={"Authorization": f"Bearer {forged}"}), 401, "unauthorized"
     )
-    # The last key revoked, the API is open again.
-    assert client.delete(f"/keys/{listed[0]['id']}", headers=ops).status_code == 204
-    assert client.get("/documents").status_code == 200
+    # The last admin key, now alone, still cannot be revoked: the API never reopens.
+    assert_error(client.delete(f"/keys/{listed[0]['id']}", headers=ops), 409, "last_admin_key")
+    assert_error(client.get("/documents"), 401, "unauthorized")
+    assert client.get("/documents", headers=ops).status_code == 200
 
 
 @pytest.mark.parametrize(

@@ -48,6 +48,13 @@ class EventStream:
         assert isinstance(frame.data, dict), frame
         return frame.data
 
+    def next_event(self) -> Frame:
+        """The next event of any kind, keep-alive comments skipped; fails if the stream ends
+        or the wait is long."""
+        frame = self._next(time.monotonic() + self.timeout, "event")
+        assert frame is not None, "the stream closed before the next event"
+        return frame
+
     def next_comment(self) -> str:
         frame = self._next(time.monotonic() + self.timeout, "comment")
         assert frame is not None and frame.comment is not None, f"expected a comment: {frame}"
@@ -82,10 +89,13 @@ def _frames(lines: Iterator[str]) -> Iterator[Frame]:
 
 @contextmanager
 def open_events(
-    client: httpx.Client, status_url: str, timeout: float = 60
+    client: httpx.Client,
+    status_url: str,
+    timeout: float = 60,
+    headers: dict[str, str] | None = None,
 ) -> Iterator[EventStream]:
     """`GET <status_url>/events`, checked to be an event stream."""
-    with client.stream("GET", f"{status_url}/events") as response:
+    with client.stream("GET", f"{status_url}/events", headers=headers) as response:
         assert response.status_code == 200, response.read()
         assert response.headers["content-type"].startswith("text/event-stream")
         yield EventStream(response, timeout)

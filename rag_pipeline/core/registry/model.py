@@ -16,6 +16,14 @@ class CollectionNotFound(LookupError):
         self.name = name
 
 
+class LastAdminKey(RuntimeError):
+    """Revoking this key would leave no admin key: no one could manage keys any more."""
+
+    def __init__(self, key_id: str) -> None:
+        super().__init__(f"key {key_id!r} is the last active admin key")
+        self.key_id = key_id
+
+
 class DocumentStatus(StrEnum):
     queued = "queued"
     processing = "processing"

@@ -14,6 +14,7 @@ from rag_pipeline.core.registry.model import (
     ApiKey,
     Collection,
     Document,
+    LastAdminKey,
     Role,
     api_keys,
     collections,
@@ -247,11 +248,22 @@ class Tenancy(Part):
             query = sa.select(api_keys.c.id).where(api_keys.c.revoked_at.is_(None)).limit(1)
             return conn.execute(query).first() is not None
 
-    def revoke_key(self, key_id: str) -> bool:
-        with self.db.transaction(write=True) as conn:
-            result = conn.execute(
-                api_keys.update()
-                .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
-                .values(revoked_at=time.time())
+    def revoke_key(self, key_id: str, keep_an_admin: bool = False) -> bool:
+        """Revoke an active key; False if there is none of that id. With `keep_an_admin`, the
+        only active admin key is refused (LastAdminKey), checked and revoked in one
+        transaction so two revocations at once cannot both pass the check."""
+        active = api_keys.c.revoked_at.is_(None)
+        with self.db.transaction(write=True, lock="api_keys") as conn:
+            row = conn.execute(sa.select(api_keys).where(api_keys.c.id == key_id, active)).first()
+            if row is None:
+                return False
+            if keep_an_admin and row.role == Role.admin.value:
+                others = sa.select(api_keys.c.id).where(
+                    active, api_keys.c.role == Role.admin.value, api_keys.c.id != key_id
+                )
+                if conn.execute(others.limit(1)).first() is None:
+                    raise LastAdminKey(key_id)
+            conn.execute(
+                api_keys.update().where(api_keys.c.id == key_id).values(revoked_at=time.time())
             )
-            return bool(result.rowcount)
+            return True

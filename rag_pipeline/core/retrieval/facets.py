@@ -117,8 +117,9 @@ class Facets:
 
     def scope(self, homes: Sequence[Collection], where: Filter | None, everything: bool) -> Scope:
         """Where a search of these collections, with this filter, looks (see `search.Scope`).
-        `everything`: the collections are all there are, so without a filter no document is
-        left out."""
+        `everything`: the search asked for every collection there is, now or made while it
+        runs (a key over every collection naming none), so without a filter no document is left
+        out. Never for a list of names, even one covering every collection of the moment."""
         admitted = self.select([home.name for home in homes], where)
         key = (where.text if where is not None else "", tuple(sorted(admitted)), everything)
         with self._lock:

@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from rag_pipeline.core.redact import redact
 from rag_pipeline.core.stages.embedders import Vectors
 
 # Chroma refuses larger upserts (max batch 5,461 on this version).
@@ -65,7 +66,9 @@ def connect(url: str) -> Any:
 
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise IndexUnavailable(f"RAG_CHROMA_URL must look like http://host:port, got {url!r}")
+        raise IndexUnavailable(
+            f"RAG_CHROMA_URL must look like http://host:port, got {redact(url)!r}"
+        )
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     try:
         return chromadb.HttpClient(
@@ -75,7 +78,10 @@ def connect(url: str) -> Any:
             settings=Settings(anonymized_telemetry=False),
         )
     except Exception as exc:
-        raise IndexUnavailable(f"cannot reach the Chroma server at {url}: {exc}") from exc
+        # Messages reach terminals and logs: the URL's password stays out of them.
+        raise IndexUnavailable(
+            f"cannot reach the Chroma server at {redact(url)}: {redact(str(exc))}"
+        ) from exc
 
 
 def index_name(base: str, suffix: str) -> str:
