@@ -251,7 +251,7 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def render_dpi(files: list[str]) -> dict[str, dict[str, float]]:
     """Mean confidence and seconds per page of an English pass at 200 and 300 dpi."""
-    from rag_pipeline.core.stages.extract.ocr import OcrOptions, read_page
+    from rag_pipeline.core.stages.extract.formats.ocr import OcrOptions, read_page
 
     out = {}
     for dpi in (200, 300):

@@ -100,7 +100,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if declared - {tier, "stack" if tier == "e2e" else tier}:
             raise pytest.UsageError(f"{item.nodeid}: tier {tier}, but marked {sorted(declared)}")
         item.add_marker(tier)
-        if Path(str(item.path)).parent.name == "api":
+        if Path(str(item.path)).relative_to(Path(__file__).parent).parts[0] == "api":
             item.add_marker("api")
 
 
@@ -128,7 +128,7 @@ def rag_env(tmp_path: Path, chroma_url: str, monkeypatch: pytest.MonkeyPatch) ->
         "RAG_EMBEDDING_MODEL": "hash-384",
         "RAG_EXTRACTION_TIMEOUT_SECONDS": "20",
         # Most tests call the API without a key, as on one trusted machine; the tests of the
-        # closed default (tests/api/test_open_access.py) turn it off.
+        # closed default (tests/api/access/test_open_access.py) turn it off.
         "RAG_OPEN_ACCESS": "true",
     }
     for name, value in env.items():

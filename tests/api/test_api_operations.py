@@ -1,7 +1,7 @@
 """Operations through the API without a daemon: what is refused, and runs that wait in the queue.
 
 The daemon's part (runs that start, schedules that tick) is in
-tests/orchestration/test_operations_daemon.py.
+tests/orchestration/maintenance/test_operations_daemon.py.
 """
 
 from collections.abc import Iterator

@@ -1,5 +1,6 @@
 """`rag-pipeline reprocess` and `rag-pipeline retry --failed`: the runs they queue (the daemon
-starts them, as it does the API's; see tests/orchestration/test_operations_daemon.py)."""
+starts them, as it does the API's; see
+tests/orchestration/maintenance/test_operations_daemon.py)."""
 
 import contextlib
 import io

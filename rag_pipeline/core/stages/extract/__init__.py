@@ -21,6 +21,18 @@ from collections.abc import Callable
 from functools import partial
 
 from rag_pipeline.core.stages.extract.admission import DEFAULT_SNIFF_TIMEOUT_S, accept
+from rag_pipeline.core.stages.extract.formats.ocr import (
+    DEFAULT_OCR,
+    LOW_CONFIDENCE,
+    OcrOptions,
+    image_pages,
+)
+from rag_pipeline.core.stages.extract.formats.office import docx_pages, pptx_pages, xlsx_pages
+from rag_pipeline.core.stages.extract.formats.opendocument import odt_pages
+from rag_pipeline.core.stages.extract.formats.pdf import pdf_pages
+from rag_pipeline.core.stages.extract.formats.rtf import rtf_pages
+from rag_pipeline.core.stages.extract.formats.text import decode_text, normalize_text, text_pages
+from rag_pipeline.core.stages.extract.formats.web import epub_pages, html_pages
 from rag_pipeline.core.stages.extract.garbled import GARBLED_FAIL_SHARE, garbled_share
 from rag_pipeline.core.stages.extract.layout import reading
 from rag_pipeline.core.stages.extract.limits import (
@@ -38,16 +50,6 @@ from rag_pipeline.core.stages.extract.model import (
     RawPages,
     one_line_reason,
 )
-from rag_pipeline.core.stages.extract.ocr import (
-    DEFAULT_OCR,
-    LOW_CONFIDENCE,
-    OcrOptions,
-    image_pages,
-)
-from rag_pipeline.core.stages.extract.office import docx_pages, pptx_pages, xlsx_pages
-from rag_pipeline.core.stages.extract.opendocument import odt_pages
-from rag_pipeline.core.stages.extract.pdf import pdf_pages
-from rag_pipeline.core.stages.extract.rtf import rtf_pages
 from rag_pipeline.core.stages.extract.sandbox import run_bounded
 from rag_pipeline.core.stages.extract.sniff import (
     IMAGE_TYPES,
@@ -65,8 +67,6 @@ from rag_pipeline.core.stages.extract.sniff import (
     sniff,
     sniff_media_type,
 )
-from rag_pipeline.core.stages.extract.text import decode_text, normalize_text, text_pages
-from rag_pipeline.core.stages.extract.web import epub_pages, html_pages
 from rag_pipeline.core.stages.extract.zipguard import check_archive
 
 __all__ = [

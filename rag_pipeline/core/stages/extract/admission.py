@@ -15,10 +15,10 @@ Extraction itself decodes the whole text again, so a file admitted by its head c
 as a document (a binary tail is `unsupported_type`, a blank one `empty_file`).
 """
 
+from rag_pipeline.core.stages.extract.formats.text import text_pages
 from rag_pipeline.core.stages.extract.model import ExtractionError
 from rag_pipeline.core.stages.extract.sandbox import run_bounded
 from rag_pipeline.core.stages.extract.sniff import looks_like_pdf, sniff
-from rag_pipeline.core.stages.extract.text import text_pages
 
 DEFAULT_SNIFF_TIMEOUT_S = 5.0
 # Sniffing 64 KiB in-process takes at most ~2 ms warm, 17 ms cold (random non-UTF-8 bytes,

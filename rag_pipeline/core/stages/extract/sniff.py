@@ -9,8 +9,8 @@ import io
 import struct
 import zipfile
 
+from rag_pipeline.core.stages.extract.formats.text import decode_text
 from rag_pipeline.core.stages.extract.model import ExtractionError
-from rag_pipeline.core.stages.extract.text import decode_text
 from rag_pipeline.core.stages.extract.zipguard import check_directory
 
 MEDIA_PDF = "application/pdf"

@@ -14,7 +14,7 @@ from rag_pipeline.core.stages.extract import (
     garbled_share,
     normalize_text,
 )
-from rag_pipeline.core.stages.extract.pdf import pdf_pages
+from rag_pipeline.core.stages.extract.formats.pdf import pdf_pages
 
 
 def test_garbled_share_recognises_broken_extraction() -> None:

@@ -23,8 +23,8 @@ from support.extraction import (
 from support.measured import measured
 
 from rag_pipeline.core.stages.extract import ExtractionError, ExtractionLimits, extract
+from rag_pipeline.core.stages.extract.formats.pdf import render_scale
 from rag_pipeline.core.stages.extract.layout import reading
-from rag_pipeline.core.stages.extract.pdf import render_scale
 from rag_pipeline.core.stages.extract.sandbox import run_bounded
 from rag_pipeline.core.stages.extract.sniff import sniff_media_type
 

@@ -25,8 +25,8 @@ from rag_pipeline.core.stages.extract import (
     normalize_text,
 )
 from rag_pipeline.core.stages.extract.admission import sniffed_type
+from rag_pipeline.core.stages.extract.formats.web import xhtml_text
 from rag_pipeline.core.stages.extract.sniff import looks_like_html, sniff
-from rag_pipeline.core.stages.extract.web import xhtml_text
 
 # Linear scans leave growth near `factor`; this much slack keeps busy-machine noise out.
 SLACK = 3

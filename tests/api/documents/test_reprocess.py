@@ -2,7 +2,7 @@
 what is refused, and search while the new chunks wait for their vectors.
 
 The stages run here in process, as the warm worker would; the daemon's part is in
-tests/orchestration/test_operations_daemon.py.
+tests/orchestration/maintenance/test_operations_daemon.py.
 """
 
 from pathlib import Path

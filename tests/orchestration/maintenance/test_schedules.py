@@ -1,5 +1,5 @@
 """The schedules' sensors, one evaluation at a time (the daemon's part is in
-tests/orchestration/test_operations_daemon.py)."""
+tests/orchestration/maintenance/test_operations_daemon.py)."""
 
 from datetime import UTC, datetime
 

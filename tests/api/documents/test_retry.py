@@ -1,6 +1,7 @@
 """POST /documents/retry without a daemon: which failed documents it takes, the batched runs it
 asks for, and a run over documents that are not consecutive partitions, executed in process as
-the warm worker would. The daemon's part is in tests/orchestration/test_operations_daemon.py."""
+the warm worker would. The daemon's part is in
+tests/orchestration/maintenance/test_operations_daemon.py."""
 
 from collections.abc import Iterator
 from pathlib import Path

@@ -10,14 +10,7 @@ import pypdfium2
 from pypdf import PasswordType, PdfReader
 from pypdf.errors import EmptyFileError
 
-from rag_pipeline.core.stages.extract.limits import (
-    DEFAULT_LIMITS,
-    ExtractionLimits,
-    TextBudget,
-    check_pages,
-)
-from rag_pipeline.core.stages.extract.model import ExtractionError, RawPages, one_line_reason
-from rag_pipeline.core.stages.extract.ocr import (
+from rag_pipeline.core.stages.extract.formats.ocr import (
     OcrOptions,
     PageReading,
     check_available,
@@ -26,6 +19,13 @@ from rag_pipeline.core.stages.extract.ocr import (
     prepare,
     read_page,
 )
+from rag_pipeline.core.stages.extract.limits import (
+    DEFAULT_LIMITS,
+    ExtractionLimits,
+    TextBudget,
+    check_pages,
+)
+from rag_pipeline.core.stages.extract.model import ExtractionError, RawPages, one_line_reason
 from rag_pipeline.core.stages.extract.sandbox import extend_bound
 
 log = logging.getLogger(__name__)
