@@ -22,6 +22,7 @@ from rag_api.errors import ApiError, error_body
 from rag_api.routes import (
     collections,
     documents,
+    events,
     keys,
     reruns,
     runs,
@@ -142,6 +143,7 @@ def create_app(settings: Settings | None = None, instance: Any = None) -> FastAP
     # Before the documents router: POST /documents/retry is not a document id.
     app.include_router(reruns.router, dependencies=protected)
     app.include_router(documents.router, dependencies=protected)
+    app.include_router(events.router, dependencies=protected)
     app.include_router(collections.router, dependencies=protected)
     app.include_router(keys.router, dependencies=protected)
     app.include_router(search.router, dependencies=protected)

@@ -5,14 +5,9 @@ answer. Uploads are registered at once and the sensor picks them up, like files 
 the landing zone. Nothing here waits for ingestion.
 """
 
-import asyncio
-import time
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile
-from fastapi.concurrency import run_in_threadpool
-from fastapi.sse import EventSourceResponse, ServerSentEvent
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 
 from rag_api.deps import (
     FacetsDep,
@@ -21,12 +16,9 @@ from rag_api.deps import (
     PrincipalDep,
     SettingsDep,
     StoreDep,
-    StreamDep,
-    StreamGrant,
     WriterDep,
-    authenticate,
 )
-from rag_api.errors import ApiError, error_body
+from rag_api.errors import ApiError
 from rag_api.schemas import (
     FILTER_HELP,
     ChunkOut,
@@ -79,7 +71,7 @@ def with_errors(extra: dict[int | str, dict[str, Any]]) -> dict[int | str, dict[
     return {**extra, **DOCUMENT_ERRORS}
 
 
-def _out(report: DocumentReport) -> DocumentOut:
+def document_out(report: DocumentReport) -> DocumentOut:
     return DocumentOut.model_validate(report, from_attributes=True)
 
 
@@ -230,7 +222,7 @@ def list_documents(
             status, limit=limit, offset=offset, include_deleted=False, collections=scope
         )
     return DocumentPage(
-        items=[_out(report(doc)) for doc in docs], total=total, limit=limit, offset=offset
+        items=[document_out(report(doc)) for doc in docs], total=total, limit=limit, offset=offset
     )
 
 
@@ -248,7 +240,7 @@ def scoped_collections(
     return sorted(principal.collections)
 
 
-def _find(store: DocumentStore, doc_id: str, principal: Principal) -> DocumentReport:
+def find_visible(store: DocumentStore, doc_id: str, principal: Principal) -> DocumentReport:
     """A document the key may see: another collection's is not found, like a missing one."""
     found = find_report(store, doc_id)
     if found is None or not principal.sees(found.collection):
@@ -259,7 +251,7 @@ def _find(store: DocumentStore, doc_id: str, principal: Principal) -> DocumentRe
 @router.get("/{doc_id}", response_model=DocumentOut, responses=DOCUMENT_ERRORS)
 def get_document(doc_id: str, store: StoreDep, principal: PrincipalDep) -> DocumentOut:
     """A document's status per stage, from the registry's projection of the Dagster runs."""
-    return _out(_find(store, doc_id, principal))
+    return document_out(find_visible(store, doc_id, principal))
 
 
 @router.get("/{doc_id}/chunks", response_model=ChunkPage, responses=DOCUMENT_ERRORS)
@@ -272,7 +264,7 @@ def document_chunks(
 ) -> ChunkPage:
     """The document's chunks as they were embedded, in order, from its chunks artifact: each
     with its page(s), character offsets, token count and text. None before it is chunked."""
-    _find(store, doc_id, principal)
+    find_visible(store, doc_id, principal)
     chunks, total = chunk_page(store, doc_id, offset, limit)
     return ChunkPage(
         document_id=doc_id,
@@ -281,74 +273,6 @@ def document_chunks(
         limit=limit,
         offset=offset,
     )
-
-
-def _existing_report(doc_id: str, store: StoreDep, principal: PrincipalDep) -> DocumentReport:
-    return _find(store, doc_id, principal)
-
-
-@router.get(
-    "/{doc_id}/events",
-    response_class=EventSourceResponse,
-    responses=with_errors({429: {"model": ErrorResponse}}),
-)
-async def document_events(
-    doc_id: str,
-    first: Annotated[DocumentReport, Depends(_existing_report)],
-    store: StoreDep,
-    settings: SettingsDep,
-    grant: StreamDep,
-) -> AsyncIterator[ServerSentEvent]:
-    """Server-sent events: one `status` event per change, closing at a terminal state.
-
-    While nothing changes, a `: keep-alive` comment every RAG_EVENTS_KEEPALIVE_SECONDS keeps
-    proxies from closing the connection. A client that goes away stops the stream. The key is
-    checked again every RAG_EVENTS_KEY_RECHECK_SECONDS: once it is revoked (or no longer sees
-    the document's collection), one `error` event in the error shape ends the stream. A key
-    holds at most RAG_SSE_MAX_STREAMS_PER_KEY streams at once (429 `too_many_streams`).
-    """
-    report = first
-    last = None
-    idle = 0.0
-    checked = time.monotonic()
-    while True:
-        snapshot = (report.status, tuple((k, s.state) for k, s in report.stages.items()))
-        if snapshot != last:
-            last = snapshot
-            idle = 0.0
-            yield ServerSentEvent(event="status", data=_out(report))
-        if report.status in TERMINAL:
-            return
-        await asyncio.sleep(settings.events_poll_seconds)
-        idle += settings.events_poll_seconds
-        if idle >= settings.events_keepalive_seconds:
-            idle = 0.0
-            yield ServerSentEvent(comment="keep-alive")
-        if time.monotonic() - checked >= settings.events_key_recheck_seconds:
-            checked = time.monotonic()
-            refused = await run_in_threadpool(_refusal, settings, store, grant, report.collection)
-            if refused is not None:
-                yield ServerSentEvent(event="error", data=error_body(refused.code, refused.message))
-                return
-        # A rejected file forgotten by a delete is found nowhere: nothing more will change.
-        found = await run_in_threadpool(find_report, store, doc_id)
-        if found is None:
-            return
-        report = found
-
-
-def _refusal(
-    settings: Settings, store: DocumentStore, grant: StreamGrant, collection: str
-) -> ApiError | None:
-    """Why a stream's key may no longer follow it (revoked, or no longer over its
-    collection), or None."""
-    try:
-        principal = authenticate(settings, store, grant.token)
-    except ApiError as exc:
-        return exc
-    if not principal.sees(collection):
-        return ApiError(404, "not_found", "the document is no longer visible to this key")
-    return None
 
 
 @router.delete("/{doc_id}", status_code=204, responses=DOCUMENT_ERRORS)
@@ -361,7 +285,7 @@ def delete_document(
     partition that a queued or running run names goes once that run is done. A rejected
     file is forgotten.
     """
-    _find(store, doc_id, principal)
+    find_visible(store, doc_id, principal)
     partitions = DagsterPartitions(instance, store, api_holder_id())
     DocumentsService(store).delete(doc_id, index, partitions)
     return Response(status_code=204)
@@ -389,7 +313,7 @@ def replace_document(
     """Upload a new version, in the same collection. The old one stays searchable until the
     new one is indexed."""
     service = DocumentsService(store, settings.metadata_max_bytes)
-    found = _find(store, doc_id, principal)
+    found = find_visible(store, doc_id, principal)
     if found.status in (DocumentStatus.deleted, DocumentStatus.rejected):
         raise DocumentNotFound(doc_id, f": it is {found.status}")
     check_options(
@@ -428,7 +352,7 @@ def change_metadata(
     """Change a document's metadata without re-embedding it: search filters by the new
     metadata from the next query, and the Dagster UI shows it as an observation of the
     document's `raw_document` partition."""
-    _find(store, doc_id, principal)
+    find_visible(store, doc_id, principal)
     doc = DocumentsService(store, settings.metadata_max_bytes).set_metadata(doc_id, change.metadata)
     observe_metadata(instance, doc.id, doc.collection, doc.metadata)
-    return _out(report(doc))
+    return document_out(report(doc))
