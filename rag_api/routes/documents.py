@@ -9,7 +9,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
@@ -23,6 +23,7 @@ from rag_api.deps import (
     WriterDep,
 )
 from rag_api.errors import ApiError
+from rag_api.metrics import Metrics
 from rag_api.schemas import (
     FILTER_HELP,
     ChunkOut,
@@ -289,33 +290,36 @@ async def document_events(
     first: Annotated[DocumentReport, Depends(_existing_report)],
     store: StoreDep,
     settings: SettingsDep,
+    request: Request,
 ) -> AsyncIterator[ServerSentEvent]:
     """Server-sent events: one `status` event per change, closing at a terminal state.
 
     While nothing changes, a `: keep-alive` comment every RAG_EVENTS_KEEPALIVE_SECONDS keeps
     proxies from closing the connection. A client that goes away stops the stream.
     """
-    report = first
-    last = None
-    idle = 0.0
-    while True:
-        snapshot = (report.status, tuple((k, s.state) for k, s in report.stages.items()))
-        if snapshot != last:
-            last = snapshot
-            idle = 0.0
-            yield ServerSentEvent(event="status", data=_out(report))
-        if report.status in TERMINAL:
-            return
-        await asyncio.sleep(settings.events_poll_seconds)
-        idle += settings.events_poll_seconds
-        if idle >= settings.events_keepalive_seconds:
-            idle = 0.0
-            yield ServerSentEvent(comment="keep-alive")
-        # A rejected file forgotten by a delete is found nowhere: nothing more will change.
-        found = await run_in_threadpool(find_report, store, doc_id)
-        if found is None:
-            return
-        report = found
+    metrics: Metrics = request.app.state.metrics
+    with metrics.sse_stream():
+        report = first
+        last = None
+        idle = 0.0
+        while True:
+            snapshot = (report.status, tuple((k, s.state) for k, s in report.stages.items()))
+            if snapshot != last:
+                last = snapshot
+                idle = 0.0
+                yield ServerSentEvent(event="status", data=_out(report))
+            if report.status in TERMINAL:
+                return
+            await asyncio.sleep(settings.events_poll_seconds)
+            idle += settings.events_poll_seconds
+            if idle >= settings.events_keepalive_seconds:
+                idle = 0.0
+                yield ServerSentEvent(comment="keep-alive")
+            # A rejected file forgotten by a delete is found nowhere: nothing more will change.
+            found = await run_in_threadpool(find_report, store, doc_id)
+            if found is None:
+                return
+            report = found
 
 
 @router.delete("/{doc_id}", status_code=204, responses=DOCUMENT_ERRORS)
