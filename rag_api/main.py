@@ -19,11 +19,13 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from rag_api import errors, ui
 from rag_api.deps import get_model, open_index, require_key
 from rag_api.errors import ApiError, error_body
+from rag_api.metrics import Metrics
 from rag_api.routes import (
     collections,
     documents,
     events,
     keys,
+    metrics,
     reruns,
     runs,
     schedules,
@@ -96,6 +98,7 @@ def create_app(settings: Settings | None = None, instance: Any = None) -> FastAP
         app.state.lexicon = LexicalIndex(DocumentStore(settings.data_dir))
         app.state.submitter = RunSubmitter(app.state.instance)
         app.state.facets = Facets(store.registry)
+        app.state.metrics = Metrics(app.state.instance, store, settings.worker_concurrency)
         threading.Thread(target=lambda: _warm_up(app, settings), daemon=True).start()
         try:
             yield
@@ -148,6 +151,7 @@ def create_app(settings: Settings | None = None, instance: Any = None) -> FastAP
     app.include_router(keys.router, dependencies=protected)
     app.include_router(search.router, dependencies=protected)
     app.include_router(system.router)
+    app.include_router(metrics.router)
     app.include_router(schedules.router)
     app.include_router(runs.router)
     ui.install(app)

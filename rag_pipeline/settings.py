@@ -108,6 +108,11 @@ class Settings(BaseSettings):
     large_document_mb: float = 2.0
     """a run holding a document this large goes in the large lane, which takes at most one of
     the run slots, so small documents always have the other"""
+    run_share_min_kb: int = 64
+    """when fewer runs would start than run slots are free, the sensor splits the waiting work
+    so each free slot gets a share, but no share under this many kilobytes of files (about
+    three seconds of embedding on one core): below it, a run's own start costs more than a
+    second core saves"""
     max_files_per_tick: int = 2000
     """the landing-zone sensor registers at most this many new files per evaluation, so a
     tick stays well inside Dagster's sensor timeout; the rest follow on the next ones"""
@@ -139,6 +144,9 @@ class Settings(BaseSettings):
     """`true` lets requests without a key act as an admin while no key exists at all (no
     `RAG_API_KEY`, no stored key), for one trusted machine (`make run` sets it); `false` refuses
     them with 401 `no_keys` until the first key is made"""
+    metrics_public: bool = False
+    """serve GET /metrics without a key; by default it needs an admin key (the metrics name
+    every collection), which Prometheus sends from a credentials file"""
     max_upload_mb: float = 100.0
     """largest accepted upload, per file (413 above it)"""
     sniff_timeout_seconds: float = Field(default=5.0, gt=0)
@@ -217,6 +225,11 @@ class Settings(BaseSettings):
     def run_budget_bytes(self) -> int:
         """RAG_RUN_BUDGET_MB in bytes: what a batch of documents may hold (sensor, retries)."""
         return int(self.run_budget_mb * 1024 * 1024)
+
+    @property
+    def run_share_min_bytes(self) -> int:
+        """RAG_RUN_SHARE_MIN_KB in bytes: the least a run split for a free slot holds."""
+        return self.run_share_min_kb * 1024
 
     @property
     def celery_broker_url(self) -> str:

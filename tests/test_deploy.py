@@ -29,7 +29,12 @@ def test_the_stack_has_every_service() -> None:
         "daemon",
         "worker",
         "api",
+        "prometheus",
+        "grafana",
     }
+    monitoring = {name for name, service in SERVICES.items() if service.get("profiles")}
+    assert monitoring == {"prometheus", "grafana"}, "monitoring starts only under its profile"
+    assert all(SERVICES[name]["profiles"] == ["monitoring"] for name in monitoring)
     assert "pg_isready" in " ".join(SERVICES["postgres"]["healthcheck"]["test"])
     assert "ping" in SERVICES["redis"]["healthcheck"]["test"]
     for name in ("code", "daemon", "worker", "api", "chroma"):
@@ -124,3 +129,30 @@ def test_runs_wait_in_the_broker_and_their_state_in_the_instance_server() -> Non
     assert backend.startswith("db+postgresql+psycopg2://")
     assert backend.endswith(f"@postgres:5432/{env['DAGSTER_PG_DB']}")
     assert any(v.startswith("redis:") for v in SERVICES["redis"]["volumes"])
+
+
+def test_prometheus_scrapes_the_api_and_the_dashboard_shows_only_metrics_it_serves() -> None:
+    import json
+
+    prometheus = yaml.safe_load((REPO / "deploy/prometheus/prometheus.yml").read_text())
+    [job] = prometheus["scrape_configs"]
+    assert job["metrics_path"] == "/metrics"
+    assert job["static_configs"] == [{"targets": ["api:8000"]}]
+    # /metrics wants the admin key: the file it is read from is written when Prometheus starts.
+    key_file = job["authorization"]["credentials_file"]
+    assert key_file in " ".join(SERVICES["prometheus"]["command"])
+    mounts = {v.split(":")[0] for v in SERVICES["grafana"]["volumes"]}
+    assert {"./deploy/grafana/provisioning", "./deploy/grafana/dashboards"} <= mounts
+
+    dashboard = json.loads((REPO / "deploy/grafana/dashboards/rag-ingest.json").read_text())
+    used = {
+        re.sub(r"_(bucket|count|sum|total)$", "", name)
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"\brag_[a-z_]+", target["expr"])
+    }
+    served = set()
+    for module in ("rag_api/metrics.py", "rag_pipeline/orchestration/metrics.py"):
+        served |= set(re.findall(r'"(rag_[a-z_]+)"', (REPO / module).read_text()))
+    assert len(used) >= 10
+    assert used <= served, used - served

@@ -1,6 +1,7 @@
 """Search over the index: hybrid (dense + lexical) by default, with citations from the catalog,
 within the collections the key may read, narrowed by a metadata filter."""
 
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -18,6 +19,7 @@ from rag_api.deps import (
     index_unavailable,
 )
 from rag_api.errors import ApiError
+from rag_api.metrics import Metrics
 from rag_api.routes.documents import scoped_collections
 from rag_api.schemas import (
     FILTER_HELP,
@@ -110,6 +112,7 @@ def _search(
 ) -> SearchResponse:
     if not q.strip():
         raise ApiError(422, "invalid_query", "the query is blank")
+    started = time.perf_counter()
     every = it.store.registry.tenancy.collections()
     names = scoped_collections(it.store, it.principal, wanted)
     homes = every if names is None else [c for c in every if c.name in set(names)]
@@ -148,13 +151,16 @@ def _search(
             catalog=it.catalog,
             scope=scope,
         )
-    return SearchResponse(
+    answer = SearchResponse(
         query=q,
         k=k,
         mode=served,
         degraded=degraded,
         results=[_hit(result, it) for result in results],
     )
+    metrics: Metrics = it.request.app.state.metrics
+    metrics.search_seconds.labels(served.value).observe(time.perf_counter() - started)
+    return answer
 
 
 def _hit(result: SearchResult, it: Searcher) -> SearchHit:

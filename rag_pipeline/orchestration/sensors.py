@@ -5,7 +5,9 @@ The cursor holds the size and mtime of files seen but not yet taken, so a file s
 written is taken only once it stands still. Partitions keep insertion order, so the keys added
 in one tick form contiguous ranges: a batch is one range run. Batches follow the work: a run
 takes waiting documents until their files reach RAG_RUN_BUDGET_MB (or RAG_MAX_DOCS_PER_RUN of
-them), so many short notes share a few runs while a large book runs alone, in the large lane.
+them), so many short notes share a few runs while a large book runs alone, in the large lane;
+and when fewer runs would start than run slots are free, the work is cut so every free slot
+gets a share (never under RAG_RUN_SHARE_MIN_KB), so no warm process idles while one holds it all.
 Run keys are derived from the batch, so a repeated tick never launches it twice.
 """
 
@@ -25,7 +27,7 @@ from dagster import (
 )
 
 from rag_pipeline.core.documents import landing
-from rag_pipeline.core.documents.reruns import batches
+from rag_pipeline.core.documents.batching import batches, spread
 from rag_pipeline.core.documents.service import DocumentsService
 from rag_pipeline.core.registry import Document
 from rag_pipeline.core.storage.data_dir import DocumentStore
@@ -33,6 +35,7 @@ from rag_pipeline.orchestration.assets import MAX_DOCS_PER_RUN, STAGES, ingest_j
 from rag_pipeline.orchestration.partitions import DOCUMENTS, range_tags, release_deferred_partitions
 from rag_pipeline.orchestration.reconcile import reconcile
 from rag_pipeline.orchestration.resources import DocumentStoreResource
+from rag_pipeline.orchestration.run_slots import run_slots
 from rag_pipeline.settings import get_settings
 
 # Dagster's sensor daemon loops every 5 s; an interval below that lets every loop evaluate the
@@ -56,12 +59,13 @@ def by_collection(docs: Sequence[Document]) -> list[Document]:
 
 
 def batch_run_requests(
-    docs: Sequence[Document], large_bytes: int | None = None
+    docs: Sequence[Document], large_bytes: int | None = None, free_slots: int = 0
 ) -> list[RunRequest]:
     """One range run per batch (see `batches`) of one collection, the documents in the order
-    of `by_collection`. The run key names the batch and when its documents were registered: a
-    repeated tick asks for the same run, a document deleted and uploaded again gets a new one
-    (the daemon never launches a run key twice)."""
+    of `by_collection`; with fewer batches than `free_slots`, they are cut so that each free
+    slot gets a share (see `spread`). The run key names the batch and when its documents were
+    registered: a repeated tick asks for the same run, a document deleted and uploaded again
+    gets a new one (the daemon never launches a run key twice)."""
     settings = get_settings()
     budget = settings.run_budget_bytes
     large = int(settings.large_document_mb * 1024 * 1024) if large_bytes is None else large_bytes
@@ -69,9 +73,8 @@ def batch_run_requests(
     grouped: dict[str, list[Document]] = {}
     for doc in by_collection(docs):
         grouped.setdefault(doc.collection, []).append(doc)
-    for batch in (
-        b for group in grouped.values() for b in batches(group, budget, MAX_DOCS_PER_RUN)
-    ):
+    budgeted = [b for group in grouped.values() for b in batches(group, budget, MAX_DOCS_PER_RUN)]
+    for batch in spread(budgeted, free_slots, settings.run_share_min_bytes):
         keys = [doc.id for doc in batch]
         ident = "\n".join(f"{doc.id}@{doc.registered_at!r}" for doc in batch)
         digest = hashlib.sha1(ident.encode(), usedforsecurity=False).hexdigest()
@@ -216,9 +219,11 @@ def landing_zone_tick(
         reason = f"landing zone refused: {refused}" if refused else _summary(counts)
         return SensorResult(skip_reason=reason or "no new files", cursor=cursor)
     new_keys = [doc.id for doc in waiting]
-    requests = batch_run_requests(waiting)
+    slots = run_slots(context.instance, unlimited=settings.worker_concurrency)
+    requests = batch_run_requests(waiting, free_slots=slots.free)
     context.log.info(
-        f"{len(new_keys)} document(s) to ingest in {len(requests)} run(s); landing zone: "
+        f"{len(new_keys)} document(s) to ingest in {len(requests)} run(s), "
+        f"{slots.free} of {slots.total} run slot(s) free; landing zone: "
         f"{_summary(counts) or 'nothing taken'}"
     )
     return SensorResult(

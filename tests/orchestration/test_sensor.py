@@ -2,6 +2,7 @@
 
 import os
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -264,3 +265,83 @@ def test_batches_follow_the_work(instance, store, corpus: Path, monkeypatch) -> 
     # 30 notes of 3.3 KB fill one 100 KiB run before the book; the 10 after it share another.
     assert [int(r.tags["rag/documents"]) for r in small] == [30, 10]
     assert all(int(r.tags["rag/bytes"]) <= 100 * 1024 for r in small)
+
+
+SQUAD = "retrieval/squad_v1.1_dev/docs"
+
+
+def _hold_slots(instance, n: int) -> None:  # type: ignore[no-untyped-def]
+    """Runs holding `n` of the instance's two run slots, as runs executing on workers do."""
+    from dagster import DagsterRun, DagsterRunStatus
+
+    for _ in range(n):
+        run = DagsterRun(
+            job_name="ingest_job", run_id=str(uuid.uuid4()), status=DagsterRunStatus.STARTED
+        )
+        instance.add_run(run)
+
+
+def _drop_articles(corpus: Path, store: DocumentStore, n: int) -> list[str]:
+    names = sorted(p.name for p in (corpus / SQUAD).iterdir())[:n]
+    for age, name in enumerate(reversed(names)):
+        drop(corpus, f"{SQUAD}/{name}", store, age=5 + age)
+    return names
+
+
+def _ranges(result, added: list[str]) -> list[list[str]]:  # type: ignore[no-untyped-def]
+    """Each run's documents, as the range its tags name over the partitions in order."""
+    spans = []
+    for run in result.run_requests or []:
+        start = added.index(run.tags["dagster/asset_partition_range_start"])
+        end = added.index(run.tags["dagster/asset_partition_range_end"])
+        assert run.tags["rag/document_ids"].split(",") == added[start : end + 1]
+        spans.append(added[start : end + 1])
+    return spans
+
+
+def test_waiting_work_is_shared_among_the_free_run_slots(instance, store, corpus: Path) -> None:
+    """Twelve articles (~30 KB each) with both slots free: two runs, one per slot, together
+    covering every document once, each a contiguous range, in order."""
+    _drop_articles(corpus, store, 12)
+
+    result = Daemon(instance, store).tick()
+
+    added = keys(result)
+    spans = _ranges(result, added)
+    assert len(added) == 12
+    assert len(spans) == 2, "one run per free slot"
+    assert [key for span in spans for key in span] == added, "all, in order, none twice"
+    sizes = [sum(store.registry.reads.get(k).bytes for k in span) for span in spans]  # type: ignore[union-attr]
+    assert min(sizes) >= max(sizes) / 3, f"the shares are lopsided: {sizes}"
+
+
+def test_with_one_slot_free_the_work_is_one_run(instance, store, corpus: Path) -> None:
+    _hold_slots(instance, 1)
+    _drop_articles(corpus, store, 12)
+
+    result = Daemon(instance, store).tick()
+
+    added = keys(result)
+    assert len(added) == 12
+    assert _ranges(result, added) == [added]
+
+
+def test_with_no_slot_free_the_work_waits_as_one_run(instance, store, corpus: Path) -> None:
+    _hold_slots(instance, 2)
+    _drop_articles(corpus, store, 12)
+
+    result = Daemon(instance, store).tick()
+
+    assert len(result.run_requests or []) == 1
+
+
+def test_a_small_wait_is_not_split_below_the_minimum_share(instance, store, corpus: Path) -> None:
+    """Two articles (~45 KB together) are less than two shares of RAG_RUN_SHARE_MIN_KB (64):
+    one run, though both slots are free."""
+    _drop_articles(corpus, store, 2)
+
+    result = Daemon(instance, store).tick()
+
+    added = keys(result)
+    assert len(added) == 2
+    assert _ranges(result, added) == [added]

@@ -1,31 +1,13 @@
-"""Running documents again without an upload (reprocess, retry), and the batching that goes
-with it. `DocumentsService` holds a `Reruns` as `service.reruns`."""
+"""Running documents again without an upload (reprocess, retry), batched as new documents are
+(`batching`). `DocumentsService` holds a `Reruns` as `service.reruns`."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from rag_pipeline.core.documents.batching import batches
 from rag_pipeline.core.documents.errors import DocumentBusy, DocumentNotFound, NotFailed
 from rag_pipeline.core.registry import STAGES, Document, DocumentStatus, Registry, StageState
-
-
-def batches(docs: Sequence[Document], budget_bytes: int, max_docs: int) -> list[list[Document]]:
-    """Consecutive documents, in order, grouped until the next one would take the batch over
-    the byte budget or the document cap; a document over the budget is a batch of its own."""
-    grouped: list[list[Document]] = []
-    batch: list[Document] = []
-    used = 0
-    for doc in docs:
-        size = doc.bytes or 0
-        if batch and (used + size > budget_bytes or len(batch) >= max_docs):
-            grouped.append(batch)
-            batch, used = [], 0
-        batch.append(doc)
-        used += size
-    if batch:
-        grouped.append(batch)
-    return grouped
-
 
 # Failures a retry cannot change: the same bytes fail the same way (there is no OCR yet for a
 # PDF without a text layer). A retry leaves them alone unless asked to include them.
