@@ -27,6 +27,7 @@ from rag_api.routes import (
     runs,
     schedules,
     search,
+    sources,
     system,
 )
 from rag_pipeline.core.retrieval.facets import Facets
@@ -132,6 +133,7 @@ def create_app(settings: Settings | None = None, instance: Any = None) -> FastAP
     app.include_router(reruns.router, dependencies=protected)
     app.include_router(documents.router, dependencies=protected)
     app.include_router(collections.router, dependencies=protected)
+    app.include_router(sources.router, dependencies=protected)
     app.include_router(keys.router, dependencies=protected)
     app.include_router(search.router, dependencies=protected)
     app.include_router(system.router)

@@ -21,6 +21,8 @@ from rag_pipeline.core.registry.model import (
     Document,
     DocumentStatus,
     Role,
+    Source,
+    SourceObject,
     Stage,
     StageState,
 )
@@ -37,6 +39,8 @@ __all__ = [
     "DocumentStatus",
     "Registry",
     "Role",
+    "Source",
+    "SourceObject",
     "Stage",
     "StageState",
     "default_url",
