@@ -19,6 +19,8 @@ from rag_pipeline.core.documents.errors import (
 )
 from rag_pipeline.core.documents.metadata import MetadataError
 from rag_pipeline.core.retrieval.filters import FilterError
+from rag_pipeline.core.sources.s3 import SourceError
+from rag_pipeline.core.sources.sync import SourceBusy
 from rag_pipeline.core.stages.extract import ExtractionError
 from rag_pipeline.core.tenancy.api_keys import InvalidKey
 from rag_pipeline.core.tenancy.collection_service import (
@@ -53,6 +55,7 @@ _HTTP_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "invalid_request",
+    502: "bad_gateway",
     503: "unavailable",
 }
 
@@ -66,6 +69,8 @@ _DOMAIN: dict[type[Exception], tuple[int, str]] = {
     FilterError: (422, "invalid_filter"),
     InvalidKey: (422, "invalid_key"),
     NotFailed: (409, "not_failed"),
+    SourceError: (422, "invalid_source"),
+    SourceBusy: (409, "sync_in_progress"),
 }
 
 # A file refused at the door: nothing in it to index is 422, a type we cannot read is 415.

@@ -30,6 +30,7 @@ from rag_api.routes import (
     runs,
     schedules,
     search,
+    sources,
     system,
 )
 from rag_api.streams import StreamSlots
@@ -148,6 +149,7 @@ def create_app(settings: Settings | None = None, instance: Any = None) -> FastAP
     app.include_router(documents.router, dependencies=protected)
     app.include_router(events.router, dependencies=protected)
     app.include_router(collections.router, dependencies=protected)
+    app.include_router(sources.router, dependencies=protected)
     app.include_router(keys.router, dependencies=protected)
     app.include_router(search.router, dependencies=protected)
     app.include_router(system.router)

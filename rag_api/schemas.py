@@ -309,3 +309,51 @@ class RunStarted(BaseModel):
     run_id: str
     job: str
     status_url: str
+
+
+class S3SourceIn(BaseModel):
+    """A bucket prefix; credentials come from the environment variables
+    `<credentials_env>_ACCESS_KEY_ID` and `<credentials_env>_SECRET_ACCESS_KEY` (and
+    `_SESSION_TOKEN`), or boto3's own chain without it. No secret is taken or stored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["s3"]
+    bucket: str = Field(min_length=3, max_length=255)
+    prefix: str = Field(default="", max_length=1024)
+    endpoint_url: str | None = Field(
+        default=None, max_length=2000, description="an S3-compatible store's URL (MinIO, R2...)"
+    )
+    region: str | None = Field(default=None, max_length=64)
+    credentials_env: str | None = Field(
+        default=None, description="the prefix of the environment variables holding credentials"
+    )
+
+
+class SyncCounts(BaseModel):
+    seen: int = Field(description="objects listed")
+    added: int = Field(description="new documents")
+    changed: int = Field(description="new versions of documents")
+    retired: int = Field(description="documents whose object is gone")
+    failed: int = Field(description="objects that could not become documents")
+    deferred: int = Field(description="changes left for the next sync (over the per-sync limit)")
+
+
+class SourceOut(BaseModel):
+    id: str
+    collection: str
+    type: Literal["s3"]
+    bucket: str
+    prefix: str
+    endpoint_url: str | None
+    region: str | None
+    credentials_env: str | None = Field(description="the variables' prefix, never their values")
+    created_at: str
+    last_sync_at: str | None
+    last_counts: SyncCounts | None = Field(description="what the last sync did")
+    last_error: str | None = Field(description="why the last sync failed, if it did")
+
+
+class SyncOut(SyncCounts):
+    source: str
+    documents: list[str] = Field(description="documents registered by this sync, to be ingested")

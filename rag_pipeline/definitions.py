@@ -13,7 +13,7 @@ from rag_pipeline.orchestration.resources import (
     VectorIndexResource,
 )
 from rag_pipeline.orchestration.schedules import build_schedules
-from rag_pipeline.orchestration.sensors import landing_zone_sensor
+from rag_pipeline.orchestration.sensors import landing_zone_sensor, sources_sensor
 from rag_pipeline.settings import Settings, get_settings
 
 
@@ -60,7 +60,7 @@ def build_definitions(settings: Settings) -> Definitions:
     return Definitions(
         assets=[ingest_documents],
         jobs=[ingest_job, backup_job, cleanup_job],
-        sensors=[landing_zone_sensor, *build_schedules(settings)],
+        sensors=[landing_zone_sensor, sources_sensor, *build_schedules(settings)],
         resources=build_resources(settings),
         executor=warm_executor,
     )

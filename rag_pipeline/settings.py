@@ -120,6 +120,13 @@ class Settings(BaseSettings):
     """how often the landing-zone sensor may look; below the sensor daemon's 5 s loop, so every
     loop evaluates it"""
 
+    source_sync_interval_seconds: int = Field(default=60, ge=1)
+    """how often the sources sensor syncs every bucket source (`POST
+    /collections/{name}/sources/{id}/sync` syncs one at once)"""
+    source_max_objects_per_sync: int = Field(default=200, ge=1)
+    """new or changed objects one sync of a source takes; the rest wait for the next sync (a
+    sensor tick must end well within Dagster's 60 s evaluation timeout)"""
+
     broker_url: str = ""
     """where runs wait for a warm worker (a Celery broker URL: `redis://`, `amqp://`,
     `sqla+postgresql://`...); empty means an SQLite file under `RAG_DATA_DIR`, no server"""

@@ -14,7 +14,7 @@ Run keys are derived from the batch, so a repeated tick never launches it twice.
 import hashlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from dagster import (
     AddDynamicPartitionsRequest,
@@ -30,12 +30,15 @@ from rag_pipeline.core.documents import landing
 from rag_pipeline.core.documents.batching import batches, spread
 from rag_pipeline.core.documents.service import DocumentsService
 from rag_pipeline.core.registry import Document
+from rag_pipeline.core.retrieval.vector_index import VectorIndex
+from rag_pipeline.core.sources.sync import SourceBusy
 from rag_pipeline.core.storage.data_dir import DocumentStore
 from rag_pipeline.orchestration.assets import MAX_DOCS_PER_RUN, STAGES, ingest_job
 from rag_pipeline.orchestration.partitions import DOCUMENTS, range_tags, release_deferred_partitions
 from rag_pipeline.orchestration.reconcile import reconcile
-from rag_pipeline.orchestration.resources import DocumentStoreResource
+from rag_pipeline.orchestration.resources import DocumentStoreResource, VectorIndexResource
 from rag_pipeline.orchestration.run_slots import run_slots
+from rag_pipeline.orchestration.sources import bucket_of, source_sync
 from rag_pipeline.settings import get_settings
 
 # Dagster's sensor daemon loops every 5 s; an interval below that lets every loop evaluate the
@@ -235,3 +238,49 @@ def landing_zone_tick(
 
 def _summary(counts: dict[str, int]) -> str:
     return ", ".join(f"{n} {action}" for action, n in sorted(counts.items()))
+
+
+class SourceSyncFailed(Exception):
+    """Some source could not be synced this tick; the others were."""
+
+
+@sensor(
+    name="sources_sensor",
+    description="Keeps every bucket source in step with its collection: new objects become "
+    "documents, changed ones new versions, removed ones are retired. The landing-zone sensor "
+    "runs what it registers.",
+    minimum_interval_seconds=get_settings().source_sync_interval_seconds,
+    default_status=DefaultSensorStatus.RUNNING,
+)
+def sources_sensor(
+    context: SensorEvaluationContext,
+    documents: DocumentStoreResource,
+    vector_index: VectorIndexResource,
+) -> SensorResult:
+    return sources_tick(context, documents.store, vector_index.get())
+
+
+def sources_tick(
+    context: SensorEvaluationContext,
+    store: DocumentStore,
+    index: VectorIndex,
+    on_object: Callable[[str], None] | None = None,
+) -> SensorResult:
+    """Syncs each source once; fails the tick, naming them, if any sync failed (the cursor is
+    in the registry, so what was taken before the failure stays taken)."""
+    syncer = source_sync(context.instance, store, index, get_settings(), on_object)
+    done, failed = [], []
+    for source in store.registry.sources.of_collection():
+        try:
+            report = syncer.sync(source, bucket_of(source))
+        except SourceBusy:
+            context.log.info(f"{source.id}: another sync of it is under way")
+            continue
+        summary = ", ".join(f"{n} {what}" for what, n in report.counts().items() if n)
+        if report.error is not None:
+            failed.append(f"{source.id}: {report.error}")
+        else:
+            done.append(f"{source.id}: {summary or 'no change'}")
+    if failed:
+        raise SourceSyncFailed("; ".join(failed))
+    return SensorResult(skip_reason="; ".join(done) or "no sources")

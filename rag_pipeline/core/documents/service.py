@@ -170,6 +170,7 @@ class DocumentsService:
         chunk_size: int | None = None,
         chunk_overlap: int | None = None,
         media_type: str | None = None,
+        origin: str = "upload",
     ) -> Accepted:
         """A new version, in the old one's collection and with its metadata unless given new
         metadata: the old one stays searchable until the new one is indexed."""
@@ -183,7 +184,7 @@ class DocumentsService:
         return self.add(
             data,
             name,
-            origin="upload",
+            origin=origin,
             collection=old.collection,
             metadata=old.metadata if metadata is None else metadata,
             chunk_size=chunk_size,

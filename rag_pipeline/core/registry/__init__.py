@@ -22,6 +22,8 @@ from rag_pipeline.core.registry.model import (
     DocumentStatus,
     LastAdminKey,
     Role,
+    Source,
+    SourceObject,
     Stage,
     StageState,
 )
@@ -39,6 +41,8 @@ __all__ = [
     "LastAdminKey",
     "Registry",
     "Role",
+    "Source",
+    "SourceObject",
     "Stage",
     "StageState",
     "default_url",

@@ -148,6 +148,50 @@ api_keys = sa.Table(
 )
 
 
+# A place documents are synced from (a bucket prefix), and what each sync found. `config` holds
+# where to look and the *name* of the environment variables with credentials, never a secret.
+sources = sa.Table(
+    "sources",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column(
+        "collection",
+        sa.String(64),
+        sa.ForeignKey("collections.name", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("config", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    # A sync holds the source until then, so the sensor and the API never sync it at once.
+    sa.Column("lease_until", sa.Float, nullable=True),
+    sa.Column("last_sync_at", sa.Float, nullable=True),
+    # The last sync's counts (seen, added, changed, retired, failed), and its error.
+    sa.Column("last_counts", sa.JSON, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+)
+
+# The sync cursor: each object of a source as it was last taken, and the document it became.
+source_objects = sa.Table(
+    "source_objects",
+    metadata,
+    sa.Column(
+        "source_id",
+        sa.String(32),
+        sa.ForeignKey("sources.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("etag", sa.Text, nullable=False),
+    sa.Column("last_modified", sa.Float, nullable=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    # None: the object could not become a document (its reason is `error`); tried again only
+    # once it changes.
+    sa.Column("document_id", sa.String(200), nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+)
+
+
 def fresh_row(now: float, **values: Any) -> dict[str, Any]:
     """Every column of a document row as a new life starts it: queued, with no outcome, no
     run and no end; `values` fill in what registration knows."""
@@ -267,3 +311,34 @@ class ApiKey:
             created_at=row.created_at,
             revoked_at=row.revoked_at,
         )
+
+
+@dataclass(frozen=True)
+class Source:
+    """A source of a collection: its type, where to look, and how its last sync went."""
+
+    id: str
+    collection: str
+    type: str
+    config: dict[str, Any]
+    created_at: float
+    lease_until: float | None
+    last_sync_at: float | None
+    last_counts: dict[str, int] | None
+    last_error: str | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> "Source":
+        return cls(**dict(row._mapping))
+
+
+@dataclass(frozen=True)
+class SourceObject:
+    """An object of a source as the last sync took it."""
+
+    key: str
+    etag: str
+    last_modified: float | None
+    version: int
+    document_id: str | None
+    error: str | None

@@ -2,7 +2,8 @@
 
 `registry.lifecycle` registers, rejects, retires and claims documents; `registry.projection`
 records what runs did to them; `registry.reads` answers questions about them; and
-`registry.tenancy` holds collections, metadata, facets and API keys. Each part takes the shared
+`registry.tenancy` holds collections, metadata, facets and API keys; `registry.sources` the
+buckets a collection is synced from, with each one's cursor. Each part takes the shared
 `Database` rather than inheriting from it, so a caller names the concern it uses.
 """
 
@@ -10,6 +11,7 @@ from rag_pipeline.core.registry.database import Database
 from rag_pipeline.core.registry.lifecycle import Lifecycle
 from rag_pipeline.core.registry.projection import Projection
 from rag_pipeline.core.registry.reads import Reads
+from rag_pipeline.core.registry.sources import Sources
 from rag_pipeline.core.registry.tenancy import Tenancy
 
 
@@ -22,6 +24,7 @@ class Registry:
         self.projection = Projection(self.db)
         self.reads = Reads(self.db)
         self.tenancy = Tenancy(self.db)
+        self.sources = Sources(self.db)
 
     @property
     def url(self) -> str:

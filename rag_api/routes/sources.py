@@ -1,0 +1,106 @@
+"""Sources of a collection: buckets kept in step with its documents. Admin keys only.
+
+A source's configuration names where to look and which environment variables hold its
+credentials; no secret passes through the API or reaches the registry.
+"""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from rag_api.deps import AdminDep, IndexDep, InstanceDep, SettingsDep, StoreDep
+from rag_api.errors import ApiError
+from rag_api.schemas import ErrorResponse, S3SourceIn, SourceOut, SyncCounts, SyncOut
+from rag_pipeline.core.registry import CollectionNotFound, Source
+from rag_pipeline.core.sources.s3 import S3Config
+from rag_pipeline.core.storage.data_dir import DocumentStore
+from rag_pipeline.orchestration.sources import bucket_of, source_sync
+
+router = APIRouter(prefix="/collections/{name}/sources", tags=["sources"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse} for code in (401, 403, 404, 409, 422, 502)
+}
+
+
+def _iso(ts: float | None) -> str | None:
+    return datetime.fromtimestamp(ts, UTC).isoformat() if ts is not None else None
+
+
+def _out(source: Source) -> SourceOut:
+    config = S3Config.of(source.config)
+    return SourceOut(
+        id=source.id,
+        collection=source.collection,
+        type="s3",
+        bucket=config.bucket,
+        prefix=config.prefix,
+        endpoint_url=config.endpoint_url,
+        region=config.region,
+        credentials_env=config.credentials_env,
+        created_at=_iso(source.created_at) or "",
+        last_sync_at=_iso(source.last_sync_at),
+        last_counts=SyncCounts(**source.last_counts) if source.last_counts else None,
+        last_error=source.last_error,
+    )
+
+
+def _find(store: DocumentStore, name: str, source_id: str) -> Source:
+    found = store.registry.sources.get(source_id)
+    if found is None or found.collection != name:
+        raise ApiError(404, "not_found", f"collection {name!r} has no source {source_id!r}")
+    return found
+
+
+@router.post("", status_code=201, response_model=SourceOut, responses=_ERRORS)
+def create_source(
+    name: str, body: S3SourceIn, response: Response, store: StoreDep, _: AdminDep
+) -> SourceOut:
+    """A new source of the collection; the sources sensor syncs it from its next tick."""
+    config = S3Config.of(body.model_dump(exclude={"type"}))
+    created = store.registry.sources.create(name, body.type, config.to_dict())
+    response.headers["Location"] = f"/collections/{name}/sources/{created.id}"
+    return _out(created)
+
+
+@router.get("", response_model=list[SourceOut], responses=_ERRORS)
+def list_sources(name: str, store: StoreDep, _: AdminDep) -> list[SourceOut]:
+    """The collection's sources, oldest first, each with how its last sync went."""
+    if store.registry.tenancy.collection(name) is None:
+        raise CollectionNotFound(name)
+    return [_out(s) for s in store.registry.sources.of_collection(name)]
+
+
+@router.get("/{source_id}", response_model=SourceOut, responses=_ERRORS)
+def get_source(name: str, source_id: str, store: StoreDep, _: AdminDep) -> SourceOut:
+    return _out(_find(store, name, source_id))
+
+
+@router.delete("/{source_id}", status_code=204, responses=_ERRORS)
+def delete_source(name: str, source_id: str, store: StoreDep, _: AdminDep) -> Response:
+    """Stop syncing the source. Its documents stay, as documents of the collection."""
+    _find(store, name, source_id)
+    store.registry.sources.delete(source_id)
+    return Response(status_code=204)
+
+
+@router.post("/{source_id}/sync", response_model=SyncOut, responses=_ERRORS)
+def sync_source(
+    name: str,
+    source_id: str,
+    settings: SettingsDep,
+    store: StoreDep,
+    instance: InstanceDep,
+    index: IndexDep,
+    _: AdminDep,
+) -> SyncOut:
+    """Sync the source now: its new and changed objects are registered (and ingested by the
+    next runs), its removed ones retired. 409 while another sync of it runs; 502 when the
+    store could not be read, with what was done before in `detail`."""
+    source = _find(store, name, source_id)
+    report = source_sync(instance, store, index, settings).sync(source, bucket_of(source))
+    out = SyncOut(source=source.id, documents=report.documents, **report.counts())
+    if report.error is not None:
+        raise ApiError(502, "source_unreachable", report.error, out.model_dump())
+    return out
