@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     """an admin key over every collection: when it is set, or once a key made with `POST /keys`
     exists, every endpoint but `/health` and the API description (`/openapi.json`, `/docs`,
     `/redoc`) needs `Authorization: Bearer <key>`; with neither, the API is open"""
+    mcp_api_key: str | None = Field(default=None, repr=False)
+    """the key `rag-pipeline mcp` (the MCP server over stdio) acts as, unless `--api-key`
+    names one: a key made with `POST /keys`, or RAG_API_KEY for an admin"""
     max_upload_mb: float = 100.0
     """largest accepted upload, per file (413 above it)"""
     sniff_timeout_seconds: float = Field(default=5.0, gt=0)
@@ -255,7 +258,7 @@ def main() -> None:
     elif args.markdown:
         print(markdown_table(), end="")
     else:
-        print(get_settings().model_dump_json(indent=2, exclude={"api_key"}))
+        print(get_settings().model_dump_json(indent=2, exclude={"api_key", "mcp_api_key"}))
 
 
 if __name__ == "__main__":
