@@ -19,6 +19,8 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from rag_api import errors, ui
 from rag_api.deps import get_model, open_index, require_key
 from rag_api.errors import ApiError, error_body
+from rag_api.mcp import http as mcp_http
+from rag_api.mcp.server import build_server
 from rag_api.metrics import Metrics
 from rag_api.routes import (
     collections,
@@ -102,7 +104,8 @@ def create_app(settings: Settings | None = None, instance: Any = None) -> FastAP
         app.state.metrics = Metrics(app.state.instance, store, settings.worker_concurrency)
         threading.Thread(target=lambda: _warm_up(app, settings), daemon=True).start()
         try:
-            yield
+            async with mcp_http.running(app.state.mcp):
+                yield
         finally:
             app.state.submitter.close()
             if own:
@@ -156,6 +159,8 @@ def create_app(settings: Settings | None = None, instance: Any = None) -> FastAP
     app.include_router(metrics.router)
     app.include_router(schedules.router)
     app.include_router(runs.router)
+    app.state.mcp = build_server(app, settings)
+    mcp_http.mount(app, app.state.mcp)
     ui.install(app)
     return app
 

@@ -35,7 +35,7 @@ class Metrics:
             registry=self.registry,
         )
         self.stage_events = StageEvents(instance, self.registry)
-        self.registry.lifecycle.register(PipelineState(instance, store, slots))
+        self.registry.register(PipelineState(instance, store, slots))
 
     @contextmanager
     def sse_stream(self) -> Iterator[None]:

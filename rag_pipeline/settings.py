@@ -154,6 +154,9 @@ class Settings(BaseSettings):
     metrics_public: bool = False
     """serve GET /metrics without a key; by default it needs an admin key (the metrics name
     every collection), which Prometheus sends from a credentials file"""
+    mcp_api_key: str | None = Field(default=None, repr=False)
+    """the key `rag-pipeline mcp` (the MCP server over stdio) acts as, unless `--api-key`
+    names one: a key made with `POST /keys`, or RAG_API_KEY for an admin"""
     max_upload_mb: float = 100.0
     """largest accepted upload, per file (413 above it)"""
     sniff_timeout_seconds: float = Field(default=5.0, gt=0)

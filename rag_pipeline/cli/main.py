@@ -10,6 +10,7 @@ from typing import Any
 from rag_pipeline.cli import api_keys as cli_keys
 from rag_pipeline.cli.operations import (
     cmd_backfill,
+    cmd_mcp,
     cmd_migrate,
     cmd_reprocess,
     cmd_restore,
@@ -299,6 +300,14 @@ def parser() -> argparse.ArgumentParser:
     )
     worker.add_argument("--loglevel", default="INFO")
     worker.set_defaults(func=cmd_worker)
+
+    mcp = sub.add_parser(
+        "mcp", help="serve the MCP tools over stdio (for desktop agents); runs until stdin closes"
+    )
+    mcp.add_argument(
+        "--api-key", help="the key the tools act as (default: RAG_MCP_API_KEY)", default=None
+    )
+    mcp.set_defaults(func=cmd_mcp)
 
     restore = sub.add_parser(
         "restore",

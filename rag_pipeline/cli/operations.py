@@ -1,5 +1,6 @@
 """The rag-pipeline commands that operate the service rather than its documents: backfill a
-collection, restore a backup, migrate, reprocess, retry, and run a warm worker."""
+collection, restore a backup, migrate, reprocess, retry, run a warm worker, and serve MCP over
+stdio."""
 
 import argparse
 import os
@@ -171,6 +172,13 @@ def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
         f"{retried.skipped_permanent} permanent failure(s) left alone",
         file=sys.stderr,
     )
+    return EXIT_OK
+
+
+def cmd_mcp(args: argparse.Namespace, settings: Settings) -> int:
+    from rag_api.mcp.stdio import serve
+
+    serve(settings, args.api_key or settings.mcp_api_key, _instance())
     return EXIT_OK
 
 
