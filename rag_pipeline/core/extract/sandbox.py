@@ -100,7 +100,13 @@ def run_bounded(
         receiver.close()
         sender.close()
     if message is None:
-        if not answered or _stopped_by_cpu_limit(exitcode, time.monotonic() - started, cpu_limit_s):
+        if not answered:  # the wall-clock backstop: a child that blocked, or got no processor
+            raise ExtractionError(
+                "extraction_timeout",
+                f"text extraction took longer than {timeout_s:g} s "
+                f"(no result after {deadline - started:g} s of wall time)",
+            )
+        if _stopped_by_cpu_limit(exitcode, time.monotonic() - started, cpu_limit_s):
             raise ExtractionError(
                 "extraction_timeout", f"text extraction took longer than {timeout_s:g} s"
             )
