@@ -118,16 +118,24 @@ def test_a_schedule_changes_at_once_and_keeps_the_change(settings, instance, cli
         ({"running": "maybe"}, "invalid_request"),
         ({"running": 1}, "invalid_request"),
         ({"paused": True}, "invalid_request"),
+        # A valid half does not go through with an invalid one.
+        ({"running": False, "cron": "61 * * * *"}, "invalid_cron"),
+        ({"running": False, "timezone": "Mars/Olympus_Mons"}, "invalid_timezone"),
     ],
 )
 def test_an_invalid_change_is_422_with_the_reason_and_changes_nothing(client, body, code) -> None:
+    def schedules() -> dict[str, tuple[str, str, str, str]]:
+        return {
+            s["name"]: (s["status"], s["cron"], s["timezone"], s["job"])
+            for s in client.get("/schedules").json()
+            if s["kind"] == "schedule"
+        }
+
+    before = schedules()
+    assert before["cleanup_schedule"][:3] == ("running", "0 * * * *", "UTC")
     refused = assert_error(client.patch("/schedules/cleanup_schedule", json=body), 422, code)
     assert refused["error"]["message"]
-    listed = {s["name"]: s for s in client.get("/schedules").json()}
-    assert (listed["cleanup_schedule"]["cron"], listed["cleanup_schedule"]["timezone"]) == (
-        "0 * * * *",
-        "UTC",
-    )
+    assert schedules() == before
 
 
 def test_changing_an_unknown_schedule_is_404(client) -> None:

@@ -10,9 +10,11 @@ docs/screenshots/ at 1440 and 360 px wide.
 """
 
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from support.env import REPO, running_api
 
@@ -72,6 +74,31 @@ def sign_in(page, url: str, key: str) -> None:  # type: ignore[no-untyped-def]
     page.keyboard.type(key)
     page.keyboard.press("Enter")
     page.get_by_role("heading", name="Collections").wait_for()
+
+
+def run_ids(page) -> set[str]:  # type: ignore[no-untyped-def]
+    """The runs the document's page links to."""
+    links = page.locator("#document-runs li a")
+    return {links.nth(n).get_attribute("href").rsplit("/", 1)[-1] for n in range(links.count())}
+
+
+def after_run(url: str, page, known: set[str], state: str) -> str:  # type: ignore[no-untyped-def]
+    """Once the document on the page has been taken to `state` (failed or materialized) by the
+    one run its page links to beyond `known`, as the API reports it: that time as the console
+    shows times (toLocaleString in the page's browser)."""
+    doc_id = page.locator("#view-document").get_attribute("data-id")
+    [newest] = run_ids(page) - known
+    headers = {"Authorization": f"Bearer {ROOT_KEY}"}
+    deadline = time.monotonic() + 180
+    while True:
+        doc = httpx.get(f"{url}/documents/{doc_id}", headers=headers, timeout=30).json()
+        stages = [s for s in doc["stages"].values() if s["run_id"] == newest]
+        done = [s for s in stages if s["state"] == state]
+        if doc["status"] in ("indexed", "failed") and done:
+            at = done[-1]["failed_at" if state == "failed" else "materialized_at"]
+            return str(page.evaluate("(iso) => new Date(iso).toLocaleString()", at))
+        assert time.monotonic() < deadline, f"run {newest} did not end: {doc}"
+        time.sleep(0.5)
 
 
 # The fast deterministic embedder: the journey is about the console, the stack is real.
@@ -147,13 +174,15 @@ def test_a_document_owner_uploads_watches_searches_and_reprocesses_in_a_browser(
     page.get_by_role("link", name="damaged.pdf").click()
     expect(page.locator("#view-document")).to_have_attribute("data-status", "failed")
     expect(page.locator("#document-chunks-range")).to_have_text("No chunks yet.")
-    tried = page.locator("#document-runs li").count()
+    tried = run_ids(page)
     page.get_by_role("button", name="Retry").click()
     expect(page.locator("#flash")).to_contain_text("Retrying from")
-    expect(page.locator("#document-runs li")).to_have_count(tried + 1, timeout=60_000)
-    expect(page.locator("#view-document")).to_have_attribute(
-        "data-status", "failed", timeout=60_000
-    )
+    expect(page.locator("#document-runs li")).to_have_count(len(tried) + 1, timeout=60_000)
+    # The status read "failed" before the retry too: wait for the retry's own run to fail the
+    # document again, then for the page to show that failure's time.
+    ended = after_run(api_url, page, tried, "failed")
+    expect(page.locator("#document-stages")).to_contain_text(ended, timeout=60_000)
+    expect(page.locator("#view-document")).to_have_attribute("data-status", "failed")
 
     page.get_by_role("link", name="Search").click()
     page.locator("#search-q").fill(PHRASE)
@@ -168,14 +197,16 @@ def test_a_document_owner_uploads_watches_searches_and_reprocesses_in_a_browser(
     top.get_by_role("link", name="naacl.pdf").click()
     expect(page.get_by_role("heading", name="naacl.pdf")).to_be_visible()
     runs = page.locator("#document-runs li")
-    before = runs.count()
+    known = run_ids(page)
+    before = len(known)
     assert before >= 1
     page.get_by_role("button", name="Reprocess").click()
     expect(page.locator("#flash")).to_contain_text("Reprocessing from")
     expect(runs).to_have_count(before + 1, timeout=60_000)
-    expect(page.locator("#view-document")).to_have_attribute(
-        "data-status", "indexed", timeout=120_000
-    )
+    # "indexed" was true before the reprocess too: the same evidence as for the retry.
+    ended = after_run(api_url, page, known, "materialized")
+    expect(page.locator("#document-stages")).to_contain_text(ended, timeout=60_000)
+    expect(page.locator("#view-document")).to_have_attribute("data-status", "indexed")
     # Its chunks as they were embedded, with where each came from.
     chunks = page.locator("#document-chunks li")
     expect(chunks.first).to_contain_text("Chunk 0 · page")

@@ -119,9 +119,9 @@ def test_files_dropped_into_the_landing_zone_are_ingested_in_batches(
 def test_a_backfill_runs_batches_and_can_rerun_one_stage(
     daemon, daemon_env, corpus: Path, tmp_path: Path, monkeypatch
 ) -> None:
-    from dagster import AssetKey, DagsterInstance, RunsFilter
+    from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
     from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
-    from support.runs import add_files, copy_corpus
+    from support.runs import add_files, copy_corpus, wait_for
 
     from rag_pipeline.definitions import defs
 
@@ -180,10 +180,24 @@ def test_a_backfill_runs_batches_and_can_rerun_one_stage(
         before = {r.id: r.stages for r in reports}
         subset = ids[:3]
         second = backfill(instance, subset, stages[3:])
+        # Every document is terminal already: what to wait for is the second backfill's own
+        # run, finished, and then the documents terminal again.
+        [rerun] = wait_for(
+            lambda: [
+                r
+                for r in instance.get_run_records(RunsFilter(tags={"dagster/backfill": second}))
+                if r.dagster_run.is_finished
+            ],
+            300,
+            "the second backfill's run finished",
+            tmp_path / "worker.log",
+        )
+        assert rerun.dagster_run.status == DagsterRunStatus.SUCCESS
         _wait_for(instance, store, len(ids), 300, tmp_path / "daemon.log")
         assert len(instance.get_run_records(RunsFilter(tags={"dagster/backfill": second}))) == 1
         after = {r.id: r.stages for r in document_reports(store)}
         for key in subset:
+            assert after[key]["vector_index"].run_id == rerun.dagster_run.run_id
             assert (
                 after[key]["document_text"].materialized_at
                 == before[key]["document_text"].materialized_at

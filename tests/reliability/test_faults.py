@@ -155,10 +155,28 @@ def inject(stack: Stack, client: Any, fault: str) -> Fault:
             raise AssertionError("the run never reached the index stage")
     done = Fault(ids, time.monotonic())
     stack.kill("chroma")
-    time.sleep(2)
+    # Down until the pipeline has met its absence (a step up for retry, or a run failed, since
+    # the kill), not for a guessed time; a batch indexed before the kill met nothing.
+    met = _poll(client, ids, lambda docs: _met_its_absence(stack, docs, done.killed_at), 300)
     stack.start("chroma")
     done.restart = time.monotonic() - done.killed
+    assert met, "the batch was indexed before Chroma went down, or never noticed it was down"
     return done
+
+
+def _met_its_absence(stack: Stack, docs: dict[str, dict[str, Any]], since: float) -> bool:
+    """A run of these documents has a step up for retry since `since`, or has failed."""
+    from dagster import DagsterEventType, DagsterRunStatus
+
+    with stack.instance() as instance:
+        for run_id in {r for d in docs.values() for r in d.get("run_ids", [])}:
+            run = instance.get_run_by_id(run_id)
+            if run is not None and run.status == DagsterRunStatus.FAILURE:
+                return True
+            retried = instance.all_logs(run_id, of_type=DagsterEventType.STEP_UP_FOR_RETRY)
+            if any(entry.timestamp >= since for entry in retried):
+                return True
+    return False
 
 
 def _launcher_group_fault(stack: Stack, client: Any) -> Fault:

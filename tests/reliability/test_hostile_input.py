@@ -15,7 +15,17 @@ from typing import Any
 
 import httpx
 import pytest
-from reliability.harness import API_KEY, FULL, MAX_UPLOAD_MB, Stack, healthy, ran_at, wait_terminal
+from reliability.harness import (
+    API_KEY,
+    FULL,
+    MAX_UPLOAD_MB,
+    TERMINAL,
+    Stack,
+    all_documents,
+    healthy,
+    ran_at,
+    wait_terminal,
+)
 from support.env import BIN
 
 pytestmark = pytest.mark.reliability
@@ -126,12 +136,12 @@ def hostile_requests(escape: str) -> list[tuple[str, Any, set[int]]]:
         ("limit far too large", lambda c: c.get("/documents", params={"limit": 10**12}), {422}),
         ("negative k", lambda c: c.get("/search", params={"q": "x", "k": -1}), {422}),
         ("huge query", lambda c: c.get("/search", params={"q": "word " * 2000}), {200, 422}),
-        *operations_requests(),
     ]
 
 
 def operations_requests() -> list[tuple[str, Any, set[int]]]:
-    """Schedules, runs, reprocess and retry: refused without changing or starting anything."""
+    """Schedules, runs, reprocess and retry: refused without changing or starting anything
+    (`state` before and after them must be the same)."""
 
     def patch(body: Any, name: str = "cleanup_schedule"):  # type: ignore[no-untyped-def]
         return lambda c: c.patch(f"/schedules/{name}", json=body)
@@ -147,6 +157,7 @@ def operations_requests() -> list[tuple[str, Any, set[int]]]:
         ("patch a sensor as a schedule", patch({"running": False}, "landing_zone_sensor"), {404}),
         ("cron with seconds", patch({"cron": "* * * * * *"}), {422}),
         ("cron out of range", patch({"cron": "61 * * * *"}), {422}),
+        ("a stop with an invalid cron", patch({"running": False, "cron": "61 * * * *"}), {422}),
         ("cron that never runs", patch({"cron": "0 0 31 4 *"}), {422}),
         ("cron of 100 KB", patch({"cron": "*" * 100_000}), {422}),
         ("cron as a number", patch({"cron": 5}), {422}),
@@ -207,27 +218,90 @@ AUTH_TARGETS: list[tuple[str, str, Any]] = [
 ]
 
 
+def ask(client: httpx.Client, requests: list[tuple[str, Any, set[int]]]) -> tuple[dict, list]:
+    """Send each request; returns (what was answered wrongly, ids of the documents accepted)."""
+    wrong: dict[str, str] = {}
+    accepted: list[str] = []
+    for what, send, statuses in requests:
+        response = send(client)
+        body = response.json() if "json" in response.headers.get("content-type", "") else {}
+        if response.status_code not in statuses:
+            wrong[what] = f"{response.status_code} {response.text[:200]}"
+        elif response.status_code >= 400 and set(body) != {"error"}:
+            wrong[what] = f"error without the one error shape: {response.text[:200]}"
+        elif response.status_code == 202:
+            # Uploads list documents; a retry that matched nothing lists none.
+            accepted.extend(d["id"] for d in body["documents"] if isinstance(d, dict))
+    return wrong, accepted
+
+
+def state(stack: Stack, client: httpx.Client, ours: set[str]) -> dict[str, Any]:
+    """What a request could change or start: every document listed (the status of those at
+    rest: documents other parts left in flight may still move), ours in full, the collections
+    and their live counts, every schedule and sensor, the runs not started by the daemon's own
+    schedules and sensors, and where search finds our documents."""
+
+    def get(path: str, **params: Any) -> Any:
+        response = client.get(path, params=params)
+        assert response.status_code == 200, f"GET {path}: {response.status_code} {response.text}"
+        return response.json()
+
+    listed = all_documents(client)
+    with stack.instance() as instance:
+        runs = {
+            run.run_id
+            for run in instance.get_runs()
+            if not {"dagster/schedule_name", "dagster/sensor_name"} & set(run.tags)
+        }
+    hits = get("/search", q=TEXT.decode(), k=100, mode="lexical")["results"]
+    return {
+        "documents": {
+            i: d["status"] if d["status"] in TERMINAL else "in flight" for i, d in listed.items()
+        },
+        "ours": {i: listed[i] for i in sorted(ours)},
+        "collections": {
+            c["name"]: (c["documents"], c["chunk_size"], c["chunk_overlap"], c["updated_at"])
+            for c in get("/collections")
+        },
+        "schedules": {
+            i["name"]: (i["kind"], i["status"], i["job"], i["cron"], i["timezone"])
+            for i in get("/schedules")
+        },
+        "runs": runs,
+        "search": [(h["document_id"], h["chunk_no"]) for h in hits if h["document_id"] in ours],
+    }
+
+
+def changes(was: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
+    """The parts of `state` that differ (a document in flight may come to rest)."""
+    if was["documents"].keys() == now["documents"].keys():
+        now = {
+            **now,
+            "documents": {
+                i: status if was["documents"][i] != "in flight" else "in flight"
+                for i, status in now["documents"].items()
+            },
+        }
+    return {part: (was[part], now[part]) for part in was if was[part] != now[part]}
+
+
 def test_hostile_requests_get_4xx_and_write_only_into_the_landing_zone(
     stack: Stack, reliability_report: dict[str, Any]
 ) -> None:
     escape = f"escape-{uuid.uuid4().hex[:8]}"
     before = snapshot(stack.root)
-    wrong: dict[str, str] = {}
-    accepted: list[str] = []
     with stack.client() as client:
-        for what, send, statuses in hostile_requests(escape):
-            response = send(client)
-            body = response.json() if "json" in response.headers.get("content-type", "") else {}
-            if response.status_code not in statuses:
-                wrong[what] = f"{response.status_code} {response.text[:200]}"
-            elif response.status_code >= 400 and set(body) != {"error"}:
-                wrong[what] = f"error without the one error shape: {response.text[:200]}"
-            elif response.status_code == 202:
-                # Uploads list documents; a retry that matched nothing lists none.
-                accepted.extend(d["id"] for d in body["documents"] if isinstance(d, dict))
+        wrong, accepted = ask(client, hostile_requests(escape))
+        after_requests = snapshot(stack.root)
+        reports, _ = wait_terminal(client, set(accepted), timeout=300)
+
+        # Operations refused, and every request without a right key: none may start, stop or
+        # change anything.
+        settled = state(stack, client, set(accepted))
+        refused, started = ask(client, operations_requests())
+        wrong.update(refused)
         for what, headers in AUTH_CASES:
             with httpx.Client(base_url=stack.api_url, timeout=30) as bare:
-                # Reading, and operations: none may start, stop or change anything.
                 for method, path, body in AUTH_TARGETS:
                     response = bare.request(method, path, headers=headers, json=body)
                     error = response.json().get("error") or {}
@@ -235,10 +309,10 @@ def test_hostile_requests_get_4xx_and_write_only_into_the_landing_zone(
                         wrong[f"auth: {what}: {method} {path}"] = (
                             f"{response.status_code} {response.text[:200]}"
                         )
-        after_requests = snapshot(stack.root)
-        reports, _ = wait_terminal(client, set(accepted), timeout=300)
+        changed = changes(settled, state(stack, client, set(accepted)))
+        after_operations = snapshot(stack.root)
 
-    written = after_requests - before
+    written = (after_requests | after_operations) - before
     outside = sorted(p for p in written if not p.startswith("data/landing/") and not _ours(p))
     escaped = [
         q for base in (Path("/tmp"), stack.root.parent, stack.root) for q in base.glob(f"{escape}*")
@@ -247,16 +321,22 @@ def test_hostile_requests_get_4xx_and_write_only_into_the_landing_zone(
     bad_names = [n for n in names if "/" in n or "\\" in n or "\x00" in n or "\u202e" in n]
     reliability_report["hostile_input"] = {
         **ran_at(),
-        "requests": len(hostile_requests(escape)) + len(AUTH_CASES) * len(AUTH_TARGETS),
+        "requests": len(hostile_requests(escape))
+        + len(operations_requests())
+        + len(AUTH_CASES) * len(AUTH_TARGETS),
         "unexpected_answers": wrong,
         "files_written_outside_landing": len(outside) + len(escaped),
         "accepted_documents": len(accepted),
+        "state_changed_by_refused_requests": sorted(changed),
         "api_alive": stack.alive("api"),
     }
     assert not wrong, wrong
+    assert not started, started
+    assert accepted and all(reports[i]["status"] == "indexed" for i in accepted), reports
+    assert settled["search"], "search finds our documents, so a change would show"
+    assert not changed, changed
     assert not outside and not escaped, (outside, escaped)
     assert not bad_names, bad_names
-    assert all(reports[i]["status"] == "indexed" for i in accepted), reports
     assert all(healthy(stack).values())
 
 

@@ -111,31 +111,31 @@ def test_a_cron_change_moves_the_next_tick_at_once_and_a_stop_stops_the_ticks(
     log = tmp_path / "daemon.log"
     wait_for(lambda: _ticks(instance, "cleanup_schedule", 0), 120, "the daemon's first tick", log)
 
-    # Changes at random moments of the daemon's 5 s loop, as a user's come: the time from the
-    # API's answer to the end of the daemon's first evaluation that computed the new cron's
-    # next tick.
+    # Changes at random moments of the daemon's 5 s loop, as a user's come. "At once": the
+    # daemon's first evaluation that begins after the API's answer already follows the new
+    # cron. (How long that takes is the benchmarks' to measure, not asserted here.)
     rng = random.Random(16)
-    delays = []
-    # Four in `make test`; the docs/design.md figures came from eleven.
-    crons = ["*/7 * * * *", "5 4 * * *", "*/2 * * * 1-5"]
-    for cron in [*crons, "* * * * *"]:
+    for cron in ["*/7 * * * *", "5 4 * * *", "*/2 * * * 1-5", "* * * * *"]:
         time.sleep(rng.uniform(0, 5))
         changed = api.patch("/schedules/cleanup_schedule", json={"cron": cron})
         answered = time.time()
         assert changed.status_code == 200, changed.text
+        first = wait_for(
+            lambda after=answered: _ticks(instance, "cleanup_schedule", after),
+            30,
+            "an evaluation after the change",
+            log,
+            interval=0.1,
+        )[0]
         tick = _first_tick_following(instance, cron, answered - 5, log)
-        delays.append(tick.end_timestamp - answered)
+        assert tick.timestamp <= first.timestamp, "an evaluation after the change used the old cron"
         cursor = Cursor.load(tick.cursor)
         expected = schedules.next_tick(
             schedules.CronSchedule("cleanup_schedule", cron, "UTC"), tick.timestamp
         )
         assert cursor is not None and cursor.next == expected.isoformat()
-    delays.sort()
-    print(f"change to the daemon's next tick: {[round(d, 2) for d in delays]} s")
-    # One daemon loop (5 s) plus the evaluation itself at worst; half a loop typically.
-    assert delays[len(delays) // 2] <= 5.0 and delays[-1] <= 7.0, delays
 
-    # The new cron fires: cleanup_job runs for the next minute, within a loop of it.
+    # The new cron fires: cleanup_job runs for the next minute's tick.
     due = datetime.fromisoformat(changed.json()["next_tick_at"])
     run = wait_for(
         lambda: instance.get_runs(
@@ -151,10 +151,9 @@ def test_a_cron_change_moves_the_next_tick_at_once_and_a_stop_stops_the_ticks(
         log,
     )[0]
     created = instance.get_run_record_by_id(run.run_id).create_timestamp.timestamp()
-    # Within one daemon loop (5 s) of the tick, plus the evaluations that loop makes before this
-    # sensor's (the landing sensor's comes first) and the run's creation: 7.2 s was seen on a
-    # busy CI machine (typically under 6 s); a missed tick would show up as a minute late.
-    assert 0 <= created - due.timestamp() <= 10.0, created - due.timestamp()
+    # For that tick, after it and before the next one (a missed tick would show up a minute
+    # late, for the next); how soon after is the benchmarks' to measure.
+    assert 0 <= created - due.timestamp() < 60, created - due.timestamp()
     assert wait_run(api, run.run_id)["status"] == "succeeded"
 
     # The change survives a restart of the daemon: the new one follows the same cron.
@@ -168,10 +167,15 @@ def test_a_cron_change_moves_the_next_tick_at_once_and_a_stop_stops_the_ticks(
         stopped = api.patch("/schedules/cleanup_schedule", json={"running": False})
         assert stopped.json()["status"] == "stopped"
         stopped_at = time.time()
-        # An evaluation under way when it stopped may still finish; none begins after.
-        time.sleep(12)
+        # An evaluation under way when it stopped may still finish; none begins after, while
+        # the other schedule is evaluated on, loop after loop.
+        wait_for(
+            lambda: len(_ticks(instance, "backup_schedule", stopped_at + 1)) >= 2,
+            60,
+            "two evaluations of the other schedule",
+            tmp_path / "daemon-2.log",
+        )
         assert not _ticks(instance, "cleanup_schedule", stopped_at + 1)
-        assert _ticks(instance, "backup_schedule", stopped_at + 1), "the other one ticks on"
 
 
 def _document(client: TestClient, doc_id: str) -> dict[str, Any]:
@@ -193,14 +197,20 @@ def test_a_reprocess_with_a_new_chunk_size_changes_the_chunk_count_while_search_
     asked = api.post(f"/documents/{doc_id}/reprocess", json={"chunk_size": 64})
     assert asked.status_code == 202, asked.text
     run_id = asked.json()["run_id"]
-    answers = []
+    # Search asked every quarter second until the document is indexed again by that run (the
+    # deadline is only when to give up): it must find the document each time, including while
+    # the run is processing it.
+    answers: list[tuple[str, list[str]]] = []
+    deadline = time.monotonic() + 300
     while (now := _document(api, doc_id))["status"] != "indexed" or run_id not in now["run_ids"]:
         assert now["status"] in ("queued", "processing"), now
+        assert time.monotonic() < deadline, f"not indexed again: {now}"
         found = api.get("/search", params={"q": QUERY, "k": 3})
         assert found.status_code == 200, found.text
-        answers.append([h["document_id"] for h in found.json()["results"]])
-        assert len(answers) < 2000, "not indexed again in time"
-    assert answers and all(doc_id in hits for hits in answers), answers
+        answers.append((now["status"], [h["document_id"] for h in found.json()["results"]]))
+        time.sleep(0.25)
+    assert "processing" in {status for status, _ in answers}, answers
+    assert all(doc_id in hits for _, hits in answers), answers
 
     assert now["chunks"] > before["chunks"]
     assert now["stages"]["document_chunks"]["metadata"]["chunk_size"] == 64

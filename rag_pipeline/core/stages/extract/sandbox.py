@@ -140,7 +140,12 @@ def run_bounded(
         sender.close()
     if message is None:
         lived_s = time.monotonic() - started
-        if not answered or _stopped_by_cpu_limit(exitcode, lived_s, cpu_limit_s):
+        if not answered:  # the wall-clock backstop: a child that blocked, or got no processor
+            wall = _timeout(timeout_s, cpu_limit_s, budget_s)
+            raise ExtractionError(
+                wall.code, f"{wall.message} (no result after {deadline - started:g} s of wall time)"
+            )
+        if _stopped_by_cpu_limit(exitcode, lived_s, cpu_limit_s):
             raise _timeout(timeout_s, cpu_limit_s, budget_s)
         raise _died(exitcode, looks_like_pdf(data), memory, limits)
     if message[0] == "ok":

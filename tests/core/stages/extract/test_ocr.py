@@ -8,7 +8,7 @@ import io
 
 import pytesseract
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 from support.corpus_tables import read
 from support.extraction import assert_no_child_left, assert_readable_message
 
@@ -60,15 +60,42 @@ def test_cjk_pages_are_read_by_the_language_set_that_reads_them_best(
     assert result.ocr is not None and result.ocr.languages == (languages,)
 
 
-def test_a_png_without_text_reads_as_empty_and_low_confidence_is_reported() -> None:
-    noise = Image.effect_noise((400, 300), 90)
+def png(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
-    noise.save(buffer, "PNG")
-    result = extract(buffer.getvalue(), "noise.png")
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_a_rendered_png_is_read_with_the_confidence_of_clean_print() -> None:
+    page = Image.new("L", (1200, 300), "white")
+    draw = ImageDraw.Draw(page)
+    font = ImageFont.load_default(size=48)
+    draw.text((40, 60), "The quick brown fox jumps", fill="black", font=font)
+    draw.text((40, 160), "over the lazy dog near Norwich", fill="black", font=font)
+    result = extract(png(page), "rendered.png")
     assert result.media_type == MEDIA_PNG and result.page_count == 1
-    assert result.ocr is not None
-    if result.text.strip():
-        assert result.ocr.low(LOW_CONFIDENCE) == (1,)
+    assert " ".join(result.text.split()) == (
+        "The quick brown fox jumps over the lazy dog near Norwich"
+    )
+    assert result.ocr is not None and result.ocr.pages == (1,)
+    assert result.ocr.confidence[0] >= 80 and result.ocr.low(LOW_CONFIDENCE) == ()
+
+
+def test_a_png_without_text_reads_as_empty_with_no_confidence() -> None:
+    result = extract(png(Image.new("L", (400, 300), "white")), "blank.png")
+    assert result.media_type == MEDIA_PNG and result.page_count == 1
+    assert result.text == ""
+    assert result.ocr is not None and result.ocr.confidence == (0.0,)
+    assert result.ocr.low(LOW_CONFIDENCE) == (1,)
+
+
+def test_a_page_read_poorly_reports_its_low_confidence() -> None:
+    # Vertical Japanese read as English only: text comes back, at a confidence of 21-46.
+    result = extract(read("scanned/uns_jpn-vert.jpeg"), "jpn.jpeg", OcrOptions(("eng",)))
+    assert result.text.strip()
+    assert result.ocr is not None and result.ocr.languages == ("eng",)
+    assert result.ocr.confidence[0] < LOW_CONFIDENCE
+    assert result.ocr.low(LOW_CONFIDENCE) == (1,)
 
 
 def test_ocr_time_is_bounded_per_page_not_by_the_extraction_bound() -> None:

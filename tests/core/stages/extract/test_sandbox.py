@@ -85,7 +85,8 @@ def test_a_runaway_child_times_out_and_the_next_document_still_extracts() -> Non
     with pytest.raises(ExtractionError) as caught:
         extract_document(read(SLOW_PDF), "slow.pdf", timeout_s=1)
     assert caught.value.code == "extraction_timeout"
-    assert str(caught.value) == "text extraction took longer than 1 s"
+    # Either bound may end it first on a busy machine (the kernel's, or the wall clock's).
+    assert str(caught.value).startswith("text extraction took longer than 1 s")
     assert_no_child_left()
     # The fork server survives a killed child and serves the next document normally.
     assert (
@@ -104,7 +105,9 @@ def test_the_kernel_holds_the_child_to_its_processor_time() -> None:
     assert found["Max core file size"] == ("0", "0")
     err = result()
     assert isinstance(err, ExtractionError) and err.code == "extraction_timeout"
-    assert str(err) == "text extraction took longer than 2.5 s"
+    # The wall clock ends it first if the machine is too busy to give it 3 s of processor in
+    # 5 s; which bound ends a child is shown by the signal tests below.
+    assert str(err).startswith("text extraction took longer than 2.5 s")
     assert_no_child_left()
 
 
@@ -118,6 +121,7 @@ def test_a_child_that_gets_no_processor_time_is_still_bounded() -> None:
     os.kill(child, signal.SIGSTOP)
     err = result()
     assert isinstance(err, ExtractionError) and err.code == "extraction_timeout"
+    assert str(err) == "text extraction took longer than 2 s (no result after 4 s of wall time)"
     assert_no_child_left()
 
 
@@ -151,7 +155,7 @@ def test_a_killed_child_is_reported_by_its_signal(signum: signal.Signals, code: 
     os.kill(child, signum)
     err = result()
     assert isinstance(err, ExtractionError) and err.code == code
-    if code == "extraction_timeout":
+    if code == "extraction_timeout":  # the kernel's bound, not the wall clock's (which says so)
         assert str(err) == "text extraction took longer than 30 s"
     else:
         assert signum.name in str(err)
@@ -173,6 +177,8 @@ def test_a_sigkill_once_the_hard_limit_could_be_reached_is_a_timeout() -> None:
     os.kill(child, signal.SIGKILL)
     err = result()
     assert isinstance(err, ExtractionError) and err.code == "extraction_timeout"
+    # Classified as the processor-time bound when the child died, not left to the backstop.
+    assert str(err) == "text extraction took longer than 2.5 s"
     assert_no_child_left()
 
 
