@@ -127,7 +127,7 @@ class Searcher:
         self.texts = {key: text for key, (_, text) in self.chunks.items()}
 
     def dense(self, queries: Sequence[str]) -> list[list[tuple[Key, float]]]:
-        vectors = self.embedder.embed(list(queries))
+        vectors = [self.embedder.embed_query(query) for query in queries]
         return [
             [((h.document_id, h.chunk_no), h.score) for h in self.index.query(v, POOL)]
             for v in vectors

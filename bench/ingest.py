@@ -48,7 +48,9 @@ def floor(paths: list[Path]) -> dict[str, Any]:
     logging.getLogger("pypdf").setLevel(logging.ERROR)
     started = time.perf_counter()
     embedder = get_embedder(MODEL)
-    embedder.embed(["warm up"])  # every run worker pays this again: measured, not in the floor
+    embedder.embed_documents(
+        ["warm up"]
+    )  # every run worker pays this again: measured, not in the floor
     model_load = time.perf_counter() - started
     tokenizer = load_tokenizer(embedder.tokenizer_path)
     texts: list[str] = []
@@ -64,7 +66,9 @@ def floor(paths: list[Path]) -> dict[str, Any]:
         chunks = chunk_pages(path.name, pages, tokenizer, max_tokens=embedder.max_tokens)
         texts.extend(c.text for c in chunks)
     prepared = time.perf_counter()
-    embedder.embed(texts)  # one call over every chunk, as the best plain script would batch it
+    embedder.embed_documents(
+        texts
+    )  # one call over every chunk, as the best plain script would batch it
     done = time.perf_counter()
     return {
         "model_load_seconds": model_load,

@@ -105,7 +105,7 @@ def floor(chroma_url: str, rng: random.Random, burst: int) -> dict[str, Any]:
     # A few short texts at a time: one thread is fastest, and on a busy machine two contend
     # (the API embeds its queries on one thread for the same reason, see rag_api/deps.py).
     embedder.use_threads(1)
-    embedder.embed(["warm up"])
+    embedder.embed_documents(["warm up"])
     tokenizer = load_tokenizer(embedder.tokenizer_path)
     client = connect(chroma_url)
     collection = client.get_or_create_collection(
@@ -122,7 +122,7 @@ def floor(chroma_url: str, rng: random.Random, burst: int) -> dict[str, Any]:
         return [c.text for c in chunks]
 
     def found(word: str) -> bool:
-        query = np.asarray(embedder.embed([word]), dtype=np.float32)
+        query = np.asarray([embedder.embed_query(word)], dtype=np.float32)
         hits = collection.query(
             query_embeddings=query, n_results=1, where_document={"$contains": word}
         )
@@ -141,7 +141,7 @@ def floor(chroma_url: str, rng: random.Random, burst: int) -> dict[str, Any]:
         word = nonsense(rng)
         started = time.perf_counter()
         texts = chunks_of(word)
-        upsert(word, texts, embedder.embed(texts))
+        upsert(word, texts, embedder.embed_documents(texts))
         if not found(word):
             raise RuntimeError(f"the floor did not find {word}")
         solo.append(time.perf_counter() - started)
@@ -150,7 +150,7 @@ def floor(chroma_url: str, rng: random.Random, burst: int) -> dict[str, Any]:
         words = [nonsense(rng) for _ in range(burst)]
         started = time.perf_counter()
         per_word = [chunks_of(word) for word in words]
-        vectors = embedder.embed([t for texts in per_word for t in texts])
+        vectors = embedder.embed_documents([t for texts in per_word for t in texts])
         at = 0
         for word, texts in zip(words, per_word, strict=True):
             upsert(word, texts, vectors[at : at + len(texts)])

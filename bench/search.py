@@ -104,11 +104,11 @@ def floor(queries: list[str], suffix: str = "", model: str = MODEL) -> list[floa
     root = VectorIndex(connect(os.environ["RAG_CHROMA_URL"]), os.environ["RAG_CHROMA_COLLECTION"])
     index = root.of(suffix)
     for q in queries[:20]:
-        index.query(embedder.embed([q])[0], K)
+        index.query(embedder.embed_query(q), K)
     latencies = []
     for q in queries:
         started = time.perf_counter()
-        index.query(embedder.embed([q])[0], K)
+        index.query(embedder.embed_query(q), K)
         latencies.append((time.perf_counter() - started) * 1000)
     return latencies
 

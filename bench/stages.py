@@ -36,7 +36,9 @@ def floor(paths: list[Path]) -> dict[str, float]:
     from rag_pipeline.core.stages.extract import extract
 
     embedder = get_embedder(MODEL)
-    embedder.embed(["warm up"])  # model load is a per-run cost in both; keep it out of both
+    embedder.embed_documents(
+        ["warm up"]
+    )  # model load is a per-run cost in both; keep it out of both
     tokenizer = load_tokenizer(embedder.tokenizer_path)
     seconds = {"document_text": 0.0, "document_chunks": 0.0, "chunk_embeddings": 0.0}
     texts: list[str] = []
@@ -55,7 +57,7 @@ def floor(paths: list[Path]) -> dict[str, float]:
         texts.extend(c.text for c in chunks)
     # One call over every chunk, as the best plain script would batch it.
     started = time.perf_counter()
-    embedder.embed(texts)
+    embedder.embed_documents(texts)
     seconds["chunk_embeddings"] = time.perf_counter() - started
     chunks_total = len(texts)
     return {**seconds, "chunks": chunks_total}

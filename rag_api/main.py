@@ -28,6 +28,7 @@ from rag_api.routes import (
     events,
     keys,
     metrics,
+    models,
     reruns,
     runs,
     schedules,
@@ -49,7 +50,7 @@ log = logging.getLogger("rag_api")
 
 
 def _warm_up(app: FastAPI, settings: Settings) -> None:
-    get_model(settings).embed(["warm up"])
+    get_model(settings).embed_query("warm up")
     app.state.lexicon.refresh()
     app.state.facets.refresh()
     # Uploads over 64 KiB are sniffed in the extraction sandbox: start its fork server now
@@ -155,6 +156,7 @@ def create_app(settings: Settings | None = None, instance: Any = None) -> FastAP
     app.include_router(sources.router, dependencies=protected)
     app.include_router(keys.router, dependencies=protected)
     app.include_router(search.router, dependencies=protected)
+    app.include_router(models.router, dependencies=protected)
     app.include_router(system.router)
     app.include_router(metrics.router)
     app.include_router(schedules.router)

@@ -201,6 +201,11 @@ class CollectionIn(BaseModel):
     description: str = Field(default="", max_length=2000)
     chunk_size: int | None = Field(default=None, description="tokens per chunk of its uploads")
     chunk_overlap: int | None = Field(default=None, description="tokens of overlap")
+    embedding_model: str | None = Field(
+        default=None,
+        description="the model its documents are embedded with (GET /embedding-models); "
+        "RAG_EMBEDDING_MODEL when left out",
+    )
 
 
 class CollectionPatch(BaseModel):
@@ -213,6 +218,7 @@ class CollectionPatch(BaseModel):
 
 class CollectionOut(BaseModel):
     name: str
+    embedding_model: str = Field(description="the model its documents are embedded with")
     description: str
     chunk_size: int | None
     chunk_overlap: int | None
@@ -222,6 +228,20 @@ class CollectionOut(BaseModel):
     )
     created_at: str
     updated_at: str
+
+
+class EmbeddingModelOut(BaseModel):
+    name: str = Field(description="what a collection's `embedding_model` names")
+    dimension: int
+    max_input_tokens: int = Field(
+        description="the longest chunk it embeds whole, in the chunker's tokens: the bound of "
+        "chunk_size for its collections"
+    )
+    multilingual: bool
+    runs: Literal["in-process", "endpoint"] = Field(
+        description="in the service's own processes, or on an OpenAI-compatible server"
+    )
+    default: bool = Field(description="whether new collections get it (RAG_EMBEDDING_MODEL)")
 
 
 class KeyIn(BaseModel):

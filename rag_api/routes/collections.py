@@ -34,6 +34,7 @@ from rag_api.schemas import (
 )
 from rag_pipeline.core.documents.options import check_options
 from rag_pipeline.core.registry import Collection, CollectionNotFound
+from rag_pipeline.core.stages.embedders import ModelUnavailable
 from rag_pipeline.core.tenancy.collection_service import CollectionsService
 from rag_pipeline.orchestration.partitions import DagsterPartitions
 from rag_pipeline.orchestration.resources import api_holder_id
@@ -49,9 +50,12 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat()
 
 
-def _out(collection: Collection, documents: int, by_status: dict[str, int]) -> CollectionOut:
+def _out(
+    collection: Collection, documents: int, by_status: dict[str, int], default_model: str
+) -> CollectionOut:
     return CollectionOut(
         name=collection.name,
+        embedding_model=collection.model(default_model),
         description=collection.description,
         chunk_size=collection.chunk_size,
         chunk_overlap=collection.chunk_overlap,
@@ -66,38 +70,50 @@ def _out(collection: Collection, documents: int, by_status: dict[str, int]) -> C
 def create_collection(
     body: CollectionIn, response: Response, settings: SettingsDep, store: StoreDep, _: AdminDep
 ) -> CollectionOut:
-    """A new collection; its chunk settings are the defaults for its uploads."""
-    check_options(body.chunk_size, body.chunk_overlap, settings.chunk_defaults())
+    """A new collection; its chunk settings are the defaults for its uploads, and its documents
+    are embedded with `embedding_model` (one of GET /embedding-models; RAG_EMBEDDING_MODEL by
+    default)."""
+    model = body.embedding_model or settings.embedding_model
+    try:
+        defaults = settings.chunk_defaults(model)
+    except ModelUnavailable as exc:
+        raise ApiError(422, "unknown_embedding_model", str(exc)) from exc
+    check_options(body.chunk_size, body.chunk_overlap, defaults)
     created = CollectionsService(store).create(
-        body.name, body.description, body.chunk_size, body.chunk_overlap
+        body.name, body.description, body.chunk_size, body.chunk_overlap, model
     )
     response.headers["Location"] = f"/collections/{created.name}"
-    return _out(created, 0, {})
+    return _out(created, 0, {}, settings.embedding_model)
 
 
 @router.get("", response_model=list[CollectionOut], responses=_ERRORS)
-def list_collections(store: StoreDep, principal: PrincipalDep) -> list[CollectionOut]:
+def list_collections(
+    settings: SettingsDep, store: StoreDep, principal: PrincipalDep
+) -> list[CollectionOut]:
     """The collections the key may see, by name, with their number of live documents and
     their documents per status."""
     counts = store.registry.tenancy.live_counts()
     by_status = store.registry.tenancy.status_counts()
     return [
-        _out(c, counts.get(c.name, 0), by_status.get(c.name, {}))
+        _out(c, counts.get(c.name, 0), by_status.get(c.name, {}), settings.embedding_model)
         for c in store.registry.tenancy.collections()
         if principal.sees(c.name)
     ]
 
 
 @router.get("/{name}", response_model=CollectionOut, responses=_ERRORS)
-def get_collection(name: str, store: StoreDep, principal: PrincipalDep) -> CollectionOut:
+def get_collection(
+    name: str, settings: SettingsDep, store: StoreDep, principal: PrincipalDep
+) -> CollectionOut:
     found = visible_collection(store, principal, name)
-    return _counted(store, found)
+    return _counted(store, found, settings.embedding_model)
 
 
-def _counted(store: StoreDep, collection: Collection) -> CollectionOut:
+def _counted(store: StoreDep, collection: Collection, default_model: str) -> CollectionOut:
     name = collection.name
     by_status = store.registry.tenancy.status_counts().get(name, {})
-    return _out(collection, store.registry.tenancy.live_counts().get(name, 0), by_status)
+    live = store.registry.tenancy.live_counts().get(name, 0)
+    return _out(collection, live, by_status, default_model)
 
 
 @router.patch("/{name}", response_model=CollectionOut, responses=_ERRORS)
@@ -111,11 +127,11 @@ def change_collection(
         raise ApiError(422, "invalid_request", "description cannot be null")
     size = changes.get("chunk_size", current.chunk_size)
     overlap = changes.get("chunk_overlap", current.chunk_overlap)
-    check_options(size, overlap, settings.chunk_defaults())
+    check_options(size, overlap, settings.chunk_defaults(current.model(settings.embedding_model)))
     changed = store.registry.tenancy.update_collection(name, **changes) if changes else current
     if changed is None:
         raise CollectionNotFound(name)
-    return _counted(store, changed)
+    return _counted(store, changed, settings.embedding_model)
 
 
 @router.delete("/{name}", status_code=204, responses=_ERRORS)

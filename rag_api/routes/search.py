@@ -34,6 +34,7 @@ from rag_pipeline.core.retrieval.filters import compile_filter
 from rag_pipeline.core.retrieval.lexical import LexicalIndex
 from rag_pipeline.core.retrieval.search import SearchMode, SearchResult, search
 from rag_pipeline.core.retrieval.vector_index import IndexUnavailable, VectorIndex
+from rag_pipeline.core.stages.embedders import EmbeddingError
 from rag_pipeline.core.storage.catalog import Catalog
 from rag_pipeline.core.storage.data_dir import DocumentStore
 from rag_pipeline.core.tenancy.api_keys import Principal
@@ -134,8 +135,13 @@ def _search(
             lexicon=it.lexicon,
             catalog=it.catalog,
             scope=scope,
+            embedders=None
+            if mode is SearchMode.LEXICAL
+            else {
+                c.name: get_model(it.settings, c.model(it.settings.embedding_model)) for c in homes
+            },
         )
-    except (IndexUnavailable, ApiError) as exc:
+    except (IndexUnavailable, ApiError, EmbeddingError) as exc:
         # The failure's own text may name hosts or carry a URL: it goes to the log only.
         failed = exc if isinstance(exc, ApiError) else index_unavailable(exc)
         if mode is not SearchMode.HYBRID:

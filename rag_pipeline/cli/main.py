@@ -129,7 +129,11 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     def run(mode: SearchMode) -> list[Any]:
         embedder, index = None, None
         if mode is not SearchMode.LEXICAL:
-            embedder = get_embedder(settings.embedding_model, settings.embedding_batch_size)
+            embedder = get_embedder(
+                settings.embedding_model,
+                settings.embedding_batch_size,
+                settings.endpoint_specs(),
+            )
             index = VectorIndex(connect(settings.chroma_url), settings.chroma_collection)
         return search(
             args.query,

@@ -75,7 +75,9 @@ def _warm(**_: Any) -> None:
 
     settings = get_settings()
     defs.get_repository_def()  # builds the job and its asset graph once
-    get_embedder(settings.embedding_model, settings.embedding_batch_size).embed(["warm up"])
+    get_embedder(
+        settings.embedding_model, settings.embedding_batch_size, settings.endpoint_specs()
+    ).embed_documents(["warm up"])
     start_sandbox()
     _the_instance()
     log.info("worker process warm in %.1f s", time.perf_counter() - started)

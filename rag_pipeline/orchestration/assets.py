@@ -6,7 +6,8 @@ raises `Failure` at the end naming the documents that failed. Their batch-mates 
 """
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 from dagster import (
@@ -59,7 +60,7 @@ _DESCRIPTIONS = {
     "document_text": "Text per page: pypdf for PDF, detected encoding for text, NFKC-normalised.",
     "document_chunks": "Token-aware chunks at paragraph and sentence boundaries, with pages "
     "and character offsets, and each chunk's term frequencies for lexical search.",
-    "chunk_embeddings": "One normalised vector per chunk from the configured sentence model.",
+    "chunk_embeddings": "One normalised vector per chunk from its collection's embedding model.",
     "vector_index": "The document's vectors in its collection's Chroma collection, ids "
     "<document id>:<n>, and its terms published to lexical search in the same step.",
 }
@@ -135,13 +136,20 @@ def _ingest(
     dropped: set[str] = set()
     # Vectors each indexed document holds, counted once its group is written.
     indexed: dict[str, int] = {}
-    # Loaded lazily: a run that only extracts text never loads the model.
-    model = embedder.get()
     canceled = CancelWatch(context)
     # Every materialization names its document's collection, so the UI can filter by it.
     homes = {doc.id: doc.collection for doc in registry.reads.documents(keys)}
+    # Each collection's documents are embedded with its own model.
+    models = {
+        c.name: c.model(embedder.model_name)
+        for c in registry.tenancy.collections(set(homes.values()))
+    }
 
-    def before_slice() -> None:
+    def model_of(key: str) -> Embedder:
+        # Loaded lazily: a run that only extracts text never loads a model.
+        return embedder.get(models.get(homes.get(key, ""), embedder.model_name))
+
+    def before_slice(model: Embedder) -> None:
         canceled.check()
         model.use_threads(embedder.threads(_active_runs(context)))
 
@@ -151,14 +159,19 @@ def _ingest(
             break
         canceled.check()
         if stage == "chunk_embeddings":
-            outcomes = ingest.chunk_embeddings(store, live, model, before_slice=before_slice)
+            outcomes: dict[str, StageResult | StageError] = {}
+            for group in _by_model(live, model_of):
+                model = model_of(group[0])
+                outcomes |= ingest.chunk_embeddings(
+                    store, group, model, before_slice=partial(before_slice, model)
+                )
         elif stage == "vector_index":
             outcomes = _index(context, store, service, live, vector_index.get(), indexed)
         else:
             outcomes = {}
             for key in live:
                 canceled.check()
-                outcomes[key] = _run_stage(stage, store, key, model, chunking)
+                outcomes[key] = _run_stage(stage, store, key, model_of(key), chunking)
         # The stage's documents go to the registry in one transaction, also when the step
         # stops part-way: one per document cost more than the stage for short documents.
         done: dict[str, dict[str, Any]] = {}
@@ -192,7 +205,7 @@ def _ingest(
                     metadata={"collection": homes.get(key, ""), **_metadata(outcome)},
                 )
                 done[key] = outcome.metadata
-                yield from _checks(stage, key, outcome, model, indexed)
+                yield from _checks(stage, key, outcome, model_of(key), indexed)
         finally:
             if done:
                 registry.projection.stages_done(stage, context.run_id, done)
@@ -316,6 +329,14 @@ def _deleted_meanwhile(store: DocumentStore, key: str, outcome: StageResult | St
         return False
     doc = store.registry.reads.get(key)
     return doc is not None and doc.status == DocumentStatus.deleted
+
+
+def _by_model(keys: list[str], model_of: Callable[[str], Embedder]) -> list[list[str]]:
+    """The documents in groups that share a model, each group in the documents' order."""
+    groups: dict[str, list[str]] = {}
+    for key in keys:
+        groups.setdefault(model_of(key).model_name, []).append(key)
+    return list(groups.values())
 
 
 def _active_runs(context: AssetExecutionContext) -> int:

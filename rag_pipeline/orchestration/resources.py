@@ -9,16 +9,19 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Any
 
 from dagster import ConfigurableResource, DagsterInstance
-from pydantic import PrivateAttr
+from pydantic import PrivateAttr, TypeAdapter
 
 from rag_pipeline.core.retrieval.vector_index import VectorIndex, connect
 from rag_pipeline.core.stages.embedders import Embedder, get_embedder
+from rag_pipeline.core.stages.embedders.endpoint import EndpointSpec
 from rag_pipeline.core.stages.extract import ExtractionLimits, OcrOptions
 from rag_pipeline.core.storage.catalog import Catalog
 from rag_pipeline.core.storage.data_dir import DocumentStore
+from rag_pipeline.settings import EmbeddingEndpoint
 
 INDEX_WRITE_POOL = "vector_index_writes"
 
@@ -45,9 +48,14 @@ class EmbedderResource(ConfigurableResource):  # type: ignore[type-arg]
     model_name: str
     batch_size: int
     torch_threads: int
+    # RAG_EMBEDDING_ENDPOINTS, as its JSON: the servers usable as models.
+    endpoints_json: str = "{}"
 
-    def get(self) -> Embedder:
-        return get_embedder(self.model_name, self.batch_size)
+    def get(self, model_name: str | None = None) -> Embedder:
+        """`model_name` (a collection's), or the configured default."""
+        return get_embedder(
+            model_name or self.model_name, self.batch_size, _endpoints(self.endpoints_json)
+        )
 
     def threads(self, active_runs: int) -> int:
         """0 means: share the cores between the runs embedding right now. Two runs with two
@@ -56,6 +64,12 @@ class EmbedderResource(ConfigurableResource):  # type: ignore[type-arg]
         if self.torch_threads > 0:
             return self.torch_threads
         return max(1, (os.cpu_count() or 1) // max(1, active_runs))
+
+
+@lru_cache(maxsize=4)
+def _endpoints(declared_json: str) -> tuple[EndpointSpec, ...]:
+    declared = TypeAdapter(dict[str, EmbeddingEndpoint]).validate_json(declared_json)
+    return tuple(endpoint.spec(name) for name, endpoint in sorted(declared.items()))
 
 
 class VectorIndexResource(ConfigurableResource):  # type: ignore[type-arg]

@@ -132,6 +132,9 @@ collections = sa.Table(
     sa.Column("index_token", sa.String(16), nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
+    # The model its vectors are embedded with; null (collections from before models were a
+    # choice) is the service's configured default.
+    sa.Column("embedding_model", sa.String(200), nullable=True),
 )
 
 api_keys = sa.Table(
@@ -272,6 +275,11 @@ class Collection:
     index_token: str
     created_at: float
     updated_at: float
+    embedding_model: str | None = None
+
+    def model(self, default: str) -> str:
+        """The model its vectors are embedded with."""
+        return self.embedding_model or default
 
     @property
     def index_suffix(self) -> str:

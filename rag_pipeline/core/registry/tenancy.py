@@ -46,6 +46,7 @@ class Tenancy(Part):
         description: str = "",
         chunk_size: int | None = None,
         chunk_overlap: int | None = None,
+        embedding_model: str | None = None,
     ) -> Collection | None:
         """A new collection, or None if one of that name exists."""
         now = time.time()
@@ -62,6 +63,7 @@ class Tenancy(Part):
                 index_token=secrets.token_hex(4),
                 created_at=now,
                 updated_at=now,
+                embedding_model=embedding_model,
             )
             conn.execute(collections.insert().values(**asdict(made)))
             return made

@@ -12,6 +12,11 @@
 In `lexical` and `hybrid`, chunks among the top `PHRASE_POOL` that contain the whole query
 verbatim (case and spacing aside) then move ahead of the rest, keeping their order.
 
+Each collection's vectors come from its own embedding model, so the query is embedded once per
+model searched (`embedders`, by collection). Scores of different models are not comparable:
+when the collections searched use more than one model, their dense lists are fused by rank
+(reciprocal rank fusion, `RRF_K`), never by raw score; one model keeps its cosine scores.
+
 A `Scope` says where to look: which collections (each has its own vector index) and, when a
 filter or a key's collections narrow it, which of their documents. It applies before the top
 k are cut, in every mode: the vector index is asked for the nearest chunks of those documents
@@ -37,6 +42,8 @@ PHRASE_POOL = 20
 # Dense search under a filter over-fetches unfiltered, at most this many chunks, before it asks
 # the index with the filter (see `overfetch_sizes`).
 OVERFETCH_MAX = 1000
+# Reciprocal rank fusion's constant (60, as in Cormack et al. and most engines).
+RRF_K = 60
 
 Key = tuple[str, int]
 # Queries to several collections' indexes go out together; Chroma's client is thread-safe.
@@ -118,6 +125,17 @@ def fuse(
     return sorted(fused.items(), key=lambda item: (-item[1], order[item[0]]))
 
 
+def by_rank(answers: Sequence[Sequence[Hit]]) -> list[tuple[Key, float]]:
+    """Lists from different vector spaces, each best first, fused by rank alone: a hit scores
+    1 / (RRF_K + its rank), so the n-th of every list ties, whatever its raw score."""
+    fused = [
+        ((hit.document_id, hit.chunk_no), 1.0 / (RRF_K + rank))
+        for answer in answers
+        for rank, hit in enumerate(answer, start=1)
+    ]
+    return sorted(fused, key=lambda item: -item[1])
+
+
 def query_dense_weight(query: str, dense_weight: float = DENSE_WEIGHT) -> float:
     return dense_weight * (1.0 - unspaced_share(query))
 
@@ -160,6 +178,7 @@ def candidates(
     scope: Scope | None = None,
     dense_weight: float = DENSE_WEIGHT,
     depth: int = FUSION_DEPTH,
+    embedders: Mapping[str, Embedder] | None = None,
 ) -> list[tuple[Key, float]]:
     """The best `pool` (document id, chunk number) keys by score, before phrase matching;
     without a scope, in the configured collection's index and every document's terms."""
@@ -167,14 +186,22 @@ def candidates(
     lexical: list[tuple[Key, float]] = []
     wanted = max(pool, depth)
     if mode is not SearchMode.LEXICAL:
-        if index is None or embedder is None:
-            raise IndexUnavailable(f"{mode} search needs the vector index and the model")
-        vector = embedder.embed([query])[0]
         parts = scope.parts if scope is not None else [Part("", "")]
         asked = [p for p in parts if p.only is None or p.only]
+        own_models = embedders or {}
+        models = {p.collection: own_models.get(p.collection, embedder) for p in asked}
+        if index is None or None in models.values():
+            raise IndexUnavailable(f"{mode} search needs the vector index and the model")
+        vectors = {
+            model.model_name: model.embed_query(query)
+            for model in {m.model_name: m for m in models.values() if m is not None}.values()
+        }
         root = index
 
         def nearest(part: Part) -> list[Hit]:
+            model = models[part.collection]
+            assert model is not None
+            vector = vectors[model.model_name]
             own = root.of(part.index_suffix)
             # Under a filter, the collection's nearest chunks overall, enough of them to hold
             # `wanted` admitted ones twice over on average, are faster to ask for than a filter
@@ -191,9 +218,12 @@ def candidates(
 
         # Each collection's index answers on its own: ask them at once, not one after another.
         answers = _POOL.map(nearest, asked) if len(asked) > 1 else map(nearest, asked)
-        hits = [hit for answer in answers for hit in answer]
-        hits.sort(key=lambda h: -h.score)
-        dense = [((h.document_id, h.chunk_no), h.score) for h in hits[:wanted]]
+        if len(vectors) > 1:
+            dense = by_rank(list(answers))[:wanted]
+        else:
+            hits = [hit for answer in answers for hit in answer]
+            hits.sort(key=lambda h: -h.score)
+            dense = [((h.document_id, h.chunk_no), h.score) for h in hits[:wanted]]
     if mode is not SearchMode.DENSE:
         allowed = scope.documents if scope is not None else None
         lexical = [
@@ -217,6 +247,7 @@ def search(
     lexicon: LexicalIndex,
     catalog: Catalog,
     scope: Scope | None = None,
+    embedders: Mapping[str, Embedder] | None = None,
 ) -> list[SearchResult]:
     """The k best chunks, best first, with citations; see the module's docstring for modes
     and scopes."""
@@ -234,6 +265,7 @@ def search(
         index=index,
         lexicon=lexicon,
         scope=scope,
+        embedders=embedders,
     )
     if scope is not None:
         # A document added to a collection while this query ran was not in its scope.

@@ -21,7 +21,7 @@ from rag_pipeline.core.stages.chunking import (
     chunk_pages,
     load_tokenizer,
 )
-from rag_pipeline.core.stages.embedders import Embedder
+from rag_pipeline.core.stages.embedders import Embedder, EmbeddingError
 from rag_pipeline.core.stages.extract import (
     DEFAULT_LIMITS,
     DEFAULT_OCR,
@@ -261,10 +261,14 @@ def chunk_embeddings(
         loaded[doc_id] = catalog.read_chunks(store, doc_id)
     texts = [chunk.text for chunks in loaded.values() for chunk in chunks]
     slices = []
-    for start in range(0, len(texts), EMBED_SLICE):
-        before_slice()
-        slices.append(embedder.embed(texts[start : start + EMBED_SLICE]))
-    vectors = np.concatenate(slices) if slices else embedder.embed([])
+    try:
+        for start in range(0, len(texts), EMBED_SLICE):
+            before_slice()
+            slices.append(embedder.embed_documents(texts[start : start + EMBED_SLICE]))
+        vectors = np.concatenate(slices) if slices else embedder.embed_documents([])
+    except EmbeddingError as exc:
+        # The batch shares the failure: no document of it gets a vector.
+        return outcomes | {doc_id: StageError(exc.code, exc.message) for doc_id in loaded}
     seconds = elapsed_since(started)
     total = max(len(texts), 1)
     offset = 0

@@ -74,9 +74,10 @@ class CollectionsService:
         description: str = "",
         chunk_size: int | None = None,
         chunk_overlap: int | None = None,
+        embedding_model: str | None = None,
     ) -> Collection:
         created = self.registry.tenancy.create_collection(
-            check_name(name), description, chunk_size, chunk_overlap
+            check_name(name), description, chunk_size, chunk_overlap, embedding_model
         )
         if created is None:
             raise CollectionExists(name)

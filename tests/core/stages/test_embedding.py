@@ -72,19 +72,22 @@ def test_the_hash_embedder_is_registered_without_installing_the_package(
 ) -> None:
     embedder = get_embedder("hash-384")
     assert isinstance(embedder, HashEmbedder)
-    first, again = embedder.embed(["oil prices rose"]), embedder.embed(["oil prices rose"])
+    first = embedder.embed_documents(["oil prices rose"])
+    again = embedder.embed_documents(["oil prices rose"])
     assert first.shape == (1, 384) and np.array_equal(first, again)
     assert np.linalg.norm(first[0]) == pytest.approx(1.0)
+    assert np.array_equal(embedder.embed_query("oil prices rose"), first[0])
     assert max_tokens_for("hash-384") == embedder.max_tokens > 0
 
 
-def test_a_plugin_registered_through_the_entry_point_group_is_found(
+def test_a_plugin_of_the_older_interface_embeds_documents_and_queries_alike(
     installed_plugin: None,
 ) -> None:
     assert {"hash-384", "constant-3"} <= set(embedder_factories())
     embedder = get_embedder("constant-3", 8)
     assert embedder.model_name == "constant-3" and embedder.dimension == 3
-    assert embedder.embed(["a", "b"]).tolist() == [[1.0] * 3] * 2
+    assert embedder.embed_documents(["a", "b"]).tolist() == [[1.0] * 3] * 2
+    assert embedder.embed_query("a").tolist() == [1.0] * 3
     assert max_tokens_for("constant-3") == 17
 
 

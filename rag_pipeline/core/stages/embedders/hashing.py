@@ -10,8 +10,10 @@ import re
 import numpy as np
 
 from rag_pipeline.core.stages.embedders import (
+    IN_PROCESS,
     Embedder,
     Register,
+    Vector,
     Vectors,
     bundled_model_dir,
     max_tokens_in,
@@ -24,6 +26,9 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 
 class HashEmbedder:
     """Bag of hashed words, L2-normalised. Texts sharing words get similar vectors."""
+
+    multilingual = False
+    runs = IN_PROCESS
 
     def __init__(self, dimension: int = 384) -> None:
         self.model_name = HASH_MODEL
@@ -51,6 +56,13 @@ class HashEmbedder:
         norms[norms == 0] = 1.0
         normalised: Vectors = out / norms
         return normalised
+
+    def embed_documents(self, texts: list[str]) -> Vectors:
+        return self.embed(texts)
+
+    def embed_query(self, text: str) -> Vector:
+        vector: Vector = self.embed([text])[0]
+        return vector
 
 
 def _build(batch_size: int) -> Embedder:
