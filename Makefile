@@ -23,11 +23,13 @@ setup: $(STAMP)
 
 # torch is installed first and pinned, so pip takes the CPU build on local disk and never
 # resolves a CUDA build; the project's own pin keeps it there.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# The Python client, its own distribution, with both retrievers (tests/clients).
+	$(BIN)/python -m pip install --quiet -e 'clients/python[langchain,llama-index]'
 	touch $(STAMP)
 
 run: setup
@@ -49,8 +51,8 @@ reliability: setup
 		--timeout=5400 $(PYTEST_ARGS)
 
 lint: setup
-	$(BIN)/ruff format --check rag_pipeline rag_api tests bench
-	$(BIN)/ruff check rag_pipeline rag_api tests bench
+	$(BIN)/ruff format --check rag_pipeline rag_api clients tests bench
+	$(BIN)/ruff check rag_pipeline rag_api clients tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

@@ -123,9 +123,11 @@ def running_chroma(path: Path, log: Path | None = None) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def running_api(env: dict[str, str], log_path: Path, api_key: str) -> Iterator[str]:
+def running_api(
+    env: dict[str, str], log_path: Path, api_key: str, timeout: float = 60.0
+) -> Iterator[str]:
     """`rag-api` served by uvicorn with `env` and RAG_API_KEY, for the length of the block;
-    yields its URL."""
+    yields its URL. Its start-up may take `timeout` seconds."""
     with log_path.open("wb") as log:
 
         def launch(port: int) -> subprocess.Popen[bytes]:
@@ -137,7 +139,7 @@ def running_api(env: dict[str, str], log_path: Path, api_key: str) -> Iterator[s
                 stderr=subprocess.STDOUT,
             )
 
-        proc, port = start_server(launch, "/health")
+        proc, port = start_server(launch, "/health", timeout=timeout)
         try:
             yield f"http://127.0.0.1:{port}"
         finally:
