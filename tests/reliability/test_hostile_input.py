@@ -15,8 +15,10 @@ from typing import Any
 
 import httpx
 import pytest
-from reliability.harness import API_KEY, FULL, MAX_UPLOAD_MB, Stack, healthy, ran_at, wait_terminal
+from reliability.harness import API_KEY, FULL, MAX_UPLOAD_MB, Stack, healthy, wait_terminal
 from support.env import BIN
+
+from bench.harness.results import ran_at
 
 pytestmark = pytest.mark.reliability
 
