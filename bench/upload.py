@@ -91,7 +91,10 @@ def main(argv: list[str] | None = None) -> None:
         _hammer(url, 2, 3, body)
         measured = summary(_hammer(url, args.clients, args.per_client, body))
         stack.stop("api")
-        landed = sum(1 for p in (stack.data / "landing").rglob("*.pdf"))
+        from rag_pipeline.core.storage.data_dir import DocumentStore
+
+        # Uploads are kept in the store's incoming folder until ingested (no daemon runs here).
+        landed = sum(1 for _ in DocumentStore(stack.data).incoming_dir.rglob("*.pdf"))
 
     report = {
         "clients": args.clients,
