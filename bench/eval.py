@@ -26,13 +26,10 @@ of Japanese or Chinese, 3 words of Korean) must come back with a chunk containin
 Writes bench/results/retrieval.json and retrieval.png, and prints the table.
 """
 
-import argparse
 import json
 import os
 import random
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 import unicodedata
@@ -42,22 +39,12 @@ from typing import Any
 
 import regex
 
-from bench.stages import CORPUS, MODEL, REPO, RESULTS, start_chroma, stop, wait_for_http
+from bench.harness.command import arguments
+from bench.harness.corpus import CJK_DOCS, SQUAD
+from bench.harness.pipeline import ingest_retrieval_set
+from bench.harness.results import pyplot, save_chart, write_json
+from bench.harness.stack import MODEL, Stack
 
-SQUAD = CORPUS / "retrieval" / "squad_v1.1_dev"
-CJK_DOCS = {
-    "ja": [
-        "markdown/fpb_free-programming-books-ja.md",
-        "text/chardet_shift_jis_rashomon.txt",
-        "pdf_intl/pdfjs_issue16063.pdf",
-    ],
-    "ko": [
-        "markdown/fpb_free-programming-books-ko.md",
-        "text/chardet_euc-kr_korean.txt",
-        "pdf_intl/uns_korean-text-with-tables.pdf",
-    ],
-    "zh": ["markdown/fpb_free-programming-books-zh.md", "pdf_intl/plumber_issue-67-example.pdf"],
-}
 PHRASES_PER_DOC = 10
 TARGETS = {"answer_top5": 0.95, "mrr10": 0.85, "doc_hit5": 0.99}
 MODES = ("dense", "lexical", "hybrid")
@@ -67,37 +54,6 @@ Key = tuple[str, int]
 
 def nfkc(text: str) -> str:
     return unicodedata.normalize("NFKC", text)
-
-
-def ingest(work: Path) -> None:
-    """Register every document and run ingest_job over the range, as `make run` would."""
-    from dagster import DagsterInstance
-
-    from rag_pipeline.definitions import defs
-
-    files = sorted((SQUAD / "docs").glob("*.txt")) + [
-        CORPUS / rel for rels in CJK_DOCS.values() for rel in rels
-    ]
-    out = subprocess.run(
-        [sys.executable, "-m", "rag_pipeline", "add", *map(str, files)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    ids = out.stdout.split()
-    started = time.perf_counter()
-    with DagsterInstance.from_config(os.environ["DAGSTER_HOME"]) as instance:
-        result = defs.resolve_job_def("ingest_job").execute_in_process(
-            instance=instance,
-            tags={
-                "dagster/asset_partition_range_start": ids[0],
-                "dagster/asset_partition_range_end": ids[-1],
-            },
-        )
-    if not result.success:
-        raise SystemExit("ingestion failed; see the run's logs")
-    print(f"ingested {len(ids)} documents in {time.perf_counter() - started:.0f} s", flush=True)
-    (work / "manifest.json").write_text(json.dumps({"documents": ids}))
 
 
 class Searcher:
@@ -283,11 +239,7 @@ def tune(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench eval",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = arguments("eval", __doc__)
     parser.add_argument("--work", type=Path, help="keep the ingested data here and reuse it")
     parser.add_argument("--fresh", action="store_true", help="ingest again even if --work has it")
     args = parser.parse_args(argv)
@@ -295,24 +247,13 @@ def main(argv: list[str] | None = None) -> None:
     work = Path(tempfile.mkdtemp(prefix="rag-eval-")) if temporary else args.work.resolve()
     if args.fresh and work.exists():
         shutil.rmtree(work)
-    reuse = (work / "manifest.json").exists()
-    (work / "home").mkdir(parents=True, exist_ok=True)
-    shutil.copy(REPO / "dagster_home" / "dagster.yaml", work / "home" / "dagster.yaml")
-    chroma, url = start_chroma(work / "chroma")
-    os.environ.update(
-        DAGSTER_HOME=str(work / "home"),
-        RAG_DATA_DIR=str(work / "data"),
-        RAG_CHROMA_URL=url,
-        RAG_CHROMA_COLLECTION="documents",
-        RAG_EMBEDDING_MODEL=MODEL,
-    )
     try:
-        wait_for_http(f"{url}/api/v2/heartbeat")
-        if not reuse:
-            ingest(work)
-        report = evaluate()
+        with Stack(work, RAG_CHROMA_COLLECTION="documents") as stack:
+            stack.start("chroma")
+            os.environ.update(stack.env)
+            ingest_retrieval_set(work)
+            report = evaluate()
     finally:
-        stop(chroma)
         if temporary:
             shutil.rmtree(work, ignore_errors=True)
     write(report)
@@ -410,8 +351,7 @@ def _rank1(phrases: Sequence[dict[str, Any]], ranks: Sequence[int | None], lang:
 
 
 def write(report: dict[str, Any]) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "retrieval.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    written = write_json("retrieval", report)
     metrics = ("doc_hit1", "doc_hit5", "answer_top5", "mrr10")
     print(f"\n{report['questions']} questions, {report['chunks']} chunks")
     print(f"{'mode':<18}{'subset':<10}" + "".join(f"{m:>13}" for m in metrics))
@@ -432,14 +372,11 @@ def write(report: dict[str, Any]) -> None:
     if cjk["rank1"] < cjk["total"]:
         misses.append("cjk_phrases_rank1")
     print("targets:", f"missed {misses}" if misses else "all met")
-    chart(report)
+    print(f"written to {written} and {chart(report)}")
 
 
-def chart(report: dict[str, Any]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def chart(report: dict[str, Any]) -> str:
+    plt = pyplot()
 
     metrics = ("doc_hit1", "doc_hit5", "answer_top5", "mrr10")
     modes = list(report["results"])
@@ -457,7 +394,7 @@ def chart(report: dict[str, Any]) -> None:
     ax.set_title(f"SQuAD v1.1 dev, {report['questions']} questions (dashed: hybrid targets)")
     ax.legend(loc="lower right")
     fig.tight_layout()
-    fig.savefig(RESULTS / "retrieval.png", dpi=120)
+    return save_chart(fig, "retrieval", dpi=120)
 
 
 if __name__ == "__main__":

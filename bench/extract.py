@@ -12,8 +12,6 @@ backstop, twice the bound, 0.5).
     python -m bench extract [--repeat 5]      # `make bench` runs it with the others
 """
 
-import argparse
-import json
 import os
 import signal
 import statistics
@@ -22,9 +20,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-CORPUS = Path(os.environ.get("RAG_CORPUS_DIR", REPO.parent / "shared" / "corpus"))
-RESULTS = REPO / "bench" / "results"
+from bench.harness import corpus
+from bench.harness.command import arguments
+from bench.harness.results import write_json
+
 DOCS = [
     "markdown/haystack_sample.md",
     "text/gutenberg_devils-dictionary_972.txt",
@@ -37,7 +36,7 @@ BOUND_S = 1.0
 
 
 def median_seconds(read: Callable[[bytes, str], object], rel: str, repeat: int) -> float:
-    data = (CORPUS / rel).read_bytes()
+    data = corpus.path(rel).read_bytes()
     times = []
     for _ in range(repeat):
         started = time.perf_counter()
@@ -68,7 +67,7 @@ def runaway(stop: bool) -> dict[str, float]:
     """Wall seconds until a runaway document times out at BOUND_S, optionally stopped."""
     from rag_pipeline.core.stages.extract import ExtractionError, extract_document
 
-    data = (CORPUS / RUNAWAY).read_bytes()
+    data = corpus.path(RUNAWAY).read_bytes()
     before = set(children())
     if stop:
         threading.Thread(target=stop_new_child, args=(before,), daemon=True).start()
@@ -121,11 +120,7 @@ def stop_new_child(before: set[int]) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench extract",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = arguments("extract", __doc__)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args(argv)
     report = {
@@ -133,6 +128,4 @@ def main(argv: list[str] | None = None) -> None:
         "runaway_computing": runaway(stop=False),
         "runaway_stopped": runaway(stop=True),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "extract.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(f"written to {RESULTS / 'extract.json'}")
+    print(f"written to {write_json('extract', report)}")

@@ -8,7 +8,7 @@ does; `--work` reuses a folder), then copied under new ids, vectors, terms and r
 and all, into collections `c0`..`c9` until they hold `--chunks` chunks. Each copy gets
 metadata: `year` (2000-2024, spread evenly), `group` (`a`-`d`) and `tags`.
 
-The real API (`python -m rag_api`, one process) answers SQuAD questions over HTTP, one client
+The real API (`rag-api`, one process) answers SQuAD questions over HTTP, one client
 at a time, in each mode:
 - `unfiltered`: one collection, no filter;
 - `filtered`: one collection, `{"year": {"$gte": 2012}}` (about half of its documents);
@@ -20,7 +20,6 @@ one collection's Chroma index for the top k. Ratio = floor / API, at p50 and p99
 filtered p99 <= 50 ms. Results: bench/results/filtered.json and filtered.png.
 """
 
-import argparse
 import json
 import os
 import shutil
@@ -30,10 +29,14 @@ from typing import Any
 
 import httpx
 
-from bench.eval import SQUAD, ingest
-from bench.search import copy_document, floor, serving_api
-from bench.stages import MODEL, REPO, RESULTS, start_chroma, stop, wait_for_http
-from bench.upload import concurrent_latencies, summary
+from bench.harness.clients import concurrent_latencies, summary
+from bench.harness.command import arguments
+from bench.harness.corpus import squad_questions
+from bench.harness.pipeline import ingest_retrieval_set
+from bench.harness.processes import wait_until_warm
+from bench.harness.results import pyplot, save_chart, write_json
+from bench.harness.retrieval import copy_document, dense_floor
+from bench.harness.stack import MODEL, Stack
 
 GOAL_P99_MS = 50.0
 K = 5
@@ -112,11 +115,7 @@ def measure(url: str, queries: list[str], mode: str, name: str) -> list[float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench filtered",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = arguments("filtered", __doc__)
     parser.add_argument("--chunks", type=int, default=100_000)
     parser.add_argument("--collections", type=int, default=10)
     parser.add_argument("--queries", type=int, default=300)
@@ -132,40 +131,28 @@ def main(argv: list[str] | None = None) -> None:
         args.chunks, args.queries = min(args.chunks, 2000), min(args.queries, 20)
     temporary = args.work is None
     work = Path(tempfile.mkdtemp(prefix="rag-filtered-")) if temporary else args.work.resolve()
-    (work / "home").mkdir(parents=True, exist_ok=True)
-    shutil.copy(REPO / "dagster_home" / "dagster.yaml", work / "home" / "dagster.yaml")
-    chroma, url = start_chroma(work / "chroma")
-    os.environ.update(
-        {
-            "DAGSTER_HOME": str(work / "home"),
-            "RAG_DATA_DIR": str(work / "data"),
-            "RAG_CHROMA_URL": url,
-            "RAG_CHROMA_COLLECTION": "documents",
-            "RAG_EMBEDDING_MODEL": model,
-        }
-    )
-    questions = [json.loads(line)["question"] for line in (SQUAD / "questions.jsonl").open()]
-    queries = questions[:: max(1, len(questions) // args.queries)][: args.queries]
+    queries = squad_questions(args.queries)
     results: dict[str, Any] = {}
     try:
-        wait_for_http(f"{url}/api/v2/heartbeat")
-        if not (work / "manifest.json").exists():
-            ingest(work)
-        chunks = spread(args.chunks, args.collections)
-        print(f"{args.collections} collections hold {chunks} chunks", flush=True)
-        from rag_pipeline.core.storage.data_dir import DocumentStore
+        with Stack(work, model, RAG_CHROMA_COLLECTION="documents") as stack:
+            stack.start("chroma")
+            os.environ.update(stack.env)
+            ingest_retrieval_set(work)
+            chunks = spread(args.chunks, args.collections)
+            print(f"{args.collections} collections hold {chunks} chunks", flush=True)
+            from rag_pipeline.core.storage.data_dir import DocumentStore
 
-        c3 = DocumentStore(os.environ["RAG_DATA_DIR"]).registry.tenancy.collection("c3")
-        assert c3 is not None
-        results["floor"] = summary(floor(queries, c3.index_suffix, model))
-        with serving_api() as base:
+            c3 = DocumentStore(stack.data).registry.tenancy.collection("c3")
+            assert c3 is not None
+            results["floor"] = summary(dense_floor(queries, K, c3.index_suffix, model))
+            stack.start("api")
+            wait_until_warm(stack.api_url)
             for mode in ("dense", "lexical", "hybrid"):
                 for name in FILTERS:
-                    measure(f"{base}/search", queries[:10], mode, name)  # warm: model, caches
-                    latencies = measure(f"{base}/search", queries, mode, name)
+                    measure(f"{stack.api_url}/search", queries[:10], mode, name)  # warm: caches
+                    latencies = measure(f"{stack.api_url}/search", queries, mode, name)
                     results[f"{mode}/{name}"] = summary(latencies)
     finally:
-        stop(chroma)
         if temporary:
             shutil.rmtree(work, ignore_errors=True)
 
@@ -201,18 +188,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.tiny:
         print("tiny mode: results not written")
         return
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "filtered.json").write_text(json.dumps(report, indent=2) + "\n")
-    write_chart(report, RESULTS / "filtered.png")
-    print(f"written to {RESULTS / 'filtered.json'} and {RESULTS / 'filtered.png'}")
+    print(f"written to {write_json('filtered', report)} and {write_chart(report)}")
 
 
-def write_chart(report: dict[str, Any], path: Path) -> None:
+def write_chart(report: dict[str, Any]) -> str:
     """p50 and p99 per mode and filter, with the floor and the goal as lines."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     latency = report["latency"]
     modes = ("dense", "lexical", "hybrid")
@@ -236,8 +217,7 @@ def write_chart(report: dict[str, Any], path: Path) -> None:
         f"k={report['k']}, one client"
     )
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return save_chart(fig, "filtered", dpi=110)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ For every file of the corpus's office/, html/ and scanned/ folders (PHRASES.tsv 
 bench/results/formats.json and formats.png.
 """
 
-import argparse
 import io
 import json
 import statistics
@@ -30,7 +29,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.extract import CORPUS, RESULTS
+from bench.harness import corpus
+from bench.harness.command import arguments
+from bench.harness.results import pyplot, save_chart, write_json
 
 FORMATS = {
     ".docx": "docx", ".pptx": "pptx", ".xlsx": "xlsx", ".odt": "odt", ".epub": "epub",
@@ -130,17 +131,6 @@ FLOORS: dict[str, Callable[[bytes], str]] = {
 }  # fmt: skip
 
 
-def corpus_rows() -> list[tuple[str, str, str]]:
-    """(path, phrase, language) of every office/html/scanned file, once each."""
-    lines = (CORPUS / "PHRASES.tsv").read_text().splitlines()[1:]
-    rows = {}
-    for line in lines:
-        rel, phrase, language = line.split("\t")
-        if rel.split("/")[0] in ("office", "html", "scanned"):
-            rows[rel] = (rel, phrase, language)
-    return sorted(rows.values())
-
-
 def words(text: str) -> str:
     return "".join(text.split())
 
@@ -163,7 +153,7 @@ def measure(rows: list[tuple[str, str, str]], repeat: int) -> list[dict[str, Any
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
     out = []
     for rel, phrase, language in rows:
-        data = (CORPUS / rel).read_bytes()
+        data = corpus.path(rel).read_bytes()
         kind = FORMATS[Path(rel).suffix.lower()]
         runs = 1 if kind.startswith("ocr") else repeat  # OCR is slow and steady
         floor_s, _ = timed(lambda kind=kind, data=data: FLOORS[kind](data), runs)
@@ -257,7 +247,7 @@ def render_dpi(files: list[str]) -> dict[str, dict[str, float]]:
     for dpi in (200, 300):
         confidences, seconds = [], []
         for rel in files:
-            for image in ocr_images((CORPUS / rel).read_bytes(), pdf=True, dpi=dpi):
+            for image in ocr_images(corpus.path(rel).read_bytes(), pdf=True, dpi=dpi):
                 started = time.perf_counter()
                 page = read_page(image, OcrOptions(("eng",)))
                 seconds.append(time.perf_counter() - started)
@@ -270,14 +260,9 @@ def render_dpi(files: list[str]) -> dict[str, dict[str, float]]:
     return out
 
 
-def chart(formats: dict[str, Any]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def chart(formats: dict[str, Any]) -> str:
     names = list(formats)
-    fig, ax = plt.subplots(figsize=(9, 4.5))
+    fig, ax = pyplot().subplots(figsize=(9, 4.5))
     positions = range(len(names))
     ax.bar([p - 0.2 for p in positions], [formats[n]["floor_s_per_page"] for n in names], 0.4,
            label="floor: the library alone")  # fmt: skip
@@ -289,15 +274,11 @@ def chart(formats: dict[str, Any]) -> None:
     ax.set_title("Extraction per format against the bare library call")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(RESULTS / "formats.png", dpi=120)
+    return save_chart(fig, "formats", dpi=120)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench formats",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = arguments("formats", __doc__)
     parser.add_argument("--limit", type=int, default=0, help="files per format (0: all)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per non-OCR file")
     args = parser.parse_args(argv)
@@ -305,7 +286,7 @@ def main(argv: list[str] | None = None) -> None:
     from rag_pipeline.core.stages.extract import start_sandbox
 
     start_sandbox()
-    rows = corpus_rows()
+    rows = corpus.phrases("office", "html", "scanned")
     if args.limit:
         taken: dict[str, int] = defaultdict(int)
         kept = []
@@ -323,8 +304,6 @@ def main(argv: list[str] | None = None) -> None:
         "render_dpi": render_dpi(scanned_pdfs) if scanned_pdfs else {},
         "files": measured,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "formats.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    chart(report["formats"])
+    written = write_json("formats", report), chart(report["formats"])
     print(json.dumps({k: v for k, v in report.items() if k != "files"}, indent=2))
-    print(f"written to {RESULTS / 'formats.json'} and formats.png")
+    print(f"written to {' and '.join(written)}")

@@ -3,7 +3,7 @@
 The floor extracts, chunks and embeds the sample in this one process, with no Dagster, after
 loading the model (a per-process cost, reported on its own). The pipeline figure comes from a
 real `dagster-daemon` and a warm `rag-pipeline worker` on a temporary instance (see
-bench/stack.py): every file is dropped into the landing zone, the sensor turns them into
+bench/harness/stack.py): every file is dropped into the landing zone, the sensor turns them into
 batched range runs that execute on the worker, and the clock runs from the first file landed
 to the last document indexed or failed. Pickup latency is a document's run start minus the time
 its file landed. The sample is the 48 SQuAD texts, then the 25 well-formed PDFs, each sorted.
@@ -11,9 +11,6 @@ its file landed. The sample is the 48 SQuAD texts, then the 25 well-formed PDFs,
     python -m bench ingest [--limit N]    # writes bench/results/ingest.json and ingest.png
 """
 
-import argparse
-import json
-import logging
 import os
 import shutil
 import tempfile
@@ -25,8 +22,13 @@ from typing import Any
 
 import yaml
 
-from bench.stack import Stack, run_events, stop_on_sigterm, tail
-from bench.stages import CORPUS, MODEL, RESULTS
+from bench.harness.command import arguments
+from bench.harness.corpus import CORPUS
+from bench.harness.pipeline import floor
+from bench.harness.processes import stop_on_sigterm, tail
+from bench.harness.results import write_json
+from bench.harness.stack import MODEL, Stack, run_events
+from bench.ingest_report import print_table, summarise, write_chart
 
 TIMEOUT_SECONDS = 40 * 60
 # Terminal times come from event timestamps, so a slow poll costs no precision, only CPU
@@ -37,47 +39,6 @@ POLL_SECONDS = 5.0
 def sample(corpus: Path, limit: int | None) -> list[Path]:
     squad = sorted((corpus / "retrieval" / "squad_v1.1_dev" / "docs").glob("*.txt"))
     return [*squad, *sorted((corpus / "pdf").glob("*.pdf"))][:limit]
-
-
-def floor(paths: list[Path]) -> dict[str, Any]:
-    from rag_pipeline.core.stages.chunking import chunk_pages, load_tokenizer
-    from rag_pipeline.core.stages.embedders import get_embedder
-    from rag_pipeline.core.stages.extract import ExtractionError, extract
-
-    # Run workers silence pypdf's per-font warnings too; here they would bury the results.
-    logging.getLogger("pypdf").setLevel(logging.ERROR)
-    started = time.perf_counter()
-    embedder = get_embedder(MODEL)
-    embedder.embed_documents(
-        ["warm up"]
-    )  # every run worker pays this again: measured, not in the floor
-    model_load = time.perf_counter() - started
-    tokenizer = load_tokenizer(embedder.tokenizer_path)
-    texts: list[str] = []
-    failures: dict[str, str] = {}
-    started = time.perf_counter()
-    for path in paths:
-        try:
-            extracted = extract(path.read_bytes(), path.name)
-        except ExtractionError as exc:
-            failures[path.name] = f"[{exc.code}] {exc.message}"
-            continue
-        pages = [(p.number, p.text) for p in extracted.pages]
-        chunks = chunk_pages(path.name, pages, tokenizer, max_tokens=embedder.max_tokens)
-        texts.extend(c.text for c in chunks)
-    prepared = time.perf_counter()
-    embedder.embed_documents(
-        texts
-    )  # one call over every chunk, as the best plain script would batch it
-    done = time.perf_counter()
-    return {
-        "model_load_seconds": model_load,
-        "extract_chunk_seconds": prepared - started,
-        "embed_seconds": done - prepared,
-        "seconds": done - started,
-        "chunks": len(texts),
-        "failures": failures,
-    }
 
 
 def drop(paths: list[Path], landing_dir: Path) -> dict[str, float]:
@@ -187,35 +148,29 @@ def _clock() -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench ingest",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = arguments("ingest", __doc__)
     parser.add_argument("--limit", type=int, default=None, help="only the first N documents")
     args = parser.parse_args(argv)
     paths = sample(CORPUS, args.limit)
     if not paths:
         raise SystemExit(f"no corpus documents under {CORPUS} (set RAG_CORPUS_DIR)")
     stop_on_sigterm()
-
-    from bench.ingest_report import print_table, summarise, write_chart
-
     load_before = os.getloadavg()
     print(f"floor: {len(paths)} documents in this process ...", flush=True)
     base = floor(paths)
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp, Stack(Path(tmp)) as stack:
+        stack.start("chroma")
         os.environ.update(stack.env)
         print("pipeline: starting rag-pipeline worker and dagster-daemon ...", flush=True)
-        stack.start()
+        stack.start_all(api=False)
         print(f"pipeline: dropping {len(paths)} files into the landing zone", flush=True)
         observer = time.process_time()
-        piped = pipeline(paths, stack.work / "data", stack.log("daemon"))
+        piped = pipeline(paths, stack.data, stack.log("daemon"))
         piped["cpu_seconds"] = {
             **stack.cpu_seconds(),
             "benchmark_polling": round(time.process_time() - observer, 2),
         }
-        config = yaml.safe_load((stack.work / "home" / "dagster.yaml").read_text())
+        config = yaml.safe_load((stack.home / "dagster.yaml").read_text())
     from rag_pipeline.orchestration.assets import MAX_DOCS_PER_RUN
 
     environment = {
@@ -234,11 +189,9 @@ def main(argv: list[str] | None = None) -> None:
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
     }
     report = summarise(paths, base, piped, environment)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "ingest.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
-    write_chart(report, RESULTS / "ingest.png")
+    written = write_json("ingest", report), write_chart(report)
     print_table(report)
-    print(f"written to {RESULTS / 'ingest.json'} and {RESULTS / 'ingest.png'}")
+    print(f"written to {' and '.join(written)}")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from bench.harness.results import pyplot, save_chart
+
 
 def _rate(count: float, seconds: float, per: float = 1.0) -> float:
     return round(count / seconds * per, 2) if seconds > 0 else math.nan
@@ -207,11 +209,8 @@ def _cell(value: float | None, width: int) -> str:
     return f"{value:>{width}.1f}" if value is not None and not math.isnan(value) else " " * width
 
 
-def write_chart(report: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display here, and none needed for a file
-    import matplotlib.pyplot as plt
+def write_chart(report: dict[str, Any]) -> str:
+    plt = pyplot()
 
     floor, pipe = report["floor"], report["pipeline"]
     fig, (left, middle, right) = plt.subplots(1, 3, figsize=(16, 4.8))
@@ -261,5 +260,4 @@ def write_chart(report: dict[str, Any], path: Path) -> None:
     right.set_xlabel("seconds since the first file landed")
     right.set_title("runs: queued (grey), launch+setup (orange), work (blue)")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return save_chart(fig, "ingest", dpi=110)

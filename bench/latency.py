@@ -1,10 +1,11 @@
 """Latency benchmark: one small document through the API until it is searchable.
 
-A stack on a temporary instance and free ports (bench/stack.py): Chroma, `rag-pipeline worker`,
-`dagster-daemon` and `rag-api`, with the real model; measuring starts once every worker process
-is warm. Each document is a small text (two short paragraphs) carrying a nonsense word of its
-own, and it is searchable when `GET /search?q=<word>&k=1` (the default, hybrid mode) returns it
-as the top hit; its latency runs from the moment its `POST /documents` was sent.
+A stack on a temporary instance and free ports (bench/harness/stack.py): Chroma,
+`rag-pipeline worker`, `dagster-daemon` and `rag-api`, with the real model; measuring starts once
+every worker process is warm. Each document is a small text (two short paragraphs) carrying a
+nonsense word of its own, and it is searchable when `GET /search?q=<word>&k=1` (the default,
+hybrid mode) returns it as the top hit; its latency runs from the moment its `POST /documents`
+was sent.
 
 - solo: uploads one at a time, each once the one before is searchable and a pause of 3-8 s
   later (random, so uploads fall at every phase of the sensor daemon's 5 s loop); p50 and p95.
@@ -33,8 +34,6 @@ measured.
     python -m bench latency [--solo 10] [--burst 10] [--cli 3] [--launcher warm|default]
 """
 
-import argparse
-import json
 import os
 import random
 import statistics
@@ -51,8 +50,10 @@ from typing import Any
 import httpx
 import numpy as np
 
-from bench.stack import BIN, LAUNCHERS, Stack, provenance, run_events, stop_on_sigterm
-from bench.stages import MODEL, RESULTS, stop
+from bench.harness.command import arguments
+from bench.harness.processes import BIN, stop_on_sigterm
+from bench.harness.results import provenance, pyplot, read_json, save_chart, write_json
+from bench.harness.stack import LAUNCHERS, MODEL, Stack, run_events
 from rag_pipeline.execution.executor import WORKER_SEEN_WITHIN_SECONDS
 
 GOALS = {"solo_p50_seconds": 5.0, "solo_p95_seconds": 8.0, "burst_max_seconds": 10.0}
@@ -417,11 +418,8 @@ def print_table(report: dict[str, Any]) -> None:
     print(f"CPU seconds: {cpu}; load average before {report['load_average_before']}")
 
 
-def write_chart(results: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def write_chart(results: dict[str, Any]) -> str:
+    plt = pyplot()
     from matplotlib.ticker import MaxNLocator
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.8), sharey=True)
@@ -454,16 +452,11 @@ def write_chart(results: dict[str, Any], path: Path) -> None:
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return save_chart(fig, "latency", dpi=110)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench latency",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = arguments("latency", __doc__)
     parser.add_argument("--solo", type=int, default=10, help="solo uploads")
     parser.add_argument("--burst", type=int, default=10, help="uploads in the burst")
     parser.add_argument("--burst-seconds", type=float, default=2.0, help="the burst's spread")
@@ -477,14 +470,15 @@ def main(argv: list[str] | None = None) -> None:
 
     with (
         tempfile.TemporaryDirectory(prefix="bench-latency-") as tmp,
-        Stack(Path(tmp), args.launcher) as stack,
+        Stack(Path(tmp), launcher=args.launcher) as stack,
     ):
+        stack.start("chroma")
         os.environ.update(stack.env)
         print("floor: one warm process, no Dagster ...", flush=True)
         base = floor(stack.chroma_url, rng, args.burst)
         what = "rag-pipeline worker, " if args.launcher == "warm" else ""
         print(f"pipeline: starting {what}dagster-daemon and rag-api ...", flush=True)
-        stack.start(api=True)
+        stack.start_all()
         with httpx.Client(base_url=stack.api_url, timeout=60) as http:
             print(f"pipeline: {args.solo} solo uploads", flush=True)
             solos = solo(http, args.solo, rng)
@@ -497,7 +491,7 @@ def main(argv: list[str] | None = None) -> None:
             if args.cli and args.launcher == "warm":
                 print(f"pipeline: {args.cli} through the CLI, warm worker alive", flush=True)
                 cli["warm_worker"] = by_cli(http, stack.env, args.cli, rng)
-                stop(stack.procs.pop("worker"))
+                stack.stop("worker")
                 time.sleep(WORKER_SEEN_WITHIN_SECONDS + 1)
                 print(f"pipeline: {args.cli} through the CLI, no worker", flush=True)
                 cli["in_process"] = by_cli(http, stack.env, args.cli, rng)
@@ -515,13 +509,9 @@ def main(argv: list[str] | None = None) -> None:
     report["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     report["settings"] = {"solo": args.solo, "burst": args.burst, "within": args.burst_seconds}
     print_table(report)
-    target = RESULTS / "latency.json"
-    results = json.loads(target.read_text()) if target.exists() else {}
-    results[args.launcher] = report
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(results, indent=2) + "\n")
-    write_chart(results, RESULTS / "latency.png")
-    print(f"written to {target} and {RESULTS / 'latency.png'}")
+    # Each launcher's figures are kept when the other is measured.
+    results = {**read_json("latency"), args.launcher: report}
+    print(f"written to {write_json('latency', results)} and {write_chart(results)}")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ that is missing leaves its section out. Provenance stays in the JSON (commits, l
 the page shows figures and the date they were measured.
 """
 
-import argparse
 import json
 import sys
 import textwrap
@@ -17,8 +16,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "bench" / "results"
+from bench.harness.command import arguments
+from bench.harness.processes import REPO
+from bench.harness.results import RESULTS
+
 PAGE = REPO / "docs" / "benchmarks.md"
 
 Result = dict[str, Any]
@@ -466,7 +467,7 @@ def render(results: Path = RESULTS) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench report", description=__doc__)
+    parser = arguments("report", __doc__)
     parser.add_argument("--check", action="store_true", help="fail if the page is stale")
     args = parser.parse_args(argv)
     page = render()

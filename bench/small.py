@@ -3,7 +3,7 @@ into the landing zone at once, against a plain-Python floor.
 
 The floor extracts, chunks and embeds the same texts in this one process, with no Dagster, as
 bench/ingest.py's floor does (the model load is reported apart). The pipeline figure comes from
-a stack on a temporary instance (bench/stack.py: Chroma, a warm `rag-pipeline worker`,
+a stack on a temporary instance (bench/harness/stack.py: Chroma, a warm `rag-pipeline worker`,
 `dagster-daemon`; no API): the files are written to a staging folder first, then renamed into
 the landing zone one after another (atomic, well under a second for all), and the clock runs
 from the first rename. Reported: documents/s over the time to the last document indexed or
@@ -15,9 +15,7 @@ materialization time says), and the runs that did the work.
                                         # writes bench/results/small.json and small.png
 """
 
-import argparse
 import gzip
-import json
 import math
 import os
 import re
@@ -30,11 +28,14 @@ from typing import Any
 
 import numpy as np
 
-from bench.ingest import floor
-from bench.stack import LAUNCHERS, Stack, provenance, run_events, stop_on_sigterm, tail
-from bench.stages import CORPUS, MODEL, RESULTS
+from bench.harness import corpus
+from bench.harness.command import arguments
+from bench.harness.pipeline import floor
+from bench.harness.processes import stop_on_sigterm, tail
+from bench.harness.results import provenance, pyplot, save_chart, write_json
+from bench.harness.stack import LAUNCHERS, MODEL, Stack, run_events
 
-COLLECTION = CORPUS / "retrieval" / "vaswani_npl" / "doc-text.trec.gz"
+COLLECTION = "retrieval/vaswani_npl/doc-text.trec.gz"
 GOAL, REQUIRED = 0.5, 0.25
 POLL_SECONDS = 5.0
 # Give up when no document has reached an end for this long: the pipeline is stuck, not slow.
@@ -44,7 +45,7 @@ PROGRESS_POINTS = 200  # of the indexed-over-time curve kept in the JSON, for th
 
 def abstracts(limit: int | None) -> list[tuple[str, str]]:
     """(file name, text) per document of the collection, in its order."""
-    raw = gzip.decompress(COLLECTION.read_bytes()).decode("utf-8")
+    raw = gzip.decompress(corpus.path(COLLECTION).read_bytes()).decode("utf-8")
     docs = re.findall(r"<DOC>\s*<DOCNO>(\d+)</DOCNO>\s*(.*?)</DOC>", raw, re.S)
     return [(f"npl-{int(no):05d}.txt", text.strip() + "\n") for no, text in docs][:limit]
 
@@ -294,11 +295,8 @@ def print_table(report: dict[str, Any]) -> None:
     )
 
 
-def write_chart(report: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def write_chart(report: dict[str, Any]) -> str:
+    plt = pyplot()
     from matplotlib.ticker import MaxNLocator
 
     base, pipe = report["floor"], report["pipeline"]
@@ -353,16 +351,11 @@ def write_chart(report: dict[str, Any], path: Path) -> None:
     right.set_title(f"ratio {report['ratio_documents_per_second']:.3f} ({report['commit']})")
     right.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return save_chart(fig, "small", dpi=110)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench small",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = arguments("small", __doc__)
     parser.add_argument("--limit", type=int, default=None, help="only the first N abstracts")
     parser.add_argument("--launcher", choices=LAUNCHERS, default="warm")
     args = parser.parse_args(argv)
@@ -371,15 +364,16 @@ def main(argv: list[str] | None = None) -> None:
     measured = provenance()
     with (
         tempfile.TemporaryDirectory(prefix="bench-small-") as tmp,
-        Stack(Path(tmp), args.launcher) as stack,
+        Stack(Path(tmp), launcher=args.launcher) as stack,
     ):
-        paths = write_files(docs, stack.work / "staging")
+        stack.start("chroma")
+        paths = write_files(docs, stack.root / "staging")
         print(f"floor: {len(paths)} abstracts in this process ...", flush=True)
         base = floor(paths)
         os.environ.update(stack.env)
         what = "rag-pipeline worker and " if args.launcher == "warm" else ""
         print(f"pipeline: starting {what}dagster-daemon ...", flush=True)
-        stack.start()
+        stack.start_all(api=False)
         print(f"pipeline: dropping {len(paths)} files into the landing zone", flush=True)
         observer = time.process_time()
         piped = pipeline(paths, stack)
@@ -390,10 +384,7 @@ def main(argv: list[str] | None = None) -> None:
         report = {**measured, **summarise(len(paths), base, piped, stack)}
     report["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     print_table(report)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "small.json").write_text(json.dumps(report, indent=2) + "\n")
-    write_chart(report, RESULTS / "small.png")
-    print(f"written to {RESULTS / 'small.json'} and {RESULTS / 'small.png'}")
+    print(f"written to {write_json('small', report)} and {write_chart(report)}")
 
 
 if __name__ == "__main__":

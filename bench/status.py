@@ -5,8 +5,8 @@
 Each size gets a fresh data dir and Dagster instance holding that many documents: registry rows
 (90% indexed with five materialized stages, 5% failed at document_text, 5% queued) written in
 bulk, plus a real Dagster partition for each. No document is ingested: ingestion does not change
-what a status read costs, only how many rows there are. The real API (`python -m rag_api`, one
-process) then answers, one client at a time:
+what a status read costs, only how many rows there are. The real API (`rag-api`, one process)
+then answers, one client at a time:
 - `GET /documents?limit=100` at offset 0, the middle and the end;
 - `GET /documents/{id}` for random ids;
 - `GET /documents?status=failed&limit=100`;
@@ -19,13 +19,10 @@ The floor is the same registry read in this process, with no HTTP and no JSON: w
 service built on this registry pays. Ratio = floor / API at p50.
 """
 
-import argparse
 import json
 import os
 import random
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -34,7 +31,10 @@ from typing import Any
 
 import httpx
 
-from bench.stages import REPO, RESULTS, free_port, stop, wait_for_http, wait_until_warm
+from bench.harness.command import arguments
+from bench.harness.processes import wait_until_warm
+from bench.harness.results import commit, pyplot, save_chart, write_json
+from bench.harness.stack import Stack
 
 GOALS_P99_MS = {"list": 50.0, "one": 20.0, "failed": 50.0, "filtered": 50.0}
 FILTERS = {"third": '{"team": "blue"}', "one_in_25": '{"year": 2024}'}
@@ -124,31 +124,18 @@ def _stats(ms: list[float]) -> dict[str, float]:
     }
 
 
-def measure(data_dir: Path, home: Path, ids: list[str], requests: int) -> dict[str, Any]:
+def measure(stack: Stack, ids: list[str], requests: int) -> dict[str, Any]:
     from rag_pipeline.core.registry import DocumentStatus
     from rag_pipeline.core.retrieval.facets import Facets
     from rag_pipeline.core.retrieval.filters import compile_filter
     from rag_pipeline.core.storage.data_dir import DocumentStore
 
-    registry = DocumentStore(data_dir).registry
+    registry = DocumentStore(stack.data).registry
     facets = Facets(registry)
     n = len(ids)
-    port = free_port()
-    env = {
-        **os.environ,
-        "RAG_DATA_DIR": str(data_dir),
-        "DAGSTER_HOME": str(home),
-        "RAG_API_PORT": str(port),
-        "RAG_EMBEDDING_MODEL": "hash-384",
-        "RAG_OPEN_ACCESS": "true",  # no key: the benchmark is the machine's one user
-    }
-    api = subprocess.Popen(
-        [sys.executable, "-m", "rag_api"], cwd=REPO, env=env, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
+    stack.start("api")
+    url = stack.api_url
     try:
-        wait_for_http(f"{url}/documents?limit=1")
         wait_until_warm(url)
         out: dict[str, Any] = {"documents": n}
         rng = random.Random(n)
@@ -196,7 +183,7 @@ def measure(data_dir: Path, home: Path, ids: list[str], requests: int) -> dict[s
         out["sse_delay"] = sse_delays(url, registry, ids)
         return out
     finally:
-        stop(api)
+        stack.stop("api")
 
 
 def _with_floor(api_ms: list[float], floor_ms: list[float]) -> dict[str, Any]:
@@ -249,20 +236,20 @@ def sse_delays(url: str, registry: Any, ids: list[str], samples: int = 10) -> di
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="bench status")
+    parser = arguments("status", __doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 100_000])
     parser.add_argument("--requests", type=int, default=200)
     args = parser.parse_args(argv)
     results = []
     for n in args.sizes:
-        with tempfile.TemporaryDirectory(prefix="bench-status-") as tmp:
-            data_dir, home = Path(tmp) / "data", Path(tmp) / "home"
-            home.mkdir()
-            (home / "dagster.yaml").write_text((REPO / "dagster_home" / "dagster.yaml").read_text())
+        with (
+            tempfile.TemporaryDirectory(prefix="bench-status-") as tmp,
+            Stack(Path(tmp), "hash-384") as stack,
+        ):
             started = time.perf_counter()
-            ids = populate(data_dir, home, n)
+            ids = populate(stack.data, stack.home, n)
             print(f"{n} documents registered in {time.perf_counter() - started:.1f} s", flush=True)
-            result = measure(data_dir, home, ids, args.requests)
+            result = measure(stack, ids, args.requests)
             results.append(result)
             print(json.dumps(result), flush=True)
     largest = results[-1]
@@ -280,25 +267,19 @@ def main(argv: list[str] | None = None) -> None:
     report = {
         "benchmark": "status",
         "ran_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "commit": subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
-        ).stdout.strip(),
+        "commit": commit(),
         "cores": os.cpu_count(),
         "goals": {"p99_ms": GOALS_P99_MS, "sse_delay_s": GOAL_SSE_S},
         "goals_met": met,
         "sizes": results,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "status.json").write_text(json.dumps(report, indent=2) + "\n")
-    _chart(results)
+    written = write_json("status", report), _chart(results)
     print(json.dumps({"goals_met": met}))
+    print(f"written to {' and '.join(written)}")
 
 
-def _chart(results: list[dict[str, Any]]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def _chart(results: list[dict[str, Any]]) -> str:
+    plt = pyplot()
 
     sizes = [r["documents"] for r in results]
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -317,4 +298,4 @@ def _chart(results: list[dict[str, Any]]) -> None:
     ax.set_title("Status reads by corpus size (2 cores)")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(RESULTS / "status.png", dpi=110)
+    return save_chart(fig, "status", dpi=110)

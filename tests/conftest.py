@@ -24,7 +24,8 @@ from support.env import (
     pg_admin,
     running_chroma,
 )
-from support.servers import process_group
+
+from bench.harness.processes import process_group
 
 # Each test has exactly one tier (docs/testing.md):
 # - unit: starts no server, daemon, worker or command (the extraction sandbox's own child is the
@@ -263,7 +264,7 @@ def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 def stack(shared_stack: object) -> object:
     """The shared stack for one part, every process running: a part that failed after killing
     one leaves nothing down for the next (each part also audits only its own documents)."""
-    shared_stack.revive()  # type: ignore[attr-defined]
+    shared_stack.start_all()  # type: ignore[attr-defined]
     return shared_stack
 
 

@@ -5,8 +5,8 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from support.api import assert_error, upload
 from support.runs import ingest_landed
-from support.servers import free_port
 
+from bench.harness.processes import free_port
 from rag_api.main import create_app
 
 pytest_plugins = ["support.api"]

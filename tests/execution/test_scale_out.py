@@ -22,8 +22,8 @@ import pyarrow.parquet as pq
 import pytest
 from support.env import BIN, INIT_INSTANCE, PG_ENV, REPO, pg_admin, redis_database
 from support.runs import executing, failed_at, retries_of
-from support.servers import process_group, process_group_of
 
+from bench.harness.processes import process_group, process_group_of
 from rag_pipeline.core.documents.reports import DocumentStatus, document_reports
 from rag_pipeline.core.retrieval.vector_index import connect
 from rag_pipeline.core.storage.data_dir import DocumentStore

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from reliability.audit import Scope, audit
-from reliability.harness import FULL, Stack, healthy, ran_at, request, wait_terminal
+from reliability.harness import FULL, Stack, healthy, request, wait_terminal
 from support.corpus_tables import (
     EMPTY_TEXT_FILES,
     INTL_PDFS,
@@ -19,6 +19,8 @@ from support.corpus_tables import (
     TEXT_FILES,
     files_in,
 )
+
+from bench.harness.results import ran_at
 
 pytestmark = pytest.mark.reliability
 

@@ -19,13 +19,14 @@ from reliability.harness import (
     Stack,
     healthy,
     pool_claimed,
-    ran_at,
     request,
     synthetic_text,
     wait_terminal,
 )
 from support.env import CORPUS
 from support.runs import failed_at, retries_of
+
+from bench.harness.results import ran_at
 
 pytestmark = pytest.mark.reliability
 

@@ -14,9 +14,11 @@ from typing import Any
 
 import httpx
 import pytest
-from reliability.harness import FULL, Stack, _processes, healthy, ran_at, wait_terminal
+from reliability.harness import FULL, Stack, healthy, wait_terminal
 from support import hostile
 
+from bench.harness.processes import in_groups
+from bench.harness.results import ran_at
 from rag_pipeline.settings import Settings
 
 pytestmark = pytest.mark.reliability
@@ -57,7 +59,7 @@ class Watch:
 
     def rss_now(self) -> dict[int, tuple[float, str]]:
         found = {}
-        for pid, cmd in _processes(self.stack.groups):
+        for pid, cmd in in_groups(self.stack.groups):
             try:
                 for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                     if line.startswith("VmRSS:"):

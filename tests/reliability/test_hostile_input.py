@@ -23,10 +23,11 @@ from reliability.harness import (
     Stack,
     all_documents,
     healthy,
-    ran_at,
     wait_terminal,
 )
 from support.env import BIN
+
+from bench.harness.results import ran_at
 
 pytestmark = pytest.mark.reliability
 

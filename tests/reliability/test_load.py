@@ -18,11 +18,12 @@ from reliability.harness import (
     FULL,
     Stack,
     healthy,
-    ran_at,
     request,
     synthetic_text,
     wait_terminal,
 )
+
+from bench.harness.results import ran_at
 
 pytestmark = pytest.mark.reliability
 

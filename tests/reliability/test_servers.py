@@ -12,8 +12,9 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
-import support.servers
-from support.servers import free_port, start_server
+
+from bench.harness import processes
+from bench.harness.processes import free_port, start_server
 
 
 def _http_server(port: int) -> subprocess.Popen[bytes]:
@@ -63,7 +64,7 @@ def test_a_port_grabbed_before_the_bind_is_retried_on_a_fresh_one(
         procs.append(foreign := _http_server(taken))
         assert start_server(lambda p: foreign, "/", port=taken)[1] == taken
     ports = iter([taken])
-    monkeypatch.setattr(support.servers, "free_port", lambda: next(ports, None) or free_port())
+    monkeypatch.setattr(processes, "free_port", lambda: next(ports, None) or free_port())
     tried: list[int] = []
 
     try:

@@ -1,11 +1,8 @@
 """The corpus files and what extraction must make of each, shared by the extraction tests,
 the problem-document tests and the corpus sweep."""
 
-import os
-from pathlib import Path
+from bench.harness.corpus import CORPUS as CORPUS
 
-REPO = Path(__file__).resolve().parents[2]
-CORPUS = Path(os.environ.get("RAG_CORPUS_DIR", REPO.parent / "shared" / "corpus"))
 # The pypdf the PDF tables below were made with (`pypdf.__version__`): their "ok" phrases and
 # failure codes are pypdf's reading of each file, so another version may need them revisited.
 PYPDF_VERSION = "7.1.1"

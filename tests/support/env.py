@@ -1,41 +1,18 @@
-"""Where things are for the tests (the repo, the corpus, the venv), and how a Chroma server and
-a Dagster home are set up."""
+"""Where things are for the tests (the repo, the corpus and the venv, as bench/harness finds them),
+and how the servers, databases and a Dagster home the tests use are set up."""
 
 import contextlib
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from support.servers import start_server
-
-REPO = Path(__file__).resolve().parents[2]
-CORPUS = Path(os.environ.get("RAG_CORPUS_DIR", REPO.parent / "shared" / "corpus"))
-BIN = Path(sys.executable).parent
-# Creates an instance's storage: run it before two processes open a fresh instance at once.
-INIT_INSTANCE = "from dagster import DagsterInstance; DagsterInstance.get().dispose()"
-
-
-def start_chroma(
-    path: Path, log: Path | None = None, port: int | None = None, **popen: Any
-) -> tuple[subprocess.Popen[bytes], str]:
-    """A Chroma server with its data at `path`, on a free loopback port or on `port` (a
-    restart); returns (process, URL). `popen` goes to subprocess.Popen."""
-
-    def launch(chosen: int) -> subprocess.Popen[bytes]:
-        argv = ["run", "--path", str(path), "--host", "127.0.0.1", "--port", str(chosen)]
-        with log.open("ab") if log else contextlib.nullcontext(subprocess.DEVNULL) as out:
-            return subprocess.Popen(
-                [str(BIN / "chroma"), *argv], stdout=out, stderr=subprocess.STDOUT, **popen
-            )
-
-    proc, chosen = start_server(launch, "/api/v2/heartbeat", port)
-    return proc, f"http://127.0.0.1:{chosen}"
-
+from bench.harness.corpus import CORPUS as CORPUS
+from bench.harness.processes import BIN, REPO, start_chroma, start_server
+from bench.harness.stack import INIT_INSTANCE as INIT_INSTANCE
 
 PG_ENV = {
     "DAGSTER_PG_HOST": os.environ.get("DAGSTER_PG_HOST", "127.0.0.1"),

@@ -9,8 +9,8 @@ import json
 from pathlib import Path
 
 from support.runs import add_files, copy_corpus, materialize, run_cli
-from support.servers import free_port
 
+from bench.harness.processes import free_port
 from rag_pipeline.core.documents.reports import document_reports
 from rag_pipeline.core.documents.service import DocumentsService
 from rag_pipeline.core.retrieval.lexical import LexicalIndex

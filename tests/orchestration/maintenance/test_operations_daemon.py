@@ -20,8 +20,8 @@ from dagster import RunsFilter
 from fastapi.testclient import TestClient
 from support.env import BIN, REPO
 from support.runs import wait_for
-from support.servers import process_group
 
+from bench.harness.processes import process_group
 from rag_pipeline.orchestration import schedules
 from rag_pipeline.orchestration.schedules import SCHEDULED_FOR_TAG, Cursor
 
