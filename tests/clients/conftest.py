@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 from support.env import BIN, INIT_INSTANCE, REPO, make_dagster_home, running_api
-from support.servers import process_group
 
+from bench.harness.processes import process_group
 from rag_client import Client
 
 ROOT_KEY = "client-tests-root-key"

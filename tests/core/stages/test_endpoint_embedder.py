@@ -12,10 +12,10 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
+from bench.harness.processes import free_port, process_group, start_server
 from rag_pipeline.core.stages.embedders import EmbeddingError, get_embedder
 from rag_pipeline.core.stages.embedders.e5 import E5_MODEL
 from rag_pipeline.core.stages.embedders.endpoint import EndpointEmbedder, EndpointSpec
-from tests.support.servers import free_port, process_group, start_server
 
 TEXTS = [
     "Adults are advised to take in about 50 grams of protein daily.",
