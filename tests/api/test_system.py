@@ -54,7 +54,7 @@ def test_health_is_503_when_the_instance_database_is_gone(client) -> None:
     assert body["checks"]["instance"].startswith("error: "), body
 
 
-def test_the_schedules_and_the_landing_sensor_run_by_default(client) -> None:
+def test_the_schedules_and_the_sensors_run_by_default(client) -> None:
     from dagster import DefaultSensorStatus
 
     from rag_pipeline.definitions import defs
@@ -62,6 +62,8 @@ def test_the_schedules_and_the_landing_sensor_run_by_default(client) -> None:
     sensors = {s.name: s.default_status for s in defs.sensors or []}
     assert sensors == {
         "landing_zone_sensor": DefaultSensorStatus.RUNNING,
+        # Bucket sources sync on their own; with none configured, a tick does nothing.
+        "sources_sensor": DefaultSensorStatus.RUNNING,
         "backup_schedule": DefaultSensorStatus.RUNNING,
         "cleanup_schedule": DefaultSensorStatus.RUNNING,
     }
