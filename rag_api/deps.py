@@ -24,7 +24,7 @@ from rag_pipeline.core.tenancy.api_keys import (
     Principal,
     Unauthenticated,
 )
-from rag_pipeline.orchestration.run_requests import RunSubmitter
+from rag_pipeline.orchestration.runs.run_requests import RunSubmitter
 from rag_pipeline.settings import Settings, get_settings
 
 log = logging.getLogger("rag_api")

@@ -43,7 +43,7 @@ from rag_pipeline.core.stages.extract import start_sandbox
 from rag_pipeline.core.storage.data_dir import DocumentStore
 from rag_pipeline.core.tenancy.api_keys import FIRST_KEY_HELP
 from rag_pipeline.orchestration.legacy_migration import migrate, needs_migration
-from rag_pipeline.orchestration.run_requests import RunSubmitter
+from rag_pipeline.orchestration.runs.run_requests import RunSubmitter
 from rag_pipeline.settings import Settings, get_settings
 
 log = logging.getLogger("rag_api")

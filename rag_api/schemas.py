@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from rag_pipeline.core.documents.reports import DocumentStatus, StageState
 from rag_pipeline.core.registry import Role
 from rag_pipeline.core.retrieval.search import SearchMode
-from rag_pipeline.orchestration.run_requests import RunStatus
+from rag_pipeline.orchestration.runs.run_requests import RunStatus
 
 
 class ErrorInfo(BaseModel):

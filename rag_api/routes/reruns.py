@@ -16,7 +16,7 @@ from rag_api.schemas import (
 from rag_pipeline.core.documents.options import check_options
 from rag_pipeline.core.documents.reruns import Rerun
 from rag_pipeline.core.documents.service import DocumentsService
-from rag_pipeline.orchestration.run_requests import DocumentRuns
+from rag_pipeline.orchestration.runs.run_requests import DocumentRuns
 
 router = APIRouter(prefix="/documents", tags=["documents"])
 

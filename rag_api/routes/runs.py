@@ -5,7 +5,7 @@ from fastapi import APIRouter
 from rag_api.deps import AdminOnly, InstanceDep
 from rag_api.errors import ApiError
 from rag_api.schemas import ErrorResponse, RunOut
-from rag_pipeline.orchestration.run_requests import run_report
+from rag_pipeline.orchestration.runs.run_requests import run_report
 
 router = APIRouter(prefix="/runs", tags=["operations"], dependencies=[AdminOnly])
 

@@ -16,7 +16,7 @@ from rag_pipeline.settings import Settings
 
 def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     from rag_pipeline.core.registry import STAGES
-    from rag_pipeline.orchestration.backfill import backfill_collection
+    from rag_pipeline.orchestration.runs.backfill import backfill_collection
 
     try:
         stages = args.stages or STAGES
@@ -110,7 +110,7 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _runs() -> Any:
-    from rag_pipeline.orchestration.run_requests import DocumentRuns, RunSubmitter
+    from rag_pipeline.orchestration.runs.run_requests import DocumentRuns, RunSubmitter
 
     return DocumentRuns(RunSubmitter(_instance()))
 

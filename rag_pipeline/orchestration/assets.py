@@ -5,7 +5,6 @@ materialization per document and stage as each finishes, records why a document 
 raises `Failure` at the end naming the documents that failed. Their batch-mates are unaffected.
 """
 
-import time
 from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
@@ -19,12 +18,9 @@ from dagster import (
     AssetSpec,
     BackfillPolicy,
     Backoff,
-    DagsterInvalidInvocationError,
-    DagsterRunStatus,
     Failure,
     MetadataValue,
     RetryPolicy,
-    RunsFilter,
     define_asset_job,
     multi_asset,
 )
@@ -39,9 +35,7 @@ from rag_pipeline.core.storage.data_dir import DocumentStore
 from rag_pipeline.execution.executor import warm_executor
 from rag_pipeline.orchestration import checks
 from rag_pipeline.orchestration.partitions import (
-    DOCUMENTS,
     documents,
-    named_documents,
     release_partition,
 )
 from rag_pipeline.orchestration.resources import (
@@ -51,6 +45,7 @@ from rag_pipeline.orchestration.resources import (
     VectorIndexResource,
     index_write_slot,
 )
+from rag_pipeline.orchestration.runs.step import CancelWatch, active_runs, run_documents
 from rag_pipeline.settings import get_settings
 
 STAGES = ("raw_document", "document_text", "document_chunks", "chunk_embeddings", "vector_index")
@@ -109,7 +104,7 @@ def ingest_documents(
     chunking: ChunkingResource,
 ) -> Iterator[Any]:
     store = documents.store
-    keys = _run_documents(context)
+    keys = run_documents(context)
     selected = [stage for stage in STAGES if AssetKey(stage) in context.selected_asset_keys]
     context.log.info(f"{len(keys)} document(s), stages: {', '.join(selected)}")
     registry = store.registry
@@ -151,7 +146,7 @@ def _ingest(
 
     def before_slice(model: Embedder) -> None:
         canceled.check()
-        model.use_threads(embedder.threads(_active_runs(context)))
+        model.use_threads(embedder.threads(active_runs(context)))
 
     for stage in selected:
         live = [key for key in keys if key not in failed and key not in dropped]
@@ -261,65 +256,6 @@ def _index(
     return {key: outcomes[key] for key in keys}
 
 
-class CancelWatch:
-    """A cancel (the UI's Terminate, `dagster run terminate`) marks the run CANCELING. The step
-    looks between documents and between slices of embeddings, at most once a second, and stops
-    without a retry; Dagster then records the run CANCELED, and a warm worker process goes on
-    to its next run. (Dagster turns an interrupt inside a step with a retry policy into a
-    retry, so a signal would not stop it.)"""
-
-    INTERVAL_SECONDS = 1.0
-
-    def __init__(self, context: AssetExecutionContext) -> None:
-        self._context = context
-        self._next = 0.0
-
-    def check(self) -> None:
-        now = time.monotonic()
-        if now < self._next:
-            return
-        self._next = now + self.INTERVAL_SECONDS
-        run = self._context.instance.get_run_by_id(self._context.run_id)
-        if run is not None and run.status in (
-            DagsterRunStatus.CANCELING,
-            DagsterRunStatus.CANCELED,
-        ):
-            raise Failure(description="The run was canceled.", allow_retries=False)
-
-
-def _run_documents(context: AssetExecutionContext) -> list[str]:
-    """The run's documents, even if one at either end of its range is gone.
-
-    Dagster resolves a range by the positions of its ends among the partitions, so deleting the
-    document at an end before the run starts makes the whole range invalid. Runs the sensor
-    launches name their documents; the ones still there run, the deleted one needs nothing.
-    Runs over documents picked one by one (a retry) run only those, not the ones between.
-    """
-    try:
-        keys = list(context.partition_keys)
-        named = named_documents(context.run.tags)
-        if named is None or len(named) == len(keys):
-            return keys
-        # Documents picked one by one (a retry): the range's ends and the ones named between.
-        picked = set(named)
-        return [key for key in keys if key in picked]
-    except DagsterInvalidInvocationError as exc:
-        named = named_documents(context.run.tags)
-        if not named:
-            raise Failure(
-                f"{exc} A document at an end of this range was deleted before the run started;"
-                " materialize the documents that are still there again."
-            ) from exc
-    existing = set(context.instance.get_dynamic_partitions(DOCUMENTS))
-    keys = [key for key in named if key in existing]
-    gone = [key for key in named if key not in existing]
-    if gone:
-        context.log.warning(
-            f"{', '.join(gone)}: deleted before this run started; running the other {len(keys)}"
-        )
-    return keys
-
-
 def _deleted_meanwhile(store: DocumentStore, key: str, outcome: StageResult | StageError) -> bool:
     """A stage found its input gone because the document was deleted: not a failure."""
     if not isinstance(outcome, StageError) or outcome.code not in (
@@ -337,11 +273,6 @@ def _by_model(keys: list[str], model_of: Callable[[str], Embedder]) -> list[list
     for key in keys:
         groups.setdefault(model_of(key).model_name, []).append(key)
     return list(groups.values())
-
-
-def _active_runs(context: AssetExecutionContext) -> int:
-    started = RunsFilter(statuses=[DagsterRunStatus.STARTED])
-    return max(1, int(context.instance.get_runs_count(filters=started)))
 
 
 def _run_stage(

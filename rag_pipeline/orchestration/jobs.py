@@ -31,13 +31,13 @@ from rag_pipeline.orchestration.partitions import (
     release_deferred_partitions,
     release_partition,
 )
-from rag_pipeline.orchestration.reconcile import reconcile
 from rag_pipeline.orchestration.resources import (
     DocumentStoreResource,
     OperationsResource,
     VectorIndexResource,
     index_write_slot,
 )
+from rag_pipeline.orchestration.runs.reconcile import reconcile
 
 _PACKAGES = ("rag-ingest", "dagster", "chromadb", "duckdb", "pypdf", "sentence-transformers")
 

@@ -24,7 +24,7 @@ from prometheus_client.registry import Collector
 from rag_pipeline.core.registry import STAGES, DocumentStatus
 from rag_pipeline.core.storage.data_dir import DocumentStore
 from rag_pipeline.execution.heartbeat import WORKER_TAG, last_beat, worker_last_seen
-from rag_pipeline.orchestration.run_slots import HOLDING, run_slots
+from rag_pipeline.orchestration.runs.run_slots import HOLDING, run_slots
 
 # From a short note's text (milliseconds) to a large PDF's OCR (minutes).
 STAGE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900)

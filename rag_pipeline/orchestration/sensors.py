@@ -35,9 +35,9 @@ from rag_pipeline.core.sources.sync import SourceBusy
 from rag_pipeline.core.storage.data_dir import DocumentStore
 from rag_pipeline.orchestration.assets import MAX_DOCS_PER_RUN, STAGES, ingest_job
 from rag_pipeline.orchestration.partitions import DOCUMENTS, range_tags, release_deferred_partitions
-from rag_pipeline.orchestration.reconcile import reconcile
 from rag_pipeline.orchestration.resources import DocumentStoreResource, VectorIndexResource
-from rag_pipeline.orchestration.run_slots import run_slots
+from rag_pipeline.orchestration.runs.reconcile import reconcile
+from rag_pipeline.orchestration.runs.run_slots import run_slots
 from rag_pipeline.orchestration.sources import bucket_of, source_sync
 from rag_pipeline.settings import get_settings
 

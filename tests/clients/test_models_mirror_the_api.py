@@ -11,7 +11,7 @@ from rag_client import models
 from rag_pipeline.core.registry import DocumentStatus, Role
 from rag_pipeline.core.registry.model import StageState
 from rag_pipeline.core.retrieval.search import SearchMode
-from rag_pipeline.orchestration.run_requests import RunStatus
+from rag_pipeline.orchestration.runs.run_requests import RunStatus
 
 PAIRS = [
     (schemas.StageOut, models.Stage),

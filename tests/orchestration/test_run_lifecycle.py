@@ -20,7 +20,7 @@ from rag_pipeline.orchestration.partitions import (
     release_deferred_partitions,
     release_partition,
 )
-from rag_pipeline.orchestration.reconcile import reconcile
+from rag_pipeline.orchestration.runs.reconcile import reconcile
 
 
 @pytest.mark.parametrize("how", ["api", "partition_gone"])

@@ -8,7 +8,12 @@ the daemon's queue starts it and run retries find its job), and its asset select
 from dagster import AssetKey, DagsterRunStatus
 from support.runs import add_files, copy_corpus, definitions, materialize
 
-from rag_pipeline.orchestration.run_requests import LOCATION, RunStatus, RunSubmitter, run_report
+from rag_pipeline.orchestration.runs.run_requests import (
+    LOCATION,
+    RunStatus,
+    RunSubmitter,
+    run_report,
+)
 
 
 def test_a_created_run_waits_until_submitted_and_names_the_daemons_location(
