@@ -4,6 +4,7 @@ A source's configuration names where to look and which environment variables hol
 credentials; no secret passes through the API or reaches the registry.
 """
 
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,7 +14,7 @@ from rag_api.deps import AdminDep, IndexDep, InstanceDep, SettingsDep, StoreDep
 from rag_api.errors import ApiError
 from rag_api.schemas import ErrorResponse, S3SourceIn, SourceOut, SyncCounts, SyncOut
 from rag_pipeline.core.registry import CollectionNotFound, Source
-from rag_pipeline.core.sources.s3 import S3Config
+from rag_pipeline.core.sources.s3 import Bucket, S3Config, SourceError
 from rag_pipeline.core.storage.data_dir import DocumentStore
 from rag_pipeline.orchestration.sources import bucket_of, source_sync
 
@@ -57,8 +58,19 @@ def _find(store: DocumentStore, name: str, source_id: str) -> Source:
 def create_source(
     name: str, body: S3SourceIn, response: Response, store: StoreDep, _: AdminDep
 ) -> SourceOut:
-    """A new source of the collection; the sources sensor syncs it from its next tick."""
+    """A new source of the collection; the sources sensor syncs it from its next tick.
+
+    The bucket is listed once first (one key at most): a source that cannot be read as
+    configured (no such bucket, credentials missing or refused, endpoint down) is refused
+    with 422 `source_unreachable` and the store's own words, rather than failing every sync
+    after it."""
     config = S3Config.of(body.model_dump(exclude={"type"}))
+    if store.registry.tenancy.collection(name) is None:
+        raise CollectionNotFound(name)
+    try:
+        Bucket(config, os.environ, timeout_s=10.0).probe()
+    except SourceError as exc:
+        raise ApiError(422, "source_unreachable", str(exc)) from None
     created = store.registry.sources.create(name, body.type, config.to_dict())
     response.headers["Location"] = f"/collections/{name}/sources/{created.id}"
     return _out(created)

@@ -157,3 +157,37 @@ def test_a_bucket_stays_in_step_with_its_collection(
     assert ingest_landed(instance, str(settings.data_dir)) == []
     status = admin.get(f"/collections/default/sources/{source['id']}").json()
     assert status["last_counts"]["seen"] == len(files) - 1
+
+
+def test_a_source_that_cannot_be_read_is_refused_and_one_that_goes_away_fails_its_sync(
+    admin, s3, monkeypatch
+) -> None:
+    sources = "/collections/default/sources"
+    reachable = {"type": "s3", "prefix": "docs/", "endpoint_url": s3.url}
+    # No such bucket, a credential variable that is not set, an endpoint nobody answers on:
+    # each refused when made, in the store's words, and nothing registered.
+    no_bucket = {**reachable, "bucket": "no-such-bucket", "credentials_env": CREDENTIALS_ENV}
+    refused = assert_error(admin.post(sources, json=no_bucket), 422, "source_unreachable")
+    assert (
+        "NoSuchBucket" in refused["error"]["message"]
+        and "s3://no-such-bucket/docs/" in refused["error"]["message"]
+    )
+    unset = {**reachable, "bucket": s3.bucket(), "credentials_env": "NOT_SET_HERE"}
+    refused = assert_error(admin.post(sources, json=unset), 422, "source_unreachable")
+    assert "NOT_SET_HERE_ACCESS_KEY_ID" in refused["error"]["message"]
+    dead = {**no_bucket, "endpoint_url": "http://127.0.0.1:9"}
+    assert_error(admin.post(sources, json=dead), 422, "source_unreachable")
+    assert admin.get(sources).json() == []
+
+    # A source that could be read, whose store then goes away: its sync is a 502 that says
+    # why, and the source keeps the error until a sync succeeds.
+    bucket = s3.bucket()
+    made = _source(admin, s3, bucket)
+    s3.stop()
+    failed = admin.post(f"{sources}/{made['id']}/sync")
+    error = assert_error(failed, 502, "source_unreachable")
+    assert f"s3://{bucket}/docs/" in error["error"]["message"]
+    assert admin.get(f"{sources}/{made['id']}").json()["last_error"] == error["error"]["message"]
+    s3.start()
+    assert admin.post(f"{sources}/{made['id']}/sync").status_code == 200
+    assert admin.get(f"{sources}/{made['id']}").json()["last_error"] is None

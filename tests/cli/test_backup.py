@@ -203,7 +203,8 @@ def test_a_postgres_instance_is_backed_up_with_pg_dump_and_restores(
     assert read_manifest(archive)["instance_storage"] == "postgres"
 
     data, home = tmp_path / "r" / "data", tmp_path / "r" / "home"
-    code, out = run_restore(archive, data, home)
+    # (Into a collection of its own: a restore never writes into the live one.)
+    code, out = run_restore(archive, data, home, "--collection", f"restored-{os.getpid()}")
     assert code == 0 and "psql" in out
     # Load the dump into a fresh database, as the restore message says, and read it back.
     target = f"rag_restore_{os.getpid()}"

@@ -33,7 +33,7 @@ def run(code: str, url: str, swaps: dict[str, str]) -> dict[str, Any]:
 def test_the_langchain_chain_cites_the_chunk_it_answers_from(
     paper: dict[str, str], client_stack: Any, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
-    monkeypatch.setenv("RAG_KEY", client_stack.admin_key)
+    monkeypatch.setenv("INGEST_API_KEY", client_stack.admin_key)
     echo = "RunnableLambda(lambda prompt: AIMessage(prompt.to_string()))"
     run(
         snippet("LangChain"),

@@ -28,6 +28,7 @@ PAIRS = [
     (schemas.SearchHit, models.SearchHit),
     (schemas.SearchResponse, models.SearchResponse),
     (schemas.CollectionOut, models.Collection),
+    (schemas.EmbeddingModelOut, models.EmbeddingModel),
     (schemas.KeyOut, models.Key),
     (schemas.KeyCreated, models.KeyCreated),
     (schemas.KeyIdentity, models.KeyIdentity),

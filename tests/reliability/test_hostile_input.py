@@ -346,7 +346,7 @@ def _ours(relpath: str) -> bool:
     pipeline's stores under RAG_DATA_DIR once the sensor takes an upload."""
     top = relpath.split("/")[0]
     return (
-        top in ("dagster_home", "chroma")
+        top in ("home", "chroma")
         or relpath.endswith(".log")
         or (
             top == "data"

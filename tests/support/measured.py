@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from support.env import BIN
+from support.env import BIN, REPO
 
 
 def measured(job: dict[str, Any], env: dict[str, str] | None = None) -> dict[str, Any]:
@@ -26,7 +26,8 @@ def measured(job: dict[str, Any], env: dict[str, str] | None = None) -> dict[str
     done = subprocess.run(
         [str(BIN / "python"), "-m", "support.measured", json.dumps(job)],
         cwd=Path(__file__).parent.parent,
-        env={**os.environ, **(env or {})},
+        # As pytest's `pythonpath` has it: the tests' support and the repository (bench).
+        env={**os.environ, "PYTHONPATH": f"{REPO / 'tests'}{os.pathsep}{REPO}", **(env or {})},
         capture_output=True,
         text=True,
         timeout=300,

@@ -265,15 +265,23 @@ def create_collection(
     description: str = "",
     chunk_size: int | None = None,
     chunk_overlap: int | None = None,
+    embedding_model: str | None = None,
 ) -> Call[models.Collection]:
-    """A new collection (a slug), with its own chunk defaults."""
+    """A new collection (a slug), with its own chunk defaults and embedding model (one of
+    `embedding_models()`; the service's default when None)."""
     body = {
         "name": name,
         "description": description,
         "chunk_size": chunk_size,
         "chunk_overlap": chunk_overlap,
+        "embedding_model": embedding_model,
     }
     return Call("POST", "/collections", _model(models.Collection), json=body)
+
+
+def embedding_models() -> Call[list[models.EmbeddingModel]]:
+    """The models a collection can be embedded with, the default marked."""
+    return Call("GET", "/embedding-models", _model(list[models.EmbeddingModel]))
 
 
 def collections() -> Call[list[models.Collection]]:

@@ -185,6 +185,7 @@ class SearchResponse(BaseModel):
 
 class Collection(BaseModel):
     name: str
+    embedding_model: str
     description: str
     chunk_size: int | None
     chunk_overlap: int | None
@@ -192,6 +193,17 @@ class Collection(BaseModel):
     by_status: dict[str, int] = Field(default_factory=dict)
     created_at: str
     updated_at: str
+
+
+class EmbeddingModel(BaseModel):
+    """A model collections can be embedded with (GET /embedding-models)."""
+
+    name: str
+    dimension: int
+    max_input_tokens: int
+    multilingual: bool
+    runs: Literal["in-process", "endpoint"]
+    default: bool
 
 
 class Key(BaseModel):

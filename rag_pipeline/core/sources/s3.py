@@ -104,6 +104,18 @@ class Bucket:
             **credentials(config, environ),
         )
 
+    def probe(self) -> None:
+        """One listing request of at most one key: SourceError, in the words of the store,
+        when the bucket cannot be listed with these credentials."""
+        try:
+            self.client.list_objects_v2(
+                Bucket=self.config.bucket, Prefix=self.config.prefix, MaxKeys=1
+            )
+        except (BotoCoreError, ClientError, HTTPError, OSError) as exc:
+            raise SourceError(
+                f"listing s3://{self.config.bucket}/{self.config.prefix}: {exc}"
+            ) from exc
+
     def list(self) -> list[ObjectInfo]:
         """Every object under the prefix, by key; a listing cut short raises SourceError, so
         a partial listing never reads as objects deleted."""

@@ -81,12 +81,12 @@ def test_a_rendered_png_is_read_with_the_confidence_of_clean_print() -> None:
     assert result.ocr.confidence[0] >= 80 and result.ocr.low(LOW_CONFIDENCE) == ()
 
 
-def test_a_png_without_text_reads_as_empty_with_no_confidence() -> None:
+def test_a_blank_png_reads_as_empty_without_spending_ocr_on_it() -> None:
+    # No ink at all (as a blank PDF page): Tesseract is not run, so no page has a confidence.
     result = extract(png(Image.new("L", (400, 300), "white")), "blank.png")
     assert result.media_type == MEDIA_PNG and result.page_count == 1
     assert result.text == ""
-    assert result.ocr is not None and result.ocr.confidence == (0.0,)
-    assert result.ocr.low(LOW_CONFIDENCE) == (1,)
+    assert result.ocr is None
 
 
 def test_a_page_read_poorly_reports_its_low_confidence() -> None:
