@@ -176,9 +176,26 @@ def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_mcp(args: argparse.Namespace, settings: Settings) -> int:
+    from rag_pipeline.core.tenancy.api_keys import KeysService, Unauthenticated
+
+    key = args.api_key or settings.mcp_api_key
+    # Checked once before serving: an agent configured with a wrong key learns it at start,
+    # on stderr, rather than from every tool call failing.
+    try:
+        KeysService(_store(settings).registry).principal(
+            key, settings.api_key, settings.open_access
+        )
+    except Unauthenticated as exc:
+        print(
+            f"rag-pipeline mcp: {exc.message} (give a key made with POST /keys or the console "
+            "in RAG_MCP_API_KEY or --api-key)",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+
     from rag_api.mcp.stdio import serve
 
-    serve(settings, args.api_key or settings.mcp_api_key, _instance())
+    serve(settings, key, _instance())
     return EXIT_OK
 
 

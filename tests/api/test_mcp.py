@@ -10,6 +10,7 @@ compared with REST's answer to the same request with the same key.
 import base64
 import json
 import os
+import subprocess
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -19,12 +20,13 @@ import anyio
 import anyio.to_thread
 import httpx
 import pytest
-from mcp import ClientSession
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamablehttp_client
 from mcp.shared.exceptions import McpError
 from mcp.types import CallToolResult, TextResourceContents
 from pydantic import AnyUrl
-from support.env import CORPUS, running_api
+from support.env import BIN, CORPUS, REPO, running_api
 from support.runs import ingest_landed
 
 pytestmark = pytest.mark.stack
@@ -236,3 +238,50 @@ def test_mcp_over_streamable_http(api_url: str, rag_env: dict[str, str], instanc
             )
             assert refused.status_code == 401, refused.text
             assert refused.json()["error"]["code"] == "unauthorized"
+
+
+def test_mcp_over_stdio(
+    api_url: str, rag_env: dict[str, str], instance: object, tmp_path: Path
+) -> None:
+    """As a desktop agent runs it: `rag-pipeline mcp` spawned with the key in RAG_MCP_API_KEY,
+    on the same data dir and instance as the API (which REST's side of the scenario uses)."""
+    errlog = (tmp_path / "mcp-stdio.log").open("w")
+    with httpx.Client(base_url=api_url, timeout=60) as http:
+
+        def rest(method: str, path: str, key: str, **kw: Any) -> httpx.Response:
+            return http.request(method, path, headers=_as(key), **kw)
+
+        keys = _tenants(rest)
+
+        def connect(key: str) -> AbstractAsyncContextManager[ClientSession]:
+            server = StdioServerParameters(
+                command=str(BIN / "rag-pipeline"),
+                args=["mcp"],
+                env={**os.environ, "RAG_API_KEY": ROOT, "RAG_MCP_API_KEY": key},
+                cwd=str(REPO),
+            )
+            return _session(stdio_client(server, errlog=errlog))
+
+        try:
+            anyio.run(
+                _scenario,
+                connect,
+                rest,
+                keys,
+                lambda: ingest_landed(instance, rag_env["RAG_DATA_DIR"]),
+            )
+        finally:
+            errlog.close()
+
+    # A wrong key is refused before the server serves anything, with the reason on stderr.
+    refused = subprocess.run(
+        [str(BIN / "rag-pipeline"), "mcp", "--api-key", "not-a-key"],
+        env={**os.environ, "RAG_API_KEY": ROOT},
+        cwd=REPO,
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert refused.returncode != 0 and refused.stdout == "", refused
+    assert "not-a-key" not in refused.stderr and "key" in refused.stderr.lower(), refused.stderr
