@@ -35,8 +35,10 @@ $(STAMP): pyproject.toml clients/python/pyproject.toml
 run: setup
 	bash scripts/run-stack.sh
 
-# The complete suite, every tier (what CI runs).
+# The complete suite, every tier (what CI runs). The MCP Inspector (a second MCP client, from
+# npm) is installed into .venv/inspector first.
 test: setup
+	bash scripts/install-inspector.sh $(VENV)/inspector
 	$(BIN)/python -m pytest --durations=30 $(PYTEST_ARGS)
 
 # The inner loop: unit tests and the API's tests through TestClient (docs/testing.md).

