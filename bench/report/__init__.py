@@ -17,7 +17,7 @@ from pathlib import Path
 from bench.harness.command import arguments
 from bench.harness.processes import REPO
 from bench.harness.results import RESULTS
-from bench.report import sections
+from bench.report import sections, suites
 from bench.report.markdown import Result
 
 PAGE = REPO / "docs" / "benchmarks.md"
@@ -38,8 +38,8 @@ All figures are from a 2-core machine with the real model (all-MiniLM-L6-v2). Af
 tried on the way, is in the [decision log](design.md).
 """
 
-# The page's order and headings; `sections` writes each section, `markdown` the numbers,
-# paragraphs and tables they are made of.
+# The page's order and headings; `sections` writes each benchmark's section and `suites` those of
+# make eval and make reliability, `markdown` the numbers, paragraphs and tables they are made of.
 SECTIONS: tuple[tuple[str, str, str, Callable[[Result], list[str]]], ...] = (
     ("latency", "Upload to searchable", "python -m bench latency", sections.latency),
     ("ingest", "Ingest throughput", "python -m bench ingest", sections.ingest),
@@ -51,8 +51,8 @@ SECTIONS: tuple[tuple[str, str, str, Callable[[Result], list[str]]], ...] = (
     ("search", "Search", "python -m bench search", sections.search),
     ("filtered", "Filtered search", "python -m bench filtered", sections.filtered),
     ("status", "Status reads", "python -m bench status", sections.status),
-    ("retrieval", "Retrieval quality", "make eval", sections.retrieval),
-    ("reliability", "Reliability", "make reliability", sections.reliability),
+    ("retrieval", "Retrieval quality", "make eval", suites.retrieval),
+    ("reliability", "Reliability", "make reliability", suites.reliability),
 )
 
 
