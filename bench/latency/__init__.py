@@ -52,16 +52,15 @@ import numpy as np
 
 from bench.harness.command import arguments
 from bench.harness.processes import BIN, stop_on_sigterm
-from bench.harness.results import provenance, pyplot, read_json, save_chart, write_json
+from bench.harness.results import provenance, read_json, write_json
 from bench.harness.stack import LAUNCHERS, MODEL, Stack, run_events
+from bench.latency.summary import print_table, summarise, summarise_cli, write_chart
 from rag_pipeline.execution.executor import WORKER_SEEN_WITHIN_SECONDS
 
-GOALS = {"solo_p50_seconds": 5.0, "solo_p95_seconds": 8.0, "burst_max_seconds": 10.0}
 POLL_SECONDS = 0.2
 SOLO_PAUSE_SECONDS = (3.0, 8.0)
 TIMEOUT_SECONDS = 300.0  # per solo document, and for the whole burst
 FLOOR_REPEATS = 5
-PHASES = ("sensor", "queue", "launch", "setup", "work")
 SYLLABLES = [c + v for c in "bdfgklmnprstvz" for v in "aeiou"]
 PARAGRAPHS = (
     "The {word} survey counted the lighthouses along the northern coast and noted which of "
@@ -321,140 +320,6 @@ def breakdown(uploads: list[Upload]) -> list[dict[str, Any]]:
     return rows
 
 
-def _percentile(values: list[float], q: float) -> float | None:
-    return round(float(np.percentile(values, q)), 3) if values else None
-
-
-def _phases(rows: list[dict[str, Any]]) -> dict[str, float | None]:
-    """The median of each phase over the documents that have it."""
-    return {
-        phase: _percentile([r[key] for r in rows if r[key] is not None], 50)
-        for phase in PHASES
-        for key in [f"{phase}_seconds"]
-    }
-
-
-def summarise(
-    measured: dict[str, Any],
-    base: dict[str, Any],
-    solos: list[Upload],
-    bursts: list[Upload],
-    stack: Stack,
-) -> dict[str, Any]:
-    solo_s = [u.seconds for u in solos if u.seconds is not None]
-    burst_s = [u.seconds for u in bursts if u.seconds is not None]
-    lost_solo, lost_burst = len(solos) - len(solo_s), len(bursts) - len(burst_s)
-    p50, p95 = _percentile(solo_s, 50), _percentile(solo_s, 95)
-    worst = max(burst_s) if burst_s and not lost_burst else None
-    solo_rows, burst_rows = breakdown(solos), breakdown(bursts)
-    figures = {
-        "solo_p50_seconds": p50 if not lost_solo else None,
-        "solo_p95_seconds": p95 if not lost_solo else None,
-        "burst_max_seconds": worst,
-    }
-    return {
-        **measured,
-        "launcher": stack.launcher,
-        "model": MODEL,
-        "worker_warm_seconds": stack.worker_warm_seconds,
-        "floor": base,
-        "solo": {
-            "uploads": len(solos),
-            "not_searchable": lost_solo,
-            "p50_seconds": p50,
-            "p95_seconds": p95,
-            "max_seconds": max(solo_s) if solo_s else None,
-            "documents": solo_rows,
-            "phase_p50_seconds": _phases(solo_rows),
-        },
-        "burst": {
-            "uploads": len(bursts),
-            "not_searchable": lost_burst,
-            "p50_seconds": _percentile(burst_s, 50),
-            "max_seconds": max(burst_s) if burst_s else None,
-            "documents": burst_rows,
-            "phase_p50_seconds": _phases(burst_rows),
-        },
-        "ratio_floor_over_pipeline": {
-            "solo_p50": round(base["solo_p50_seconds"] / p50, 4) if p50 else None,
-            "solo_p95": round(base["solo_p50_seconds"] / p95, 4) if p95 else None,
-            "burst_max": round(base["burst_seconds"] / worst, 4) if worst else None,
-        },
-        "goals": GOALS,
-        "goals_met": {
-            name: (value := figures[name]) is not None and value <= goal
-            for name, goal in GOALS.items()
-        },
-        "cpu_seconds": stack.cpu_seconds(),
-    }
-
-
-def print_table(report: dict[str, Any]) -> None:
-    solo_r, burst_r, base = report["solo"], report["burst"], report["floor"]
-    ratio, met = report["ratio_floor_over_pipeline"], report["goals_met"]
-    print()
-    print(f"latency, launcher {report['launcher']}, {report['cpu_count']} CPUs, {report['model']}")
-    print(f"{'':<14}{'floor s':>9}{'pipeline s':>12}{'ratio':>8}{'goal s':>8}  met")
-    rows = [
-        ("solo p50", base["solo_p50_seconds"], solo_r["p50_seconds"], "solo_p50"),
-        ("solo p95", base["solo_p50_seconds"], solo_r["p95_seconds"], "solo_p95"),
-        ("burst max", base["burst_seconds"], burst_r["max_seconds"], "burst_max"),
-    ]
-    for label, floor_s, piped, key in rows:
-        goal = report["goals"][f"{key}_seconds"]
-        shown = f"{piped:>12.2f}" if piped is not None else f"{'-':>12}"
-        print(
-            f"{label:<14}{floor_s:>9.3f}{shown}{ratio[key] or 0:>8.3f}{goal:>8.1f}  "
-            f"{'yes' if met[f'{key}_seconds'] else 'no'}"
-        )
-    for part in ("solo", "burst"):
-        phases = ", ".join(
-            f"{k} {v:.2f}" for k, v in report[part]["phase_p50_seconds"].items() if v is not None
-        )
-        print(f"{part} p50 per phase (s): {phases}")
-    for how, figures in report.get("cli", {}).items():
-        print(f"cli, {how}: p50 {figures['p50_seconds']} s ({figures['seconds']})")
-    cpu = ", ".join(f"{k} {v:.1f}" for k, v in report["cpu_seconds"].items())
-    print(f"CPU seconds: {cpu}; load average before {report['load_average_before']}")
-
-
-def write_chart(results: dict[str, Any]) -> str:
-    plt = pyplot()
-    from matplotlib.ticker import MaxNLocator
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.8), sharey=True)
-    colours = {"warm": "tab:blue", "default": "tab:orange"}
-    for launcher, report in results.items():
-        colour = colours.get(launcher, "tab:grey")
-        for axis, part in ((left, "solo"), (right, "burst")):
-            docs = report[part]["documents"]
-            xs = [n + 1 for n, d in enumerate(docs) if d["seconds"] is not None]
-            ys = [d["seconds"] for d in docs if d["seconds"] is not None]
-            axis.plot(xs, ys, "o-", color=colour, label=f"{launcher} ({report['commit']})")
-        left.axhline(report["solo"]["p50_seconds"] or 0, color=colour, lw=0.8, ls=":")
-        # Each launcher's run measured its own floor.
-        floor_s = report["floor"]
-        left.axhline(floor_s["solo_p50_seconds"], color=colour, lw=0.9, ls="-.")
-        right.axhline(
-            floor_s["burst_seconds"], color=colour, lw=0.9, ls="-.", label=f"{launcher} floor"
-        )
-    left.axhline(GOALS["solo_p50_seconds"], color="green", ls="--", label="goal p50")
-    left.axhline(GOALS["solo_p95_seconds"], color="red", ls="--", label="goal p95")
-    right.axhline(GOALS["burst_max_seconds"], color="red", ls="--", label="goal (every one)")
-    left.set_title("solo uploads: seconds to searchable (dotted: p50; dash-dot: floor)")
-    right.set_title("a burst: seconds to searchable (dash-dot: floor)")
-    left.set_xlabel("upload")
-    right.set_xlabel("upload, in the order sent")
-    left.set_ylabel("seconds from POST to top hit")
-    left.set_yscale("log")
-    for axis in (left, right):
-        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
-        axis.grid(alpha=0.3)
-        axis.legend(fontsize=8)
-    fig.tight_layout()
-    return save_chart(fig, "latency", dpi=110)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = arguments("latency", __doc__)
     parser.add_argument("--solo", type=int, default=10, help="solo uploads")
@@ -486,7 +351,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"pipeline: a burst of {args.burst} in {args.burst_seconds} s", flush=True)
             bursts = burst(http, args.burst, args.burst_seconds, rng)
             # Before the CLI part stops the worker, whose CPU the report counts.
-            report = summarise(measured, base, solos, bursts, stack)
+            report = summarise(measured, base, breakdown(solos), breakdown(bursts), stack)
             cli: dict[str, list[float]] = {}
             if args.cli and args.launcher == "warm":
                 print(f"pipeline: {args.cli} through the CLI, warm worker alive", flush=True)
@@ -496,23 +361,10 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"pipeline: {args.cli} through the CLI, no worker", flush=True)
                 cli["in_process"] = by_cli(http, stack.env, args.cli, rng)
         if cli:
-            report["cli"] = {
-                how: {
-                    "seconds": values,
-                    "p50_seconds": _percentile(values, 50),
-                    "ratio_floor_over_pipeline": round(
-                        base["solo_p50_seconds"] / statistics.median(values), 4
-                    ),
-                }
-                for how, values in cli.items()
-            }
+            report["cli"] = summarise_cli(cli, base)
     report["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     report["settings"] = {"solo": args.solo, "burst": args.burst, "within": args.burst_seconds}
     print_table(report)
     # Each launcher's figures are kept when the other is measured.
     results = {**read_json("latency"), args.launcher: report}
     print(f"written to {write_json('latency', results)} and {write_chart(results)}")
-
-
-if __name__ == "__main__":
-    main()
