@@ -1,5 +1,5 @@
 """Figures, table and chart of the latency benchmark, from the floor and the uploads' rows
-(bench/latency/__init__.py: floor, breakdown)."""
+(bench/latency/floor.py, bench/latency/uploads.py)."""
 
 import statistics
 from typing import Any
@@ -33,7 +33,7 @@ def summarise(
     burst_rows: list[dict[str, Any]],
     stack: Stack,
 ) -> dict[str, Any]:
-    """The report of one launcher's run, from each upload's row (breakdown)."""
+    """The report of one launcher's run, from each upload's row (uploads.breakdown)."""
     solo_s = [r["seconds"] for r in solo_rows if r["seconds"] is not None]
     burst_s = [r["seconds"] for r in burst_rows if r["seconds"] is not None]
     lost_solo, lost_burst = len(solo_rows) - len(solo_s), len(burst_rows) - len(burst_s)
