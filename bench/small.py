@@ -2,7 +2,7 @@
 into the landing zone at once, against a plain-Python floor.
 
 The floor extracts, chunks and embeds the same texts in this one process, with no Dagster, as
-bench/ingest.py's floor does (the model load is reported apart). The pipeline figure comes from
+the ingest benchmark's floor does (the model load is reported apart). The pipeline figure comes from
 a stack on a temporary instance (bench/harness/stack.py: Chroma, a warm `rag-pipeline worker`,
 `dagster-daemon`; no API): the files are written to a staging folder first, then renamed into
 the landing zone one after another (atomic, well under a second for all), and the clock runs

@@ -9,6 +9,7 @@ import pytest
 from support.env import REPO
 
 from bench import report
+from bench.report.markdown import num
 
 README_MAX_LINES = 200
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
@@ -119,7 +120,7 @@ def test_the_benchmarks_page_follows_the_results(tmp_path: Path) -> None:
     search["latency"]["hybrid"]["p99_ms"] = 1234.56
     (tmp_path / "search.json").write_text(json.dumps(search))
     page = report.render(tmp_path)
-    p50 = report.num(search["latency"]["hybrid"]["p50_ms"], 1)
+    p50 = num(search["latency"]["hybrid"]["p50_ms"], 1)
     assert f"| hybrid | {p50} | 1,234.6 |" in page
     assert page != report.render()
     (tmp_path / "filtered.json").unlink()

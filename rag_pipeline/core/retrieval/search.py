@@ -7,7 +7,7 @@
   The dense weight is `DENSE_WEIGHT`, scaled down by the share of the query written in
   scripts the English-only embedding model reads poorly (Han, Kana, Hangul, ...), so a
   Japanese or Korean query leans on its character bigrams. The weight and depth were tuned on
-  half of the SQuAD questions and checked on the other half (`make eval`, bench/eval.py).
+  half of the SQuAD questions and checked on the other half (`make eval`, bench/eval/).
 
 In `lexical` and `hybrid`, chunks among the top `PHRASE_POOL` that contain the whole query
 verbatim (case and spacing aside) then move ahead of the rest, keeping their order.

@@ -1,4 +1,5 @@
-"""Figures, table and chart of the ingest benchmark, from what bench/ingest.py measured.
+"""Figures, table and chart of the ingest benchmark, from what bench/ingest/measure.py
+measured.
 
 Run timelines come from each run's event log: queued (enqueued -> starting), launch (starting ->
 the worker's run start: process start and code load), setup (run start -> step start), work
