@@ -19,7 +19,7 @@ def nfkc(text: str) -> str:
 class Searcher:
     """Candidate lists per mode for every query, computed once; fusion is redone from them."""
 
-    def __init__(self) -> None:
+    def __init__(self, model: str = MODEL) -> None:
         from rag_pipeline.core.retrieval.lexical import LexicalIndex
         from rag_pipeline.core.retrieval.vector_index import VectorIndex, connect
         from rag_pipeline.core.stages.embedders import get_embedder
@@ -28,7 +28,7 @@ class Searcher:
 
         store = DocumentStore(os.environ["RAG_DATA_DIR"])
         self.store = store
-        self.embedder = get_embedder(MODEL)
+        self.embedder = get_embedder(model)
         self.index = VectorIndex(
             connect(os.environ["RAG_CHROMA_URL"]), os.environ["RAG_CHROMA_COLLECTION"]
         )

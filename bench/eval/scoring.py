@@ -10,6 +10,7 @@ from typing import Any
 
 import regex
 
+from bench.eval.questions import doc_hits, summary
 from bench.eval.rankings import Key, Searcher, hybrid, keys, nfkc, phrased, rrf
 from bench.harness.corpus import CJK_DOCS, SQUAD
 
@@ -110,12 +111,12 @@ def tune(
     return {"k1": best_bm25[0], "b": best_bm25[1], "best": top, "grid": grid}
 
 
-def evaluate() -> dict[str, Any]:
+def evaluate(searcher: Searcher) -> dict[str, Any]:
+    """The SQuAD questions in every mode, the tuning grid, and the CJK phrases."""
     from rag_pipeline.core.retrieval import lexical as lexical_mod
     from rag_pipeline.core.retrieval import search as search_mod
     from rag_pipeline.core.retrieval.search import PHRASE_POOL, squash
 
-    searcher = Searcher()
     questions = [json.loads(line) for line in (SQUAD / "questions.jsonl").open()]
     articles = sorted({q["doc"] for q in questions})
     tune_docs = set(articles[0::2])
@@ -144,23 +145,7 @@ def evaluate() -> dict[str, Any]:
         for mode, ranked in runs.items()
     }
 
-    phrases = cjk_phrases(searcher)
-    ptexts = [p["query"] for p in phrases]
-    pdense = searcher.dense(ptexts)
-    plex = searcher.lexical(ptexts)
-    cjk = {
-        "dense": phrase_ranks(searcher.chunks, phrases, keys(pdense)),
-        "lexical": phrase_ranks(
-            searcher.chunks, phrases, phrased(ptexts, keys(plex), searcher.texts)
-        ),
-        "hybrid": phrase_ranks(
-            searcher.chunks,
-            phrases,
-            phrased(ptexts, hybrid(ptexts, pdense, plex, weight, depth), searcher.texts),
-        ),
-    }
-    for i, p in enumerate(phrases):
-        p["rank"] = {mode: ranks[i] for mode, ranks in cjk.items()}
+    phrases, cjk = phrase_table(searcher)
     return {
         "questions": len(questions),
         "split": {
@@ -184,15 +169,61 @@ def evaluate() -> dict[str, Any]:
         "tuning_grid": tuned["grid"],
         "targets_hybrid_all": TARGETS,
         "results": table,
-        "cjk_phrases": {
-            mode: {
-                "rank1": sum(r == 1 for r in ranks),
-                "total": len(ranks),
-                "by_lang": {lang: _rank1(phrases, ranks, lang) for lang in CJK_DOCS},
-            }
-            for mode, ranks in cjk.items()
-        },
+        "cjk_phrases": cjk,
         "cjk_phrase_details": phrases,
+    }
+
+
+def ranked_by_mode(searcher: Searcher, queries: Sequence[str]) -> dict[str, list[list[Key]]]:
+    """Each query's ranked chunks in dense, lexical and hybrid mode, as search() ranks them."""
+    from rag_pipeline.core.retrieval.search import DENSE_WEIGHT, FUSION_DEPTH
+
+    dense = searcher.dense(queries)
+    lexical = searcher.lexical(queries)
+    fused = hybrid(queries, dense, lexical, DENSE_WEIGHT, FUSION_DEPTH)
+    return {
+        "dense": keys(dense),
+        "lexical": phrased(queries, keys(lexical), searcher.texts),
+        "hybrid": phrased(queries, fused, searcher.texts),
+    }
+
+
+def phrase_table(searcher: Searcher) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The CJK phrases, each with its rank per mode, and per mode how many came first."""
+    phrases = cjk_phrases(searcher)
+    runs = ranked_by_mode(searcher, [p["query"] for p in phrases])
+    cjk = {mode: phrase_ranks(searcher.chunks, phrases, ranked) for mode, ranked in runs.items()}
+    for i, p in enumerate(phrases):
+        p["rank"] = {mode: ranks[i] for mode, ranks in cjk.items()}
+    return phrases, {
+        mode: {
+            "rank1": sum(r == 1 for r in ranks),
+            "total": len(ranks),
+            "by_lang": {lang: _rank1(phrases, ranks, lang) for lang in CJK_DOCS},
+        }
+        for mode, ranks in cjk.items()
+    }
+
+
+def question_table(searcher: Searcher, questions: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The CJK questions' doc hit@5 per mode, and each question's top-5 files per mode."""
+    runs = ranked_by_mode(searcher, [q["question"] for q in questions])
+    top5 = {
+        mode: [[searcher.chunks[k][0] for k in keys_[:5]] for keys_ in ranked]
+        for mode, ranked in runs.items()
+    }
+    hits = {mode: doc_hits(questions, files) for mode, files in top5.items()}
+    return {
+        "results": {mode: summary(questions, h) for mode, h in hits.items()},
+        "details": [
+            {
+                "id": q["id"],
+                "document": q["document"],
+                "hit5": {mode: h[i] for mode, h in hits.items()},
+                "top5": {mode: files[i] for mode, files in top5.items()},
+            }
+            for i, q in enumerate(questions)
+        ],
     }
 
 

@@ -3,6 +3,7 @@ read from it: the SQuAD retrieval set, the CJK documents and PHRASES.tsv."""
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from bench.harness.processes import REPO
@@ -34,13 +35,15 @@ def path(rel: str) -> Path:
     return found
 
 
-def retrieval_set() -> list[Path]:
-    """What the search benchmarks and the retrieval evaluation ingest: the SQuAD articles,
-    then the CJK documents."""
-    squad = sorted((SQUAD / "docs").glob("*.txt"))
-    if not squad:
+def retrieval_set(extra: Sequence[str] = (), squad: bool = True) -> list[Path]:
+    """What the search benchmarks and the retrieval evaluation ingest: the SQuAD articles
+    (unless `squad` is false), then the CJK documents, then the `extra` corpus paths not among
+    them."""
+    articles = sorted((SQUAD / "docs").glob("*.txt")) if squad else []
+    if squad and not articles:
         raise SystemExit(f"no SQuAD articles under {SQUAD} (set RAG_CORPUS_DIR)")
-    return [*squad, *(path(rel) for rels in CJK_DOCS.values() for rel in rels)]
+    cjk = [rel for rels in CJK_DOCS.values() for rel in rels]
+    return [*articles, *(path(rel) for rel in dict.fromkeys([*cjk, *extra]))]
 
 
 def squad_questions(count: int | None = None) -> list[str]:

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,17 +48,24 @@ def run_range(ids: list[str]) -> tuple[Any, float]:
         return result, time.perf_counter() - started
 
 
-def ingest_retrieval_set(work: Path) -> None:
-    """Ingest the SQuAD articles and the CJK documents once into the stack on `work`; a
-    `manifest.json` there says it is done, so a kept folder is reused."""
-    if (work / "manifest.json").exists():
+def ingest_retrieval_set(work: Path, extra: Sequence[str] = (), squad: bool = True) -> None:
+    """Ingest the SQuAD articles (unless `squad` is false), the CJK documents and the `extra`
+    corpus paths once into the stack on `work`, with the stack's model; a `manifest.json` there
+    says it is done, so a kept folder is reused, and refused if it holds another set or model."""
+    paths = retrieval_set(extra, squad)
+    wanted = {"model": os.environ["RAG_EMBEDDING_MODEL"], "files": [p.name for p in paths]}
+    manifest = work / "manifest.json"
+    if manifest.exists():
+        kept = json.loads(manifest.read_text())
+        if {k: kept.get(k) for k in wanted} != wanted:
+            raise SystemExit(f"{work} holds another set of documents or model: use --fresh")
         return
-    ids = add(retrieval_set())
+    ids = add(paths)
     result, seconds = run_range(ids)
     if not result.success:
         raise SystemExit("ingestion failed; see the run's logs")
     print(f"ingested {len(ids)} documents in {seconds:.0f} s", flush=True)
-    (work / "manifest.json").write_text(json.dumps({"documents": ids}))
+    manifest.write_text(json.dumps({**wanted, "documents": ids}))
 
 
 def floor(paths: list[Path], model: str = MODEL) -> dict[str, Any]:

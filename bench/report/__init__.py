@@ -52,6 +52,7 @@ SECTIONS: tuple[tuple[str, str, str, Callable[[Result], list[str]]], ...] = (
     ("filtered", "Filtered search", "python -m bench filtered", sections.filtered),
     ("status", "Status reads", "python -m bench status", sections.status),
     ("retrieval", "Retrieval quality", "make eval", suites.retrieval),
+    ("cjk_questions", "CJK questions", "make eval", suites.cjk_questions),
     ("reliability", "Reliability", "make reliability", suites.reliability),
 )
 
@@ -60,11 +61,14 @@ def render(results: Path = RESULTS) -> str:
     """The whole page, from the JSON files under `results`."""
     lines = [HEADER]
     for name, title, command, section in SECTIONS:
-        path = results / f"{name}.json"
-        if not path.exists():
-            continue
-        lines += [f"## {title}", "", f"`{command}` writes `bench/results/{name}.json`.", ""]
-        lines += section(json.loads(path.read_text()))
+        # Another model's figures (`make eval EVAL_ARGS='--model NAME'`) sit beside the default's.
+        for path in [results / f"{name}.json", *sorted(results.glob(f"{name}-*.json"))]:
+            if not path.exists():
+                continue
+            result = json.loads(path.read_text())
+            heading = title if path.stem == name else f"{title}, {result.get('model', path.stem)}"
+            lines += [f"## {heading}", "", f"`{command}` writes `bench/results/{path.name}`.", ""]
+            lines += section(result)
     return "\n".join(lines).rstrip("\n") + "\n"
 
 

@@ -1,7 +1,8 @@
 """The sections of the two suites that run on their own, `make eval` (retrieval quality, from
-bench/results/retrieval.json) and `make reliability` (bench/results/reliability.json)."""
+bench/results/retrieval*.json, and the CJK questions, from bench/results/cjk_questions.json) and
+`make reliability` (bench/results/reliability.json)."""
 
-from bench.report.markdown import Result, num, para, seconds, table
+from bench.report.markdown import Result, measured, num, para, seconds, table
 
 
 def retrieval(r: Result) -> list[str]:
@@ -32,6 +33,35 @@ def retrieval(r: Result) -> list[str]:
                 for mode, c in cjk.items()
             ],
         )
+    return out
+
+
+def cjk_questions(r: Result) -> list[str]:
+    """doc hit@5 of the CJK questions per model and mode, with the phrases at rank 1."""
+    out = para(
+        "Questions in Japanese, Korean and Chinese about the corpus's CJK documents",
+        "(`bench/eval/cjk_questions.tsv`), paraphrased so they share few characters with the",
+        "passage that answers them. doc hit@5: a top-5 chunk comes from the question's document;",
+        "phrases: copied from the CJK documents, at rank 1.",
+    )
+    for model, m in r["models"].items():
+        out += para(
+            f"**{model}**: {m['results']['dense']['total']} questions over an index of",
+            f"{m['index']} ({num(m['chunks'])} chunks).",
+        )
+        out += measured(m)
+        phrases = {mode: f"{c['rank1']} of {c['total']}" for mode, c in m["cjk_phrases"].items()}
+        rows = [
+            [
+                mode,
+                num(s["doc_hit5"], 3),
+                *(num(v, 3) for v in s["by_lang"].values()),
+                phrases[mode],
+            ]
+            for mode, s in m["results"].items()
+        ]
+        langs = next(iter(m["results"].values()))["by_lang"]
+        out += table(["mode", "doc hit@5", *langs, "phrases at rank 1"], rows)
     return out
 
 
