@@ -63,11 +63,12 @@ def hybrid(
     lexical: Sequence[Sequence[tuple[Key, float]]],
     weight: float,
     depth: int,
+    multilingual: bool = False,
 ) -> list[list[Key]]:
     from rag_pipeline.core.retrieval.search import fuse, query_dense_weight
 
     return [
-        [key for key, _ in fuse(d[:depth], lx[:depth], query_dense_weight(q, weight))]
+        [key for key, _ in fuse(d[:depth], lx[:depth], query_dense_weight(q, weight, multilingual))]
         for q, d, lx in zip(queries, dense, lexical, strict=True)
     ]
 

@@ -105,7 +105,11 @@ def tune(
     for depth in (20, 50, 100):
         for step in range(0, 21):
             weight = step / 20
-            s = score(searcher.chunks, questions, hybrid(texts, dense, lexical, weight, depth))
+            s = score(
+                searcher.chunks,
+                questions,
+                hybrid(texts, dense, lexical, weight, depth, searcher.embedder.multilingual),
+            )
             grid.append({"dense_weight": weight, "depth": depth, **s})
     top = max(grid, key=lambda g: (g["answer_top5"] + g["mrr10"], -abs(g["dense_weight"] - 0.5)))
     return {"k1": best_bm25[0], "b": best_bm25[1], "best": top, "grid": grid}
@@ -133,7 +137,11 @@ def evaluate(searcher: Searcher) -> dict[str, Any]:
     runs = {
         "dense": keys(dense),
         "lexical": phrased(texts, keys(lexical), searcher.texts),
-        "hybrid": phrased(texts, hybrid(texts, dense, lexical, weight, depth), searcher.texts),
+        "hybrid": phrased(
+            texts,
+            hybrid(texts, dense, lexical, weight, depth, searcher.embedder.multilingual),
+            searcher.texts,
+        ),
         "rrf (comparison)": rrf([d[:depth] for d in dense], [lx[:depth] for lx in lexical]),
     }
     subsets = {"all": range(len(questions)), "tune": tune_idx, "held_out": held_idx}
@@ -180,7 +188,9 @@ def ranked_by_mode(searcher: Searcher, queries: Sequence[str]) -> dict[str, list
 
     dense = searcher.dense(queries)
     lexical = searcher.lexical(queries)
-    fused = hybrid(queries, dense, lexical, DENSE_WEIGHT, FUSION_DEPTH)
+    fused = hybrid(
+        queries, dense, lexical, DENSE_WEIGHT, FUSION_DEPTH, searcher.embedder.multilingual
+    )
     return {
         "dense": keys(dense),
         "lexical": phrased(queries, keys(lexical), searcher.texts),

