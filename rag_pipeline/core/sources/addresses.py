@@ -59,13 +59,17 @@ def refusal(address: str) -> str | None:
 
 def _host_key(host: str) -> str:
     """A host as the allow-list compares it: lower case, no trailing dot, an IP literal in its
-    one canonical form."""
+    one canonical form, a name in its ASCII (IDNA) form, as a URL's host is resolved."""
     host = host.strip().lower().rstrip(".")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     try:
         return str(ipaddress.ip_address(host))
     except ValueError:
+        pass
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
         return host
 
 

@@ -76,7 +76,6 @@ class Fetched:
     url: str  # the final URL, after redirects
     data: bytes
     filename: str  # as the remote names it (Content-Disposition) or the URL's last segment
-    content_type: str | None
 
 
 def system_resolver(host: str, port: int) -> list[str]:
@@ -338,6 +337,5 @@ def fetch(url: str, policy: FetchPolicy, resolver: Resolver = system_resolver) -
                 url=str(current),
                 data=data,
                 filename=_filename(current, response.headers),
-                content_type=response.headers.get("content-type"),
             )
     raise FetchFailed(f"{url} redirects more than {policy.max_redirects} times")

@@ -57,6 +57,7 @@ def test_the_allow_list_matches_host_and_host_port() -> None:
     assert not allow.permits("::1", 9001)
     assert allow.permits("10.0.0.5", 1234)
     assert allow.permits("wiki.corp", 443)
+    assert AllowList.parse("münchen.de").permits("xn--mnchen-3ya.de", 80)  # as URLs resolve it
     assert not AllowList.parse("").permits("127.0.0.1", 80)
 
 
