@@ -7,6 +7,7 @@ RAG_FETCH_ALLOW_HOSTS as 127.0.0.1:<its port>; ingestion is driven in process.
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote
 
 import pytest
@@ -199,3 +200,19 @@ def test_only_a_writer_of_the_collection_may_fetch_into_it(
     assert_nothing_kept(settings)
     mine = admin.post("/collections/acme/documents/url", json=url, headers=tenants["acme-writer"])
     assert mine.status_code == 202, mine.text
+
+
+def test_a_slow_fetch_never_holds_up_other_requests(settings, instance, site: Site) -> None:
+    """The fetch runs in the threadpool: while the remote stalls, /health answers."""
+    patient = settings.model_copy(update={"fetch_timeout_seconds": 60.0})
+    with TestClient(create_app(patient, instance)) as client, ThreadPoolExecutor(1) as pool:
+        client.headers["Authorization"] = f"Bearer {ROOT}"
+        slow = pool.submit(client.post, "/documents/url", json={"url": site.url("/stall")})
+        deadline = time.monotonic() + 10
+        while not site.hosts and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert site.hosts, "the fetch never reached the server"
+        assert client.get("/health").status_code == 200
+        assert not slow.done(), "/health answered only once the fetch was over"
+        site.stopping.set()  # the remote hangs up short of the length it declared
+        assert_error(slow.result(timeout=30), 502, "fetch_failed")
