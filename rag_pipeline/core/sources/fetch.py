@@ -280,7 +280,8 @@ def _filename(url: httpx.URL, headers: httpx.Headers) -> str:
 
 def _body(response: httpx.Response, url: httpx.URL, max_bytes: int) -> bytes:
     too_large = FetchTooLarge(
-        f"the response from {url.host} is larger than the limit of {max_bytes} bytes"
+        f"the response from {url.host} is larger than the upload limit of "
+        f"{max_bytes / (1024 * 1024):g} MB (RAG_MAX_UPLOAD_MB)"
     )
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
