@@ -19,6 +19,7 @@ from rag_pipeline.core.documents.errors import (
 )
 from rag_pipeline.core.documents.metadata import MetadataError
 from rag_pipeline.core.retrieval.filters import FilterError
+from rag_pipeline.core.sources.fetch import FetchFailed, FetchRefused, FetchTimeout, FetchTooLarge
 from rag_pipeline.core.sources.s3 import SourceError
 from rag_pipeline.core.sources.sync import SourceBusy
 from rag_pipeline.core.stages.extract import ExtractionError
@@ -71,6 +72,10 @@ _DOMAIN: dict[type[Exception], tuple[int, str]] = {
     NotFailed: (409, "not_failed"),
     SourceError: (422, "invalid_source"),
     SourceBusy: (409, "sync_in_progress"),
+    FetchRefused: (422, "fetch_refused"),
+    FetchTooLarge: (413, "payload_too_large"),
+    FetchFailed: (502, "fetch_failed"),
+    FetchTimeout: (504, "fetch_timeout"),
 }
 
 # A file refused at the door: nothing in it to index is 422, a type we cannot read is 415.

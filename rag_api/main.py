@@ -26,6 +26,7 @@ from rag_api.routes import (
     collections,
     documents,
     events,
+    fetch,
     keys,
     metrics,
     models,
@@ -151,6 +152,7 @@ def create_app(settings: Settings | None = None, instance: Any = None) -> FastAP
     # Before the documents router: POST /documents/retry is not a document id.
     app.include_router(reruns.router, dependencies=protected)
     app.include_router(documents.router, dependencies=protected)
+    app.include_router(fetch.router, dependencies=protected)
     app.include_router(events.router, dependencies=protected)
     app.include_router(collections.router, dependencies=protected)
     app.include_router(sources.router, dependencies=protected)

@@ -196,6 +196,20 @@ class MetadataPatch(BaseModel):
     )
 
 
+class UrlIn(BaseModel):
+    """A page or file to fetch and ingest, as an upload of its bytes would be."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(description="an http or https URL; redirects are followed and checked")
+    metadata: dict[str, Any] | None = Field(
+        default=None,
+        description="as an upload's; `source_url` is set to the URL fetched, after redirects",
+    )
+    chunk_size: int | None = Field(default=None, description="tokens per chunk")
+    chunk_overlap: int | None = Field(default=None, description="tokens of overlap")
+
+
 class CollectionIn(BaseModel):
     name: str = Field(description="a slug: lowercase letters and digits, joined by hyphens")
     description: str = Field(default="", max_length=2000)

@@ -23,6 +23,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from rag_pipeline.core.documents.metadata import METADATA_MAX_BYTES
 from rag_pipeline.core.documents.options import ChunkDefaults
 from rag_pipeline.core.redact import MASK, SECRET_NAME, redact
+from rag_pipeline.core.sources.addresses import AllowList
+from rag_pipeline.core.sources.fetch import FetchPolicy
 from rag_pipeline.core.stages.embedders import DEFAULT_MODEL, max_tokens_for
 from rag_pipeline.core.stages.embedders.endpoint import EndpointSpec
 
@@ -167,6 +169,14 @@ class Settings(BaseSettings):
     source_max_objects_per_sync: int = Field(default=200, ge=1)
     """new or changed objects one sync of a source takes; the rest wait for the next sync (a
     sensor tick must end well within Dagster's 60 s evaluation timeout)"""
+    fetch_allow_hosts: str = ""
+    """hosts a URL given by a writer (`POST /collections/{name}/documents/url`) may reach
+    although they resolve to a private, loopback, link-local or other non-global address,
+    comma-separated, each `host` (any port) or `host:port` (`[::1]:8080` for IPv6); matched
+    against the host as the URL or a redirect writes it, never what it resolves to"""
+    fetch_timeout_seconds: float = Field(default=30.0, gt=0)
+    """bound on one fetch by URL, all of it: resolving, connecting, every redirect and the
+    body (504 `fetch_timeout` past it)"""
 
     broker_url: str = ""
     """where runs wait for a warm worker (a Celery broker URL: `redis://`, `amqp://`,
@@ -260,6 +270,12 @@ class Settings(BaseSettings):
         # start in the same directory, so they agree without anyone rewriting the environment.
         return path.expanduser().resolve()
 
+    @field_validator("fetch_allow_hosts")
+    @classmethod
+    def _allow_list(cls, text: str) -> str:
+        AllowList.parse(text)  # an entry that names no host fails at start-up, not at a fetch
+        return text
+
     def redacted(self) -> dict[str, Any]:
         """Every setting as JSON values, with secrets masked: a key's value whole, a URL's
         password. What any printout or log line of the settings shows."""
@@ -298,6 +314,15 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    def fetch_policy(self) -> FetchPolicy:
+        """What a fetch by URL may reach, hold and take: RAG_FETCH_ALLOW_HOSTS, the upload
+        limit and RAG_FETCH_TIMEOUT_SECONDS."""
+        return FetchPolicy(
+            AllowList.parse(self.fetch_allow_hosts),
+            self.max_upload_bytes,
+            self.fetch_timeout_seconds,
+        )
 
     def endpoint_specs(self) -> tuple[EndpointSpec, ...]:
         return tuple(

@@ -89,12 +89,18 @@ def _read(upload: UploadFile, settings: Settings) -> tuple[str, bytes, str]:
         raise ApiError(
             413, "payload_too_large", f"{name} is larger than {max_bytes // (1024 * 1024)} MB"
         )
+    return name, data, admit(name, data, settings)
+
+
+def admit(name: str, data: bytes, settings: Settings) -> str:
+    """The media type of a file's bytes, or ExtractionError naming the file: the checks every
+    file passes before it becomes a document."""
     try:
         media_type = accept(data, name, settings.sniff_timeout_seconds)
     except ExtractionError as exc:
         # Name the file: a request may hold several.
         raise ExtractionError(exc.code, f"{name}: {exc.message}") from exc
-    return name, data, media_type
+    return media_type
 
 
 UPLOAD_RESPONSES = with_errors(
@@ -154,6 +160,31 @@ def accept_uploads(
     labels = meta.parse(metadata, settings.metadata_max_bytes) if metadata else {}
     # Every file is checked before any is written: a request is accepted whole or not at all.
     files = [_read(upload, settings) for upload in uploads]
+    return register(
+        collection,
+        files,
+        labels,
+        response=response,
+        settings=settings,
+        store=store,
+        chunk_size=chunk_size,
+        chunk_overlap=chunk_overlap,
+    )
+
+
+def register(
+    collection: str,
+    files: list[tuple[str, bytes, str]],
+    labels: dict[str, Any],
+    *,
+    response: Response,
+    settings: Settings,
+    store: DocumentStore,
+    chunk_size: int | None,
+    chunk_overlap: int | None,
+) -> UploadResponse:
+    """Admitted files (name, bytes, media type) as documents of the collection: 202 with a
+    status URL each, or 200 when every one was a duplicate."""
     service = DocumentsService(store, settings.metadata_max_bytes)
     results = [
         _uploaded(

@@ -1,5 +1,7 @@
-"""Sources of a collection: buckets whose objects are kept in step with its documents.
+"""Sources of a collection: buckets whose objects are kept in step with its documents, and
+single documents fetched by URL.
 
 `s3` lists and reads an S3-compatible bucket; `sync` turns what changed since the last look
-into documents through the documents service (new, new version, retired).
+into documents through the documents service (new, new version, retired). `fetch` brings one
+document back from a URL a writer gives, under the rules of `addresses`: what it may reach.
 """
