@@ -2,8 +2,11 @@
 API under uvicorn, as `make run` starts them (with the deterministic hash-384 embedder).
 
 The stack is shared by the session's client tests, and each test module works in its own
-collection. The API is started with RAG_API_KEY as its root key, and the tests use an admin
-key made with it through POST /keys, so they hold whether or not the API is open without keys.
+collection. It stops once the last of them is done (`pytest_runtest_teardown`), not at the end
+of the session: its daemon would otherwise tick through every test after them.
+
+The API is started with RAG_API_KEY as its root key, and the tests use an admin key made with
+it through POST /keys, so they hold whether or not the API is open without keys.
 """
 
 import os
@@ -26,6 +29,18 @@ WAIT = 900
 PAPER = "pdf/pdfminer_naacl06-shinyama.pdf"
 # A sentence on page 3 of PAPER, in no other corpus file.
 PHRASE = "we let each article belong to several different clusters"
+
+
+HERE = Path(__file__).parent
+_RUNNING: list[ExitStack] = []
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """After the last client test (the tests of a folder run one after another), stop the
+    stack; its fixture's own teardown then finds nothing left to stop."""
+    if nextitem is None or HERE not in Path(nextitem.path).parents:
+        while _RUNNING:
+            _RUNNING.pop().close()
 
 
 @dataclass(frozen=True)
@@ -58,6 +73,7 @@ def client_stack(tmp_path_factory: pytest.TempPathFactory, chroma_url: str) -> I
         "daemon": [str(BIN / "dagster-daemon"), "run", "-w", str(REPO / "workspace.yaml")],
     }
     with ExitStack() as stack:
+        _RUNNING.append(stack)
         # The API first, with ten minutes to start: on a busy machine its start-up (the
         # instance, the indexes, the embedder) is what the tests wait for.
         url = stack.enter_context(running_api(env, tmp / "api.log", ROOT_KEY, timeout=600))
