@@ -12,6 +12,7 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support.env import (
@@ -238,6 +239,18 @@ def reliability_report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dic
     target.write_text(json.dumps(figures, indent=2, ensure_ascii=False) + "\n")
 
 
+_SHARED_STACKS: list[Any] = []
+RELIABILITY = Path(__file__).parent / "reliability"
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """The reliability suite's stack stops after its last test (its tests run one after
+    another), not at the end of the session: its daemon would tick through the rest."""
+    if nextitem is None or RELIABILITY not in Path(nextitem.path).parents:
+        while _SHARED_STACKS:
+            _SHARED_STACKS.pop().stop()
+
+
 @pytest.fixture(scope="session")
 def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """Chroma, the daemon and the API as separate processes, shared by the reliability suite."""
@@ -253,6 +266,7 @@ def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         RAG_EXTRACTION_TIMEOUT_SECONDS="7",
         RAG_MAX_DOCS_PER_RUN="16",
     )
+    _SHARED_STACKS.append(running)
     try:
         running.start_all()
         yield running
