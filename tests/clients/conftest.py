@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from support.env import BIN, INIT_INSTANCE, REPO, make_dagster_home, running_api
+from support.env import BIN, CORPUS, INIT_INSTANCE, REPO, make_dagster_home, running_api
+from support.web import Site
 
 from bench.harness.processes import process_group
 from rag_client import Client
@@ -48,6 +49,7 @@ class Stack:
     url: str
     admin_key: str
     log_dir: Path
+    site: Site  # a web site on loopback the API may fetch from (RAG_FETCH_ALLOW_HOSTS)
 
 
 @pytest.fixture(scope="session")
@@ -55,6 +57,7 @@ def client_stack(tmp_path_factory: pytest.TempPathFactory, chroma_url: str) -> I
     tmp = tmp_path_factory.mktemp("client-stack")
     home = tmp / "dagster_home"
     make_dagster_home(home, "sqlite")
+    site = Site(CORPUS)
     env = {
         **os.environ,
         "DAGSTER_HOME": str(home),
@@ -66,6 +69,7 @@ def client_stack(tmp_path_factory: pytest.TempPathFactory, chroma_url: str) -> I
         "RAG_EXTRACTION_TIMEOUT_SECONDS": "20",
         # Keep-alives often enough that a wait's deadline is enforced promptly.
         "RAG_EVENTS_KEEPALIVE_SECONDS": "1",
+        "RAG_FETCH_ALLOW_HOSTS": f"127.0.0.1:{site.port}",
     }
     subprocess.run([str(BIN / "python"), "-c", INIT_INSTANCE], env=env, check=True)
     commands = {
@@ -74,6 +78,8 @@ def client_stack(tmp_path_factory: pytest.TempPathFactory, chroma_url: str) -> I
     }
     with ExitStack() as stack:
         _RUNNING.append(stack)
+        site.start()
+        stack.callback(site.stop)
         # The API first, with ten minutes to start: on a busy machine its start-up (the
         # instance, the indexes, the embedder) is what the tests wait for.
         url = stack.enter_context(running_api(env, tmp / "api.log", ROOT_KEY, timeout=600))
@@ -81,7 +87,7 @@ def client_stack(tmp_path_factory: pytest.TempPathFactory, chroma_url: str) -> I
             stack.enter_context(process_group(command, env, tmp / f"{name}.log"))
         with Client(url, ROOT_KEY) as root:
             admin = root.create_key("client-tests-admin", "admin", "*")
-        yield Stack(url=url, admin_key=admin.secret, log_dir=tmp)
+        yield Stack(url=url, admin_key=admin.secret, log_dir=tmp, site=site)
 
 
 @pytest.fixture()

@@ -212,6 +212,26 @@ def test_keys_scope_what_a_client_sees(admin: Client, client_stack: Stack, corpu
     assert made.id not in [k.id for k in admin.api_keys()]
 
 
+def test_a_page_is_fetched_by_url_and_a_private_address_refused(
+    admin: Client, client_stack: Stack
+) -> None:
+    collection = _collection(admin, "url")
+    page = client_stack.site.url("/corpus/html/readability_mercurial.html")
+    uploaded = admin.upload_url(page, collection=collection, metadata={"via": "client"})
+    done = admin.wait_until_indexed(uploaded.id, timeout=WAIT)
+    assert done.status == DocumentStatus.indexed
+    assert done.metadata == {"via": "client", "source_url": page}
+    [hit] = admin.search(
+        "the art of mutable history", k=1, mode="lexical", collections=[collection]
+    ).results
+    assert hit.document_id == uploaded.id
+
+    with pytest.raises(InvalidRequest) as refused:
+        admin.upload_url("http://10.1.2.3/secret.txt", collection=collection)
+    assert refused.value.code == "fetch_refused" and "RAG_FETCH_ALLOW_HOSTS" in str(refused.value)
+    assert admin.documents(collections=[collection]).total == 1
+
+
 def test_errors_carry_the_apis_code(admin: Client) -> None:
     with pytest.raises(InvalidRequest) as bad_filter:
         admin.search("anything", filter={"$nope": 1})

@@ -152,6 +152,28 @@ def upload(
     return Call("POST", path, _uploaded, data=data, files=list(files))
 
 
+def upload_url(
+    url: str,
+    *,
+    collection: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    chunk_size: int | None = None,
+    chunk_overlap: int | None = None,
+) -> Call[models.UploadedDocument]:
+    """Have the service fetch a page or file by URL and ingest it as an upload of its bytes
+    (`source_url` in its metadata). The service refuses private addresses unless its
+    RAG_FETCH_ALLOW_HOSTS names the host (BadRequest `fetch_refused`); the remote's failure is
+    ApiError `fetch_failed` (502), a slow remote `fetch_timeout` (504)."""
+    path = f"/collections/{collection}/documents/url" if collection else "/documents/url"
+    body = {
+        "url": url,
+        "metadata": metadata,
+        "chunk_size": chunk_size,
+        "chunk_overlap": chunk_overlap,
+    }
+    return Call("POST", path, _first_uploaded, json=body)
+
+
 def replace(
     doc_id: str,
     file: FileLike,

@@ -100,6 +100,7 @@ class Client(_Base[httpx.Client]):
         raise AssertionError("unreachable")
 
     upload = blocking(calls.upload)
+    upload_url = blocking(calls.upload_url)
     replace = blocking(calls.replace)
     document = blocking(calls.document)
     documents = blocking(calls.documents)
@@ -209,6 +210,7 @@ class AsyncClient(_Base[httpx.AsyncClient]):
         raise AssertionError("unreachable")
 
     upload = awaiting(calls.upload)
+    upload_url = awaiting(calls.upload_url)
     replace = awaiting(calls.replace)
     document = awaiting(calls.document)
     documents = awaiting(calls.documents)
