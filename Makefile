@@ -14,6 +14,9 @@ export DAGSTER_HOME := $(abspath $(or $(DAGSTER_HOME),dagster_home))
 export RAG_DATA_DIR := $(abspath $(or $(RAG_DATA_DIR),data))
 export RAG_BACKUP_DIR := $(abspath $(or $(RAG_BACKUP_DIR),backups))
 
+# Test processes for `make test` (pytest-xdist): the suite mostly waits on daemons and sensors.
+TEST_WORKERS ?= 2
+
 .PHONY: setup run test test-fast lint bench eval docs clean
 
 # OCR needs Debian's Tesseract (scripts/ocr-packages.txt), which pip cannot install: setup says
@@ -39,7 +42,7 @@ run: setup
 # npm) is installed into .venv/inspector first.
 test: setup
 	bash scripts/install-inspector.sh $(VENV)/inspector
-	$(BIN)/python -m pytest --durations=30 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=30 $(PYTEST_ARGS)
 
 # The inner loop: unit tests and the API's tests through TestClient (docs/testing.md).
 test-fast: setup

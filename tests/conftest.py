@@ -102,8 +102,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if declared - {tier, "stack" if tier == "e2e" else tier}:
             raise pytest.UsageError(f"{item.nodeid}: tier {tier}, but marked {sorted(declared)}")
         item.add_marker(tier)
-        if Path(str(item.path)).relative_to(Path(__file__).parent).parts[0] == "api":
+        top = Path(str(item.path)).relative_to(Path(__file__).parent).parts[0]
+        if top == "api":
             item.add_marker("api")
+        # Under pytest-xdist (`make test` runs two workers, --dist loadgroup), the tests that
+        # share one session-scoped stack run on one worker, one after another, so the stack
+        # starts once and stops after the last of them.
+        if top in ("reliability", "clients"):
+            item.add_marker(pytest.mark.xdist_group(top))
 
 
 @pytest.fixture(scope="session")
