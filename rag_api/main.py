@@ -22,21 +22,10 @@ from rag_api.errors import ApiError, error_body
 from rag_api.mcp import http as mcp_http
 from rag_api.mcp.server import build_server
 from rag_api.metrics import Metrics
-from rag_api.routes import (
-    collections,
-    documents,
-    events,
-    fetch,
-    keys,
-    metrics,
-    models,
-    reruns,
-    runs,
-    schedules,
-    search,
-    sources,
-    system,
-)
+from rag_api.routes import collections, keys, models, search, sources
+from rag_api.routes.documents import events, fetch, reruns
+from rag_api.routes.documents import records as documents
+from rag_api.routes.operations import metrics, runs, schedules, system
 from rag_api.streams import StreamSlots
 from rag_pipeline.core.retrieval.facets import Facets
 from rag_pipeline.core.retrieval.lexical import LexicalIndex

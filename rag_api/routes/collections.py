@@ -19,7 +19,7 @@ from rag_api.deps import (
     WriterDep,
 )
 from rag_api.errors import ApiError
-from rag_api.routes.documents import (
+from rag_api.routes.documents.records import (
     METADATA_HELP,
     UPLOAD_RESPONSES,
     accept_uploads,

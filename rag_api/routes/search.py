@@ -20,7 +20,7 @@ from rag_api.deps import (
 )
 from rag_api.errors import ApiError
 from rag_api.metrics import Metrics
-from rag_api.routes.documents import scoped_collections
+from rag_api.routes.documents.records import scoped_collections
 from rag_api.schemas import (
     FILTER_HELP,
     SEARCH_MODE_HELP,

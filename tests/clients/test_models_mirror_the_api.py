@@ -6,7 +6,7 @@ import pytest
 from pydantic import BaseModel
 
 from rag_api import schemas
-from rag_api.routes.documents import TERMINAL
+from rag_api.routes.documents.records import TERMINAL
 from rag_client import models
 from rag_pipeline.core.registry import DocumentStatus, Role
 from rag_pipeline.core.registry.model import StageState

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from rag_api.deps import SettingsDep, StoreDep, WriterDep
-from rag_api.routes.documents import UPLOAD_RESPONSES, admit, register, visible_collection
+from rag_api.routes.documents.records import UPLOAD_RESPONSES, admit, register, visible_collection
 from rag_api.schemas import ErrorResponse, UploadResponse, UrlIn
 from rag_pipeline.core.documents import metadata as meta
 from rag_pipeline.core.documents.options import check_options

@@ -4,7 +4,7 @@
 from fastapi import APIRouter, Response
 
 from rag_api.deps import AdminOnly, SettingsDep, StoreDep, SubmitterDep
-from rag_api.routes.documents import DOCUMENT_ERRORS, status_url, with_errors
+from rag_api.routes.documents.records import DOCUMENT_ERRORS, status_url, with_errors
 from rag_api.schemas import (
     ErrorResponse,
     Reprocess,

@@ -12,7 +12,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from rag_api.deps import PrincipalDep, SettingsDep, StoreDep, StreamDep, StreamGrant, authenticate
 from rag_api.errors import ApiError, error_body
 from rag_api.metrics import Metrics
-from rag_api.routes.documents import TERMINAL, document_out, find_visible, with_errors
+from rag_api.routes.documents.records import TERMINAL, document_out, find_visible, with_errors
 from rag_api.schemas import ErrorResponse
 from rag_pipeline.core.documents.reports import DocumentReport, find_report
 from rag_pipeline.core.storage.data_dir import DocumentStore
