@@ -6,7 +6,7 @@
 set -euo pipefail
 NODE_VERSION=22.23.5
 INSPECTOR_VERSION=2.12.0
-dir=${1:-.venv/inspector}
+dir=$(mkdir -p "${1:-.venv/inspector}" && cd "${1:-.venv/inspector}" && pwd)
 stamp="$dir/.installed-$NODE_VERSION-$INSPECTOR_VERSION"
 [ -f "$stamp" ] && exit 0
 command -v npm > /dev/null || {
