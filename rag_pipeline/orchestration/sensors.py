@@ -38,7 +38,7 @@ from rag_pipeline.orchestration.partitions import DOCUMENTS, range_tags, release
 from rag_pipeline.orchestration.resources import DocumentStoreResource, VectorIndexResource
 from rag_pipeline.orchestration.runs.reconcile import reconcile
 from rag_pipeline.orchestration.runs.run_slots import run_slots
-from rag_pipeline.orchestration.sources import bucket_of, source_sync
+from rag_pipeline.orchestration.sources import opener, source_sync
 from rag_pipeline.settings import get_settings
 
 # Dagster's sensor daemon loops every 5 s; an interval below that lets every loop evaluate the
@@ -246,9 +246,9 @@ class SourceSyncFailed(Exception):
 
 @sensor(
     name="sources_sensor",
-    description="Keeps every bucket source in step with its collection: new objects become "
-    "documents, changed ones new versions, removed ones are retired. The landing-zone sensor "
-    "runs what it registers.",
+    description="Keeps every source (bucket or web site) in step with its collection: new "
+    "objects or pages become documents, changed ones new versions, removed ones are retired. "
+    "The landing-zone sensor runs what it registers.",
     minimum_interval_seconds=get_settings().source_sync_interval_seconds,
     default_status=DefaultSensorStatus.RUNNING,
 )
@@ -268,11 +268,12 @@ def sources_tick(
 ) -> SensorResult:
     """Syncs each source once; fails the tick, naming them, if any sync failed (the cursor is
     in the registry, so what was taken before the failure stays taken)."""
-    syncer = source_sync(context.instance, store, index, get_settings(), on_object)
+    settings = get_settings()
+    syncer = source_sync(context.instance, store, index, settings, on_object)
     done, failed = [], []
     for source in store.registry.sources.of_collection():
         try:
-            report = syncer.sync(source, bucket_of(source))
+            report = syncer.sync(source, opener(source, settings))
         except SourceBusy:
             context.log.info(f"{source.id}: another sync of it is under way")
             continue

@@ -126,9 +126,9 @@ class Website:
     resolver: Callable[[str, int], list[str]] = system_resolver
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
-    _last: dict[str, float] = field(default_factory=dict)
+    _last: dict[str, float] = field(default_factory=dict, init=False)
     _robots: dict[str, urllib.robotparser.RobotFileParser | FetchError] = field(
-        default_factory=dict
+        default_factory=dict, init=False
     )
 
     def get(self, url: str, headers: Mapping[str, str] | None = None) -> Fetched:
