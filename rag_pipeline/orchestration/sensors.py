@@ -44,6 +44,7 @@ from rag_pipeline.settings import get_settings
 # Dagster's sensor daemon loops every 5 s; an interval below that lets every loop evaluate the
 # sensor (at exactly 5 s, a loop that comes a moment early skips it and pickup takes 10 s).
 SENSOR_INTERVAL_SECONDS = get_settings().sensor_interval_seconds
+WEB_SYNC_SECONDS = 25.0
 
 
 LANE_TAG = "rag/lane"
@@ -269,7 +270,10 @@ def sources_tick(
     """Syncs each source once; fails the tick, naming them, if any sync failed (the cursor is
     in the registry, so what was taken before the failure stays taken)."""
     settings = get_settings()
-    syncer = source_sync(context.instance, store, index, settings, on_object)
+    # A web sync starts fetches for at most WEB_SYNC_SECONDS, so the tick ends within the
+    # sensor's 60 s evaluation timeout (bar one fetch's RAG_FETCH_TIMEOUT_SECONDS); the rest
+    # of the pages wait for the next tick.
+    syncer = source_sync(context.instance, store, index, settings, on_object, WEB_SYNC_SECONDS)
     done, failed = [], []
     for source in store.registry.sources.of_collection():
         try:

@@ -29,13 +29,18 @@ def source_sync(
     index: VectorIndex,
     settings: Settings,
     on_object: Callable[[str], None] | None = None,
+    web_seconds: float | None = None,
 ) -> SourceSync:
     service = DocumentsService(store, settings.metadata_max_bytes, settings.sniff_timeout_seconds)
     return SourceSync(
         service,
         index,
         DagsterPartitions(instance, store, api_holder_id()),
-        SyncLimits(settings.max_upload_bytes, settings.source_max_objects_per_sync),
+        SyncLimits(
+            settings.max_upload_bytes,
+            settings.source_max_objects_per_sync,
+            web_seconds=web_seconds,
+        ),
         on_object,
     )
 

@@ -11,6 +11,7 @@ from support.web import Site
 from rag_pipeline.core.retrieval.vector_index import VectorIndex, connect
 from rag_pipeline.core.sources.web import WebConfig
 from rag_pipeline.core.storage.data_dir import DocumentStore
+from rag_pipeline.orchestration import sensors
 from rag_pipeline.orchestration.sensors import sources_tick
 from rag_pipeline.settings import get_settings
 
@@ -51,3 +52,23 @@ def test_a_tick_syncs_a_web_source_under_the_fetch_rules(
     assert url == site.url("/docs/page.html") and taken.document_id is not None
     doc = store.registry.reads.get(taken.document_id)
     assert doc is not None and doc.metadata["source_url"] == url
+
+
+def test_a_tick_stops_starting_fetches_when_its_time_is_spent(
+    environment: dict[str, str], instance, site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sensors, "WEB_SYNC_SECONDS", 0.0)
+    site.serve("/docs/page.html", b"<html><body><p>a page</p></body></html>")
+    store = DocumentStore(Path(environment["RAG_DATA_DIR"]))
+    config = WebConfig(urls=(site.url("/docs/page.html"),))
+    source = store.registry.sources.create("default", "web", config.to_dict())
+    index = VectorIndex(
+        connect(environment["RAG_CHROMA_URL"]), environment["RAG_CHROMA_COLLECTION"]
+    )
+
+    sources_tick(build_sensor_context(instance=instance), store, index)
+
+    synced = store.registry.sources.get(source.id)
+    assert synced is not None and synced.last_counts is not None
+    assert (synced.last_counts["deferred"], synced.last_counts["added"]) == (1, 0)
+    assert site.asked("/docs/page.html") == [], "left for the next tick, not fetched"

@@ -19,6 +19,7 @@ row; the first is written in its cursor's error (`GONE`).
 
 import email.utils
 import hashlib
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
@@ -93,6 +94,9 @@ class SyncLimits:
     max_bytes: int
     max_objects: int
     lease_seconds: float = 600.0
+    # How long a web sync starts new page fetches (None: no bound); the pages left count as
+    # deferred. Pages not in the cursor go first, so a site larger than one sync still grows.
+    web_seconds: float | None = None
 
 
 class SourceSync:
@@ -224,9 +228,12 @@ class SourceSync:
         pages = site.pages()
         report.seen = len(pages)
         known = self.sources.objects(source.id)
+        ends = (
+            None if self.limits.web_seconds is None else time.monotonic() + self.limits.web_seconds
+        )
         taken = 0
-        for url in pages:
-            if taken >= self.limits.max_objects:
+        for url in sorted(pages, key=lambda page: page in known):  # new pages first
+            if taken >= self.limits.max_objects or (ends is not None and time.monotonic() > ends):
                 report.deferred += 1
                 continue
             self.on_object(url)
