@@ -8,6 +8,8 @@ It serves corpus files and the ways a remote misbehaves:
 - `/drip`: a byte every 0.1 s, never ending; `/stall`: headers, then silence;
 - a page put with `serve(path, data)`: with an ETag and a Last-Modified, answered 304 to a
   request that sends either back (`fail(path, status)` makes it answer 404, 410, 503...);
+  one served with `declared=False` has no Content-Length, so only counting the body tells
+  its size;
 - anything else: 404.
 Every request's Host header is kept, in order, in `hosts`, and every request in `requests`.
 
@@ -43,6 +45,7 @@ class Page:
     data: bytes
     kind: str
     status: int = 200
+    declared: bool = True  # False: no Content-Length, the body ends when the connection does
 
     @property
     def etag(self) -> str:
@@ -74,8 +77,10 @@ class Site:
     def url(self, path: str) -> str:
         return f"{self.base}{path}"
 
-    def serve(self, path: str, data: bytes, kind: str = _TYPES[".html"]) -> None:
-        self.pages[path] = Page(data, kind)
+    def serve(
+        self, path: str, data: bytes, kind: str = _TYPES[".html"], declared: bool = True
+    ) -> None:
+        self.pages[path] = Page(data, kind, declared=declared)
 
     def fail(self, path: str, status: int = 404) -> None:
         self.pages[path] = Page(b"no page here", "text/plain", status)
@@ -156,9 +161,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(304)
             self.send_header("ETag", page.etag)
             self.end_headers()
-        else:
+        elif page.declared:
             headers = {"ETag": page.etag, "Last-Modified": LAST_MODIFIED}
             self._send(page.data, page.kind, headers)
+        else:
+            self.send_response(200)
+            self.send_header("Content-Type", page.kind)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.wfile.write(page.data)
 
     def _redirect(self, location: str) -> None:
         self.send_response(302)
