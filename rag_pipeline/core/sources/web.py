@@ -124,8 +124,6 @@ class Website:
     policy: FetchPolicy
     min_interval_s: float = 0.5
     resolver: Callable[[str, int], list[str]] = system_resolver
-    clock: Callable[[], float] = time.monotonic
-    sleep: Callable[[float], None] = time.sleep
     _last: dict[str, float] = field(default_factory=dict, init=False)
     _robots: dict[str, urllib.robotparser.RobotFileParser | FetchError] = field(
         default_factory=dict, init=False
@@ -136,13 +134,13 @@ class Website:
         origin = _origin(url)
         last = self._last.get(origin)
         if last is not None:
-            wait = last + self.min_interval_s - self.clock()
+            wait = last + self.min_interval_s - time.monotonic()
             if wait > 0:
-                self.sleep(wait)
+                time.sleep(wait)
         try:
             return fetch(url, self.policy, self.resolver, headers)
         finally:
-            self._last[origin] = self.clock()
+            self._last[origin] = time.monotonic()
 
     def pages(self) -> list[str]:
         """The listed URLs, then the sitemap's pages, once each, at most max_pages; off the
