@@ -164,13 +164,17 @@ class Settings(BaseSettings):
     loop evaluates it"""
 
     source_sync_interval_seconds: int = Field(default=60, ge=1)
-    """how often the sources sensor syncs every bucket source (`POST
+    """how often the sources sensor syncs every source, bucket or web site (`POST
     /collections/{name}/sources/{id}/sync` syncs one at once)"""
     source_max_objects_per_sync: int = Field(default=200, ge=1)
     """new or changed objects one sync of a source takes; the rest wait for the next sync (a
     sensor tick must end well within Dagster's 60 s evaluation timeout)"""
+    web_min_interval_seconds: float = Field(default=0.5, ge=0)
+    """least time between two requests of a web source's sync to one host (its pages,
+    sitemaps and robots.txt), so a sync never hammers a site"""
     fetch_allow_hosts: str = ""
-    """hosts a URL given by a writer (`POST /collections/{name}/documents/url`) may reach
+    """hosts a URL given by a writer (`POST /collections/{name}/documents/url`) or a web
+    source's pages, sitemaps and robots.txt may reach
     although they resolve to a private, loopback, link-local or other non-global address,
     comma-separated, each `host` (any port) or `host:port` (`[::1]:8080` for IPv6); matched
     against the host as the URL or a redirect writes it, never what it resolves to"""

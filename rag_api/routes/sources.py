@@ -1,7 +1,9 @@
-"""Sources of a collection: buckets kept in step with its documents. Admin keys only.
+"""Sources of a collection: buckets and web sites kept in step with its documents. Admin keys
+only.
 
-A source's configuration names where to look and which environment variables hold its
-credentials; no secret passes through the API or reaches the registry.
+A bucket source's configuration names where to look and which environment variables hold its
+credentials; no secret passes through the API or reaches the registry. A web source's pages
+are fetched under the rules of a fetch by URL.
 """
 
 import os
@@ -12,11 +14,21 @@ from fastapi import APIRouter, Response
 
 from rag_api.deps import AdminDep, IndexDep, InstanceDep, SettingsDep, StoreDep
 from rag_api.errors import ApiError
-from rag_api.schemas import ErrorResponse, S3SourceIn, SourceOut, SyncCounts, SyncOut
+from rag_api.schemas import (
+    ErrorResponse,
+    S3SourceIn,
+    S3SourceOut,
+    SourceIn,
+    SourceOut,
+    SyncCounts,
+    SyncOut,
+    WebSourceOut,
+)
 from rag_pipeline.core.registry import CollectionNotFound, Source
 from rag_pipeline.core.sources.s3 import Bucket, S3Config, SourceError
+from rag_pipeline.core.sources.web import WebConfig
 from rag_pipeline.core.storage.data_dir import DocumentStore
-from rag_pipeline.orchestration.sources import bucket_of, source_sync
+from rag_pipeline.orchestration.sources import opener, source_sync
 
 router = APIRouter(prefix="/collections/{name}/sources", tags=["sources"])
 
@@ -29,22 +41,18 @@ def _iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat() if ts is not None else None
 
 
-def _out(source: Source) -> SourceOut:
-    config = S3Config.of(source.config)
-    return SourceOut(
-        id=source.id,
-        collection=source.collection,
-        type="s3",
-        bucket=config.bucket,
-        prefix=config.prefix,
-        endpoint_url=config.endpoint_url,
-        region=config.region,
-        credentials_env=config.credentials_env,
-        created_at=_iso(source.created_at) or "",
-        last_sync_at=_iso(source.last_sync_at),
-        last_counts=SyncCounts(**source.last_counts) if source.last_counts else None,
-        last_error=source.last_error,
-    )
+def _out(source: Source) -> S3SourceOut | WebSourceOut:
+    shared: dict[str, Any] = {
+        "id": source.id,
+        "collection": source.collection,
+        "created_at": _iso(source.created_at) or "",
+        "last_sync_at": _iso(source.last_sync_at),
+        "last_counts": SyncCounts(**source.last_counts) if source.last_counts else None,
+        "last_error": source.last_error,
+    }
+    if source.type == "web":
+        return WebSourceOut(type="web", **shared, **WebConfig.of(source.config).to_dict())
+    return S3SourceOut(type="s3", **shared, **S3Config.of(source.config).to_dict())
 
 
 def _find(store: DocumentStore, name: str, source_id: str) -> Source:
@@ -56,28 +64,34 @@ def _find(store: DocumentStore, name: str, source_id: str) -> Source:
 
 @router.post("", status_code=201, response_model=SourceOut, responses=_ERRORS)
 def create_source(
-    name: str, body: S3SourceIn, response: Response, store: StoreDep, _: AdminDep
-) -> SourceOut:
+    name: str, body: SourceIn, response: Response, store: StoreDep, _: AdminDep
+) -> S3SourceOut | WebSourceOut:
     """A new source of the collection; the sources sensor syncs it from its next tick.
 
-    The bucket is listed once first (one key at most): a source that cannot be read as
+    A bucket is listed once first (one key at most): a source that cannot be read as
     configured (no such bucket, credentials missing or refused, endpoint down) is refused
     with 422 `source_unreachable` and the store's own words, rather than failing every sync
-    after it."""
-    config = S3Config.of(body.model_dump(exclude={"type"}))
+    after it. A web source's URLs are checked as URLs (http or https, no user name); what
+    they reach is checked at each fetch of each sync."""
+    config: S3Config | WebConfig
+    if isinstance(body, S3SourceIn):
+        config = S3Config.of(body.model_dump(exclude={"type"}))
+    else:
+        config = WebConfig.of(body.model_dump(exclude={"type"}))
     if store.registry.tenancy.collection(name) is None:
         raise CollectionNotFound(name)
-    try:
-        Bucket(config, os.environ, timeout_s=10.0).probe()
-    except SourceError as exc:
-        raise ApiError(422, "source_unreachable", str(exc)) from None
+    if isinstance(config, S3Config):
+        try:
+            Bucket(config, os.environ, timeout_s=10.0).probe()
+        except SourceError as exc:
+            raise ApiError(422, "source_unreachable", str(exc)) from None
     created = store.registry.sources.create(name, body.type, config.to_dict())
     response.headers["Location"] = f"/collections/{name}/sources/{created.id}"
     return _out(created)
 
 
 @router.get("", response_model=list[SourceOut], responses=_ERRORS)
-def list_sources(name: str, store: StoreDep, _: AdminDep) -> list[SourceOut]:
+def list_sources(name: str, store: StoreDep, _: AdminDep) -> list[S3SourceOut | WebSourceOut]:
     """The collection's sources, oldest first, each with how its last sync went."""
     if store.registry.tenancy.collection(name) is None:
         raise CollectionNotFound(name)
@@ -85,7 +99,9 @@ def list_sources(name: str, store: StoreDep, _: AdminDep) -> list[SourceOut]:
 
 
 @router.get("/{source_id}", response_model=SourceOut, responses=_ERRORS)
-def get_source(name: str, source_id: str, store: StoreDep, _: AdminDep) -> SourceOut:
+def get_source(
+    name: str, source_id: str, store: StoreDep, _: AdminDep
+) -> S3SourceOut | WebSourceOut:
     return _out(_find(store, name, source_id))
 
 
@@ -107,11 +123,13 @@ def sync_source(
     index: IndexDep,
     _: AdminDep,
 ) -> SyncOut:
-    """Sync the source now: its new and changed objects are registered (and ingested by the
-    next runs), its removed ones retired. 409 while another sync of it runs; 502 when the
-    store could not be read, with what was done before in `detail`."""
+    """Sync the source now: its new and changed objects or pages are registered (and ingested
+    by the next runs), its removed ones retired. 409 while another sync of it runs; 502 when
+    the store (or a web source's sitemap) could not be read, with what was done before in
+    `detail`."""
     source = _find(store, name, source_id)
-    report = source_sync(instance, store, index, settings).sync(source, bucket_of(source))
+    syncer = source_sync(instance, store, index, settings)
+    report = syncer.sync(source, opener(source, settings))
     out = SyncOut(source=source.id, documents=report.documents, **report.counts())
     if report.error is not None:
         raise ApiError(502, "source_unreachable", report.error, out.model_dump())

@@ -38,12 +38,13 @@ from rag_pipeline.orchestration.partitions import DOCUMENTS, range_tags, release
 from rag_pipeline.orchestration.resources import DocumentStoreResource, VectorIndexResource
 from rag_pipeline.orchestration.runs.reconcile import reconcile
 from rag_pipeline.orchestration.runs.run_slots import run_slots
-from rag_pipeline.orchestration.sources import bucket_of, source_sync
+from rag_pipeline.orchestration.sources import opener, source_sync
 from rag_pipeline.settings import get_settings
 
 # Dagster's sensor daemon loops every 5 s; an interval below that lets every loop evaluate the
 # sensor (at exactly 5 s, a loop that comes a moment early skips it and pickup takes 10 s).
 SENSOR_INTERVAL_SECONDS = get_settings().sensor_interval_seconds
+WEB_SYNC_SECONDS = 25.0
 
 
 LANE_TAG = "rag/lane"
@@ -246,9 +247,9 @@ class SourceSyncFailed(Exception):
 
 @sensor(
     name="sources_sensor",
-    description="Keeps every bucket source in step with its collection: new objects become "
-    "documents, changed ones new versions, removed ones are retired. The landing-zone sensor "
-    "runs what it registers.",
+    description="Keeps every source (bucket or web site) in step with its collection: new "
+    "objects or pages become documents, changed ones new versions, removed ones are retired. "
+    "The landing-zone sensor runs what it registers.",
     minimum_interval_seconds=get_settings().source_sync_interval_seconds,
     default_status=DefaultSensorStatus.RUNNING,
 )
@@ -268,11 +269,15 @@ def sources_tick(
 ) -> SensorResult:
     """Syncs each source once; fails the tick, naming them, if any sync failed (the cursor is
     in the registry, so what was taken before the failure stays taken)."""
-    syncer = source_sync(context.instance, store, index, get_settings(), on_object)
+    settings = get_settings()
+    # A web sync starts fetches for at most WEB_SYNC_SECONDS, so the tick ends within the
+    # sensor's 60 s evaluation timeout (bar one fetch's RAG_FETCH_TIMEOUT_SECONDS); the rest
+    # of the pages wait for the next tick.
+    syncer = source_sync(context.instance, store, index, settings, on_object, WEB_SYNC_SECONDS)
     done, failed = [], []
     for source in store.registry.sources.of_collection():
         try:
-            report = syncer.sync(source, bucket_of(source))
+            report = syncer.sync(source, opener(source, settings))
         except SourceBusy:
             context.log.info(f"{source.id}: another sync of it is under way")
             continue

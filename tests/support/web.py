@@ -6,16 +6,23 @@ It serves corpus files and the ways a remote misbehaves:
 - `/redirect?to=<url>`: 302 to it; `/loop`: redirects to itself, forever;
 - `/endless`: a chunked body that never ends; `/huge`: one that declares 4 MB and sends them;
 - `/drip`: a byte every 0.1 s, never ending; `/stall`: headers, then silence;
+- a page put with `serve(path, data)`: with an ETag and a Last-Modified, answered 304 to a
+  request that sends either back (`fail(path, status)` makes it answer 404, 410, 503...);
+  one served with `declared=False` has no Content-Length, so only counting the body tells
+  its size;
 - anything else: 404.
-Every request's Host header is kept, in order, in `hosts`.
+Every request's Host header is kept, in order, in `hosts`, and every request in `requests`.
 
 Modules take the fixture with `pytest_plugins = ["support.web"]`.
 """
 
 import contextlib
+import email.utils
+import hashlib
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -26,10 +33,35 @@ PDF = "pdf/sf_minimal-document.pdf"
 _TYPES = {".html": "text/html; charset=utf-8", ".pdf": "application/pdf"}
 
 
+@dataclass(frozen=True)
+class Request:
+    path: str  # with its query
+    host: str
+    conditional: bool  # it sent If-None-Match or If-Modified-Since
+
+
+@dataclass(frozen=True)
+class Page:
+    data: bytes
+    kind: str
+    status: int = 200
+    declared: bool = True  # False: no Content-Length, the body ends when the connection does
+
+    @property
+    def etag(self) -> str:
+        return '"' + hashlib.sha256(self.data).hexdigest()[:16] + '"'
+
+
+# Every page's Last-Modified: its ETag tells versions apart.
+LAST_MODIFIED = email.utils.formatdate(1_700_000_000, usegmt=True)
+
+
 class Site:
     def __init__(self, corpus: Path) -> None:
         self.corpus = corpus
         self.hosts: list[str] = []
+        self.requests: list[Request] = []
+        self.pages: dict[str, Page] = {}
         self.stopping = threading.Event()
         site = self
 
@@ -44,6 +76,18 @@ class Site:
 
     def url(self, path: str) -> str:
         return f"{self.base}{path}"
+
+    def serve(
+        self, path: str, data: bytes, kind: str = _TYPES[".html"], declared: bool = True
+    ) -> None:
+        self.pages[path] = Page(data, kind, declared=declared)
+
+    def fail(self, path: str, status: int = 404) -> None:
+        self.pages[path] = Page(b"no page here", "text/plain", status)
+
+    def asked(self, path: str) -> list[Request]:
+        """The requests of `path` so far."""
+        return [r for r in self.requests if urlsplit(r.path).path == path]
 
     def start(self) -> None:
         self._thread.start()
@@ -64,8 +108,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.owner.hosts.append(self.headers.get("Host", ""))
+        since, match = self.headers.get("If-Modified-Since"), self.headers.get("If-None-Match")
+        self.owner.requests.append(
+            Request(self.path, self.headers.get("Host", ""), bool(since or match))
+        )
         url = urlsplit(self.path)
-        if url.path.startswith("/corpus/"):
+        page = self.owner.pages.get(url.path)
+        if page is not None:
+            self._page(page, since, match)
+        elif url.path.startswith("/corpus/"):
             path = self.owner.corpus / url.path.removeprefix("/corpus/")
             self._send(path.read_bytes(), _TYPES.get(path.suffix, "application/octet-stream"))
         elif url.path == "/download":
@@ -102,6 +153,25 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         with contextlib.suppress(OSError):  # the client may hang up whenever it wants
             self.wfile.write(data)
+
+    def _page(self, page: Page, since: str | None, match: str | None) -> None:
+        if page.status != 200:
+            self._send(page.data, page.kind, status=page.status)
+        elif match == page.etag or (match is None and since == LAST_MODIFIED):
+            self.send_response(304)
+            self.send_header("ETag", page.etag)
+            self.end_headers()
+        elif page.declared:
+            headers = {"ETag": page.etag, "Last-Modified": LAST_MODIFIED}
+            self._send(page.data, page.kind, headers)
+        else:
+            self.send_response(200)
+            self.send_header("Content-Type", page.kind)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.wfile.write(page.data)
 
     def _redirect(self, location: str) -> None:
         self.send_response(302)

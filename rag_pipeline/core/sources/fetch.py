@@ -14,7 +14,7 @@
 import email.message
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -29,6 +29,8 @@ from rag_pipeline.core.sources.addresses import AllowList, refusal
 MAX_URL_CHARS = 2048
 MAX_REDIRECTS = 5
 SCHEMES = ("http", "https")
+# Sent with every request, and the name robots.txt rules are matched against.
+USER_AGENT = "rag-ingest"
 
 Resolver = Callable[[str, int], list[str]]
 # Resolving has no timeout of its own: it runs here, and the fetch waits for it only as long
@@ -52,7 +54,12 @@ class FetchRefused(FetchError):
 
 
 class FetchFailed(FetchError):
-    """The remote did not give the document: no such name, no connection, an error status."""
+    """The remote did not give the document: no such name, no connection, an error status
+    (then `status` is it)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class FetchTimeout(FetchError):
@@ -76,6 +83,9 @@ class Fetched:
     url: str  # the final URL, after redirects
     data: bytes
     filename: str  # as the remote names it (Content-Disposition) or the URL's last segment
+    status: int = 200  # 304 only for a conditional request: not modified, no data
+    etag: str | None = None
+    last_modified: str | None = None  # as the remote wrote it
 
 
 def system_resolver(host: str, port: int) -> list[str]:
@@ -295,9 +305,15 @@ def _body(response: httpx.Response, url: httpx.URL, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
-def fetch(url: str, policy: FetchPolicy, resolver: Resolver = system_resolver) -> Fetched:
+def fetch(
+    url: str,
+    policy: FetchPolicy,
+    resolver: Resolver = system_resolver,
+    headers: Mapping[str, str] | None = None,
+) -> Fetched:
     """The document at `url` under the policy's rules, following redirects; a FetchError
-    subclass says why not."""
+    subclass says why not. `headers` are sent too (If-None-Match, If-Modified-Since: a 304
+    answer comes back as a Fetched with status 304 and no data)."""
     deadline = _Deadline(policy.timeout_s)
     backend = _PinnedBackend(deadline)
     current = checked_url(url)
@@ -306,9 +322,9 @@ def fetch(url: str, policy: FetchPolicy, resolver: Resolver = system_resolver) -
         follow_redirects=False,
         trust_env=False,
         timeout=policy.timeout_s,
-        headers={"User-Agent": "rag-ingest", "Accept-Encoding": "identity"},
+        headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
     ) as client:
-        request = client.build_request("GET", current)
+        request = client.build_request("GET", current, headers=dict(headers or {}))
         for _ in range(policy.max_redirects + 1):
             addresses = _resolve(_host(current), _port(current), resolver, deadline)
             _check(current, policy, addresses)
@@ -320,12 +336,16 @@ def fetch(url: str, policy: FetchPolicy, resolver: Resolver = system_resolver) -
                         request = response.next_request
                         current = checked_url(str(request.url))
                         continue
-                    if response.status_code >= 300:
+                    if response.status_code == 304 and headers:
+                        data = b""
+                    elif response.status_code >= 300:
                         raise FetchFailed(
                             f"{current.host} answered {response.status_code} "
-                            f"{response.reason_phrase} for {current}"
+                            f"{response.reason_phrase} for {current}",
+                            response.status_code,
                         )
-                    data = _body(response, current, policy.max_bytes)
+                    else:
+                        data = _body(response, current, policy.max_bytes)
                 finally:
                     response.close()
             except _TIMEOUTS as exc:
@@ -338,5 +358,8 @@ def fetch(url: str, policy: FetchPolicy, resolver: Resolver = system_resolver) -
                 url=str(current),
                 data=data,
                 filename=_filename(current, response.headers),
+                status=response.status_code,
+                etag=response.headers.get("etag"),
+                last_modified=response.headers.get("last-modified"),
             )
     raise FetchFailed(f"{url} redirects more than {policy.max_redirects} times")
