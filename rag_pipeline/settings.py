@@ -6,18 +6,15 @@ files keep working; the `RAG_` name wins when both are set. Nothing here writes 
 
 `python -m rag_pipeline.settings` prints the settings with their secrets masked, `--markdown`
 the configuration table of docs/configuration.md, and `--update docs/configuration.md`
-rewrites it there, between its settings markers.
+rewrites it there, between its settings markers (rag_pipeline/settings_table.py).
 """
 
-import argparse
-import json
 import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from pydantic import AliasChoices, BaseModel, Field, field_validator
-from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rag_pipeline.core.documents.metadata import METADATA_MAX_BYTES
@@ -29,8 +26,6 @@ from rag_pipeline.core.stages.embedders import DEFAULT_MODEL, max_tokens_for
 from rag_pipeline.core.stages.embedders.endpoint import EndpointSpec
 
 ENV_PREFIX = "RAG_"
-# Where the generated table sits in a Markdown page.
-TABLE_BEGIN, TABLE_END = "<!-- settings:begin -->\n", "<!-- settings:end -->"
 
 
 def _or_old(old: str) -> AliasChoices:
@@ -349,63 +344,11 @@ def get_settings() -> Settings:
     return Settings()
 
 
-def env_names(field: FieldInfo, name: str) -> list[str]:
-    """The variables a field is read from, the preferred one first."""
-    alias = field.validation_alias
-    if isinstance(alias, AliasChoices):
-        return [str(choice) for choice in alias.choices]
-    return [f"{ENV_PREFIX}{name.upper()}"]
-
-
-def shown_default(field: FieldInfo) -> str:
-    """A field's default as it is written in `.env.example`."""
-    value = field.default
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, Path):
-        return str(value) if value.is_absolute() else f"./{value}"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
-def markdown_table() -> str:
-    """The configuration table, one row per field."""
-    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
-    for name, field in Settings.model_fields.items():
-        first, *older = env_names(field, name)
-        variable = f"`{first}`" + "".join(f" (or `{old}`)" for old in older)
-        default = shown_default(field)
-        meaning = " ".join((field.description or "").split())
-        rows.append(f"| {variable} | {f'`{default}`' if default else 'empty'} | {meaning} |")
-    return "\n".join(rows) + "\n"
-
-
-def with_current_table(page: str) -> str:
-    """`page` with the table between its settings markers replaced by the current one."""
-    if page.count(TABLE_BEGIN) != 1 or page.count(TABLE_END) != 1:
-        raise ValueError(f"expected one {TABLE_BEGIN.strip()} and one {TABLE_END}")
-    head, rest = page.split(TABLE_BEGIN)
-    tail = rest.split(TABLE_END)[1]
-    return head + TABLE_BEGIN + markdown_table() + TABLE_END + tail
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m rag_pipeline.settings", description=__doc__)
-    parser.add_argument("--markdown", action="store_true", help="print the configuration table")
-    parser.add_argument(
-        "--update", type=Path, metavar="PAGE", help="rewrite the table in PAGE between its markers"
-    )
-    args = parser.parse_args()
-    if args.update:
-        args.update.write_text(with_current_table(args.update.read_text()))
-    elif args.markdown:
-        print(markdown_table(), end="")
-    else:
-        print(json.dumps(get_settings().redacted(), indent=2))
-
-
 if __name__ == "__main__":
+    import sys
+
+    # The table is made from this module's class: one module, not a second import of it.
+    sys.modules.setdefault("rag_pipeline.settings", sys.modules[__name__])
+    from rag_pipeline.settings_table import main
+
     main()

@@ -64,7 +64,8 @@ def test_the_workspace_points_at_the_code_server() -> None:
 
 
 def test_environment_matches_env_example_and_settings() -> None:
-    from rag_pipeline.settings import Settings, env_names
+    from rag_pipeline.settings import Settings
+    from rag_pipeline.settings_table import env_names
 
     env = COMPOSE["x-rag-env"]
     documented = _env_example()

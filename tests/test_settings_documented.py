@@ -13,10 +13,10 @@ from support.env import REPO
 from rag_pipeline.core.storage.data_dir import DocumentStore
 from rag_pipeline.definitions import build_definitions
 from rag_pipeline.orchestration import schedules
-from rag_pipeline.settings import (
+from rag_pipeline.settings import Settings
+from rag_pipeline.settings_table import (
     TABLE_BEGIN,
     TABLE_END,
-    Settings,
     env_names,
     markdown_table,
     shown_default,
