@@ -27,6 +27,7 @@ class QueryVector:
 
     dimension = DIM
     model_name = "first-axis"
+    multilingual = False
 
     def embed_query(self, text: str) -> np.ndarray:
         return np.eye(DIM, dtype=np.float32)[0]

@@ -19,6 +19,7 @@ from rag_pipeline.core.stages.extract import (
     ExtractionError,
     extract,
     extract_document,
+    sandbox,
 )
 from rag_pipeline.core.stages.extract.sandbox import run_bounded
 
@@ -125,8 +126,13 @@ def test_a_child_that_gets_no_processor_time_is_still_bounded() -> None:
     assert_no_child_left()
 
 
-def test_the_bound_counts_processor_time_not_wall_time() -> None:
-    """A healthy document that waits for the processor longer than the bound still gets read."""
+def test_the_bound_counts_processor_time_not_wall_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A healthy document that waits for the processor longer than the bound still gets read.
+
+    The wall-clock backstop is moved from twice the bound to four times: the claim is about the
+    processor-time bound, and on a loaded machine (two test workers on two cores) the PDF's
+    own reading after the stop could otherwise outlast the backstop's 5.5 s left."""
+    monkeypatch.setattr(sandbox, "_WALL_FACTOR", 4)
     result = in_background(MEDIUM_PDF, timeout_s=6)
     child = the_child()
     wait_until_limited(child)
