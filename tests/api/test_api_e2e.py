@@ -16,7 +16,8 @@ from support.env import running_api
 
 @pytest.fixture()
 def api_url(daemon, daemon_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
-    with running_api(daemon_env, tmp_path / "api.log", "e2e-key") as url:
+    # The API loads the real model before it answers: minutes on a busy machine, not seconds.
+    with running_api(daemon_env, tmp_path / "api.log", "e2e-key", timeout=300) as url:
         yield url
 
 
