@@ -14,8 +14,8 @@ from fastapi import APIRouter, Response
 
 from rag_api.deps import AdminDep, IndexDep, InstanceDep, SettingsDep, StoreDep
 from rag_api.errors import ApiError
-from rag_api.schemas import (
-    ErrorResponse,
+from rag_api.schemas import ErrorResponse
+from rag_api.source_schemas import (
     S3SourceIn,
     S3SourceOut,
     SourceIn,
