@@ -46,9 +46,12 @@ test: setup
 	$(BIN)/python -m pytest $(if $(filter-out 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup) \
 		--durations=30 $(PYTEST_ARGS)
 
-# The inner loop: unit tests and the API's tests through TestClient (docs/testing.md).
+# The inner loop: unit tests and the API's tests through TestClient, but not the ones marked
+# slow (corpus-wide sweeps, timing bounds, second processes), on two xdist workers: most of
+# these tests wait on a server or a bound rather than on the processor (docs/testing.md).
 test-fast: setup
-	$(BIN)/python -m pytest -m "unit or (api and not e2e)" --durations=10 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 -m "(unit or (api and not e2e)) and not slow" --durations=10 \
+		$(PYTEST_ARGS)
 
 # The full reliability suite: every corpus file, 500 uploads from 16 clients, four kinds of
 # kill -9, hostile input and schemathesis, with the real model; writes

@@ -5,7 +5,6 @@ temporary Dagster instance that enforces pools, a temporary data dir, and corpus
 live in tests/support/; this file holds fixtures only.
 """
 
-import contextlib
 import json
 import os
 import subprocess
@@ -26,7 +25,7 @@ from support.env import (
     running_chroma,
 )
 
-from bench.harness.processes import process_group
+from bench.harness.processes import start_group, stop_all
 
 # Each test has exactly one tier (docs/testing.md):
 # - unit: starts no server, daemon, worker or command (the extraction sandbox's own child is the
@@ -216,12 +215,15 @@ def daemon(daemon_env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Po
         "worker": [str(BIN / "rag-pipeline"), "worker"],
         "daemon": [str(BIN / "dagster-daemon"), "run", "-w", str(REPO / "workspace.yaml")],
     }
-    with contextlib.ExitStack() as stack:
-        procs = {
-            name: stack.enter_context(process_group(cmd, daemon_env, tmp_path / f"{name}.log"))
-            for name, cmd in commands.items()
-        }
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        for name, cmd in commands.items():
+            procs[name] = start_group(cmd, daemon_env, tmp_path / f"{name}.log")
         yield procs["daemon"]
+    finally:
+        # Both at once, and briefly: the test is over and its files are thrown away, so a
+        # graceful shutdown (the daemon's threads finishing their loops) buys nothing.
+        stop_all(list(procs.values()), grace_seconds=2)
 
 
 RELIABILITY_REPORT = REPO / "bench" / "results" / "reliability.json"

@@ -155,6 +155,19 @@ def stop(proc: subprocess.Popen[bytes], grace_seconds: float = 30) -> None:
     proc.wait()
 
 
+def stop_all(procs: list[subprocess.Popen[bytes]], grace_seconds: float = 30) -> None:
+    """`stop` for several processes at once: each is sent TERM first, then each waited for,
+    so their shutdowns overlap rather than add up."""
+    for proc in procs:
+        signal_group(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_seconds
+    for proc in procs:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+    for proc in procs:
+        stop(proc, grace_seconds=0)
+
+
 @contextlib.contextmanager
 def process_group(
     command: list[str], env: dict[str, str], log_path: Path

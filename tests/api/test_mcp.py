@@ -240,6 +240,7 @@ def test_mcp_over_streamable_http(api_url: str, rag_env: dict[str, str], instanc
             assert refused.json()["error"]["code"] == "unauthorized"
 
 
+@pytest.mark.slow
 def test_mcp_over_stdio(
     api_url: str, rag_env: dict[str, str], instance: object, tmp_path: Path
 ) -> None:
@@ -306,6 +307,7 @@ def _inspector(*args: str, env: dict[str, str] | None = None) -> Any:
     return json.loads(done.stdout)
 
 
+@pytest.mark.slow
 def test_the_mcp_inspector_lists_and_calls_the_tools_over_both_transports(
     api_url: str, rag_env: dict[str, str], instance: object
 ) -> None:

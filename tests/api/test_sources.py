@@ -92,6 +92,7 @@ def test_sources_are_managed_by_admins_and_never_show_a_secret(admin, s3, settin
     assert_error(admin.get(f"/collections/default/sources/{made['id']}"), 404, "not_found")
 
 
+@pytest.mark.slow
 def test_a_bucket_stays_in_step_with_its_collection(
     admin, s3, instance, settings, corpus: Path
 ) -> None:

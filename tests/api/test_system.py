@@ -35,6 +35,7 @@ def test_health_and_schedules(client, settings, instance) -> None:
     assert response.status_code == 503 and response.json()["checks"]["index"].startswith("error")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("instance", ["postgres"], indirect=True)
 def test_health_is_503_when_the_instance_database_is_gone(client) -> None:
     assert client.get("/health").json()["checks"]["instance"] == "ok"

@@ -155,6 +155,7 @@ def test_an_unhealthy_health_is_an_answer_not_an_error(server: Scripted) -> None
     assert len(server.received) == 1
 
 
+@pytest.mark.slow
 def test_a_server_that_is_not_there_is_retried_then_a_connection_error(server: Scripted) -> None:
     server.script = [(200, {}, HITS)]
     closed = server.url.rsplit(":", 1)[0] + ":9"  # the discard port: nothing listens on loopback

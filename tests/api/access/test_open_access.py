@@ -79,6 +79,7 @@ def test_with_no_key_at_all_every_request_is_refused_until_the_cli_makes_one(clo
     assert secret not in listed.stdout
 
 
+@pytest.mark.slow
 def test_the_cli_makes_scoped_keys_and_refuses_bad_ones(closed) -> None:
     ops = keys_cli("create", "--role", "admin", "--name", "ops", "--json")
     assert ops.returncode == 0, ops.stderr

@@ -203,6 +203,7 @@ def test_only_a_writer_of_the_collection_may_fetch_into_it(
     assert mine.status_code == 202, mine.text
 
 
+@pytest.mark.slow
 def test_a_slow_fetch_never_holds_up_other_requests(settings, instance, site: Site) -> None:
     """The fetch runs in the threadpool: while the remote stalls, /health answers."""
     patient = settings.model_copy(update={"fetch_timeout_seconds": 60.0})

@@ -28,6 +28,7 @@ API_KEY = "sniff-bound-admin-key"
 REDOS = b"<!---->" * 26 + b"x"
 
 
+@pytest.mark.slow
 def test_health_answers_within_a_second_while_hostile_files_are_uploaded(
     rag_env: dict[str, str], instance: object, tmp_path: Path
 ) -> None:

@@ -80,6 +80,7 @@ def test_queries_and_passages_are_embedded_differently(e5: E5Embedder) -> None:
     assert float(passage @ query) < 0.999
 
 
+@pytest.mark.slow
 def test_chunks_cut_with_the_bundled_tokenizer_fit_e5s_limit(e5: E5Embedder, corpus: Path) -> None:
     """The bound docs/design.md states: a chunk of E5's largest chunk size, in the chunker's
     WordPiece tokens, fits E5's 512 positions; checked on the corpus's Markdown and text files

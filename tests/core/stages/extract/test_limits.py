@@ -158,6 +158,7 @@ def test_a_crash_at_the_memory_limit_is_memory_not_damage() -> None:
     assert_no_child_left()
 
 
+@pytest.mark.slow
 def test_ocr_extensions_stop_at_the_documents_total_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     """A document asking for an hour, a page of OCR at a time, gets its 3 s budget.
 

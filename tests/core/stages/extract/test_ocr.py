@@ -36,6 +36,7 @@ def test_a_scanned_pdf_is_read_and_marked_as_ocr() -> None:
     assert result.ocr.low(LOW_CONFIDENCE) == ()
 
 
+@pytest.mark.slow
 def test_every_frame_of_a_multi_page_tiff_is_a_page() -> None:
     result = extract_document(read("scanned/docling_2206.01062.tif"), "paper.tif")
     assert result.media_type == MEDIA_TIFF and result.page_count == 2
@@ -98,6 +99,7 @@ def test_a_page_read_poorly_reports_its_low_confidence() -> None:
     assert result.ocr.low(LOW_CONFIDENCE) == (1,)
 
 
+@pytest.mark.slow
 def test_ocr_time_is_bounded_per_page_not_by_the_extraction_bound() -> None:
     # A 1 s extraction bound: the page's own OCR bound, granted on top of it, is what counts.
     data = read("scanned/ocrmypdf_linn.pdf")

@@ -38,6 +38,7 @@ def test_tex_spacing_accents_join_their_letters() -> None:
     assert "˘" not in dpr and "ˇ" not in dpr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(PDFS))
 def test_every_good_pdf_extracts(name: str) -> None:
     pages, phrase = PDFS[name]
@@ -83,6 +84,7 @@ def check_outcome(folder: str, name: str, expected: str, phrase: str, timeout_s:
     assert_no_child_left()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(PROBLEM_PDFS))
 def test_problem_pdfs_fail_cleanly_or_recover(name: str) -> None:
     expected, phrase = PROBLEM_PDFS[name]

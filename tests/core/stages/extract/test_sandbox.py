@@ -97,6 +97,7 @@ def test_a_runaway_child_times_out_and_the_next_document_still_extracts() -> Non
     assert_no_child_left()
 
 
+@pytest.mark.slow
 def test_the_kernel_holds_the_child_to_its_processor_time() -> None:
     """RLIMIT_CPU at the bound rounded up to whole seconds (SIGXCPU), the hard limit left as
     inherited so that OCR can extend the bound page by page, and no core dump."""
@@ -112,6 +113,7 @@ def test_the_kernel_holds_the_child_to_its_processor_time() -> None:
     assert_no_child_left()
 
 
+@pytest.mark.slow
 def test_a_child_that_gets_no_processor_time_is_still_bounded() -> None:
     """A child that computes nothing (a busy machine, here SIGSTOP) is ended by the wall-clock
     backstop, at twice the bound."""
@@ -126,6 +128,7 @@ def test_a_child_that_gets_no_processor_time_is_still_bounded() -> None:
     assert_no_child_left()
 
 
+@pytest.mark.slow
 def test_the_bound_counts_processor_time_not_wall_time(monkeypatch: pytest.MonkeyPatch) -> None:
     """A healthy document that waits for the processor longer than the bound still gets read.
 
@@ -170,6 +173,7 @@ def test_a_killed_child_is_reported_by_its_signal(signum: signal.Signals, code: 
     assert_no_child_left()
 
 
+@pytest.mark.slow
 def test_a_sigkill_once_the_hard_limit_could_be_reached_is_a_timeout() -> None:
     """The kernel sends SIGKILL at a hard limit (one the process inherited) to a child that
     survived SIGXCPU. Here the child is stopped and killed by hand in the window between the
