@@ -265,5 +265,5 @@ def test_opening_an_existing_registry_keeps_its_rows_and_schema_version(tmp_path
     assert second.reads.get("keep-1") is not None
     with second.db.engine.connect() as conn:
         version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
-    assert version == "0004"
+    assert version == "0005"
     second.close()
