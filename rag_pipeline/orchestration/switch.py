@@ -86,10 +86,11 @@ def carry(
     generation = home.pending_generation
     model = embedder.get(home.pending_model)
     canceled = CancelWatch(context)
-    outcomes = switch.embed(keys, model, before_slice=canceled.check)
-    ready = [key for key in keys if isinstance(outcomes.get(key), StageResult)]
+    embedded = switch.embed(keys, model, before_slice=canceled.check)
+    ready = [key for key in keys if isinstance(embedded.get(key), StageResult)]
     for key in keys:
-        yield _event("chunk_embeddings", key, home, outcomes[key])
+        yield _event("chunk_embeddings", key, home, embedded[key])
+    indexed: dict[str, StageResult | StageError] = {}
     if ready:
         with index_write_slot(
             context.instance, context.run_id, "model switch", log=context.log.warning
@@ -99,11 +100,11 @@ def carry(
             if now is None or now.pending_generation != generation:
                 context.log.info(f"collection {home.name!r}'s switch ended meanwhile")
                 return {}
-            outcomes |= switch.index(home, ready, index)
+            indexed = switch.index(home, ready, index)
         for key in ready:
-            yield _event("vector_index", key, home, outcomes[key])
-    switch.record(home, outcomes)
-    failed = {key: err for key, err in outcomes.items() if isinstance(err, StageError)}
+            yield _event("vector_index", key, home, indexed[key])
+    switch.record(home, embedded, indexed)
+    failed = {key: err for key, err in (embedded | indexed).items() if isinstance(err, StageError)}
     partitions = DagsterPartitions(context.instance, store, context.run_id)
     swapped = switch.finish(home.name, generation, index, partitions)
     if swapped is not None:

@@ -153,6 +153,9 @@ switch_documents = sa.Table(
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("error_code", sa.String(64), nullable=True),
     sa.Column("error_message", sa.Text, nullable=True),
+    # What chunk_embeddings wrote for the new model: the document's stage shows it once the
+    # collection swaps.
+    sa.Column("metadata", sa.JSON, nullable=True),
     sa.Column("at", sa.Float, nullable=False),
 )
 

@@ -2,8 +2,9 @@
 the swap that makes it the one search serves."""
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -14,6 +15,7 @@ from rag_pipeline.core.registry.model import (
     DocumentStatus,
     collections,
     documents,
+    stages,
     switch_documents,
 )
 
@@ -84,14 +86,17 @@ class Switches(Part):
         self,
         name: str,
         generation: int,
-        done: Iterable[str] = (),
+        done: Mapping[str, dict[str, Any]] | None = None,
         failed: Mapping[str, tuple[str, str]] | None = None,
     ) -> None:
-        """Documents written to (or failed for) the pending generation; nothing if that
-        generation is no longer pending (cancelled, or swapped already)."""
+        """Documents written to the pending generation (with their chunk_embeddings metadata)
+        or failed for it; nothing if that generation is no longer pending (cancelled, or
+        swapped already)."""
         now = time.time()
-        rows = [(doc_id, "done", None, None) for doc_id in done]
-        rows += [(doc_id, "failed", code, msg) for doc_id, (code, msg) in (failed or {}).items()]
+        rows = [(doc_id, "done", None, None, meta) for doc_id, meta in (done or {}).items()]
+        rows += [
+            (doc_id, "failed", code, msg, None) for doc_id, (code, msg) in (failed or {}).items()
+        ]
         if not rows:
             return
         with self.db.transaction(write=True, lock=f"collection:{name}") as conn:
@@ -118,9 +123,10 @@ class Switches(Part):
                         "state": state,
                         "error_code": code,
                         "error_message": message,
+                        "metadata": meta,
                         "at": now,
                     }
-                    for doc_id, state, code, message in rows
+                    for doc_id, state, code, message, meta in rows
                 ],
             )
 
@@ -182,6 +188,20 @@ class Switches(Part):
                     updated_at=time.time(),
                 )
             )
+            # Each document's chunk_embeddings stage shows the model its vectors now come from.
+            written = conn.execute(
+                sa.select(switch_documents.c.document_id, switch_documents.c.metadata).where(
+                    switch_documents.c.collection == name,
+                    switch_documents.c.generation == generation,
+                    switch_documents.c.metadata.is_not(None),
+                )
+            )
+            for doc_id, meta in written:
+                conn.execute(
+                    stages.update()
+                    .where(stages.c.document_id == doc_id, stages.c.stage == "chunk_embeddings")
+                    .values(metadata=meta)
+                )
             conn.execute(switch_documents.delete().where(switch_documents.c.collection == name))
             return Collection.from_row(row)
 

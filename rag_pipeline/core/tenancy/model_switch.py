@@ -15,6 +15,7 @@ does not re-chunk: a document whose chunks exceed the new model's input limit fa
 
 import os
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from rag_pipeline.core.documents.service import Partitions
 from rag_pipeline.core.registry import Collection, CollectionNotFound
@@ -119,16 +120,25 @@ class ModelSwitch:
                 )
         return outcomes
 
-    def record(self, collection: Collection, outcomes: dict[str, StageResult | StageError]) -> None:
+    def record(
+        self,
+        collection: Collection,
+        embedded: dict[str, StageResult | StageError],
+        indexed: dict[str, StageResult | StageError],
+    ) -> None:
+        """Each document done (embedded and indexed) or failed, with why."""
         if collection.pending_generation is None:
             return
+        done: dict[str, dict[str, Any]] = {}
+        failed: dict[str, tuple[str, str]] = {}
+        for doc_id, outcome in (embedded | indexed).items():
+            if isinstance(outcome, StageError):
+                failed[doc_id] = (outcome.code, outcome.message)
+            elif doc_id in indexed:
+                first = embedded[doc_id]
+                done[doc_id] = first.metadata if isinstance(first, StageResult) else {}
         self.registry.switches.record(
-            collection.name,
-            collection.pending_generation,
-            done=[k for k, v in outcomes.items() if isinstance(v, StageResult)],
-            failed={
-                k: (v.code, v.message) for k, v in outcomes.items() if isinstance(v, StageError)
-            },
+            collection.name, collection.pending_generation, done=done, failed=failed
         )
 
     def finish(
