@@ -142,7 +142,9 @@ def _counted(store: StoreDep, collection: Collection, default_model: str) -> Col
     return _out(collection, live, by_status, default_model, progress)
 
 
-_SWITCHED = {202: {"model": CollectionOut, "description": "A model switch started"}}
+_SWITCHED: dict[int | str, dict[str, Any]] = {
+    202: {"model": CollectionOut, "description": "A model switch started"}
+}
 
 
 @router.patch("/{name}", response_model=CollectionOut, responses={**_ERRORS, **_SWITCHED})

@@ -9,7 +9,7 @@ generations in that run (`carry`). Whichever step writes the last missing docume
 collection and removes the old generation (`ModelSwitch.finish`).
 """
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from typing import Any
 
 from dagster import (
@@ -77,7 +77,7 @@ def carry(
     keys: Sequence[str],
     embedder: EmbedderResource,
     index: VectorIndex,
-) -> Iterator[Any]:
+) -> Generator[Any, None, dict[str, StageError]]:
     """Embed the documents with the pending model and write them to the pending generation,
     recording each one's outcome; swap if that was the last. Returns the failures."""
     switch = ModelSwitch(store)
@@ -134,7 +134,7 @@ def follow(
 def _event(
     stage: str, key: str, home: Collection, outcome: StageResult | StageError
 ) -> AssetMaterialization | AssetObservation:
-    tags = {"collection": home.name, "generation": home.pending_generation or 0}
+    tags: dict[str, Any] = {"collection": home.name, "generation": home.pending_generation or 0}
     if isinstance(outcome, StageError):
         return AssetObservation(
             asset_key=stage,
@@ -142,7 +142,7 @@ def _event(
             description=f"model switch: [{outcome.code}] {outcome.message}",
             metadata={**tags, "error_code": outcome.code, "error_message": outcome.message},
         )
-    meta = {**tags, **outcome.metadata}
+    meta: dict[str, Any] = {**tags, **outcome.metadata}
     if "path" in meta:
         meta["path"] = MetadataValue.path(meta["path"])
     return AssetMaterialization(asset_key=stage, partition=key, metadata=meta)

@@ -93,7 +93,9 @@ class Switches(Part):
         or failed for it; nothing if that generation is no longer pending (cancelled, or
         swapped already)."""
         now = time.time()
-        rows = [(doc_id, "done", None, None, meta) for doc_id, meta in (done or {}).items()]
+        rows: list[tuple[str, str, str | None, str | None, dict[str, Any] | None]] = [
+            (doc_id, "done", None, None, meta) for doc_id, meta in (done or {}).items()
+        ]
         rows += [
             (doc_id, "failed", code, msg, None) for doc_id, (code, msg) in (failed or {}).items()
         ]

@@ -150,7 +150,7 @@ def deleted_collections(
     # a collection made meanwhile is among the rows read.
     found = index.suffixes()
     # A model switch's pending generation is kept; an old one a swap left behind is not.
-    kept = set()
+    kept: set[str] = set()
     for c in store.registry.tenancy.collections():
         kept.update(s for s in (c.index_suffix, c.pending_suffix) if s is not None)
     stale = sorted(found - kept)

@@ -115,5 +115,5 @@ def cancel_switch_backfills(instance: DagsterInstance, name: str, generation: in
         )
     )
     for backfill in running:
-        instance.update_backfill(backfill.with_status(BulkActionStatus.CANCELING))
+        instance.update_backfill(backfill.with_status(BulkActionStatus.CANCELING))  # type: ignore[no-untyped-call]
     return len(running)
