@@ -55,7 +55,8 @@ def reembed(
         context.log.info(f"collection {name!r} no longer switches to generation {generation}")
         return
     own = {doc.id for doc in store.registry.reads.documents(keys) if doc.collection == name}
-    failed = yield from carry(context, store, home, [k for k in keys if k in own], embedder, index)
+    own_keys = [k for k in keys if k in own]
+    failed = yield from carry(context, store, home, own_keys, embedder, index, settled=False)
     if failed:
         lines = [f"{key}: [{err.code}] {err.message}" for key, err in failed.items()]
         raise Failure(
@@ -77,9 +78,12 @@ def carry(
     keys: Sequence[str],
     embedder: EmbedderResource,
     index: VectorIndex,
+    settled: bool,
 ) -> Generator[Any, None, dict[str, StageError]]:
     """Embed the documents with the pending model and write them to the pending generation,
-    recording each one's outcome; swap if that was the last. Returns the failures."""
+    recording each one's outcome; swap if that was the last. `settled`: the documents are the
+    calling ingestion step's own, in both generations now (not runs in flight). Returns the
+    failures."""
     switch = ModelSwitch(store)
     if not keys or home.pending_model is None or home.pending_generation is None:
         return {}
@@ -106,7 +110,9 @@ def carry(
     switch.record(home, embedded, indexed)
     failed = {key: err for key, err in (embedded | indexed).items() if isinstance(err, StageError)}
     partitions = DagsterPartitions(context.instance, store, context.run_id)
-    swapped = switch.finish(home.name, generation, index, partitions)
+    swapped = switch.finish(
+        home.name, generation, index, partitions, settled=keys if settled else ()
+    )
     if swapped is not None:
         context.log.info(
             f"collection {home.name!r} now serves generation {generation} ({home.pending_model});"
@@ -126,7 +132,7 @@ def follow(
     pending generation too, so none is missing there at the swap. A failure there is the
     switch's (its status says so), not the document's."""
     for home, own in ModelSwitch(store).pending(keys).values():
-        failed = yield from carry(context, store, home, own, embedder, index)
+        failed = yield from carry(context, store, home, own, embedder, index, settled=True)
         for key, err in failed.items():
             context.log.warning(f"{key}: model switch of {home.name!r} [{err.code}] {err.message}")
 

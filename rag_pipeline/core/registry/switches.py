@@ -2,6 +2,7 @@
 the swap that makes it the one search serves."""
 
 import time
+from collections.abc import Collection as Collection_
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -168,16 +169,29 @@ class Switches(Part):
                 return []
             return [row.id for row in conn.execute(self._missing(name, pending))]
 
-    def complete(self, name: str, generation: int) -> Collection | None:
-        """Swap, in one transaction, if every carried document is in the pending generation:
-        the collection serves it from then on. Returns the collection as it was before (whose
-        old generation is the caller's to remove), or None if the switch is not complete (or
-        that generation is no longer pending)."""
+    def complete(
+        self, name: str, generation: int, settled: Collection_[str] = ()
+    ) -> Collection | None:
+        """Swap, in one transaction, if every carried document is in the pending generation
+        and none is queued or processing (a run under way embeds with the model it started
+        with), but those of `settled` (the calling step's own, written to both generations):
+        the collection serves the new generation from then on. Returns the collection as it
+        was before (whose old generation is the caller's to remove), or None if the switch is
+        not complete (or that generation is no longer pending)."""
         with self.db.transaction(write=True, lock=f"collection:{name}") as conn:
             row = conn.execute(sa.select(collections).where(collections.c.name == name)).first()
             if row is None or row.pending_generation != generation:
                 return None
             if conn.execute(self._missing(name, generation).limit(1)).first() is not None:
+                return None
+            in_flight = sa.select(documents.c.id).where(
+                documents.c.collection == name,
+                documents.c.status.in_(
+                    [DocumentStatus.queued.value, DocumentStatus.processing.value]
+                ),
+                documents.c.id.not_in(list(settled)),
+            )
+            if conn.execute(in_flight.limit(1)).first() is not None:
                 return None
             conn.execute(
                 collections.update()

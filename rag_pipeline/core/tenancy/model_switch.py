@@ -142,11 +142,16 @@ class ModelSwitch:
         )
 
     def finish(
-        self, name: str, generation: int, root: VectorIndex, partitions: Partitions
+        self,
+        name: str,
+        generation: int,
+        root: VectorIndex,
+        partitions: Partitions,
+        settled: Sequence[str] = (),
     ) -> Collection | None:
-        """Swap if the pending generation is complete, then remove the old one; returns the
-        collection as it now is, or None if it was not complete."""
-        old = self.registry.switches.complete(name, generation)
+        """Swap if the pending generation is complete (see `Switches.complete`), then remove
+        the old one; returns the collection as it now is, or None if it was not complete."""
+        old = self.registry.switches.complete(name, generation, settled)
         if old is None:
             return None
         doc_ids = self.registry.tenancy.collection_document_ids(name)
