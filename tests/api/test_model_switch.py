@@ -218,3 +218,38 @@ def test_a_failing_new_model_leaves_the_old_generation_serving_until_a_retry(
 
 def _first_backfill_id(instance) -> str:  # type: ignore[no-untyped-def]
     return min(instance.get_backfills(), key=lambda b: b.backfill_timestamp).backfill_id
+
+
+def test_the_default_collection_switches_off_the_configured_index(
+    client: TestClient, instance, settings: Settings, rag_env, corpus: Path
+) -> None:
+    [doc] = client.post("/documents", files=[upload(corpus, NORWICH)]).json()["documents"]
+    ingest_landed(instance, str(settings.data_dir))
+    root = vector_index(rag_env)
+    assert root.count(doc["id"]) > 0
+    patched = client.patch("/collections/default", json={"embedding_model": "hash-256"})
+    assert patched.status_code == 202, patched.text
+    keys, tags = _switch_backfill(instance)
+    assert keys == [doc["id"]] and _run(instance, keys, tags)
+
+    after = _collection(settings, "default")
+    assert (after.embedding_model, after.index_suffix) == ("hash-256", "__g2")
+    # The configured Chroma collection stays (it is never dropped), emptied of the old model.
+    assert root.count(doc["id"]) == 0 and root.of("__g2").count(doc["id"]) > 0
+    hits = client.get("/search", params={**QUERY, "collection": "default"}).json()["results"]
+    assert doc["id"] in {h["document_id"] for h in hits}
+
+
+def test_deleting_a_switching_collection_removes_both_generations(
+    client: TestClient, instance, settings: Settings, rag_env, corpus: Path
+) -> None:
+    norwich, _ = _ingested(client, instance, settings, corpus)
+    assert client.patch("/collections/kb", json={"embedding_model": "hash-256"}).status_code == 202
+    _, tags = _switch_backfill(instance)
+    assert _run(instance, [norwich], tags)
+    switching = _collection(settings)
+    root = vector_index(rag_env)
+    assert {switching.index_suffix, switching.pending_suffix} <= root.suffixes()
+
+    assert client.delete("/collections/kb").status_code == 204
+    assert not {switching.index_suffix, switching.pending_suffix} & root.suffixes()
