@@ -33,8 +33,11 @@ def _collection(settings: Settings, name: str = "kb") -> Collection:
 
 
 def _switch_backfill(instance) -> tuple[list[str], dict[str, str]]:  # type: ignore[no-untyped-def]
-    """The one switch backfill launched: its documents, and the tags its runs carry."""
-    [backfill] = [b for b in instance.get_backfills() if "rag/model-switch" in b.tags]
+    """The latest switch backfill launched: its documents, and the tags its runs carry."""
+    backfill = max(
+        (b for b in instance.get_backfills() if "rag/model-switch" in b.tags),
+        key=lambda b: b.backfill_timestamp,
+    )
     targets = list(backfill.asset_backfill_data.target_subset.iterate_asset_partitions())
     assert {t.asset_key for t in targets} == {
         AssetKey("chunk_embeddings"),
@@ -159,6 +162,13 @@ def test_a_cancelled_switch_removes_its_partial_generation(
     assert _found(client, norwich)
     assert_error(client.delete("/collections/kb/model-switch"), 409, "no_model_switch")
     assert_error(client.post("/collections/kb/model-switch/retry"), 409, "no_model_switch")
+
+    # Switching again writes a generation of a new name, and completes; search follows it.
+    assert client.patch("/collections/kb", json={"embedding_model": "hash-256"}).status_code == 202
+    keys, tags = _switch_backfill(instance)
+    assert tags["rag/model-switch"] == "kb:3" and _run(instance, keys, tags)
+    assert client.get("/collections/kb").json()["generation"] == 3
+    assert _found(client, norwich)
 
 
 class _Flaky(HashEmbedder):

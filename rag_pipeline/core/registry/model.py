@@ -140,6 +140,9 @@ collections = sa.Table(
     sa.Column("generation", sa.Integer, nullable=False, server_default="1"),
     sa.Column("pending_model", sa.String(200), nullable=True),
     sa.Column("pending_generation", sa.Integer, nullable=True),
+    # The highest generation ever begun: a cancelled one's number is never used again, so no
+    # process can hold a handle to a removed Chroma collection under a name in use.
+    sa.Column("last_generation", sa.Integer, nullable=False, server_default="1"),
 )
 
 # What a model switch has written to its pending generation: a row per document, done or
@@ -301,6 +304,7 @@ class Collection:
     generation: int = 1
     pending_model: str | None = None
     pending_generation: int | None = None
+    last_generation: int = 1
 
     def model(self, default: str) -> str:
         """The model its vectors are embedded with."""

@@ -72,12 +72,17 @@ class Switches(Part):
                 raise SwitchConflict(
                     "same_embedding_model", f"collection {name!r} already uses {model!r}"
                 )
-            generation = found.generation + 1
+            generation = max(found.generation, found.last_generation) + 1
             conn.execute(switch_documents.delete().where(switch_documents.c.collection == name))
             conn.execute(
                 collections.update()
                 .where(collections.c.name == name)
-                .values(pending_model=model, pending_generation=generation, updated_at=time.time())
+                .values(
+                    pending_model=model,
+                    pending_generation=generation,
+                    last_generation=generation,
+                    updated_at=time.time(),
+                )
             )
             return Collection.from_row(
                 conn.execute(sa.select(collections).where(collections.c.name == name)).one()

@@ -109,5 +109,6 @@ def test_a_cancelled_switch_forgets_its_generation(registry: Registry) -> None:
     assert kept is not None and (kept.embedding_model, kept.pending_model) == ("hash-384", None)
     assert registry.switches.complete("kb", 2) is None
     again = registry.switches.start("kb", "hash-256", "hash-384")
+    assert again.pending_generation == 3  # a cancelled generation's number is not used again
     progress = registry.switches.progress(again)
     assert progress is not None and progress.done == 0

@@ -21,6 +21,9 @@ def upgrade() -> None:
         batch.add_column(sa.Column("generation", sa.Integer, nullable=False, server_default="1"))
         batch.add_column(sa.Column("pending_model", sa.String(200), nullable=True))
         batch.add_column(sa.Column("pending_generation", sa.Integer, nullable=True))
+        batch.add_column(
+            sa.Column("last_generation", sa.Integer, nullable=False, server_default="1")
+        )
     op.create_table(
         "switch_documents",
         sa.Column("collection", sa.String(64), primary_key=True),
@@ -39,6 +42,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("switch_documents")
     with op.batch_alter_table("collections") as batch:
+        batch.drop_column("last_generation")
         batch.drop_column("pending_generation")
         batch.drop_column("pending_model")
         batch.drop_column("generation")
