@@ -68,7 +68,7 @@ def _ingested(client: TestClient, instance, settings: Settings, corpus: Path) ->
 
 
 def test_a_switch_completes_while_search_answers_and_takes_uploads_made_meanwhile(
-    client: TestClient, instance, settings: Settings, rag_env, corpus: Path
+    client: TestClient, instance, settings: Settings, rag_env, corpus: Path, monkeypatch
 ) -> None:
     norwich, haystack = _ingested(client, instance, settings, corpus)
     assert _found(client, norwich)
@@ -122,6 +122,18 @@ def test_a_switch_completes_while_search_answers_and_takes_uploads_made_meanwhil
     )
     assert _found(client, norwich)
     assert old.index_suffix not in root.suffixes()
+
+    # A search that read the collection just before the swap asks the removed generation, and
+    # answers all the same, from the one that serves now.
+    from rag_pipeline.core.registry.tenancy import Tenancy
+
+    reads = Tenancy.collections
+    calls = iter([[old]])
+    monkeypatch.setattr(
+        Tenancy, "collections", lambda self, names=None: next(calls, None) or reads(self, names)
+    )
+    assert _found(client, norwich)
+    monkeypatch.setattr(Tenancy, "collections", reads)
     for doc_id in (norwich, haystack, plumber["id"]):
         assert root.of(_collection(settings).index_suffix).count(doc_id) > 0
         stage = client.get(f"/documents/{doc_id}").json()["stages"]["chunk_embeddings"]
