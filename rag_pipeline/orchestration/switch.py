@@ -54,7 +54,11 @@ def reembed(
     if home is None or home.pending_generation != generation:
         context.log.info(f"collection {name!r} no longer switches to generation {generation}")
         return
-    own = {doc.id for doc in store.registry.reads.documents(keys) if doc.collection == name}
+    own = {
+        doc.id
+        for doc in store.registry.reads.documents(keys)
+        if doc.collection == name and doc.live
+    }
     own_keys = [k for k in keys if k in own]
     failed = yield from carry(context, store, home, own_keys, embedder, index, settled=False)
     if failed:
