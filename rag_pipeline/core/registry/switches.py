@@ -164,6 +164,11 @@ class Switches(Part):
                 ],
             )
 
+    def restart(self, name: str) -> None:
+        """Forget what the pending generation holds (it was not restored with a backup)."""
+        with self.db.transaction(write=True, lock=f"collection:{name}") as conn:
+            conn.execute(switch_documents.delete().where(switch_documents.c.collection == name))
+
     def unfinished(self, name: str) -> list[str]:
         """The documents the pending generation still needs, in arrival order."""
         with self.db.transaction() as conn:

@@ -1,5 +1,6 @@
 """A collection's model switch in the registry: one at a time, its progress, the swap in one
-transaction only once every carried document is written and none is in flight, and cancel."""
+transaction only once every carried document is written and none is in flight, restart (after
+a restore) and cancel."""
 
 from collections.abc import Iterator
 from pathlib import Path
@@ -103,6 +104,10 @@ def test_a_cancelled_switch_forgets_its_generation(registry: Registry) -> None:
         registry.switches.cancel("kb")
     registry.switches.start("kb", "hash-256", "hash-384")
     registry.switches.record("kb", 2, done={"a": {}})
+    registry.switches.restart("kb")  # as a restore does: its generation was not restored
+    assert registry.switches.unfinished("kb") == ["a"]
+    registry.switches.record("kb", 2, done={"a": {}})
+    assert registry.switches.unfinished("kb") == []
     before = registry.switches.cancel("kb")
     assert before.pending_generation == 2
     kept = registry.tenancy.collection("kb")
