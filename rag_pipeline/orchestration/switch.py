@@ -5,7 +5,7 @@ collection's partitions (`runs/backfill.py`), tagged with the generation it writ
 The ingestion step sees the tag and writes the pending generation instead of the active one,
 leaving each document's status alone (it stays indexed, served by the active generation). A
 document indexed by an ordinary run while its collection switches is written to both
-generations in that run (`carry`). Whichever step writes the last missing document swaps the
+generations in that run (`follow`). Whichever step writes the last missing document swaps the
 collection and removes the old generation (`ModelSwitch.finish`).
 """
 
@@ -64,7 +64,7 @@ def reembed(
     if failed:
         lines = [f"{key}: [{err.code}] {err.message}" for key, err in failed.items()]
         raise Failure(
-            description=f"{len(failed)} of {len(keys)} document(s) failed to switch:\n"
+            description=f"{len(failed)} of {len(own_keys)} document(s) failed to switch:\n"
             + "\n".join(lines),
             metadata={
                 "failed": MetadataValue.json(
