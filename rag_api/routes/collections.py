@@ -176,16 +176,20 @@ def change_collection(
     size = changes.get("chunk_size", current.chunk_size)
     overlap = changes.get("chunk_overlap", current.chunk_overlap)
     check_options(size, overlap, settings.chunk_defaults(current.model(settings.embedding_model)))
-    changed = store.registry.tenancy.update_collection(name, **changes) if changes else current
-    if changed is None:
-        raise CollectionNotFound(name)
-    if model is not None and model != changed.model(settings.embedding_model):
-        launched = switches.start(
+    if model is not None and (
+        model != current.model(settings.embedding_model) or current.pending_model is not None
+    ):
+        # First, so a refusal (409 while a switch is under way, whichever model is asked
+        # for) changes nothing else.
+        switches.start(
             instance, store, name, model, settings.embedding_model, api_holder_id(), index
         )
-        changed = launched.collection
         response.status_code = 202
-    return _counted(store, changed, settings.embedding_model)
+    changed = store.registry.tenancy.update_collection(name, **changes) if changes else None
+    found = changed or store.registry.tenancy.collection(name)
+    if found is None:
+        raise CollectionNotFound(name)
+    return _counted(store, found, settings.embedding_model)
 
 
 @router.post(
