@@ -61,6 +61,9 @@ def reembed(
     }
     own_keys = [k for k in keys if k in own]
     failed = yield from carry(context, store, home, own_keys, embedder, index, settled=False)
+    # A document deleted while the run embedded it needs nothing more: not a failure.
+    still = {doc.id for doc in store.registry.reads.documents(list(failed)) if doc.live}
+    failed = {key: err for key, err in failed.items() if key in still}
     if failed:
         lines = [f"{key}: [{err.code}] {err.message}" for key, err in failed.items()]
         raise Failure(
