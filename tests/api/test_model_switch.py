@@ -276,3 +276,24 @@ def test_deleting_a_switching_collection_removes_both_generations(
 
     assert client.delete("/collections/kb").status_code == 204
     assert not {switching.index_suffix, switching.pending_suffix} & root.suffixes()
+
+
+def test_a_switch_left_complete_by_a_deletion_is_swapped_by_cleanup(
+    client: TestClient, instance, settings: Settings, rag_env, corpus: Path
+) -> None:
+    from rag_pipeline.core.storage.data_dir import DocumentStore
+    from rag_pipeline.orchestration.runs import switches
+
+    norwich, haystack = _ingested(client, instance, settings, corpus)
+    assert client.patch("/collections/kb", json={"embedding_model": "hash-256"}).status_code == 202
+    _, tags = _switch_backfill(instance)
+    assert _run(instance, [norwich], tags)
+    # The one document still missing goes: nothing is left for a step to swap on.
+    assert client.delete(f"/documents/{haystack}").status_code == 204
+    assert client.get("/collections/kb").json()["model_switch"]["documents_total"] == 1
+
+    store = DocumentStore(settings.data_dir)
+    assert switches.complete_ready(instance, store, vector_index(rag_env), "test") == ["kb"]
+    after = client.get("/collections/kb").json()
+    assert (after["embedding_model"], after["model_switch"]) == ("hash-256", None)
+    assert _found(client, norwich)

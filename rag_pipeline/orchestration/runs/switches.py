@@ -71,3 +71,19 @@ def _launch(
         partitions = DagsterPartitions(instance, store, holder)
         switch.finish(name, pending.pending_generation, index, partitions)
     return Launched(switch.get(name), backfill_id, count)
+
+
+def complete_ready(
+    instance: DagsterInstance, store: DocumentStore, index: VectorIndex, holder: str
+) -> list[str]:
+    """Swap every collection whose switch is complete though no step swapped it (its last
+    missing document was deleted, or its last one in flight failed); cleanup's backstop.
+    Returns the collections swapped."""
+    switch = ModelSwitch(store)
+    partitions = DagsterPartitions(instance, store, holder)
+    return [
+        home.name
+        for home in store.registry.tenancy.collections()
+        if home.pending_generation is not None
+        and switch.finish(home.name, home.pending_generation, index, partitions) is not None
+    ]
