@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from rag_pipeline.core.documents.service import Partitions
-from rag_pipeline.core.registry import Collection, CollectionNotFound
+from rag_pipeline.core.registry import DEFAULT_COLLECTION, Collection, CollectionNotFound
 from rag_pipeline.core.registry.switches import SwitchConflict, SwitchProgress
 from rag_pipeline.core.retrieval.vector_index import VectorIndex
 from rag_pipeline.core.stages import indexing, ingest
@@ -173,6 +173,41 @@ class ModelSwitch:
             with partitions.index_write("model switch cancelled: remove its generation"):
                 remove_generation(root, before.pending_suffix, doc_ids)
         return self.get(name)
+
+    def tidy(self, root: VectorIndex, partitions: Partitions) -> int:
+        """Finish what a swap or a cancel that stopped part-way left: pending embeddings of a
+        collection no longer switching become the document's embeddings if they are of the
+        model it now uses and newer than its own, and go otherwise; the configured Chroma
+        collection loses `default`'s vectors once `default` serves a later generation.
+        Returns how many documents it tidied."""
+        homes = {c.name: c for c in self.registry.tenancy.collections()}
+        ids = self.store.artifact_ids(PENDING)
+        docs = {doc.id: doc for doc in self.registry.reads.documents(ids)}
+        tidied = 0
+        for doc_id in ids:
+            doc = docs.get(doc_id)
+            home = homes.get(doc.collection) if doc is not None else None
+            if home is not None and home.pending_generation is not None:
+                continue
+            pending = self.store.artifact_path(PENDING, doc_id)
+            own = self.store.artifact_path("embeddings", doc_id)
+            try:
+                model = catalog.read_embeddings(self.store, doc_id, PENDING)[2]
+                newer = not own.exists() or pending.stat().st_mtime > own.stat().st_mtime
+                if home is not None and model == home.embedding_model and newer:
+                    os.replace(pending, own)
+                else:
+                    pending.unlink()
+            except FileNotFoundError:
+                continue  # promoted or removed meanwhile
+            tidied += 1
+        default = homes.get(DEFAULT_COLLECTION)
+        if default is not None and default.generation > 1 and root.count():
+            with partitions.index_write("model switch: empty the configured index"):
+                stale = sorted(root.document_ids())
+                remove_generation(root, "", stale)
+            tidied += len(stale)
+        return tidied
 
     def get(self, name: str) -> Collection:
         found = self.registry.tenancy.collection(name)

@@ -77,13 +77,16 @@ def complete_ready(
     instance: DagsterInstance, store: DocumentStore, index: VectorIndex, holder: str
 ) -> list[str]:
     """Swap every collection whose switch is complete though no step swapped it (its last
-    missing document was deleted, or its last one in flight failed); cleanup's backstop.
-    Returns the collections swapped."""
+    missing document was deleted, or its last one in flight failed), and tidy what a swap or
+    cancel that stopped part-way left (`ModelSwitch.tidy`); cleanup's backstop. Returns the
+    collections swapped."""
     switch = ModelSwitch(store)
     partitions = DagsterPartitions(instance, store, holder)
-    return [
+    swapped = [
         home.name
         for home in store.registry.tenancy.collections()
         if home.pending_generation is not None
         and switch.finish(home.name, home.pending_generation, index, partitions) is not None
     ]
+    switch.tidy(index, partitions)
+    return swapped
