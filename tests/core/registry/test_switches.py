@@ -2,28 +2,10 @@
 transaction only once every carried document is written and none is in flight, restart (after
 a restore) and cancel."""
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from rag_pipeline.core.registry import Registry, default_url
+from rag_pipeline.core.registry import Registry
 from rag_pipeline.core.registry.switches import SwitchConflict
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Registry]:
-    if request.param == "sqlite":
-        url = default_url(tmp_path)
-    else:
-        pg = request.getfixturevalue("postgres_db")
-        url = (
-            f"postgresql+psycopg2://{pg['DAGSTER_PG_USER']}:{pg['DAGSTER_PG_PASSWORD']}"
-            f"@{pg['DAGSTER_PG_HOST']}:{pg['DAGSTER_PG_PORT']}/{pg['DAGSTER_PG_DB']}"
-        )
-    reg = Registry(url)
-    yield reg
-    reg.close()
 
 
 def _indexed(reg: Registry, doc_id: str) -> None:
