@@ -67,6 +67,18 @@ def _ingested(client: TestClient, instance, settings: Settings, corpus: Path) ->
     return [doc["id"] for doc in docs]
 
 
+def _switching(
+    client: TestClient, instance, settings: Settings, corpus: Path
+) -> tuple[str, str, dict[str, str]]:  # type: ignore[no-untyped-def]
+    """Two documents of `kb` indexed, a switch to hash-256 started and the first of them
+    written to its generation; returns their ids and the tags of the switch's runs."""
+    norwich, haystack = _ingested(client, instance, settings, corpus)
+    assert client.patch("/collections/kb", json={"embedding_model": "hash-256"}).status_code == 202
+    keys, tags = _switch_backfill(instance)
+    assert keys == [norwich, haystack] and _run(instance, [norwich], tags)
+    return norwich, haystack, tags
+
+
 def test_a_switch_completes_while_search_answers_and_takes_uploads_made_meanwhile(
     client: TestClient, instance, settings: Settings, rag_env, corpus: Path, monkeypatch
 ) -> None:
@@ -153,10 +165,8 @@ def test_a_switch_completes_while_search_answers_and_takes_uploads_made_meanwhil
 def test_a_cancelled_switch_removes_its_partial_generation(
     client: TestClient, instance, settings: Settings, rag_env, corpus: Path
 ) -> None:
-    norwich, _ = _ingested(client, instance, settings, corpus)
-    assert client.patch("/collections/kb", json={"embedding_model": "hash-256"}).status_code == 202
-    keys, tags = _switch_backfill(instance)
-    assert _run(instance, [norwich], tags)
+    norwich, haystack, tags = _switching(client, instance, settings, corpus)
+    keys = [norwich, haystack]
     pending = _collection(settings).pending_suffix
     root = vector_index(rag_env)
     assert pending in root.suffixes()
@@ -266,10 +276,7 @@ def test_the_default_collection_switches_off_the_configured_index(
 def test_deleting_a_switching_collection_removes_both_generations(
     client: TestClient, instance, settings: Settings, rag_env, corpus: Path
 ) -> None:
-    norwich, _ = _ingested(client, instance, settings, corpus)
-    assert client.patch("/collections/kb", json={"embedding_model": "hash-256"}).status_code == 202
-    _, tags = _switch_backfill(instance)
-    assert _run(instance, [norwich], tags)
+    _switching(client, instance, settings, corpus)
     switching = _collection(settings)
     root = vector_index(rag_env)
     assert {switching.index_suffix, switching.pending_suffix} <= root.suffixes()
@@ -284,10 +291,7 @@ def test_a_switch_left_complete_by_a_deletion_is_swapped_by_cleanup(
     from rag_pipeline.core.storage.data_dir import DocumentStore
     from rag_pipeline.orchestration.runs import switches
 
-    norwich, haystack = _ingested(client, instance, settings, corpus)
-    assert client.patch("/collections/kb", json={"embedding_model": "hash-256"}).status_code == 202
-    _, tags = _switch_backfill(instance)
-    assert _run(instance, [norwich], tags)
+    norwich, haystack, _ = _switching(client, instance, settings, corpus)
     # The one document still missing goes: nothing is left for a step to swap on.
     assert client.delete(f"/documents/{haystack}").status_code == 204
     assert client.get("/collections/kb").json()["model_switch"]["documents_total"] == 1
