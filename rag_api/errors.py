@@ -18,6 +18,7 @@ from rag_pipeline.core.documents.errors import (
     NotFailed,
 )
 from rag_pipeline.core.documents.metadata import MetadataError
+from rag_pipeline.core.registry.switches import SwitchConflict
 from rag_pipeline.core.retrieval.filters import FilterError
 from rag_pipeline.core.sources.fetch import FetchFailed, FetchRefused, FetchTimeout, FetchTooLarge
 from rag_pipeline.core.sources.s3 import SourceError
@@ -107,6 +108,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(InvalidOptions)
     async def _invalid_options(_: Request, exc: InvalidOptions) -> JSONResponse:
         return JSONResponse(error_body("invalid_options", str(exc)), status_code=422)
+
+    @app.exception_handler(SwitchConflict)
+    async def _switch(_: Request, exc: SwitchConflict) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, str(exc)), status_code=409)
 
     @app.exception_handler(DocumentNotFound)
     async def _not_found(_: Request, exc: DocumentNotFound) -> JSONResponse:

@@ -228,11 +228,40 @@ class CollectionPatch(BaseModel):
     description: str | None = Field(default=None, max_length=2000)
     chunk_size: int | None = None
     chunk_overlap: int | None = None
+    embedding_model: str | None = Field(
+        default=None,
+        description="switch the collection to this model (GET /embedding-models): answers 202 "
+        "and re-embeds it into a new index generation while search serves the old one; its "
+        "current model is a no-op (200)",
+    )
+
+
+class SwitchFailureOut(BaseModel):
+    document_id: str
+    code: str = Field(description="why the new model could not take the document")
+    message: str
+
+
+class ModelSwitchOut(BaseModel):
+    """A model switch under way: the generation being written and how far it has got."""
+
+    embedding_model: str = Field(description="the model the collection is switching to")
+    generation: int = Field(description="the index generation it writes")
+    documents_done: int = Field(description="documents written to the new generation")
+    documents_total: int = Field(description="documents it needs: live, not failed at ingestion")
+    failed: list[SwitchFailureOut] = Field(
+        description="documents the new model failed on; retry with "
+        "POST /collections/{name}/model-switch/retry"
+    )
 
 
 class CollectionOut(BaseModel):
     name: str
     embedding_model: str = Field(description="the model its documents are embedded with")
+    generation: int = Field(description="the index generation search serves")
+    model_switch: ModelSwitchOut | None = Field(
+        default=None, description="the model switch under way, if any"
+    )
     description: str
     chunk_size: int | None
     chunk_overlap: int | None

@@ -30,14 +30,18 @@ from rag_api.schemas import (
     CollectionOut,
     CollectionPatch,
     ErrorResponse,
+    ModelSwitchOut,
+    SwitchFailureOut,
     UploadResponse,
 )
 from rag_pipeline.core.documents.options import check_options
 from rag_pipeline.core.registry import Collection, CollectionNotFound
+from rag_pipeline.core.registry.switches import SwitchProgress
 from rag_pipeline.core.stages.embedders import ModelUnavailable
 from rag_pipeline.core.tenancy.collection_service import CollectionsService
 from rag_pipeline.orchestration.partitions import DagsterPartitions
 from rag_pipeline.orchestration.resources import api_holder_id
+from rag_pipeline.orchestration.runs import switches
 
 router = APIRouter(prefix="/collections", tags=["collections"])
 
@@ -51,11 +55,25 @@ def _iso(ts: float) -> str:
 
 
 def _out(
-    collection: Collection, documents: int, by_status: dict[str, int], default_model: str
+    collection: Collection,
+    documents: int,
+    by_status: dict[str, int],
+    default_model: str,
+    switch: SwitchProgress | None = None,
 ) -> CollectionOut:
     return CollectionOut(
         name=collection.name,
         embedding_model=collection.model(default_model),
+        generation=collection.generation,
+        model_switch=None
+        if switch is None
+        else ModelSwitchOut(
+            embedding_model=switch.model,
+            generation=switch.generation,
+            documents_done=switch.done,
+            documents_total=switch.total,
+            failed=[SwitchFailureOut(**vars(f)) for f in switch.failed],
+        ),
         description=collection.description,
         chunk_size=collection.chunk_size,
         chunk_overlap=collection.chunk_overlap,
@@ -94,8 +112,15 @@ def list_collections(
     their documents per status."""
     counts = store.registry.tenancy.live_counts()
     by_status = store.registry.tenancy.status_counts()
+    switches = store.registry.switches
     return [
-        _out(c, counts.get(c.name, 0), by_status.get(c.name, {}), settings.embedding_model)
+        _out(
+            c,
+            counts.get(c.name, 0),
+            by_status.get(c.name, {}),
+            settings.embedding_model,
+            switches.progress(c),
+        )
         for c in store.registry.tenancy.collections()
         if principal.sees(c.name)
     ]
@@ -113,25 +138,92 @@ def _counted(store: StoreDep, collection: Collection, default_model: str) -> Col
     name = collection.name
     by_status = store.registry.tenancy.status_counts().get(name, {})
     live = store.registry.tenancy.live_counts().get(name, 0)
-    return _out(collection, live, by_status, default_model)
+    progress = store.registry.switches.progress(collection)
+    return _out(collection, live, by_status, default_model, progress)
 
 
-@router.patch("/{name}", response_model=CollectionOut, responses=_ERRORS)
+_SWITCHED: dict[int | str, dict[str, Any]] = {
+    202: {"model": CollectionOut, "description": "A model switch started"}
+}
+
+
+@router.patch("/{name}", response_model=CollectionOut, responses={**_ERRORS, **_SWITCHED})
 def change_collection(
-    name: str, body: CollectionPatch, settings: SettingsDep, store: StoreDep, admin: AdminDep
+    name: str,
+    body: CollectionPatch,
+    response: Response,
+    settings: SettingsDep,
+    store: StoreDep,
+    instance: InstanceDep,
+    index: IndexDep,
+    admin: AdminDep,
 ) -> CollectionOut:
-    """Change the description or chunk defaults; documents already added keep theirs."""
+    """Change the description or chunk defaults (documents already added keep theirs), or the
+    embedding model: that answers 202 and re-embeds the collection into a new index generation
+    as a backfill, while search serves the current one; the collection swaps to it when every
+    document is in it (see `model_switch`). Its current model is a no-op (200); a switch under
+    way is 409 `model_switch_pending`; an unknown model 422 `unknown_embedding_model`."""
     current = visible_collection(store, admin, name)
     changes = body.model_dump(exclude_unset=True)
+    model = changes.pop("embedding_model", None)
+    if model is not None:
+        try:
+            settings.chunk_defaults(model)
+        except ModelUnavailable as exc:
+            raise ApiError(422, "unknown_embedding_model", str(exc)) from exc
     if changes.get("description", "") is None:
         raise ApiError(422, "invalid_request", "description cannot be null")
     size = changes.get("chunk_size", current.chunk_size)
     overlap = changes.get("chunk_overlap", current.chunk_overlap)
     check_options(size, overlap, settings.chunk_defaults(current.model(settings.embedding_model)))
-    changed = store.registry.tenancy.update_collection(name, **changes) if changes else current
-    if changed is None:
+    if model is not None and (
+        model != current.model(settings.embedding_model) or current.pending_model is not None
+    ):
+        # First, so a refusal (409 while a switch is under way, whichever model is asked
+        # for) changes nothing else.
+        switches.start(
+            instance, store, name, model, settings.embedding_model, api_holder_id(), index
+        )
+        response.status_code = 202
+    changed = store.registry.tenancy.update_collection(name, **changes) if changes else None
+    found = changed or store.registry.tenancy.collection(name)
+    if found is None:
         raise CollectionNotFound(name)
-    return _counted(store, changed, settings.embedding_model)
+    return _counted(store, found, settings.embedding_model)
+
+
+@router.post(
+    "/{name}/model-switch/retry", status_code=202, response_model=CollectionOut, responses=_ERRORS
+)
+def retry_model_switch(
+    name: str,
+    settings: SettingsDep,
+    store: StoreDep,
+    instance: InstanceDep,
+    index: IndexDep,
+    admin: AdminDep,
+) -> CollectionOut:
+    """Run the model switch again for the documents its new generation still lacks (those the
+    new model failed on among them); 409 `no_model_switch` when none is under way."""
+    visible_collection(store, admin, name)
+    launched = switches.retry(instance, store, name, api_holder_id(), index)
+    return _counted(store, launched.collection, settings.embedding_model)
+
+
+@router.delete("/{name}/model-switch", response_model=CollectionOut, responses=_ERRORS)
+def cancel_model_switch(
+    name: str,
+    settings: SettingsDep,
+    store: StoreDep,
+    instance: InstanceDep,
+    index: IndexDep,
+    admin: AdminDep,
+) -> CollectionOut:
+    """Abandon the model switch: its backfill is cancelled and its partial generation removed;
+    the collection keeps its model. 409 `no_model_switch` when none is under way."""
+    visible_collection(store, admin, name)
+    kept = switches.cancel(instance, store, name, api_holder_id(), index)
+    return _counted(store, kept, settings.embedding_model)
 
 
 @router.delete("/{name}", status_code=204, responses=_ERRORS)

@@ -29,10 +29,11 @@ from rag_api.schemas import (
     SearchIn,
     SearchResponse,
 )
+from rag_pipeline.core.registry import Collection
 from rag_pipeline.core.retrieval.facets import Facets
 from rag_pipeline.core.retrieval.filters import compile_filter
 from rag_pipeline.core.retrieval.lexical import LexicalIndex
-from rag_pipeline.core.retrieval.search import SearchMode, SearchResult, search
+from rag_pipeline.core.retrieval.search import Scope, SearchMode, SearchResult, search
 from rag_pipeline.core.retrieval.vector_index import IndexUnavailable, VectorIndex
 from rag_pipeline.core.stages.embedders import EmbeddingError
 from rag_pipeline.core.storage.catalog import Catalog
@@ -126,21 +127,16 @@ def _search(
     try:
         if mode is not SearchMode.LEXICAL:
             index = get_index(it.request, it.settings)
-        results = search(
-            q,
-            k=k,
-            mode=mode,
-            embedder=None if mode is SearchMode.LEXICAL else get_model(it.settings),
-            index=index,
-            lexicon=it.lexicon,
-            catalog=it.catalog,
-            scope=scope,
-            embedders=None
-            if mode is SearchMode.LEXICAL
-            else {
-                c.name: get_model(it.settings, c.model(it.settings.embedding_model)) for c in homes
-            },
-        )
+        try:
+            results = _ranked(q, k, mode, homes, scope, index, it)
+        except IndexUnavailable:
+            # A model switch swapped a collection between reading it and asking its old
+            # index, which is gone now: once more, with the generation it serves.
+            moved = _swapped(it, homes)
+            if moved is None:
+                raise
+            homes, scope = moved, it.facets.scope(moved, where, everything=names is None)
+            results = _ranked(q, k, mode, homes, scope, index, it)
     except (IndexUnavailable, ApiError, EmbeddingError) as exc:
         # The failure's own text may name hosts or carry a URL: it goes to the log only.
         failed = exc if isinstance(exc, ApiError) else index_unavailable(exc)
@@ -167,6 +163,39 @@ def _search(
     metrics: Metrics = it.request.app.state.metrics
     metrics.search_seconds.labels(served.value).observe(time.perf_counter() - started)
     return answer
+
+
+def _ranked(
+    q: str,
+    k: int,
+    mode: SearchMode,
+    homes: list[Collection],
+    scope: Scope,
+    index: VectorIndex | None,
+    it: Searcher,
+) -> list[SearchResult]:
+    lexical = mode is SearchMode.LEXICAL
+    return search(
+        q,
+        k=k,
+        mode=mode,
+        embedder=None if lexical else get_model(it.settings),
+        index=index,
+        lexicon=it.lexicon,
+        catalog=it.catalog,
+        scope=scope,
+        embedders=None
+        if lexical
+        else {c.name: get_model(it.settings, c.model(it.settings.embedding_model)) for c in homes},
+    )
+
+
+def _swapped(it: Searcher, homes: list[Collection]) -> list[Collection] | None:
+    """The collections as they are now, if one of them serves another generation since."""
+    names = {home.name for home in homes}
+    now = [c for c in it.store.registry.tenancy.collections() if c.name in names]
+    served = {(c.name, c.index_suffix) for c in now}
+    return now if served != {(h.name, h.index_suffix) for h in homes} else None
 
 
 def _hit(result: SearchResult, it: Searcher) -> SearchHit:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rag_pipeline.cli import api_keys as cli_keys
+from rag_pipeline.cli import collections as cli_collections
 from rag_pipeline.cli.operations import (
     cmd_backfill,
     cmd_mcp,
@@ -340,6 +341,7 @@ def parser() -> argparse.ArgumentParser:
     restore.set_defaults(func=cmd_restore)
 
     cli_keys.add_parser(sub)
+    cli_collections.add_parser(sub)
     return p
 
 

@@ -33,7 +33,7 @@ from rag_pipeline.core.stages.embedders import Embedder
 from rag_pipeline.core.stages.ingest import StageError, StageResult
 from rag_pipeline.core.storage.data_dir import DocumentStore
 from rag_pipeline.execution.executor import warm_executor
-from rag_pipeline.orchestration import checks
+from rag_pipeline.orchestration import checks, switch
 from rag_pipeline.orchestration.partitions import (
     documents,
     release_partition,
@@ -105,6 +105,10 @@ def ingest_documents(
 ) -> Iterator[Any]:
     store = documents.store
     keys = run_documents(context)
+    target = switch.switch_target(context.run.tags)
+    if target is not None:
+        yield from switch.reembed(context, store, keys, target, embedder, vector_index.get())
+        return
     selected = [stage for stage in STAGES if AssetKey(stage) in context.selected_asset_keys]
     context.log.info(f"{len(keys)} document(s), stages: {', '.join(selected)}")
     registry = store.registry
@@ -204,6 +208,8 @@ def _ingest(
         finally:
             if done:
                 registry.projection.stages_done(stage, context.run_id, done)
+        if stage == "vector_index" and done:
+            yield from switch.follow(context, store, list(done), embedder, vector_index.get())
 
     if failed:
         lines = [

@@ -37,6 +37,7 @@ from rag_pipeline.orchestration.resources import (
     VectorIndexResource,
     index_write_slot,
 )
+from rag_pipeline.orchestration.runs import switches
 from rag_pipeline.orchestration.runs.reconcile import reconcile
 
 _PACKAGES = ("rag-ingest", "dagster", "chromadb", "duckdb", "pypdf", "sentence-transformers")
@@ -165,6 +166,10 @@ def clean_up(
         "deleted_partitions_released": len(released),
         "statuses_reconciled": sum(len(ids) for ids in reconciled.values()),
     }
+    # Each swap holds the index-write pool itself, to remove the old generation.
+    counts["model_switches_completed"] = len(
+        switches.complete_ready(instance, store, vector_index.get(), context.run_id)
+    )
     with index_write_slot(instance, context.run_id, "cleanup", log=context.log.warning):
         homeless, dropped = cleanup.deleted_collections(
             store, vector_index.get(), "its collection was deleted"

@@ -33,6 +33,9 @@ documents = DynamicPartitionsDefinition(name=DOCUMENTS)
 # range that is deleted before the run starts leaves Dagster unable to resolve the range, and
 # the others must still run (and their status must still find the run).
 DOCUMENT_IDS_TAG = "rag/document_ids"
+# `<collection>:<generation>` on the runs of a model switch (orchestration/switch.py): they
+# write a pending index generation and leave the documents' status alone.
+SWITCH_TAG = "rag/model-switch"
 
 
 # Where Dagster keeps a run's partitions: a range by its two ends, or one key.

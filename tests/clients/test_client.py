@@ -4,6 +4,7 @@ Each test works in its own collection, so the session's shared stack cannot mix 
 """
 
 import asyncio
+import time
 import uuid
 from pathlib import Path
 
@@ -186,6 +187,33 @@ def test_collections_are_created_listed_changed_and_deleted(admin: Client) -> No
     with pytest.raises(InvalidRequest) as invalid:
         admin.create_collection("Not A Slug")
     assert invalid.value.code == "invalid_collection_name"
+
+
+def test_a_collection_switches_model_through_the_daemon_and_warm_worker(
+    admin: Client, corpus: Path
+) -> None:
+    """The switch's backfill, run by the real daemon on the warm worker, ends in the swap."""
+    collection = _collection(admin, "switch")
+    [doc] = admin.upload(corpus / NOTE, collection=collection)
+    admin.wait_until_indexed(doc.id, timeout=WAIT)
+    switching = admin.update_collection(collection, embedding_model="hash-256")
+    assert switching.model_switch is not None
+    assert (switching.model_switch.embedding_model, switching.model_switch.documents_total) == (
+        "hash-256",
+        1,
+    )
+    deadline = time.monotonic() + WAIT
+    while (now := admin.collection(collection)).model_switch is not None:
+        assert not now.model_switch.failed, now.model_switch
+        assert time.monotonic() < deadline, now
+        time.sleep(0.5)
+    assert (now.embedding_model, now.generation) == ("hash-256", 2)
+    assert admin.document(doc.id).stages["chunk_embeddings"].metadata["model"] == "hash-256"
+    hits = admin.search("Norwich City", k=3, mode="dense", collections=[collection]).results
+    assert hits and hits[0].document_id == doc.id
+    with pytest.raises(Conflict) as none:
+        admin.cancel_model_switch(collection)
+    assert none.value.code == "no_model_switch"
 
 
 def test_keys_scope_what_a_client_sees(admin: Client, client_stack: Stack, corpus: Path) -> None:

@@ -28,6 +28,8 @@ PAIRS = [
     (schemas.SearchHit, models.SearchHit),
     (schemas.SearchResponse, models.SearchResponse),
     (schemas.CollectionOut, models.Collection),
+    (schemas.ModelSwitchOut, models.ModelSwitch),
+    (schemas.SwitchFailureOut, models.SwitchFailure),
     (schemas.EmbeddingModelOut, models.EmbeddingModel),
     (schemas.KeyOut, models.Key),
     (schemas.KeyCreated, models.KeyCreated),

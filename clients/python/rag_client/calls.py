@@ -321,11 +321,29 @@ def update_collection(
     description: str | None = UNSET,
     chunk_size: int | None = UNSET,
     chunk_overlap: int | None = UNSET,
+    embedding_model: str | None = UNSET,
 ) -> Call[models.Collection]:
-    """Change the fields given; a chunk setting set to None falls back to the default."""
-    given = {"description": description, "chunk_size": chunk_size, "chunk_overlap": chunk_overlap}
+    """Change the fields given; a chunk setting set to None falls back to the default. Another
+    `embedding_model` starts a model switch: the collection's `model_switch` follows it."""
+    given = {
+        "description": description,
+        "chunk_size": chunk_size,
+        "chunk_overlap": chunk_overlap,
+        "embedding_model": embedding_model,
+    }
     body = {field: value for field, value in given.items() if value is not UNSET}
     return Call("PATCH", f"/collections/{name}", _model(models.Collection), json=body)
+
+
+def retry_model_switch(name: str) -> Call[models.Collection]:
+    """Re-embed what the collection's model switch still lacks (documents that failed)."""
+    path = f"/collections/{name}/model-switch/retry"
+    return Call("POST", path, _model(models.Collection))
+
+
+def cancel_model_switch(name: str) -> Call[models.Collection]:
+    """Abandon the collection's model switch and remove its partial generation."""
+    return Call("DELETE", f"/collections/{name}/model-switch", _model(models.Collection))
 
 
 def delete_collection(name: str) -> Call[None]:

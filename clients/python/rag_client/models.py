@@ -183,9 +183,27 @@ class SearchResponse(BaseModel):
     results: list[SearchHit]
 
 
+class SwitchFailure(BaseModel):
+    document_id: str
+    code: str
+    message: str
+
+
+class ModelSwitch(BaseModel):
+    """A model switch under way: the generation being written and how far it has got."""
+
+    embedding_model: str
+    generation: int
+    documents_done: int
+    documents_total: int
+    failed: list[SwitchFailure]
+
+
 class Collection(BaseModel):
     name: str
     embedding_model: str
+    generation: int
+    model_switch: ModelSwitch | None = None
     description: str
     chunk_size: int | None
     chunk_overlap: int | None

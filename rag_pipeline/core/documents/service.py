@@ -230,6 +230,8 @@ class DocumentsService:
         home = self.registry.tenancy.collection(doc.collection)
         # A collection being deleted has no row any more: its whole index goes after this.
         removed = index.of(home.index_suffix).delete_document(doc_id) if home is not None else 0
+        if home is not None and home.pending_suffix is not None:
+            index.of(home.pending_suffix).delete_document(doc_id)  # a model switch's generation
         self.store.remove_files(doc)
         return removed
 

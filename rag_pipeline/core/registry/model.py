@@ -135,6 +135,31 @@ collections = sa.Table(
     # The model its vectors are embedded with; null (collections from before models were a
     # choice) is the service's configured default.
     sa.Column("embedding_model", sa.String(200), nullable=True),
+    # Which index generation serves search (its vectors were written by `embedding_model`), and
+    # the one a model switch is writing while it does (null when no switch is under way).
+    sa.Column("generation", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("pending_model", sa.String(200), nullable=True),
+    sa.Column("pending_generation", sa.Integer, nullable=True),
+    # The highest generation ever begun: a cancelled one's number is never used again, so no
+    # process can hold a handle to a removed Chroma collection under a name in use.
+    sa.Column("last_generation", sa.Integer, nullable=False, server_default="1"),
+)
+
+# What a model switch has written to its pending generation: a row per document, done or
+# failed (with why); the rows go when the switch completes or is cancelled.
+switch_documents = sa.Table(
+    "switch_documents",
+    metadata,
+    sa.Column("collection", sa.String(64), primary_key=True),
+    sa.Column("generation", sa.Integer, primary_key=True),
+    sa.Column("document_id", sa.String(200), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("error_code", sa.String(64), nullable=True),
+    sa.Column("error_message", sa.Text, nullable=True),
+    # What chunk_embeddings wrote for the new model: the document's stage shows it once the
+    # collection swaps.
+    sa.Column("metadata", sa.JSON, nullable=True),
+    sa.Column("at", sa.Float, nullable=False),
 )
 
 api_keys = sa.Table(
@@ -276,6 +301,10 @@ class Collection:
     created_at: float
     updated_at: float
     embedding_model: str | None = None
+    generation: int = 1
+    pending_model: str | None = None
+    pending_generation: int | None = None
+    last_generation: int = 1
 
     def model(self, default: str) -> str:
         """The model its vectors are embedded with."""
@@ -283,9 +312,21 @@ class Collection:
 
     @property
     def index_suffix(self) -> str:
-        """What names its vector index after the configured one: `default` keeps the configured
-        collection itself (the vectors of every document from before collections)."""
-        return "" if self.name == DEFAULT_COLLECTION else f"{self.name}-{self.index_token}"
+        """What names the vector index search serves after the configured one: `default`'s
+        first generation is the configured collection itself (the vectors of every document
+        from before collections)."""
+        return self.suffix_of(self.generation)
+
+    @property
+    def pending_suffix(self) -> str | None:
+        """The index a model switch is writing, if one is under way."""
+        return None if self.pending_generation is None else self.suffix_of(self.pending_generation)
+
+    def suffix_of(self, generation: int) -> str:
+        """Generation 1 keeps the name from before generations; a later one adds `__g<n>`,
+        which no collection's slug can hold."""
+        own = "" if self.name == DEFAULT_COLLECTION else f"{self.name}-{self.index_token}"
+        return own if generation == 1 else f"{own}__g{generation}"
 
     @classmethod
     def from_row(cls, row: Any) -> "Collection":

@@ -3,7 +3,8 @@
 `registry.lifecycle` registers, rejects, retires and claims documents; `registry.projection`
 records what runs did to them; `registry.reads` answers questions about them; and
 `registry.tenancy` holds collections, metadata, facets and API keys; `registry.sources` the
-buckets a collection is synced from, with each one's cursor. Each part takes the shared
+buckets a collection is synced from, with each one's cursor; `registry.switches` a
+collection's model switch and its pending index generation. Each part takes the shared
 `Database` rather than inheriting from it, so a caller names the concern it uses.
 """
 
@@ -12,6 +13,7 @@ from rag_pipeline.core.registry.lifecycle import Lifecycle
 from rag_pipeline.core.registry.projection import Projection
 from rag_pipeline.core.registry.reads import Reads
 from rag_pipeline.core.registry.sources import Sources
+from rag_pipeline.core.registry.switches import Switches
 from rag_pipeline.core.registry.tenancy import Tenancy
 
 
@@ -25,6 +27,7 @@ class Registry:
         self.reads = Reads(self.db)
         self.tenancy = Tenancy(self.db)
         self.sources = Sources(self.db)
+        self.switches = Switches(self.db)
 
     @property
     def url(self) -> str:

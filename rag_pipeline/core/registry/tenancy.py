@@ -19,6 +19,7 @@ from rag_pipeline.core.registry.model import (
     api_keys,
     collections,
     documents,
+    switch_documents,
 )
 
 
@@ -142,6 +143,7 @@ class Tenancy(Part):
         is, see `partition_released`)."""
         with self.db.transaction(write=True) as conn:
             conn.execute(collections.delete().where(collections.c.name == name))
+            conn.execute(switch_documents.delete().where(switch_documents.c.collection == name))
             conn.execute(
                 documents.delete().where(
                     documents.c.collection == name,

@@ -43,7 +43,7 @@ class Facets:
         self._postings = Postings()
         self._seen = -1.0
         self._cache: dict[tuple[str, tuple[str, ...]], dict[str, set[str]]] = {}
-        self._scopes: dict[tuple[str, tuple[str, ...], bool], Scope] = {}
+        self._scopes: dict[tuple[str, tuple[tuple[str, str], ...], bool], Scope] = {}
         self._orders: dict[tuple[str, tuple[str, ...]], list[str]] = {}
         # Every live document in arrival order, kept as documents come: a new one arrives
         # last almost always, so it is appended; anything else sorts it again on next use.
@@ -121,7 +121,9 @@ class Facets:
         runs (a key over every collection naming none), so without a filter no document is left
         out. Never for a list of names, even one covering every collection of the moment."""
         admitted = self.select([home.name for home in homes], where)
-        key = (where.text if where is not None else "", tuple(sorted(admitted)), everything)
+        # The generation each collection serves is in the key: a model switch's swap changes it.
+        served = tuple(sorted((home.name, home.index_suffix) for home in homes))
+        key = (where.text if where is not None else "", served, everything)
         with self._lock:
             found = self._scopes.get(key)
             if found is not None:

@@ -40,6 +40,7 @@ def index_inputs(
     doc_ids: Iterable[str],
     max_documents: int | None = None,
     max_vectors: int | None = None,
+    kind: str = "embeddings",
 ) -> Iterator[list[IndexInput | tuple[str, StageError]]]:
     """The documents' index inputs in groups of at most `max_documents` documents and
     `max_vectors` vectors (a larger document is a group of its own); a document that cannot be
@@ -50,7 +51,7 @@ def index_inputs(
     documents = vectors = 0
     for doc_id in doc_ids:
         try:
-            item: IndexInput | tuple[str, StageError] = _index_input(store, doc_id)
+            item: IndexInput | tuple[str, StageError] = _index_input(store, doc_id, kind)
         except StageError as err:
             item = (doc_id, err)
         size = len(item.vectors.records) if isinstance(item, IndexInput) else 0
@@ -64,13 +65,13 @@ def index_inputs(
         yield group
 
 
-def _index_input(store: DocumentStore, doc_id: str) -> IndexInput:
+def _index_input(store: DocumentStore, doc_id: str, kind: str) -> IndexInput:
     started = time.perf_counter()
     record = store.read_source(doc_id)
-    if record is None or not store.artifact_path("embeddings", doc_id).exists():
+    if record is None or not store.artifact_path(kind, doc_id).exists():
         raise StageError("missing_upstream", "chunk_embeddings has not been materialized")
     chunks = {c.chunk_no: c for c in catalog.read_chunks(store, doc_id)}
-    chunk_nos, vectors, model = catalog.read_embeddings(store, doc_id)
+    chunk_nos, vectors, model = catalog.read_embeddings(store, doc_id, kind)
     if set(chunk_nos) != set(chunks):
         raise StageError(
             "stale_embeddings", "embeddings do not match the current chunks: re-run embedding"

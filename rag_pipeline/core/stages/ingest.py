@@ -243,11 +243,13 @@ def chunk_embeddings(
     doc_ids: Sequence[str],
     embedder: Embedder,
     before_slice: Callable[[], None] = lambda: None,
+    kind: str = "embeddings",
 ) -> dict[str, StageResult | StageError]:
     """Embed several documents in shared batches: the model sees chunks, not documents.
 
     The chunks go in slices, with `before_slice` called ahead of each, so a long embedding can
-    adapt (for instance its thread count) to what else runs on the machine meanwhile.
+    adapt (for instance its thread count) to what else runs on the machine meanwhile. `kind`
+    is the artifact written (`pending_embeddings` for a model switch's new generation).
     """
     started = time.perf_counter()
     outcomes: dict[str, StageResult | StageError] = {}
@@ -276,7 +278,7 @@ def chunk_embeddings(
         own = vectors[offset : offset + len(chunks)]
         offset += len(chunks)
         path = catalog.write_embeddings(
-            store, doc_id, [c.chunk_no for c in chunks], own, embedder.model_name
+            store, doc_id, [c.chunk_no for c in chunks], own, embedder.model_name, kind
         )
         norms = np.linalg.norm(own, axis=1) if len(own) else np.ones(1)
         outcomes[doc_id] = StageResult(

@@ -291,8 +291,13 @@ def rebuild_vectors(store: DocumentStore, index: VectorIndex) -> tuple[int, dict
 
     The same stage the pipeline runs, so ids and record metadata are the pipeline's own, and
     running it again over vectors that are already there changes nothing. Returns the number
-    of vectors written and, per document that could not be rebuilt, the reason.
+    of vectors written and, per document that could not be rebuilt, the reason. A model
+    switch under way keeps going, but from none of its documents written: its generation is
+    not rebuilt (retry the switch to write it again).
     """
+    for home in store.registry.tenancy.collections():
+        if home.pending_generation is not None:
+            store.registry.switches.restart(home.name)
     written, skipped = 0, {}
     for group in indexing.index_inputs(store, store.artifact_ids(INDEXED_MARK)):
         outcomes: dict[str, ingest.StageResult | ingest.StageError] = dict(

@@ -181,8 +181,14 @@ def chunk_page(
 
 
 def write_embeddings(
-    store: DocumentStore, doc_id: str, chunk_nos: Sequence[int], vectors: Vectors, model: str
+    store: DocumentStore,
+    doc_id: str,
+    chunk_nos: Sequence[int],
+    vectors: Vectors,
+    model: str,
+    kind: str = "embeddings",
 ) -> str:
+    """`kind` is `embeddings`, or `pending_embeddings` for a model switch's new generation."""
     dim = int(vectors.shape[1]) if len(vectors) else 0
     flat = pa.array(np.asarray(vectors, dtype=np.float32).reshape(-1), pa.float32())
     table = pa.table(
@@ -196,11 +202,13 @@ def write_embeddings(
         }
     )
     kept = (list(chunk_nos), np.asarray(vectors, dtype=np.float32), model) if dim else None
-    return _write(store, "embeddings", doc_id, table, kept)
+    return _write(store, kind, doc_id, table, kept)
 
 
-def read_embeddings(store: DocumentStore, doc_id: str) -> tuple[list[int], Vectors, str | None]:
-    path = store.artifact_path("embeddings", doc_id)
+def read_embeddings(
+    store: DocumentStore, doc_id: str, kind: str = "embeddings"
+) -> tuple[list[int], Vectors, str | None]:
+    path = store.artifact_path(kind, doc_id)
     recalled = _recalled(path)
     if recalled is not None:
         chunk_nos, vectors, model = recalled

@@ -149,7 +149,11 @@ def deleted_collections(
     # Indexes first, rows after: an index is made only for a collection whose row exists, so
     # a collection made meanwhile is among the rows read.
     found = index.suffixes()
-    stale = sorted(found - {c.index_suffix for c in store.registry.tenancy.collections()})
+    # A model switch's pending generation is kept; an old one a swap left behind is not.
+    kept: set[str] = set()
+    for c in store.registry.tenancy.collections():
+        kept.update(s for s in (c.index_suffix, c.pending_suffix) if s is not None)
+    stale = sorted(found - kept)
     for suffix in stale:
         index.drop(suffix)
     return retired, stale

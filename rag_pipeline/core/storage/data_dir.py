@@ -25,7 +25,17 @@ from rag_pipeline.core.storage import nofollow
 # `lexical` holds the published copy of `terms` that lexical search reads; it comes first so a
 # deleted document leaves lexical search before anything else goes. `indexed_chunks` holds the
 # chunks the index has vectors for while a reprocess writes new ones, until those are indexed.
-ARTIFACT_KINDS = ("lexical", "indexed_chunks", "documents", "text", "chunks", "terms", "embeddings")
+# `pending_embeddings` holds a model switch's vectors for its new generation until the swap.
+ARTIFACT_KINDS = (
+    "lexical",
+    "indexed_chunks",
+    "documents",
+    "text",
+    "chunks",
+    "terms",
+    "embeddings",
+    "pending_embeddings",
+)
 
 _MAX_SLUG = 60
 _HASH_CHARS = 12

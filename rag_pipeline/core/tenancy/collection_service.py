@@ -103,6 +103,8 @@ class CollectionsService:
         more_documents, more_vectors = self._remove_documents(name, index, partitions)
         with partitions.index_write("delete collection"):
             index.drop(collection.index_suffix)
+            if collection.pending_suffix is not None:  # a model switch's generation
+                index.drop(collection.pending_suffix)
         self.registry.tenancy.remove_collection(name)
         for folder in (name, f"{landing.PROCESSED}/{name}", f"{landing.REJECTED}/{name}"):
             landing.remove_folder(self.store, folder)

@@ -17,7 +17,7 @@ from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from dagster._core.storage.tags import PARENT_RUN_ID_TAG, RUN_FAILURE_REASON_TAG, WILL_RETRY_TAG
 
 from rag_pipeline.core.storage.data_dir import DocumentStore
-from rag_pipeline.orchestration.partitions import DOCUMENTS, run_documents
+from rag_pipeline.orchestration.partitions import DOCUMENTS, SWITCH_TAG, run_documents
 
 
 def _retried(instance: DagsterInstance, run: Any) -> bool | None:
@@ -103,7 +103,8 @@ def reconcile(instance: DagsterInstance, store: DocumentStore) -> dict[str, list
             undecided.append(updated - 0.001)
             continue
         since = max(since, updated)
-        if retried:
+        # A model switch's run leaves status alone: its failures are the switch's.
+        if retried or SWITCH_TAG in run.tags:
             continue
         keys = run_documents(run.tags, partition_order)
         created = record.create_timestamp.timestamp()

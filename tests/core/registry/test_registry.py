@@ -2,28 +2,11 @@
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
 from rag_pipeline.core.registry import STAGES, DocumentStatus, Registry, StageState, default_url
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Registry]:
-    if request.param == "sqlite":
-        url = default_url(tmp_path)
-    else:
-        pg = request.getfixturevalue("postgres_db")
-        url = (
-            f"postgresql+psycopg2://{pg['DAGSTER_PG_USER']}:{pg['DAGSTER_PG_PASSWORD']}"
-            f"@{pg['DAGSTER_PG_HOST']}:{pg['DAGSTER_PG_PORT']}/{pg['DAGSTER_PG_DB']}"
-        )
-    reg = Registry(url)
-    yield reg
-    reg.close()
 
 
 def _register(reg: Registry, doc_id: str, sha: str = "a" * 64, **extra: object):  # type: ignore[no-untyped-def]
@@ -265,5 +248,5 @@ def test_opening_an_existing_registry_keeps_its_rows_and_schema_version(tmp_path
     assert second.reads.get("keep-1") is not None
     with second.db.engine.connect() as conn:
         version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
-    assert version == "0004"
+    assert version == "0005"
     second.close()

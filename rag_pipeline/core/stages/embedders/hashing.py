@@ -1,5 +1,8 @@
 """`hash-384`: a deterministic embedder for tests and for benchmarks of everything but the model.
 
+`hash-256` is the same in 256 dimensions: a second model, of another dimension, for tests of a
+collection switching models.
+
 Same text, same vector, nothing to load. It is registered like any plugin (the
 `rag_ingest.embedders` entry point), so production code never names it.
 """
@@ -20,6 +23,7 @@ from rag_pipeline.core.stages.embedders import (
 )
 
 HASH_MODEL = "hash-384"
+SMALL_HASH_MODEL = "hash-256"
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -31,7 +35,7 @@ class HashEmbedder:
     runs = IN_PROCESS
 
     def __init__(self, dimension: int = 384) -> None:
-        self.model_name = HASH_MODEL
+        self.model_name = f"hash-{dimension}"
         self._dimension = dimension
         # Chunks are cut with the bundled model's tokenizer, so they match the real model's.
         model_dir = bundled_model_dir()
@@ -69,5 +73,10 @@ def _build(batch_size: int) -> Embedder:
     return HashEmbedder()
 
 
+def _build_small(batch_size: int) -> Embedder:
+    return HashEmbedder(256)
+
+
 def register_embedders(register: Register) -> None:
     register(HASH_MODEL, _build)
+    register(SMALL_HASH_MODEL, _build_small)
