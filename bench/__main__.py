@@ -10,6 +10,7 @@
     python -m bench upload [--clients 16] [--per-client 20]
     python -m bench search [--chunks 10000]
     python -m bench filtered [--chunks 100000] [--collections 10] [--tiny]
+    python -m bench embed [--chunks 512] [--batch 32]
     python -m bench status [--sizes 1000 10000 100000]
     python -m bench eval [--work DIR] [--fresh]
     python -m bench report [--check]
@@ -29,7 +30,9 @@ small.png); `upload` measures upload latency of 1 MB PDFs from
 latency per mode at 10k chunks (bench/results/search.json); `filtered` measures filtered and
 unfiltered /search per mode at 100k chunks over 10 collections (bench/results/filtered.json);
 `status` measures status reads and
-the progress stream at 1k to 100k documents (bench/results/status.json and status.png).
+the progress stream at 1k to 100k documents (bench/results/status.json and status.png); `embed`
+measures chunks per second of each built-in model in process and through the endpoint client
+against the library called directly (bench/results/embed.json).
 `eval` (`make eval`, not part of `make bench`) scores retrieval quality on the SQuAD questions
 (bench/results/retrieval.json). `report` writes docs/benchmarks.md from bench/results/*.json
 (`--check` only says whether it is current).
@@ -51,6 +54,7 @@ BENCHMARKS = (
     "search",
     "filtered",
     "status",
+    "embed",
 )
 # Run on their own: `eval` (`make eval`) scores retrieval quality rather than timing anything,
 # and `report` writes docs/benchmarks.md from the results.

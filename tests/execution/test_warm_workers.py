@@ -6,6 +6,7 @@ tests/execution/test_scale_out.py and the reliability suite.
 """
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -97,6 +98,12 @@ def test_a_cancel_stops_the_run_and_the_warm_worker_takes_the_next(
 
         run = _wait(started, 120, "a started run on a worker", tmp_path / "worker.log")
         worker = run.tags[heartbeat.WORKER_TAG]
+        # The run's process yields the processor to the API: ten nice steps below this test's
+        # (RAG_WORKER_NICE), and the daemon, on the upload's path, is not lowered.
+        run_pid = int(worker.rsplit(":", 1)[1])
+        mine = os.getpriority(os.PRIO_PROCESS, 0)
+        assert os.getpriority(os.PRIO_PROCESS, run_pid) == min(mine + 10, 19)
+        assert os.getpriority(os.PRIO_PROCESS, daemon.pid) == mine
         # What the UI's Terminate does.
         instance.run_coordinator.cancel_run(run.run_id)
         _wait(
