@@ -10,7 +10,7 @@
     python -m bench upload [--clients 16] [--per-client 20]
     python -m bench search [--chunks 10000]
     python -m bench filtered [--chunks 100000] [--collections 10] [--tiny]
-    python -m bench embed [--chunks 512] [--batch 32]
+    python -m bench embed [--chunks 256] [--batch 32]
     python -m bench status [--sizes 1000 10000 100000]
     python -m bench eval [--work DIR] [--fresh]
     python -m bench report [--check]

