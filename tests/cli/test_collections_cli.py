@@ -161,6 +161,14 @@ def test_the_daemon_runs_a_collections_backfill_and_nothing_else(
     assert store.registry.reads.get(other).status != DocumentStatus.indexed
     with DagsterInstance.get() as instance:
         [backfill] = instance.get_backfills()
-        runs = instance.get_runs(RunsFilter(tags={"dagster/backfill": backfill.backfill_id}))
+        backfill_runs = RunsFilter(tags={"dagster/backfill": backfill.backfill_id})
+
+        # A document is indexed when its last stage commits, a moment before its run records
+        # its end: wait for the runs to end, then ask how.
+        def ended() -> list | None:  # type: ignore[type-arg]
+            found = instance.get_runs(backfill_runs)
+            return found if found and all(r.is_finished for r in found) else None
+
+        runs = wait_for(ended, 60, "the backfill's runs ended", tmp_path / "worker.log")
     assert runs and all(run.tags.get("rag/collection") == "acme" for run in runs)
     assert all(run.status == DagsterRunStatus.SUCCESS for run in runs)
