@@ -61,7 +61,10 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     if st.registry.tenancy.collection(args.collection) is None:
         return _fail(f"no collection named {args.collection!r}")
     for source in st.registry.sources.of_collection(args.collection):
-        print_json(_record(source)) if args.json else print(_line(source))
+        if args.json:
+            print_json(_record(source))
+        else:
+            print(_line(source))
     return EXIT_OK
 
 

@@ -23,13 +23,14 @@ SWITCH_TAG = "rag/model-switch"
 
 
 def _switch_runs_executing(stack: Stack) -> dict[str, int]:
+    executing = stack.executing()
     with stack.instance() as instance:
-        executing = stack.executing()
-        return {
-            run_id: pid
-            for run_id, pid in executing.items()
-            if SWITCH_TAG in (instance.get_run_by_id(run_id).tags or {})
-        }
+        runs = {run_id: instance.get_run_by_id(run_id) for run_id in executing}
+    return {
+        run_id: pid
+        for run_id, pid in executing.items()
+        if runs[run_id] is not None and SWITCH_TAG in runs[run_id].tags
+    }
 
 
 def _vectors(stack: Stack, collection: str) -> Any:
